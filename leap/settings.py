@@ -1,0 +1,78 @@
+"""Every setting the bot, the workers and the command line read, from the environment or `.env`."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_api_local: bool = False
+
+    database_url: str = "sqlite+aiosqlite:///./data/leap.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    storage_dir: Path = Path("./data/storage")
+    secret_key: SecretStr | None = None
+
+    public_base_url: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    webhook_url: str | None = None
+
+    transcribe_engine: str = "local"
+    transcribe_base_url: str = "https://api.openai.com/v1"
+    transcribe_api_key: SecretStr | None = None
+    transcribe_model: str = "whisper-1"
+    local_whisper_model: str | None = None
+
+    llm_base_url: str = "https://api.deepseek.com"
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "deepseek-chat"
+
+    youtube_client_id: str | None = None
+    youtube_client_secret: SecretStr | None = None
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    youtube_api_url: str = "https://www.googleapis.com"
+
+    vk_client_id: str | None = None
+    vk_client_secret: SecretStr | None = None
+    vk_api_url: str = "https://api.vk.ru/method"
+    vk_oauth_url: str = "https://id.vk.ru"
+
+    zoom_api_url: str = "https://api.zoom.us/v2"
+    zoom_oauth_url: str = "https://zoom.us/oauth"
+
+    allow_private_urls: bool = False
+
+    # Limits and behaviour; operators tune these, users never see the names.
+    max_duration_hours: float = 5.0
+    cloud_download_limit_mb: int = 20
+    local_download_limit_mb: int = 2000
+    # Seconds between two edits of one progress message.
+    progress_interval: float = 3.0
+    throttle_rate: float = Field(1.0, description="messages per second one user may send")
+    throttle_burst: int = 5
+    media_jobs: int = Field(default_factory=lambda: max(os.cpu_count() or 1, 1))
+    io_jobs: int = 8
+    recovery_interval: int = Field(60, description="seconds between recovery sweeps")
+    default_language: str = "en"
+
+    @property
+    def bot_token(self) -> str:
+        if self.telegram_bot_token is None:
+            raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
+        return self.telegram_bot_token.get_secret_value()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
