@@ -1,0 +1,169 @@
+"""Timecodes: formatting, parsing, and the user's hand-edited chapter list."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+# YouTube ignores chapters shorter than this.
+MIN_CHAPTER_SECONDS = 10.0
+MIN_CHAPTERS = 3
+
+
+class Chapter(BaseModel):
+    """One chapter of a published video: where it starts and what it is called."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    start: float
+    title: str
+
+
+def _whole_seconds(seconds: float) -> int:
+    # Floor, not round: a chapter link that lands a moment early is harmless,
+    # one that lands late skips the first words.
+    if not math.isfinite(seconds) or seconds <= 0:
+        return 0
+    return int(seconds)
+
+
+def format_tc(seconds: float, always_hours: bool = False) -> str:
+    """Format as YouTube does: "0:00", "12:34", "1:02:03" (or "0:12:34" with always_hours)."""
+    total = _whole_seconds(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours or always_hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def format_hms(seconds: float) -> str:
+    """Format as a fixed-width "HH:MM:SS"."""
+    total = _whole_seconds(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+_TC_RE = re.compile(r"^(\d{1,4})(?::(\d{1,2}))?(?::(\d{1,2}))?(?:[.,](\d{1,3}))?$")
+
+
+def parse_tc(text: str) -> float:
+    """Parse "1:02:03", "02:03" or "62:03" (minutes may exceed 59 without hours) to seconds.
+
+    A fraction of a second is accepted after "." or ",". Raises ValueError with a
+    reason a person can act on.
+    """
+    value = text.strip()
+    match = _TC_RE.match(value)
+    if match is None or match.group(2) is None:
+        raise ValueError(f"{value!r} is not a time: expected MM:SS or HH:MM:SS")
+    first, second, third, fraction = match.groups()
+    if third is None:
+        hours, minutes, secs = 0, int(first), int(second)
+    else:
+        hours, minutes, secs = int(first), int(second), int(third)
+        if minutes >= 60:
+            raise ValueError(f"{value!r}: minutes must be below 60 when hours are given")
+    if secs >= 60:
+        raise ValueError(f"{value!r}: seconds must be below 60")
+    result = float(hours * 3600 + minutes * 60 + secs)
+    if fraction:
+        result += int(fraction) / 10 ** len(fraction)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """What is wrong with one line of a chapter list.
+
+    ``code`` is a stable key the bot translates; ``line_no`` counts from 1 and is
+    0 for problems of the list as a whole ("too_few", "too_many_lines").
+    """
+
+    line_no: int
+    line: str
+    code: str
+
+
+class TopicListError(ValueError):
+    """A chapter list a person typed could not be accepted; ``errors`` says where and why."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        self.errors = errors
+        summary = ", ".join(f"{e.code}@{e.line_no}" for e in errors[:10])
+        super().__init__(f"chapter list rejected: {summary}")
+
+
+# A leading list bullet, an optional bracket around the time, then separators
+# people put between the time and the title ("00:00 - Intro", "[01:02] Intro",
+# "1:02:03 — Intro", "12:30. Intro").
+_LINE_RE = re.compile(
+    r"^[-*•–—]?\s*[\[(]?(?P<tc>\d{1,4}(?::\d{1,2}){1,2}(?:[.,]\d{1,3})?)[\])]?"
+    r"(?:(?:\s*[-–—.,:|)]+)?\s+|\s*[-–—.,:|)]+\s*|$)(?P<title>.*)$"
+)
+_LINE_PREVIEW = 200
+# Each accepted line needs a time and a title, so a sane list is far shorter
+# than this per line; longer text is refused before it is split.
+_MAX_CHARS_PER_LINE = 500
+
+
+def parse_topic_list(text: str, duration: float, max_lines: int = 200) -> list[Chapter]:
+    """Parse a person's corrected chapter list into chapters that YouTube accepts.
+
+    Lines look like ``HH:MM:SS Title`` or ``MM:SS Title``; blank lines are skipped.
+    Every problem found is reported at once in a TopicListError.
+    """
+    if text.count("\n") + 1 > max_lines * 4 or len(text) > max_lines * _MAX_CHARS_PER_LINE:
+        raise TopicListError([LineError(0, "", "too_many_lines")])
+    numbered = [(no, line.strip()) for no, line in enumerate(text.splitlines(), 1)]
+    numbered = [(no, line) for no, line in numbered if line]
+    if len(numbered) > max_lines:
+        raise TopicListError([LineError(0, "", "too_many_lines")])
+
+    errors: list[LineError] = []
+    chapters: list[Chapter] = []
+    last_start: float | None = None
+    for line_no, line in numbered:
+        preview = line[:_LINE_PREVIEW]
+        match = _LINE_RE.match(line)
+        if match is None:
+            errors.append(LineError(line_no, preview, "bad_time"))
+            continue
+        try:
+            start = parse_tc(match.group("tc"))
+        except ValueError:
+            errors.append(LineError(line_no, preview, "bad_time"))
+            continue
+        title = " ".join(match.group("title").split())
+        code: str | None = None
+        if not title:
+            code = "no_title"
+        elif start >= duration:
+            code = "past_end"
+        elif last_start is None and start != 0:
+            code = "first_not_zero"
+        elif last_start is not None and start <= last_start:
+            code = "not_increasing"
+        elif last_start is not None and start - last_start < MIN_CHAPTER_SECONDS:
+            code = "too_close"
+        elif duration - start < MIN_CHAPTER_SECONDS:
+            # The last chapter would be shorter than YouTube allows.
+            code = "too_close"
+        if code is not None:
+            errors.append(LineError(line_no, preview, code))
+            if code != "past_end":
+                # Keep later lines measured against what the person wrote.
+                last_start = start
+            continue
+        chapters.append(Chapter(start=start, title=title))
+        last_start = start
+
+    if not errors and len(chapters) < MIN_CHAPTERS:
+        errors.append(LineError(0, "", "too_few"))
+    if errors:
+        raise TopicListError(errors)
+    return chapters

@@ -1,0 +1,295 @@
+"""The transcript model (transcript.json) and the operations on it that every engine shares."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from pipeline.timecodes import format_hms
+
+_SENTENCE_END = re.compile(r"[.!?…。！？]['\")\]»”]*$")
+_PUNCTUATION_ONLY = re.compile(r"^[^\w\s]+$")
+
+
+class Word(BaseModel):
+    """One recognised word with its times on the video's timeline."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    start: float
+    end: float
+    word: str
+    probability: float | None = None
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self) -> Word:
+        # Engines occasionally report end < start by a few ms; keep the model usable.
+        if self.end < self.start:
+            object.__setattr__(self, "end", self.start)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_missing_probability(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("probability") is None:
+            data.pop("probability", None)
+        return data
+
+    def shifted(self, offset: float) -> Word:
+        return self.model_copy(
+            update={"start": max(0.0, self.start + offset), "end": max(0.0, self.end + offset)}
+        )
+
+
+class Segment(BaseModel):
+    """A sentence-like piece of the transcript; ``words`` only when the engine gave them."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    start: float
+    end: float
+    text: str
+    words: list[Word] | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _strip_text(cls, value: str) -> str:
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self) -> Segment:
+        if self.end < self.start:
+            object.__setattr__(self, "end", self.start)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_missing_words(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("words") is None:
+            data.pop("words", None)
+        return data
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def shifted(self, offset: float) -> Segment:
+        words = None if self.words is None else [w.shifted(offset) for w in self.words]
+        return self.model_copy(
+            update={
+                "start": max(0.0, self.start + offset),
+                "end": max(0.0, self.end + offset),
+                "words": words,
+            }
+        )
+
+
+class Transcript(BaseModel):
+    """What transcript.json holds: the language and the segments on the video's timeline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language: str
+    segments: list[Segment]
+
+    def text(self) -> str:
+        """All segment texts joined by single spaces."""
+        return " ".join(s.text for s in self.segments if s.text)
+
+    def words(self) -> list[Word]:
+        """Every word with times: the engine's own when present, else spread over the segment."""
+        result: list[Word] = []
+        for segment in self.segments:
+            if segment.words:
+                result.extend(w for w in segment.words if w.word.strip())
+            else:
+                result.extend(interpolate_words(segment))
+        return result
+
+    @property
+    def duration(self) -> float:
+        return max((s.end for s in self.segments), default=0.0)
+
+    def shifted(self, offset: float) -> Transcript:
+        """The same transcript moved by ``offset`` seconds (times never go below zero)."""
+        return self.model_copy(update={"segments": [s.shifted(offset) for s in self.segments]})
+
+    @classmethod
+    def merge(cls, chunks: Sequence[tuple[float, Transcript]]) -> Transcript:
+        return merge(chunks)
+
+    def to_timecoded_lines(self) -> list[str]:
+        """``[HH:MM:SS] text`` per non-empty segment, the form topic extraction reads."""
+        return [f"[{format_hms(s.start)}] {s.text}" for s in self.segments if s.text]
+
+    def dump_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> Transcript:
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def _clip_words(words: list[Word] | None, end: float) -> list[Word] | None:
+    if words is None:
+        return None
+    return [w if w.end <= end else w.model_copy(update={"end": max(w.start, end)}) for w in words]
+
+
+def merge(chunks: Sequence[tuple[float, Transcript]]) -> Transcript:
+    """Join transcripts of consecutive chunks, each given with its offset on the whole timeline.
+
+    Segments are moved by their chunk's offset and sorted. Where chunks overlap, a
+    segment that repeats the text of the one before it is dropped, and otherwise
+    the earlier segment is cut where the later one starts, so no two overlap.
+    """
+    moved: list[Segment] = []
+    languages: Counter[str] = Counter()
+    for offset, transcript in chunks:
+        for segment in transcript.segments:
+            moved.append(segment.shifted(offset))
+        if transcript.language and transcript.segments:
+            languages[transcript.language] += len(transcript.segments)
+    moved.sort(key=lambda s: (s.start, s.end))
+
+    merged: list[Segment] = []
+    for segment in moved:
+        if not merged or segment.start >= merged[-1].end:
+            merged.append(segment)
+            continue
+        previous = merged[-1]
+        if _normalised(segment.text) == _normalised(previous.text):
+            # The same words heard twice in the overlap of two chunks.
+            if segment.end > previous.end:
+                merged[-1] = previous.model_copy(update={"end": segment.end})
+            continue
+        if segment.start > previous.start:
+            merged[-1] = previous.model_copy(
+                update={"end": segment.start, "words": _clip_words(previous.words, segment.start)}
+            )
+            merged.append(segment)
+        else:
+            # Both start together: the later one begins when the earlier ends.
+            start = previous.end
+            words = segment.words
+            if words is not None:
+                words = [
+                    w
+                    if w.start >= start
+                    else w.model_copy(update={"start": start, "end": max(start, w.end)})
+                    for w in words
+                ]
+            merged.append(
+                segment.model_copy(
+                    update={"start": start, "end": max(start, segment.end), "words": words}
+                )
+            )
+
+    if languages:
+        language = languages.most_common(1)[0][0]
+    else:
+        language = next((t.language for _, t in chunks if t.language), "")
+    return Transcript(language=language, segments=merged)
+
+
+def join_words(words: Iterable[Word]) -> str:
+    """Text of consecutive words, whether the engine put spaces inside the tokens or not."""
+    tokens = [w.word for w in words]
+    if not tokens:
+        return ""
+    # Whisper-style tokens carry their own leading space; API-style words are bare.
+    if any(t[:1].isspace() for t in tokens[1:]):
+        return " ".join("".join(tokens).split())
+    parts: list[str] = []
+    for token in (t.strip() for t in tokens):
+        if not token:
+            continue
+        if parts and _PUNCTUATION_ONLY.match(token):
+            parts[-1] += token
+        else:
+            parts.append(token)
+    return " ".join(parts)
+
+
+def segments_from_words(
+    words: Sequence[Word],
+    max_gap: float = 1.0,
+    max_len: float = 20.0,
+    max_chars: int = 300,
+) -> list[Segment]:
+    """Group bare words into sentence-like segments.
+
+    A segment ends after a word that ends a sentence, before a pause longer than
+    ``max_gap`` seconds, or before it would last longer than ``max_len`` seconds
+    or grow past ``max_chars`` characters.
+    """
+    ordered = sorted((w for w in words if w.word.strip()), key=lambda w: (w.start, w.end))
+    segments: list[Segment] = []
+    current: list[Word] = []
+    chars = 0
+
+    def flush() -> None:
+        nonlocal chars
+        if current:
+            segments.append(
+                Segment(
+                    start=current[0].start,
+                    end=max(w.end for w in current),
+                    text=join_words(current),
+                    words=list(current),
+                )
+            )
+            current.clear()
+        chars = 0
+
+    for word in ordered:
+        if current:
+            previous = current[-1]
+            too_long = word.end - current[0].start > max_len
+            too_wide = chars + 1 + len(word.word.strip()) > max_chars
+            if word.start - previous.end > max_gap or too_long or too_wide:
+                flush()
+        current.append(word)
+        chars += len(word.word.strip()) + (1 if chars else 0)
+        if _SENTENCE_END.search(word.word.strip()):
+            flush()
+    flush()
+    return segments
+
+
+def interpolate_words(segment: Segment) -> list[Word]:
+    """Words of a segment without word times, spread over it in proportion to their length."""
+    tokens = segment.text.split()
+    if not tokens:
+        return []
+    # Count the space after each token so short words still get some time.
+    weights = [len(t) + 1 for t in tokens]
+    total = sum(weights)
+    span = segment.end - segment.start
+    result: list[Word] = []
+    position = 0
+    for token, weight in zip(tokens, weights, strict=True):
+        start = segment.start + span * position / total
+        position += weight
+        end = segment.start + span * position / total
+        result.append(Word(start=start, end=end, word=token))
+    if result and not math.isclose(result[-1].end, segment.end):
+        result[-1] = result[-1].model_copy(update={"end": segment.end})
+    return result
