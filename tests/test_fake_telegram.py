@@ -1,0 +1,233 @@
+"""The fake Bot API server speaks the wire format the real aiogram Bot expects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.filters import CommandStart
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    ChatMemberAdministrator,
+    ChatMemberOwner,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+
+from tests.fakes.telegram import CLOUD_DOWNLOAD_LIMIT, FakeTelegram
+
+
+@pytest.fixture
+async def fake(tmp_path: Path) -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(files_dir=tmp_path / "files") as server:
+        yield server
+
+
+def make_bot(fake: FakeTelegram, *, is_local: bool = False) -> Bot:
+    api = TelegramAPIServer.from_base(fake.base_url, is_local=is_local)
+    return Bot(fake.token, session=AiohttpSession(api=api))
+
+
+@contextlib.asynccontextmanager
+async def polling(fake: FakeTelegram, router: Router) -> AsyncIterator[Bot]:
+    bot = make_bot(fake)
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    task = asyncio.create_task(
+        dispatcher.start_polling(bot, polling_timeout=10, handle_signals=False)
+    )
+    try:
+        yield bot
+    finally:
+        await dispatcher.stop_polling()
+        await task
+
+
+async def test_get_me(fake: FakeTelegram) -> None:
+    bot = make_bot(fake)
+    async with bot.session:
+        me = await bot.get_me()
+    assert me.id == fake.bot_id
+    assert me.username == "leap_test_bot"
+    assert me.is_bot
+
+
+async def test_polled_start_reaches_handler_and_answer_is_visible(fake: FakeTelegram) -> None:
+    router = Router()
+
+    @router.message(CommandStart())
+    async def start(message: Message) -> None:
+        await message.answer(f"Hello, <b>{message.from_user.first_name}</b>", parse_mode="HTML")
+
+    ann = fake.user(11, "Ann")
+    chat = fake.private_chat(ann)
+    async with polling(fake, router):
+        await fake.send_text(chat, ann, "/start")
+        reply = await fake.wait_for_message(chat["id"])
+    assert reply.text == "Hello, <b>Ann</b>"
+    assert fake.sent(chat["id"]) == [reply]
+    assert reply.message_id == 2  # shares the chat's counter with the user's /start
+
+
+async def test_editing_to_the_same_content_is_not_modified(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    bot = make_bot(fake)
+    async with bot.session:
+        sent = await bot.send_message(chat["id"], "Progress: 10%")
+        await bot.edit_message_text("Progress: 50%", chat_id=chat["id"], message_id=sent.message_id)
+        with pytest.raises(TelegramBadRequest, match="message is not modified"):
+            await bot.edit_message_text(
+                "Progress: 50%", chat_id=chat["id"], message_id=sent.message_id
+            )
+        with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+            await bot.edit_message_text("x", chat_id=chat["id"], message_id=999)
+    message = fake.last(chat["id"])
+    assert message.text == "Progress: 50%"
+    assert message.texts == ["Progress: 10%", "Progress: 50%"]
+    assert message.history[0].time <= message.history[1].time
+
+
+async def test_injected_429_raises_retry_after(fake: FakeTelegram) -> None:
+    chat = fake.private_chat(fake.user(11))
+    fake.fail_next("sendMessage", retry_after=7)
+    bot = make_bot(fake)
+    async with bot.session:
+        with pytest.raises(TelegramRetryAfter) as caught:
+            await bot.send_message(chat["id"], "hello")
+        assert caught.value.retry_after == 7
+        await bot.send_message(chat["id"], "hello")  # only the next call failed
+    assert [m.text for m in fake.sent(chat["id"])] == ["hello"]
+    assert fake.calls_of("sendMessage")[0].error == "Too Many Requests: retry after 7"
+
+
+async def test_download_in_cloud_mode(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    message = await fake.send_document(
+        chat, ann, b"lecture bytes", file_name="talk.mp4", mime_type="video/mp4"
+    )
+    file_id = message["document"]["file_id"]
+    bot = make_bot(fake)
+    async with bot.session:
+        info = await bot.get_file(file_id)
+        data = await bot.download(file_id)
+    assert info.file_path == "documents/file_1.mp4"
+    assert info.file_size == len(b"lecture bytes")
+    assert data is not None and data.read() == b"lecture bytes"
+
+
+async def test_download_in_local_mode_reads_from_disk(fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.local_mode = True
+    source = tmp_path / "big.mp4"
+    source.write_bytes(b"\0" * 1000)
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    message = await fake.send_document(
+        chat, ann, source, file_name="big.mp4", mime_type="video/mp4", file_size=3_000_000_000
+    )
+    bot = make_bot(fake, is_local=True)
+    async with bot.session:
+        info = await bot.get_file(message["document"]["file_id"])
+        target = tmp_path / "copy.mp4"
+        await bot.download(message["document"]["file_id"], destination=target)
+    assert info.file_path is not None
+    assert Path(info.file_path).is_absolute()
+    assert Path(info.file_path).is_relative_to(fake.files_dir.resolve())
+    assert target.read_bytes() == source.read_bytes()
+    assert not any(c.method == "getFile" and c.error for c in fake.calls)
+
+
+async def test_cloud_mode_refuses_files_over_20_mb(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    message = await fake.send_video(
+        chat, ann, b"\0" * (CLOUD_DOWNLOAD_LIMIT + 1), duration=60, width=1280, height=720
+    )
+    bot = make_bot(fake)
+    async with bot.session:
+        with pytest.raises(TelegramBadRequest, match="file is too big"):
+            await bot.get_file(message["video"]["file_id"])
+
+
+async def test_pressed_button_reaches_handler_and_answer_is_recorded(fake: FakeTelegram) -> None:
+    router = Router()
+
+    @router.message(CommandStart())
+    async def start(message: Message) -> None:
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="Publish", callback_data="rv1:pub:5")]]
+        )
+        await message.answer("Ready to publish", reply_markup=keyboard)
+
+    @router.callback_query(F.data.startswith("rv1:pub:"))
+    async def publish(query: CallbackQuery) -> None:
+        await query.answer("Only admins can publish", show_alert=True)
+        assert query.message is not None
+        await query.message.edit_text("Publishing…")
+
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    async with polling(fake, router):
+        await fake.send_text(chat, ann, "/start")
+        offer = await fake.wait_for_message(chat["id"])
+        assert fake.buttons(offer) == [("Publish", "rv1:pub:5")]
+        query_id = await fake.press(chat, ann, offer.message_id, "rv1:pub:5")
+        await fake.wait_for(lambda: offer.text == "Publishing…")
+    assert fake.callback_answers[query_id] == {
+        "text": "Only admins can publish",
+        "show_alert": True,
+        "url": None,
+        "cache_time": None,
+    }
+    assert offer.reply_markup is None  # an edit without markup drops the keyboard
+
+
+async def test_members_and_admins_validate_in_aiogram_models(fake: FakeTelegram) -> None:
+    group = fake.group(-1001, "Physics")
+    owner, admin, member = fake.user(1, "Olga"), fake.user(2, "Ivan"), fake.user(3, "Petr")
+    fake.set_admins(group["id"], [admin["id"]], creator=owner["id"])
+    await fake.send_text(group, member, "hi")
+    bot = make_bot(fake)
+    async with bot.session:
+        admins = await bot.get_chat_administrators(group["id"])
+        as_owner = await bot.get_chat_member(group["id"], owner["id"])
+        as_admin = await bot.get_chat_member(group["id"], admin["id"])
+        as_member = await bot.get_chat_member(group["id"], member["id"])
+        as_bot = await bot.get_chat_member(group["id"], fake.bot_id)
+        chat = await bot.get_chat(group["id"])
+    assert isinstance(as_owner, ChatMemberOwner)
+    assert isinstance(as_admin, ChatMemberAdministrator)
+    assert as_admin.can_send_welcome_messages
+    assert as_member.status == "member"
+    assert isinstance(as_bot, ChatMemberAdministrator)
+    assert {a.user.id for a in admins} == {owner["id"], admin["id"], fake.bot_id}
+    assert chat.title == "Physics"
+
+
+async def test_uploaded_document_is_stored_and_served_again(fake: FakeTelegram) -> None:
+    chat = fake.private_chat(fake.user(11))
+    bot = make_bot(fake)
+    payload = b"1\n00:00:00,000 --> 00:00:01,000\nHello\n"
+    async with bot.session:
+        sent = await bot.send_document(
+            chat["id"], BufferedInputFile(payload, "subtitles.srt"), caption="Subtitles"
+        )
+        assert sent.document is not None
+        again = await bot.download(sent.document.file_id)
+    stored = fake.last(chat["id"])
+    assert stored.caption == "Subtitles"
+    assert stored.document is not None
+    assert stored.document.file_name == "subtitles.srt"
+    assert stored.document.size == len(payload)
+    assert stored.document.data == payload
+    assert again is not None and again.read() == payload
