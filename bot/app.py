@@ -1,0 +1,50 @@
+"""The dispatcher: middlewares and routers wired to the shared objects handlers receive."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import BotCommand, BotCommandScopeDefault
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.handlers import routers
+from bot.middlewares import DbSessionMiddleware, ThrottlingMiddleware, WorkspaceMiddleware
+from leap.settings import Settings
+from locales import LANGUAGES, gettext
+from storage.files import MediaStore
+
+COMMANDS = ("start", "help", "language")
+
+
+def create_dispatcher(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    arq: ArqRedis,
+) -> Dispatcher:
+    dp = Dispatcher(
+        settings=settings,
+        sessions=sessions,
+        arq=arq,
+        store=MediaStore(settings.storage_dir),
+    )
+    throttle = ThrottlingMiddleware(arq, rate=settings.throttle_rate, burst=settings.throttle_burst)
+    for observer in (dp.message, dp.callback_query):
+        observer.outer_middleware(throttle)
+    for observer in (dp.message, dp.callback_query, dp.my_chat_member, dp.chat_member):
+        observer.outer_middleware(DbSessionMiddleware(sessions))
+        observer.outer_middleware(WorkspaceMiddleware())
+    dp.include_routers(*routers())
+    return dp
+
+
+async def set_commands(bot: Bot) -> None:
+    for lang in LANGUAGES:
+        commands = [
+            BotCommand(command=name, description=gettext(lang, f"commands.{name}"))
+            for name in COMMANDS
+        ]
+        await bot.set_my_commands(
+            commands,
+            scope=BotCommandScopeDefault(),
+            language_code=None if lang == "en" else lang,
+        )

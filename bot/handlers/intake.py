@@ -1,0 +1,86 @@
+"""Recordings arriving as files: check what we can before any download, then queue the fetch."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import PurePath
+
+from aiogram import F, Router
+from aiogram.types import Document, Message, Video
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobs.enqueue import enqueue_stage
+from leap.settings import Settings
+from locales import Translator
+from locales.format import size
+from storage import repo
+from storage.files import safe_ext
+from storage.models import SourceKind, Workspace
+
+router = Router(name=__name__)
+log = logging.getLogger(__name__)
+
+VIDEO_EXTS = {"mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "3gp"}
+
+
+def is_video(mime: str | None, file_name: str | None) -> bool:
+    if mime and mime.startswith("video/"):
+        return True
+    ext = PurePath(file_name or "").suffix.lower().lstrip(".")
+    # Clients send odd types (octet-stream) for real videos; the probe after download decides.
+    return ext in VIDEO_EXTS and (mime is None or not mime.startswith(("image/", "text/")))
+
+
+@router.message(F.video | F.document | F.video_note)
+async def file_received(
+    message: Message,
+    session: AsyncSession,
+    workspace: Workspace,
+    settings: Settings,
+    arq: ArqRedis,
+    lang: str,
+    _: Translator,
+) -> None:
+    media: Video | Document = message.video or message.document or message.video_note  # type: ignore[assignment]
+    file_name = getattr(media, "file_name", None) or "video.mp4"
+    mime = getattr(media, "mime_type", None) or ("video/mp4" if message.video_note else None)
+    if not is_video(mime, file_name):
+        await message.reply(
+            _("intake.not_video", name=html.escape(file_name), mime=html.escape(mime or "?"))
+        )
+        return
+
+    file_size = media.file_size or 0
+    if settings.telegram_api_local:
+        limit_mb = settings.local_download_limit_mb
+        key = "intake.too_big_local"
+    else:
+        limit_mb = settings.cloud_download_limit_mb
+        key = "intake.too_big_cloud"
+    if file_size > limit_mb * 1024 * 1024:
+        await message.reply(_(key, size=size(lang, file_size), limit_mb=limit_mb))
+        return
+
+    recording = await repo.create_recording(
+        session,
+        workspace.id,
+        created_by=message.from_user.id if message.from_user else None,
+        source_kind=SourceKind.TELEGRAM,
+        source_ref=media.file_id,
+        source_name=file_name[:512],
+        source_size=file_size or None,
+        source_ext=safe_ext(PurePath(file_name).suffix or "mp4"),
+        language=lang,
+        chat_id=message.chat.id,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        stage="fetch",
+    )
+    await repo.stage_run(session, workspace.id, recording.id, "fetch")
+    progress = await message.reply(_("intake.queued", name=html.escape(file_name)))
+    recording.progress_message_id = progress.message_id
+    # The worker must find the row, so commit before handing the work over.
+    await session.commit()
+    await enqueue_stage(arq, workspace.id, recording.id, "fetch")
+    log.info("recording %s queued from chat %s", recording.id, message.chat.id)

@@ -1,0 +1,124 @@
+"""The `leap` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from leap.settings import Settings, get_settings
+
+STAGES = ("trim", "transcribe", "topics", "subtitles", "compose")
+
+NO_TOKEN = (
+    "TELEGRAM_BOT_TOKEN is not set.\n"
+    "Create a bot with @BotFather in Telegram (/newbot), then put "
+    "TELEGRAM_BOT_TOKEN=<token> into .env or the environment."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return int(args.handler(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leap", description="LEAP bot: lecture recordings")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="bot and workers in one process").set_defaults(handler=_run)
+    sub.add_parser("bot", help="the bot and its web server").set_defaults(handler=_bot)
+    worker = sub.add_parser("worker", help="arq workers")
+    worker.add_argument("--queue", choices=("media", "io", "all"), default="all")
+    worker.set_defaults(handler=_worker)
+
+    process = sub.add_parser("process", help="the pipeline on one file or URL, no Telegram")
+    process.add_argument("input")
+    process.add_argument("--out", type=Path)
+    process.add_argument("--until", choices=STAGES, default="compose")
+    process.add_argument("--remove-pauses", action="store_true")
+    process.add_argument("--lang")
+    process.set_defaults(handler=_process)
+
+    database = sub.add_parser("db", help="database")
+    database_sub = database.add_subparsers(dest="db_command", required=True)
+    database_sub.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
+
+    sub.add_parser("doctor", help="check what the bot needs").set_defaults(handler=_doctor)
+    return parser
+
+
+def _serve(settings: Settings, *, bot: bool, queues: tuple[str, ...]) -> int:
+    from leap.app import serve
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, bot=bot, queues=queues, stop=stop)
+
+    asyncio.run(go())
+    return 0
+
+
+def _require_token(settings: Settings) -> bool:
+    if settings.telegram_bot_token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return False
+    return True
+
+
+def _run(_args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not _require_token(settings):
+        return 2
+    return _serve(settings, bot=True, queues=("media", "io"))
+
+
+def _bot(_args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not _require_token(settings):
+        return 2
+    return _serve(settings, bot=True, queues=())
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not _require_token(settings):
+        return 2
+    queues = ("media", "io") if args.queue == "all" else (args.queue,)
+    return _serve(settings, bot=False, queues=queues)
+
+
+def _process(args: argparse.Namespace) -> int:
+    from leap.process import run_process
+
+    return run_process(
+        Path(args.input), args.out, args.until, remove_pauses=args.remove_pauses, lang=args.lang
+    )
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from storage.db import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+def _doctor(_args: argparse.Namespace) -> int:
+    from leap.doctor import run_checks
+
+    return run_checks(get_settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

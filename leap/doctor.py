@@ -1,0 +1,109 @@
+"""`leap doctor`: what is there, what is missing, and how to fix it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+import subprocess
+
+from leap.settings import Settings
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+def _tool_version(name: str) -> str | None:
+    path = shutil.which(name)
+    if path is None:
+        return None
+    out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=10)
+    first = (out.stdout or out.stderr).splitlines()
+    return first[0] if first else path
+
+
+async def _redis(url: str) -> str | None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+        return None
+    except Exception as exc:
+        return type(exc).__name__
+    finally:
+        await client.aclose()
+
+
+async def _database(url: str) -> str | None:
+    import sqlalchemy as sa
+
+    from storage.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return None
+    except Exception as exc:
+        return type(exc).__name__
+    finally:
+        await engine.dispose()
+
+
+def run_checks(settings: Settings) -> int:
+    rows: list[tuple[str, str, str]] = []
+
+    for tool in ("ffmpeg", "ffprobe"):
+        version = _tool_version(tool)
+        if version:
+            rows.append((OK, tool, version))
+        else:
+            rows.append((FAIL, tool, "missing: sudo apt-get install -y ffmpeg"))
+
+    redis_error = asyncio.run(_redis(settings.redis_url))
+    if redis_error is None:
+        rows.append((OK, "redis", settings.redis_url.split("@")[-1]))
+    else:
+        rows.append(
+            (
+                FAIL,
+                "redis",
+                f"{redis_error}: start redis-server or set REDIS_URL",
+            )
+        )
+
+    db_error = asyncio.run(_database(settings.database_url))
+    if db_error is None:
+        rows.append((OK, "database", settings.database_url.split("@")[-1]))
+    else:
+        rows.append((FAIL, "database", f"{db_error}: check DATABASE_URL, then `leap db upgrade`"))
+
+    if settings.telegram_bot_token is None:
+        rows.append((FAIL, "telegram", "TELEGRAM_BOT_TOKEN is not set: get one from @BotFather"))
+    else:
+        rows.append((OK, "telegram", settings.telegram_api_url))
+    if settings.secret_key is None:
+        rows.append((FAIL, "secrets", "SECRET_KEY is not set (make run writes one into .env)"))
+    else:
+        rows.append((OK, "secrets", "SECRET_KEY set"))
+
+    if settings.transcribe_engine == "local":
+        if importlib.util.find_spec("faster_whisper") is None:
+            rows.append(
+                (WARN, "transcription", "local engine missing: pip install 'leap-bot[local-asr]'")
+            )
+        else:
+            rows.append((OK, "transcription", "local faster-whisper"))
+    elif settings.transcribe_api_key is None:
+        rows.append((FAIL, "transcription", "TRANSCRIBE_API_KEY is not set"))
+    else:
+        rows.append((OK, "transcription", f"{settings.transcribe_model} via API"))
+
+    if settings.llm_api_key is None:
+        rows.append((WARN, "topics", "no LLM_API_KEY: offline topic detection is used"))
+    else:
+        rows.append((OK, "topics", settings.llm_model))
+
+    for status, name, detail in rows:
+        print(f"[{status:>4}] {name:<14} {detail}")
+    return 1 if any(status == FAIL for status, _, _ in rows) else 0

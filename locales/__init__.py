@@ -1,0 +1,64 @@
+"""The message catalogue: one TOML file per language, looked up by key.
+
+The bot and the workers both speak through `gettext`, so a progress message written by a
+worker is in the same language and wording as the chat around it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("en", "ru")
+DEFAULT_LANGUAGE = "en"
+_DIR = Path(__file__).parent
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    with (_DIR / f"{lang}.toml").open("rb") as fh:
+        return _flatten(tomllib.load(fh))
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def choose_language(code: str | None) -> str:
+    """Map a Telegram language_code ('ru', 'en-US', 'uk', None) to one we speak."""
+    if not code:
+        return DEFAULT_LANGUAGE
+    base = code.split("-")[0].lower()
+    if base in LANGUAGES:
+        return base
+    # Speakers of neighbouring languages more often read Russian than English.
+    if base in {"uk", "be", "kk", "ky", "uz", "tg", "hy", "az"}:
+        return "ru"
+    return DEFAULT_LANGUAGE
+
+
+def gettext(lang: str, key: str, /, **params: Any) -> str:
+    messages = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
+    text = messages.get(key)
+    if text is None:
+        text = catalogue(DEFAULT_LANGUAGE).get(key, key)
+    return text.format(**params) if params else text
+
+
+class Translator:
+    """`_ = Translator("ru"); _("start.private", name=...)` — what handlers receive."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return gettext(self.lang, key, **params)
