@@ -11,15 +11,26 @@ import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
 from aiogram.filters import CommandStart
+from aiogram.methods import GetStickerSet
 from aiogram.types import (
+    BotCommand,
     BufferedInputFile,
     CallbackQuery,
     ChatMemberAdministrator,
     ChatMemberOwner,
+    ChatMemberUpdated,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    MenuButtonCommands,
     Message,
 )
 
@@ -32,9 +43,17 @@ async def fake(tmp_path: Path) -> AsyncIterator[FakeTelegram]:
         yield server
 
 
+class QuickSession(AiohttpSession):
+    """Plain HTTP needs no grace period for TLS shutdown after closing."""
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
 def make_bot(fake: FakeTelegram, *, is_local: bool = False) -> Bot:
     api = TelegramAPIServer.from_base(fake.base_url, is_local=is_local)
-    return Bot(fake.token, session=AiohttpSession(api=api))
+    return Bot(fake.token, session=QuickSession(api=api))
 
 
 @contextlib.asynccontextmanager
@@ -231,3 +250,190 @@ async def test_uploaded_document_is_stored_and_served_again(fake: FakeTelegram) 
     assert stored.document.size == len(payload)
     assert stored.document.data == payload
     assert again is not None and again.read() == payload
+
+
+async def test_wrong_token_and_unknown_method(fake: FakeTelegram) -> None:
+    stranger = Bot("999:WRONG", session=QuickSession(api=fake.api()))
+    bot = make_bot(fake)
+    async with stranger.session, bot.session:
+        with pytest.raises(TelegramUnauthorizedError):
+            await stranger.get_me()
+        with pytest.raises(TelegramNotFound):
+            await bot(GetStickerSet(name="anything"))
+
+
+async def test_long_poll_wakes_on_update_and_confirms_offsets(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    bot = make_bot(fake)
+    async with bot.session:
+        poll = asyncio.create_task(bot.get_updates(timeout=600, request_timeout=700))
+        await fake.wait_for(lambda: fake.calls_of("getUpdates"))
+        await fake.send_text(chat, ann, "one")
+        await fake.send_text(chat, ann, "two")
+        first = await asyncio.wait_for(poll, 10)
+        # send_text queues without yielding, so both were waiting when the poll woke.
+        assert [u.message.text for u in first if u.message] == ["one", "two"]
+        everything = await bot.get_updates(timeout=0)  # nothing confirmed yet
+        assert [u.update_id for u in everything] == [u.update_id for u in first]
+        rest = await bot.get_updates(offset=everything[0].update_id + 1, timeout=0)
+        assert [u.message.text for u in rest if u.message] == ["two"]
+        assert await bot.get_updates(offset=rest[-1].update_id + 1, timeout=0) == []
+
+
+async def test_stop_answers_a_pending_long_poll(tmp_path: Path) -> None:
+    fake = FakeTelegram(files_dir=tmp_path)
+    await fake.start()
+    bot = make_bot(fake)
+    async with bot.session:
+        poll = asyncio.create_task(bot.get_updates(timeout=600, request_timeout=700))
+        await fake.wait_for(lambda: fake.calls_of("getUpdates"))
+        await asyncio.wait_for(fake.stop(), 10)
+        assert await asyncio.wait_for(poll, 10) == []
+
+
+async def test_second_poller_conflicts_with_the_first(fake: FakeTelegram) -> None:
+    bot = make_bot(fake)
+    async with bot.session:
+        first = asyncio.create_task(bot.get_updates(timeout=600, request_timeout=700))
+        await fake.wait_for(lambda: fake.calls_of("getUpdates"))
+        second = asyncio.create_task(bot.get_updates(timeout=0))
+        with pytest.raises(TelegramConflictError):
+            await asyncio.wait_for(first, 10)
+        assert await second == []
+
+
+async def test_html_is_stored_as_sent_and_returned_as_entities(fake: FakeTelegram) -> None:
+    chat = fake.private_chat(fake.user(11))
+    bot = make_bot(fake)
+    async with bot.session:
+        sent = await bot.send_message(chat["id"], "<b>Topic</b> &lt;1&gt; ✓", parse_mode="HTML")
+        with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+            await bot.send_message(chat["id"], "Energy < mass", parse_mode="HTML")
+        with pytest.raises(TelegramBadRequest, match="message is too long"):
+            await bot.send_message(chat["id"], "x" * 4097)
+    assert sent.text == "Topic <1> ✓"
+    assert sent.entities is not None
+    assert (sent.entities[0].type, sent.entities[0].length) == ("bold", 5)
+    assert sent.html_text == "<b>Topic</b> &lt;1&gt; ✓"
+    assert [m.text for m in fake.sent(chat["id"])] == ["<b>Topic</b> &lt;1&gt; ✓"]
+
+
+async def test_forum_topic_reply_stays_in_its_thread(fake: FakeTelegram) -> None:
+    router = Router()
+
+    @router.message(F.text == "hello")
+    async def hello(message: Message) -> None:
+        await message.answer("hi there")
+
+    group = fake.group(-1002, forum=True)
+    topic = fake.create_topic(group)
+    ann = fake.user(11)
+    async with polling(fake, router):
+        await fake.send_text(group, ann, "hello", thread_id=topic)
+        reply = await fake.wait_for_message(group["id"])
+    assert reply.thread_id == topic
+    assert fake.sent(group["id"], thread_id=topic) == [reply]
+    bot = make_bot(fake)
+    async with bot.session:
+        with pytest.raises(TelegramBadRequest, match="message thread not found"):
+            await bot.send_message(group["id"], "lost", message_thread_id=topic + 100)
+
+
+async def test_membership_updates_reach_handlers(fake: FakeTelegram) -> None:
+    router = Router()
+    seen: list[tuple[str, str, str]] = []
+
+    @router.my_chat_member()
+    async def bot_added(event: ChatMemberUpdated) -> None:
+        seen.append(("bot", event.old_chat_member.status, event.new_chat_member.status))
+
+    @router.chat_member()
+    async def member_changed(event: ChatMemberUpdated) -> None:
+        seen.append(("user", event.old_chat_member.status, event.new_chat_member.status))
+
+    group = fake.group(-1003)
+    olga, petr = fake.user(1, "Olga"), fake.user(3, "Petr")
+    fake.set_admins(group["id"], [], creator=olga["id"])
+    async with polling(fake, router):
+        await fake.add_bot_to_group(group, olga)
+        await fake.chat_member_changed(group, petr, old="member", new="administrator", by=olga)
+        await fake.wait_for(lambda: len(seen) == 2)
+    assert seen == [("bot", "left", "administrator"), ("user", "member", "administrator")]
+    assert fake.member_status(group["id"], petr["id"]) == "administrator"
+
+
+async def test_bot_deletes_a_message_that_carried_a_secret(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    secret = await fake.send_text(chat, ann, "sk-live-123")
+    bot = make_bot(fake)
+    async with bot.session:
+        assert await bot.delete_message(chat["id"], secret["message_id"])
+        with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+            await bot.delete_message(chat["id"], secret["message_id"])
+    assert fake.deleted_user_messages == {(chat["id"], secret["message_id"])}
+
+
+async def test_commands_and_menu_button_are_recorded(fake: FakeTelegram) -> None:
+    bot = make_bot(fake)
+    commands = [
+        BotCommand(command="start", description="Start"),
+        BotCommand(command="help", description="Help"),
+    ]
+    async with bot.session:
+        await bot.set_my_commands(commands, language_code="ru")
+        await bot.set_chat_menu_button(menu_button=MenuButtonCommands())
+        listed = await bot.get_my_commands(language_code="ru")
+        assert [(c.command, c.description) for c in listed] == [
+            ("start", "Start"),
+            ("help", "Help"),
+        ]
+        assert await bot.get_my_commands() == []
+        assert await bot.delete_my_commands(language_code="ru")
+    assert fake.my_commands() == []
+    assert fake.menu_buttons[None] == {"type": "commands"}
+
+
+async def test_uploaded_video_keeps_its_metadata(fake: FakeTelegram) -> None:
+    group = fake.group(-1004)
+    bot = make_bot(fake)
+    async with bot.session:
+        sent = await bot.send_video(
+            group["id"],
+            BufferedInputFile(b"\0\0\0\x18ftypmp42", "lecture.mp4"),
+            duration=90,
+            width=1280,
+            height=720,
+            caption="<b>Lecture 1</b>",
+            parse_mode="HTML",
+        )
+    assert sent.video is not None
+    assert (sent.video.duration, sent.video.width, sent.video.height) == (90, 1280, 720)
+    assert sent.caption == "Lecture 1"
+    stored = fake.last(group["id"])
+    assert stored.caption == "<b>Lecture 1</b>"
+    assert stored.video is not None and stored.video.data == b"\0\0\0\x18ftypmp42"
+
+
+async def test_rate_limit_answers_429_with_retry_after(fake: FakeTelegram) -> None:
+    chat = fake.private_chat(fake.user(11))
+    fake.limit_rate(2, 60)
+    bot = make_bot(fake)
+    async with bot.session:
+        await bot.send_message(chat["id"], "one")
+        await bot.send_message(chat["id"], "two")
+        with pytest.raises(TelegramRetryAfter) as caught:
+            await bot.send_message(chat["id"], "three")
+    assert 1 <= caught.value.retry_after <= 60
+    assert len(fake.sent(chat["id"])) == 2
+
+
+async def test_blocked_user_answers_forbidden(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    fake.block_bot(ann)
+    bot = make_bot(fake)
+    async with bot.session:
+        with pytest.raises(TelegramForbiddenError, match="blocked"):
+            await bot.send_message(chat["id"], "are you there?")

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import mimetypes
 import re
 import secrets
@@ -34,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
 
+from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 
 T = TypeVar("T")
@@ -51,6 +53,19 @@ NOT_MODIFIED = (
     "are exactly the same as a current content and reply markup of the message"
 )
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+# Calls that count against a chat's flood limit (see FakeTelegram.limit_rate).
+FLOOD_METHODS = frozenset(
+    {
+        "sendMessage",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "sendDocument",
+        "sendVideo",
+        "sendAudio",
+    }
+)
 
 # Updates Telegram leaves out unless a bot names them in allowed_updates.
 OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -407,6 +422,8 @@ class FakeTelegram:
         self._files_by_path: dict[str, StoredFile] = {}
         self._queries: dict[str, _CallbackQuery] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._flood_limit: tuple[int, float] | None = None
+        self._chat_writes: dict[str, list[float]] = {}
 
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 100_000
@@ -458,6 +475,11 @@ class FakeTelegram:
         await self.stop()
 
     # -- the world ----------------------------------------------------------
+
+    def api(self, *, is_local: bool | None = None) -> TelegramAPIServer:
+        """Endpoints for ``AiohttpSession(api=...)``; local-ness follows ``local_mode``."""
+        local = self.local_mode if is_local is None else is_local
+        return TelegramAPIServer.from_base(self.base_url, is_local=local)
 
     @property
     def bot_user(self) -> dict[str, Any]:
@@ -821,6 +843,30 @@ class FakeTelegram:
 
     # -- faults -------------------------------------------------------------
 
+    def limit_rate(self, max_calls: int, per_seconds: float) -> None:
+        """Answer 429 once a chat gets more than ``max_calls`` sends/edits in the window.
+
+        Telegram's real limits are looser and undocumented; this makes a test able to
+        check that the bot backs off by retry_after instead of hammering the chat.
+        """
+        self._flood_limit = (max_calls, per_seconds)
+
+    def _check_flood(self, method: str, params: dict[str, Any]) -> None:
+        if self._flood_limit is None or method not in FLOOD_METHODS:
+            return
+        chat_id = params.get("chat_id")
+        if chat_id is None:
+            return
+        max_calls, window = self._flood_limit
+        now = time.monotonic()
+        recent = [t for t in self._chat_writes.get(str(chat_id), []) if now - t < window]
+        if len(recent) >= max_calls:
+            retry_after = max(1, math.ceil(window - (now - recent[0])))
+            self._chat_writes[str(chat_id)] = recent
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        recent.append(now)
+        self._chat_writes[str(chat_id)] = recent
+
     def fail_next(
         self,
         method: str,
@@ -1097,6 +1143,7 @@ class FakeTelegram:
             fault = self._take_fault(canonical)
             if fault is not None:
                 raise fault
+            self._check_flood(canonical, call.params)
             result = await handler(call.params)
         except ApiError as error:
             call.error = error.description
