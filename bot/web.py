@@ -11,8 +11,11 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+SETTINGS = web.AppKey("settings", Settings)
+
+
 def create_web_app(settings: Settings) -> web.Application:
     app = web.Application()
-    app["settings"] = settings
+    app[SETTINGS] = settings
     app.router.add_get("/healthz", healthz)
     return app

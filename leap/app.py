@@ -74,4 +74,4 @@ async def serve(
         if runner is not None:
             await runner.cleanup()
         await close_deps(deps)
-        await redis.close(close_connection_pool=True)
+        await redis.aclose()

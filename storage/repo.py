@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import SecretBox
@@ -38,13 +40,22 @@ async def ensure_workspace(
 ) -> tuple[Workspace, bool]:
     workspace = await workspace_by_chat(session, chat_id)
     if workspace is not None:
-        if title and workspace.title != title:
-            workspace.title = title
+        if title and workspace.title != title[:255]:
+            workspace.title = title[:255]
         return workspace, False
-    workspace = Workspace(chat_id=chat_id, kind=kind, title=title[:255], settings={})
-    session.add(workspace)
-    await session.flush()
-    return workspace, True
+    # Two first updates from a new chat arrive together; the database decides who creates it.
+    created = await _insert_ignoring_conflict(
+        session,
+        Workspace,
+        ["chat_id"],
+        chat_id=chat_id,
+        kind=kind,
+        title=title[:255],
+        settings={},
+    )
+    workspace = await workspace_by_chat(session, chat_id)
+    assert workspace is not None
+    return workspace, created
 
 
 async def get_member(session: AsyncSession, workspace_id: int, user_id: int) -> Member | None:
@@ -64,8 +75,17 @@ async def upsert_member(
 ) -> Member:
     member = await get_member(session, workspace_id, user_id)
     if member is None:
-        member = Member(workspace_id=workspace_id, user_id=user_id, role=role or Role.MEMBER)
-        session.add(member)
+        await _insert_ignoring_conflict(
+            session,
+            Member,
+            ["workspace_id", "user_id"],
+            workspace_id=workspace_id,
+            user_id=user_id,
+            role=role or Role.MEMBER,
+            name="",
+        )
+        member = await get_member(session, workspace_id, user_id)
+        assert member is not None
     elif role is not None:
         member.role = role
     if name is not None:
@@ -81,6 +101,15 @@ async def members(session: AsyncSession, workspace_id: int) -> Sequence[Member]:
         sa.select(Member).where(Member.workspace_id == workspace_id).order_by(Member.id)
     )
     return rows.all()
+
+
+async def _insert_ignoring_conflict(
+    session: AsyncSession, model: type[Any], keys: list[str], **values: Any
+) -> bool:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+    result = await session.execute(statement)
+    return bool(result.rowcount)
 
 
 # --- recordings -------------------------------------------------------------------------

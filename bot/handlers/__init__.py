@@ -1,4 +1,8 @@
-"""The routers, in the order they see an update; the fallback comes last."""
+"""The routers, in the order they see an update; the fallback comes last.
+
+Routers are made per dispatcher (a router can belong to one dispatcher only), so tests and
+tools can build as many dispatchers as they need in one process.
+"""
 
 from __future__ import annotations
 
@@ -8,4 +12,4 @@ from bot.handlers import fallback, groups, intake, start
 
 
 def routers() -> list[Router]:
-    return [start.router, groups.router, intake.router, fallback.router]
+    return [m.make_router() for m in (start, groups, intake, fallback)]

@@ -7,15 +7,11 @@ from aiogram.types import Message
 
 from locales import Translator
 
-router = Router(name=__name__)
 
-
-@router.message(F.chat.type == "private")
 async def private_unknown(message: Message, _: Translator) -> None:
     await message.answer(_("intake.unknown"))
 
 
-@router.message()
 async def group_unknown(message: Message, bot: Bot, _: Translator) -> None:
     # In a group only what is addressed to the bot deserves an answer; the rest is conversation.
     me = await bot.me()
@@ -25,3 +21,10 @@ async def group_unknown(message: Message, bot: Bot, _: Translator) -> None:
     ) or (bool(message.text) and f"@{me.username}".lower() in (message.text or "").lower())
     if addressed:
         await message.reply(_("intake.unknown"))
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(private_unknown, F.chat.type == "private")
+    router.message.register(group_unknown)
+    return router

@@ -14,12 +14,9 @@ from locales import Translator
 from storage import repo
 from storage.models import Role, Workspace
 
-router = Router(name=__name__)
-router.my_chat_member.filter(F.chat.type.in_({"group", "supergroup"}))
 log = logging.getLogger(__name__)
 
 
-@router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
 async def bot_added(
     event: ChatMemberUpdated, bot: Bot, session: AsyncSession, workspace: Workspace, _: Translator
 ) -> None:
@@ -30,7 +27,6 @@ async def bot_added(
     await bot.send_message(event.chat.id, _("start.added_to_group"))
 
 
-@router.chat_member()
 async def member_changed(
     event: ChatMemberUpdated, session: AsyncSession, workspace: Workspace
 ) -> None:
@@ -53,3 +49,11 @@ async def sync_admins(bot: Bot, session: AsyncSession, workspace: Workspace) -> 
         await repo.upsert_member(
             session, workspace.id, admin.user.id, role=role, name=admin.user.full_name
         )
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.my_chat_member.filter(F.chat.type.in_({"group", "supergroup"}))
+    router.my_chat_member.register(bot_added, ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    router.chat_member.register(member_changed)
+    return router

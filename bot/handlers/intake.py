@@ -19,7 +19,6 @@ from storage import repo
 from storage.files import safe_ext
 from storage.models import SourceKind, Workspace
 
-router = Router(name=__name__)
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = {"mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "3gp"}
@@ -33,7 +32,6 @@ def is_video(mime: str | None, file_name: str | None) -> bool:
     return ext in VIDEO_EXTS and (mime is None or not mime.startswith(("image/", "text/")))
 
 
-@router.message(F.video | F.document | F.video_note)
 async def file_received(
     message: Message,
     session: AsyncSession,
@@ -84,3 +82,9 @@ async def file_received(
     await session.commit()
     await enqueue_stage(arq, workspace.id, recording.id, "fetch")
     log.info("recording %s queued from chat %s", recording.id, message.chat.id)
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(file_received, F.video | F.document | F.video_note)
+    return router

@@ -15,10 +15,7 @@ from leap.settings import Settings
 from locales import LANGUAGES, Translator
 from storage.models import Member, Role, Workspace, WorkspaceKind
 
-router = Router(name=__name__)
 
-
-@router.message(CommandStart())
 async def start(message: Message, workspace: Workspace, _: Translator) -> None:
     if workspace.kind is WorkspaceKind.GROUP:
         await message.answer(_("start.group"))
@@ -27,7 +24,6 @@ async def start(message: Message, workspace: Workspace, _: Translator) -> None:
     await message.answer(_("start.private", name=name))
 
 
-@router.message(Command("help"))
 async def help_(message: Message, settings: Settings, _: Translator) -> None:
     limit = (
         settings.local_download_limit_mb
@@ -37,12 +33,10 @@ async def help_(message: Message, settings: Settings, _: Translator) -> None:
     await message.answer(_("help.text", limit_mb=limit))
 
 
-@router.message(Command("language"))
 async def language(message: Message, _: Translator) -> None:
     await message.answer(_("language.prompt"), reply_markup=keyboards.languages(_.lang))
 
 
-@router.callback_query(LanguageCb.filter(F.lang.in_(LANGUAGES)))
 async def language_chosen(
     query: CallbackQuery,
     callback_data: LanguageCb,
@@ -69,3 +63,12 @@ async def language_chosen(
         await query.message.edit_text(
             _("language.set"), reply_markup=keyboards.languages(callback_data.lang)
         )
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    router.message.register(language, Command("language"))
+    router.callback_query.register(language_chosen, LanguageCb.filter(F.lang.in_(LANGUAGES)))
+    return router
