@@ -14,6 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -205,8 +206,6 @@ async def test_pressed_button_reaches_handler_and_answer_is_recorded(fake: FakeT
     assert fake.callback_answers[query_id] == {
         "text": "Only admins can publish",
         "show_alert": True,
-        "url": None,
-        "cache_time": None,
     }
     assert offer.reply_markup is None  # an edit without markup drops the keyboard
 
@@ -437,3 +436,61 @@ async def test_blocked_user_answers_forbidden(fake: FakeTelegram) -> None:
     async with bot.session:
         with pytest.raises(TelegramForbiddenError, match="blocked"):
             await bot.send_message(chat["id"], "are you there?")
+
+
+async def test_upload_over_the_limit_is_entity_too_large(fake: FakeTelegram) -> None:
+    chat = fake.private_chat(fake.user(11))
+    fake.upload_limit = 1000
+    bot = make_bot(fake)
+    async with bot.session:
+        with pytest.raises(TelegramEntityTooLarge):
+            await bot.send_video(chat["id"], BufferedInputFile(b"\0" * 2000, "big.mp4"))
+        fake.local_mode = True  # a local server takes up to 2000 MB
+        await bot.send_video(chat["id"], BufferedInputFile(b"\0" * 2000, "big.mp4"))
+    assert len(fake.sent(chat["id"])) == 1
+
+
+async def test_bot_cannot_write_first_to_a_user(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    bot = make_bot(fake)
+    async with bot.session:
+        with pytest.raises(TelegramForbiddenError, match="initiate conversation"):
+            await bot.send_message(ann["id"], "hello")
+        with pytest.raises(TelegramBadRequest, match="chat not found"):
+            await bot.send_message(424242, "hello")
+
+
+async def test_copy_of_a_user_video_to_a_channel(fake: FakeTelegram) -> None:
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    channel = fake.channel(-1005, username="leap_lectures")
+    original = await fake.send_video(chat, ann, b"video", duration=30, width=640, height=360)
+    bot = make_bot(fake)
+    async with bot.session:
+        copied = await bot.copy_message(
+            "@leap_lectures", chat["id"], original["message_id"], caption="Lecture 2"
+        )
+        forwarded = await bot.forward_message(chat["id"], channel["id"], copied.message_id)
+    posted = fake.message(channel["id"], copied.message_id)
+    assert posted.caption == "Lecture 2"
+    assert posted.video is not None and posted.video.data == b"video"
+    assert posted.media_meta["duration"] == 30
+    assert forwarded.forward_origin is not None
+    assert forwarded.video is not None
+
+
+async def test_edited_user_text_arrives_as_edited_message(fake: FakeTelegram) -> None:
+    router = Router()
+    edits: list[str] = []
+
+    @router.edited_message()
+    async def edited(message: Message) -> None:
+        edits.append(message.text or "")
+
+    ann = fake.user(11)
+    chat = fake.private_chat(ann)
+    sent = await fake.send_text(chat, ann, "Topic 1")
+    async with polling(fake, router):
+        await fake.edit_text(chat, ann, sent["message_id"], "Topic one")
+        await fake.wait_for(lambda: edits)
+    assert edits == ["Topic one"]

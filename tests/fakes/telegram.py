@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import itertools
 import json
 import math
@@ -56,15 +57,8 @@ QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or q
 
 # Calls that count against a chat's flood limit (see FakeTelegram.limit_rate).
 FLOOD_METHODS = frozenset(
-    {
-        "sendMessage",
-        "editMessageText",
-        "editMessageCaption",
-        "editMessageReplyMarkup",
-        "sendDocument",
-        "sendVideo",
-        "sendAudio",
-    }
+    "sendMessage editMessageText editMessageCaption editMessageReplyMarkup sendDocument "
+    "sendVideo sendAudio sendPhoto copyMessage forwardMessage".split()
 )
 
 # Updates Telegram leaves out unless a bot names them in allowed_updates.
@@ -72,35 +66,10 @@ OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction
 
 # Parameters whose values are plain strings even when they look like JSON or numbers.
 STRING_PARAMS = frozenset(
-    {
-        "text",
-        "caption",
-        "parse_mode",
-        "callback_query_id",
-        "file_id",
-        "url",
-        "inline_message_id",
-        "action",
-        "language_code",
-        "title",
-        "description",
-        "short_description",
-        "name",
-        "secret_token",
-        "ip_address",
-        "custom_title",
-        "business_connection_id",
-        "message_effect_id",
-        "document",
-        "video",
-        "audio",
-        "photo",
-        "animation",
-        "voice",
-        "thumbnail",
-        "cover",
-        "performer",
-    }
+    "text caption parse_mode callback_query_id file_id url inline_message_id action "
+    "language_code title description short_description name secret_token ip_address "
+    "custom_title business_connection_id message_effect_id document video audio photo "
+    "animation voice thumbnail cover performer".split()
 )
 
 
@@ -182,7 +151,10 @@ class BotMessage:
     document: StoredFile | None = None
     video: StoredFile | None = None
     audio: StoredFile | None = None
-    video_meta: dict[str, Any] = field(default_factory=dict)
+    photo: StoredFile | None = None
+    # duration/width/height/title/performer as the bot declared them
+    media_meta: dict[str, Any] = field(default_factory=dict)
+    forward_origin: dict[str, Any] | None = None
     deleted: bool = False
     edit_date: int | None = None
 
@@ -201,7 +173,7 @@ class BotMessage:
 
     @property
     def file(self) -> StoredFile | None:
-        return self.document or self.video or self.audio
+        return self.document or self.video or self.audio or self.photo
 
 
 def inline_buttons(markup: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -319,7 +291,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
             if name not in _HTML_ENTITY_TYPES:
                 raise fail(f'Unsupported start tag "{name}" at byte offset {byte_offset(i)}')
             attrs = {
-                a.group(1).lower(): a.group(2) or a.group(3) or a.group(4) or ""
+                a.group(1).lower(): html.unescape(a.group(2) or a.group(3) or a.group(4) or "")
                 for a in _ATTRIBUTE.finditer(match.group(2))
             }
             if name == "span" and attrs.get("class") != "tg-spoiler":
@@ -395,6 +367,9 @@ class FakeTelegram:
         self.bot_username = bot_username
         self.bot_first_name = "LEAP"
         self.local_mode = local_mode
+        # Shrink these in a test to exercise the limits without writing big files.
+        self.download_limit = CLOUD_DOWNLOAD_LIMIT
+        self.upload_limit = CLOUD_UPLOAD_LIMIT
         self._own_files_dir = files_dir is None
         self.files_dir = files_dir or Path(tempfile.mkdtemp(prefix="fake-telegram-"))
         self.base_url = ""
@@ -670,6 +645,21 @@ class FakeTelegram:
         message["audio"] = audio
         self._add_caption(message, caption)
         self._queue_update("message", message)
+        return message
+
+    async def edit_text(
+        self, chat: dict[str, Any], user: dict[str, Any], message_id: int, text: str
+    ) -> dict[str, Any]:
+        """The user edits a text message they sent (edited_message update)."""
+        message = self._user_messages.get((chat["id"], message_id))
+        if message is None or message["from"]["id"] != user["id"]:
+            raise AssertionError(f"{user['id']} sent no message {message_id} in {chat['id']}")
+        message["text"] = text
+        message["edit_date"] = int(time.time())
+        message.pop("entities", None)
+        if entities := detect_entities(text):
+            message["entities"] = entities
+        self._queue_update("edited_message", dict(message))
         return message
 
     async def press(
@@ -1101,12 +1091,18 @@ class FakeTelegram:
             data["document"] = self._file_json(m.document, with_name=True)
         if m.video is not None:
             video = self._file_json(m.video, with_name=True)
-            video.update(m.video_meta)
+            video.update(m.media_meta)
             data["video"] = video
         if m.audio is not None:
             audio = self._file_json(m.audio, with_name=True)
-            audio.update(m.video_meta)
+            audio.update(m.media_meta)
             data["audio"] = audio
+        if m.photo is not None:
+            size = self._file_json(m.photo, with_name=False)
+            size.pop("mime_type", None)
+            data["photo"] = [{**size, "width": 0, "height": 0}]
+        if m.forward_origin is not None:
+            data["forward_origin"] = m.forward_origin
         if m.reply_markup:
             data["reply_markup"] = m.reply_markup
         if m.reply_to_message_id is not None:
@@ -1173,7 +1169,7 @@ class FakeTelegram:
             if isinstance(body, dict):
                 return {**raw, **body}
         elif request.content_type.startswith("multipart/"):
-            limit = LOCAL_UPLOAD_LIMIT if self.local_mode else CLOUD_UPLOAD_LIMIT
+            limit = LOCAL_UPLOAD_LIMIT if self.local_mode else self.upload_limit
             reader = await request.multipart()
             too_large = False
             async for part in reader:
@@ -1235,6 +1231,9 @@ class FakeTelegram:
             "sendDocument": self._send_document,
             "sendVideo": self._send_video,
             "sendAudio": self._send_audio,
+            "sendPhoto": self._send_photo,
+            "copyMessage": self._copy_message,
+            "forwardMessage": self._forward_message,
             "sendChatAction": self._send_chat_action,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
@@ -1351,9 +1350,9 @@ class FakeTelegram:
             raise bad_request("chat not found") from None
         if chat_id not in self._chats:
             if chat_id in self._users:
-                self.private_chat(self._users[chat_id])
-            else:
-                raise bad_request("chat not found")
+                # The user exists but never opened a chat with the bot (see private_chat).
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+            raise bad_request("chat not found")
         return chat_id
 
     def _writable_chat(self, params: dict[str, Any]) -> int:
@@ -1597,12 +1596,14 @@ class FakeTelegram:
         if query is None or query.answered:
             raise ApiError(400, QUERY_TOO_OLD)
         query.answered = True
-        self.callback_answers[query_id] = {
+        answer: dict[str, Any] = {
             "text": params.get("text"),
             "show_alert": bool(params.get("show_alert", False)),
-            "url": params.get("url"),
-            "cache_time": params.get("cache_time"),
         }
+        for key in ("url", "cache_time"):
+            if params.get(key) is not None:
+                answer[key] = params[key]
+        self.callback_answers[query_id] = answer
         return True
 
     # files
@@ -1611,7 +1612,7 @@ class FakeTelegram:
         stored = self._files.get(str(params.get("file_id") or ""))
         if stored is None:
             raise bad_request("wrong file_id or the file is temporarily unavailable")
-        if not self.local_mode and stored.size > CLOUD_DOWNLOAD_LIMIT:
+        if not self.local_mode and stored.size > self.download_limit:
             raise bad_request("file is too big")
         file_path = str(stored.path.resolve()) if self.local_mode else stored.file_path
         return {
@@ -1650,17 +1651,19 @@ class FakeTelegram:
             message.document = stored
         elif kind == "video":
             message.video = stored
-            message.video_meta = {
+            message.media_meta = {
                 "duration": int(params.get("duration") or 0),
                 "width": int(params.get("width") or 0),
                 "height": int(params.get("height") or 0),
             }
+        elif kind == "photo":
+            message.photo = stored
         else:
             message.audio = stored
-            message.video_meta = {"duration": int(params.get("duration") or 0)}
+            message.media_meta = {"duration": int(params.get("duration") or 0)}
             for key in ("title", "performer"):
                 if params.get(key):
-                    message.video_meta[key] = params[key]
+                    message.media_meta[key] = params[key]
         return self._publish(message)
 
     async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1671,6 +1674,73 @@ class FakeTelegram:
 
     async def _send_audio(self, params: dict[str, Any]) -> dict[str, Any]:
         return await self._send_media(params, "audio", "music")
+
+    async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_media(params, "photo", "photos")
+
+    def _copied(
+        self, params: dict[str, Any], *, keep_caption: bool
+    ) -> tuple[int, BotMessage, dict[str, Any]]:
+        """A new bot message carrying the content of ``from_chat_id``/``message_id``."""
+        chat_id = self._writable_chat(params)
+        source_chat = self._target_chat({"chat_id": params.get("from_chat_id")})
+        source_id = int(params.get("message_id") or 0)
+        key = (source_chat, source_id)
+        origin_sender: dict[str, Any]
+        if key in self._bot_messages and not self._bot_messages[key].deleted:
+            source = self._bot_messages[key]
+            origin_sender = self.bot_user
+            content: dict[str, Any] = {
+                "text": source.text,
+                "caption": source.caption,
+                "parse_mode": source.parse_mode,
+                "entities": source.entities,
+                "document": source.document,
+                "video": source.video,
+                "audio": source.audio,
+                "photo": source.photo,
+                "media_meta": dict(source.media_meta),
+            }
+        elif key in self._user_messages and key not in self.deleted_user_messages:
+            raw = self._user_messages[key]
+            origin_sender = raw["from"]
+            content = {
+                "text": raw.get("text"),
+                "caption": raw.get("caption"),
+                "parse_mode": None,
+                "entities": raw.get("entities") or raw.get("caption_entities"),
+                "media_meta": {},
+            }
+            for kind in ("document", "video", "audio"):
+                if kind in raw:
+                    content[kind] = self._files.get(raw[kind]["file_id"])
+                    content["media_meta"] = {
+                        k: v
+                        for k, v in raw[kind].items()
+                        if k in ("duration", "width", "height", "title", "performer")
+                    }
+        else:
+            raise bad_request("message to copy not found")
+        if not keep_caption and "caption" in params and content["text"] is None:
+            content["caption"] = params["caption"]
+            content["parse_mode"] = params.get("parse_mode")
+            content["entities"] = params.get("caption_entities")
+        message = self._new_bot_message(chat_id, params, text=content.pop("text"))
+        for name, value in content.items():
+            setattr(message, name, value)
+        message.history = [Revision(message.content, message.sent_at)]
+        return chat_id, message, origin_sender
+
+    async def _copy_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        _, message, _ = self._copied(params, keep_caption=False)
+        self._publish(message)
+        return {"message_id": message.message_id}
+
+    async def _forward_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        _, message, sender = self._copied(params, keep_caption=True)
+        message.reply_markup = None
+        message.forward_origin = {"type": "user", "sender_user": sender, "date": message.date}
+        return self._publish(message)
 
     async def _send_chat_action(self, params: dict[str, Any]) -> bool:
         self._writable_chat(params)
