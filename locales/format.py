@@ -7,7 +7,7 @@ from locales import gettext
 
 def duration(seconds: float) -> str:
     """1:32:10 for long recordings, 4:05 for short ones."""
-    total = max(int(round(seconds)), 0)
+    total = max(round(seconds), 0)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
