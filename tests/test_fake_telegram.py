@@ -18,6 +18,7 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramNotFound,
     TelegramRetryAfter,
+    TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.filters import CommandStart
@@ -202,8 +203,9 @@ async def test_pressed_button_reaches_handler_and_answer_is_recorded(fake: FakeT
         offer = await fake.wait_for_message(chat["id"])
         assert fake.buttons(offer) == [("Publish", "rv1:pub:5")]
         query_id = await fake.press(chat, ann, offer.message_id, "rv1:pub:5")
+        answer = await fake.wait_for_answer(query_id)
         await fake.wait_for(lambda: offer.text == "Publishing…")
-    assert fake.callback_answers[query_id] == {
+    assert answer == {
         "text": "Only admins can publish",
         "show_alert": True,
     }
@@ -494,3 +496,68 @@ async def test_edited_user_text_arrives_as_edited_message(fake: FakeTelegram) ->
         await fake.edit_text(chat, ann, sent["message_id"], "Topic one")
         await fake.wait_for(lambda: edits)
     assert edits == ["Topic one"]
+
+
+async def test_webhook_blocks_polling_until_deleted(fake: FakeTelegram) -> None:
+    bot = make_bot(fake)
+    async with bot.session:
+        await bot.set_webhook("https://leap.example/webhook", secret_token="s3cret")
+        with pytest.raises(TelegramConflictError, match="webhook is active"):
+            await bot.get_updates(timeout=0)
+        info = await bot.get_webhook_info()
+        await bot.delete_webhook(drop_pending_updates=True)
+        assert await bot.get_updates(timeout=0) == []
+    assert info.url == "https://leap.example/webhook"
+    assert fake.webhook is None
+    assert fake.calls_of("setWebhook")[0].params["secret_token"] == "s3cret"
+
+
+async def test_same_keyboard_is_not_modified_and_server_errors_surface(
+    fake: FakeTelegram,
+) -> None:
+    chat = fake.private_chat(fake.user(11))
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="Open", url="https://leap.example/r/1")]]
+    )
+    bot = make_bot(fake)
+    async with bot.session:
+        sent = await bot.send_message(chat["id"], "Published", reply_markup=keyboard)
+        with pytest.raises(TelegramBadRequest, match="message is not modified"):
+            await bot.edit_message_reply_markup(
+                chat_id=chat["id"], message_id=sent.message_id, reply_markup=keyboard
+            )
+        fake.fail_next("editMessageReplyMarkup", error_code=502, description="Bad Gateway")
+        with pytest.raises(TelegramServerError):
+            await bot.edit_message_reply_markup(chat_id=chat["id"], message_id=sent.message_id)
+        await bot.edit_message_reply_markup(chat_id=chat["id"], message_id=sent.message_id)
+    message = fake.last(chat["id"])
+    assert message.reply_markup is None
+    assert fake.calls_of("sendMessage")[0].params["reply_markup"]["inline_keyboard"][0][0] == {
+        "text": "Open",
+        "url": "https://leap.example/r/1",
+    }
+
+
+async def test_long_callback_data_is_refused(fake: FakeTelegram) -> None:
+    chat = fake.private_chat(fake.user(11))
+    keyboard = {"inline_keyboard": [[{"text": "x", "callback_data": "y" * 65}]]}
+    bot = make_bot(fake)
+    async with bot.session:
+        with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+            await bot.send_message(
+                chat["id"], "x", reply_markup=InlineKeyboardMarkup.model_validate(keyboard)
+            )
+
+
+async def test_pre_code_block_keeps_its_language(fake: FakeTelegram) -> None:
+    chat = fake.private_chat(fake.user(11))
+    bot = make_bot(fake)
+    async with bot.session:
+        sent = await bot.send_message(
+            chat["id"],
+            '<pre><code class="language-json">{"a": 1}</code></pre>',
+            parse_mode="HTML",
+        )
+    assert sent.text == '{"a": 1}'
+    assert sent.entities is not None
+    assert [(e.type, e.language) for e in sent.entities] == [("pre", "json")]

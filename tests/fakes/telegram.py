@@ -267,7 +267,12 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                     f'found "</{name}>"'
                 )
             length = position - start
-            if length > 0:
+            language = attrs.get("class", "")
+            if tag == "code" and stack and stack[-1][0] == "pre":
+                # <pre><code class="language-x"> is one pre entity with a language.
+                if language.startswith("language-"):
+                    stack[-1][2]["language"] = language.removeprefix("language-")
+            elif length > 0:
                 entity: dict[str, Any] = {
                     "type": _HTML_ENTITY_TYPES[tag],
                     "offset": start,
@@ -279,6 +284,8 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                     entity["custom_emoji_id"] = attrs.get("emoji-id", "")
                 elif tag == "blockquote" and "expandable" in attrs:
                     entity["type"] = "expandable_blockquote"
+                elif tag == "pre" and attrs.get("language"):
+                    entity["language"] = attrs["language"]
                 entities.append(entity)
             i = match.end()
         elif char == "<":
@@ -816,6 +823,10 @@ class FakeTelegram:
 
         return await self.wait_for(find, timeout)
 
+    async def wait_for_answer(self, query_id: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The bot's answerCallbackQuery for a press."""
+        return await self.wait_for(lambda: self.callback_answers.get(query_id), timeout)
+
     def dump(self, last: int = 25) -> str:
         lines = ["recent calls:"]
         for call in self.calls[-last:]:
@@ -1335,7 +1346,7 @@ class FakeTelegram:
 
     # messages
 
-    def _target_chat(self, params: dict[str, Any]) -> int:
+    def _target_chat(self, params: dict[str, Any], *, writing: bool = False) -> int:
         raw = params.get("chat_id")
         if raw is None or raw == "":
             raise bad_request("chat_id is empty")
@@ -1349,14 +1360,14 @@ class FakeTelegram:
         except (TypeError, ValueError):
             raise bad_request("chat not found") from None
         if chat_id not in self._chats:
-            if chat_id in self._users:
+            if writing and chat_id in self._users:
                 # The user exists but never opened a chat with the bot (see private_chat).
                 raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
             raise bad_request("chat not found")
         return chat_id
 
     def _writable_chat(self, params: dict[str, Any]) -> int:
-        chat_id = self._target_chat(params)
+        chat_id = self._target_chat(params, writing=True)
         chat = self._chats[chat_id]
         if chat["type"] == "private":
             if chat_id in self.blocked_by:
