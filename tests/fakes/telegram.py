@@ -8,7 +8,18 @@ exceptions, long-polled ``getUpdates`` and file downloads from
 
 Tests play the people: ``send_text``, ``send_document``, ``press`` and friends
 queue updates for the bot to poll; ``sent``, ``buttons``, ``callback_answers``
-and ``calls`` show what the bot did.
+and ``calls`` show what the bot did::
+
+    async with FakeTelegram() as telegram:
+        bot = Bot(telegram.token, session=AiohttpSession(api=telegram.api()))
+        ann = telegram.user(1, "Ann")
+        chat = telegram.private_chat(ann)      # Ann has opened the bot
+        await telegram.send_text(chat, ann, "/start")
+        hello = await telegram.wait_for_message(chat["id"])
+        await telegram.press(chat, ann, hello.message_id, hello.buttons[0][1])
+
+The people's actions queue their update without yielding to the event loop, so
+``wait_for_message`` called right after one cannot miss the bot's answer.
 
 Deliberate simplifications: privacy mode and the "bot must be an admin to get
 chat_member updates" rule are not enforced, inline mode and payments are absent,
