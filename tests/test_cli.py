@@ -1,0 +1,83 @@
+"""The `leap` command as an operator runs it: a real process, real output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import TOKEN
+from tests.fakes.telegram import FakeTelegram
+
+LEAP = [sys.executable, "-m", "leap.cli"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        STORAGE_DIR=str(tmp_path / "storage"),
+        **extra,
+    )
+    return env
+
+
+def test_run_without_a_token_explains_how_to_get_one(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*LEAP, "run"], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
+    assert "@BotFather" in result.stderr
+
+
+def test_db_upgrade_creates_the_database(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*LEAP, "db", "upgrade"], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cli.db").exists()
+
+
+def test_doctor_says_what_is_missing(tmp_path: Path, redis_url: str) -> None:
+    result = subprocess.run(
+        [*LEAP, "doctor"],
+        cwd=tmp_path,
+        env=_env(tmp_path, REDIS_URL=redis_url, TRANSCRIBE_ENGINE="openai"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    out = result.stdout
+    assert "[  ok] ffmpeg" in out and "[  ok] redis" in out and "[  ok] database" in out
+    assert "TELEGRAM_BOT_TOKEN is not set" in out
+    assert "TRANSCRIBE_API_KEY is not set" in out
+    assert "offline topic detection" in out
+
+
+async def test_leap_run_answers_start_and_stops_on_sigterm(
+    tmp_path: Path, telegram: FakeTelegram, clean_redis: str
+) -> None:
+    import asyncio
+
+    env = _env(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL=telegram.base_url,
+        REDIS_URL=clean_redis,
+        WEB_PORT="0",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *LEAP, "run", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        user = telegram.user(501, "Ann", language_code="en")
+        await telegram.send_text(telegram.private_chat(user), user, "/start")
+        reply = await telegram.wait_for_message(501, after=0, timeout=60)
+        assert "Hi, Ann" in reply.content
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
