@@ -1,0 +1,964 @@
+"""Publishing templates: which one applies to a recording, and the title and description it makes.
+
+Templates are written by users, so rendering runs in Jinja's immutable sandbox with
+a reduced language (no macros, blocks, includes or captured blocks) and budgets on
+loop iterations, calls, value sizes, output size and time. User regexes in match
+rules are checked for shapes that backtrack without end and only ever see a short
+prefix of the text.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from jinja2 import nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import ChainableUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
+from jinja2.visitor import NodeTransformer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.timecodes import Chapter, format_tc
+from pipeline.topics import Topics, chapters, chapters_text
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "MatchRules",
+    "Metadata",
+    "Template",
+    "TemplateError",
+    "UserRegex",
+    "compile_user_regex",
+    "compose_metadata",
+    "match_template",
+    "render",
+    "validate_template_source",
+]
+
+
+class TemplateError(ValueError):
+    """A template cannot be used; the message says why in words a template author understands."""
+
+
+# --- rendering -------------------------------------------------------------------------
+
+MAX_SOURCE_CHARS = 20_000
+MAX_OUTPUT_CHARS = 20_000
+# Largest string/collection any expression may produce.
+MAX_VALUE_SIZE = 200_000
+# Loop iterations plus calls per render.
+MAX_OPERATIONS = 50_000
+MAX_RANGE = 10_000
+# Widths, counts and paddings passed to filters and string methods.
+MAX_WIDTH = 1_000
+MAX_INT_BITS = 4_096
+RENDER_SECONDS = 2.0
+
+_FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
+    nodes.Macro: "{% macro %}",
+    nodes.CallBlock: "{% call %}",
+    nodes.FilterBlock: "{% filter %}",
+    nodes.AssignBlock: "{% set %}…{% endset %}",
+    nodes.Block: "{% block %}",
+    nodes.Extends: "{% extends %}",
+    nodes.Include: "{% include %}",
+    nodes.Import: "{% import %}",
+    nodes.FromImport: "{% from … import %}",
+}
+
+_SAFE_STR_METHODS = frozenset(
+    {
+        "capitalize",
+        "casefold",
+        "center",
+        "count",
+        "endswith",
+        "find",
+        "format",
+        "index",
+        "isalnum",
+        "isalpha",
+        "isdecimal",
+        "isdigit",
+        "islower",
+        "isnumeric",
+        "isspace",
+        "istitle",
+        "isupper",
+        "join",
+        "ljust",
+        "lower",
+        "lstrip",
+        "partition",
+        "removeprefix",
+        "removesuffix",
+        "replace",
+        "rfind",
+        "rindex",
+        "rjust",
+        "rpartition",
+        "rsplit",
+        "rstrip",
+        "split",
+        "splitlines",
+        "startswith",
+        "strip",
+        "swapcase",
+        "title",
+        "upper",
+        "zfill",
+    }
+)
+_WIDTH_STR_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+
+_SAFE_FILTERS = frozenset(
+    {
+        "abs",
+        "batch",
+        "capitalize",
+        "center",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "e",
+        "escape",
+        "first",
+        "float",
+        "format",
+        "groupby",
+        "int",
+        "items",
+        "join",
+        "last",
+        "length",
+        "list",
+        "lower",
+        "map",
+        "max",
+        "min",
+        "reject",
+        "rejectattr",
+        "replace",
+        "reverse",
+        "round",
+        "select",
+        "selectattr",
+        "slice",
+        "sort",
+        "string",
+        "striptags",
+        "sum",
+        "title",
+        "trim",
+        "truncate",
+        "unique",
+        "upper",
+        "urlencode",
+        "wordcount",
+    }
+)
+
+
+class _Budget:
+    def __init__(self, operations: int, seconds: float, max_output: int) -> None:
+        self.operations = operations
+        self.deadline = time.monotonic() + seconds
+        self.max_output = max_output
+
+    def tick(self) -> None:
+        self.operations -= 1
+        if self.operations < 0:
+            raise TemplateError("The template does too much work: too many loop steps or calls.")
+        if time.monotonic() > self.deadline:
+            raise TemplateError("The template took too long to render.")
+
+
+_budget: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budget")
+
+
+def _tick() -> None:
+    budget = _budget.get(None)
+    if budget is not None:
+        budget.tick()
+
+
+def _size(value: Any, limit: int = MAX_VALUE_SIZE) -> int:
+    """Approximate size in characters, counting no further than just past ``limit``."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return 5
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 1
+    if isinstance(value, Mapping):
+        items: Iterable[Any] = (x for pair in value.items() for x in pair)
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    else:
+        return 16
+    total = 2
+    for item in items:
+        total += _size(item, limit - total) + 2
+        if total > limit:
+            break
+    return total
+
+
+def _check_size(value: Any, what: str = "A value") -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > MAX_INT_BITS:
+            raise TemplateError("The template makes a number too large to handle.")
+        return value
+    if _size(value) > MAX_VALUE_SIZE:
+        raise TemplateError(f"{what} in the template grows beyond {MAX_VALUE_SIZE} characters.")
+    return value
+
+
+_PERCENT_SPEC = re.compile(r"%[^a-zA-Z%]*[a-zA-Z%]")
+_BRACE_FIELD = re.compile(r"\{[^{}]*\}")
+
+
+def _check_format_string(fmt: str) -> None:
+    """Refuse field widths that would build huge strings ("%999999999s", "{:>1000000}")."""
+    for spec in _PERCENT_SPEC.findall(fmt):
+        if "*" in spec or re.search(r"\d{4,}", spec):
+            raise TemplateError("A format width in the template is too large.")
+    plain = fmt.replace("{{", "").replace("}}", "")
+    if re.search(r"\{[^{}]*\{", plain):
+        raise TemplateError("Nested format fields are not allowed in templates.")
+    for field in _BRACE_FIELD.findall(plain):
+        if re.search(r"\d{4,}", field.split(":", 1)[1] if ":" in field else ""):
+            raise TemplateError("A format width in the template is too large.")
+
+
+def _check_width_args(name: str, args: Iterable[Any]) -> None:
+    for arg in args:
+        if isinstance(arg, bool):
+            continue
+        if isinstance(arg, int | float) and abs(arg) > MAX_WIDTH:
+            raise TemplateError(f"The number given to {name} is too large (at most {MAX_WIDTH}).")
+        if isinstance(arg, str) and len(arg) > MAX_WIDTH:
+            raise TemplateError(f"The text given to {name} is too long (at most {MAX_WIDTH}).")
+
+
+def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
+    if not isinstance(text, str) or not isinstance(old, str) or not isinstance(new, str):
+        return
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    if len(text) + hits * (len(new) - len(old)) > MAX_VALUE_SIZE:
+        raise TemplateError("replace() in the template would build too long a text.")
+
+
+def _check_join(separator: str, items: list[Any]) -> None:
+    total = len(separator) * max(0, len(items) - 1)
+    if total > MAX_VALUE_SIZE or total + _size(items) > MAX_VALUE_SIZE:
+        raise TemplateError("join() in the template would build too long a text.")
+
+
+def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    # Filters marked with pass_context/pass_environment get that object first.
+    skip = 2 if getattr(func, "jinja_pass_arg", None) is not None else 1
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        value, rest = args[skip - 1] if len(args) >= skip else None, args[skip:]
+        if name == "format":
+            if isinstance(value, str):
+                _check_format_string(value)
+        elif name == "replace":
+            _check_replace(value, *rest[:3])
+        else:
+            _check_width_args(f"the '{name}' filter", [*rest, *kwargs.values()])
+        if name == "join":
+            items = list(value) if isinstance(value, Iterable) else []
+            separator = rest[0] if rest else kwargs.get("d", "")
+            _check_join(str(separator), items)
+            args = (*args[: skip - 1], items, *rest)
+        return _check_size(func(*args, **kwargs), f"The '{name}' filter")
+
+    return guarded
+
+
+def _guarded_range(*args: int) -> range:
+    try:
+        result = range(*args)
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(f"range() in the template: {exc}") from None
+    if len(result) > MAX_RANGE:
+        raise TemplateError(f"range() in templates is limited to {MAX_RANGE} items.")
+    return result
+
+
+def _guarded_iter(iterable: Any) -> Iterator[Any]:
+    for item in iterable:
+        _tick()
+        yield item
+
+
+def _guarded_concat(*parts: Any) -> str:
+    total = 0
+    texts = []
+    for part in parts:
+        total += _size(part)
+        if total > MAX_VALUE_SIZE:
+            raise TemplateError(
+                f"Joined text in the template grows beyond {MAX_VALUE_SIZE} characters."
+            )
+        texts.append(str(part))
+    return "".join(texts)
+
+
+class _Namespace(Namespace):
+    def __setitem__(self, name: str, value: Any) -> None:
+        _tick()
+        super().__setitem__(name, _check_size(value))
+
+
+_ITER_NAME = "__guarded_iter"
+_CONCAT_NAME = "__guarded_concat"
+
+
+class _GuardLoops(NodeTransformer):
+    """Route every loop and "~" concatenation through a budgeted helper."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Call(
+            nodes.Name(_ITER_NAME, "load"), [node.iter], [], None, None, lineno=node.lineno
+        )
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Call(
+            nodes.Name(_CONCAT_NAME, "load"), list(node.nodes), [], None, None, lineno=node.lineno
+        )
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "+", "%", "//"})
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # The stock sandbox renders unsafe attributes as empty text; refuse them outright.
+        raise SecurityError(f"access to {attribute!r} of a {type(obj).__name__} is not allowed")
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if not super().is_safe_attribute(obj, attr, value):
+            return False
+        if isinstance(obj, str) and callable(value):
+            return attr in _SAFE_STR_METHODS
+        if isinstance(obj, int | float | complex | bytes) and callable(value):
+            # int.to_bytes(10**9) and friends allocate without bound.
+            return False
+        return True
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _check_format_string(value.__self__)
+        return wrapped
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _tick()
+        if operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0:
+                if max(left.bit_length(), 1) * right > MAX_INT_BITS:
+                    raise TemplateError("The template makes a number too large to handle.")
+        elif operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(count, int):
+                    if _size(seq) * max(count, 0) > MAX_VALUE_SIZE:
+                        raise TemplateError("Repeated text in the template grows too long.")
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                    raise TemplateError("The template makes a number too large to handle.")
+        elif operator == "+":
+            if isinstance(left, str | list | tuple) and _size(left) + _size(right) > MAX_VALUE_SIZE:
+                raise TemplateError("Joined text in the template grows too long.")
+        elif operator == "%" and isinstance(left, str):
+            _check_format_string(left)
+        try:
+            result = super().call_binop(context, operator, left, right)
+        except (ArithmeticError, TypeError, ValueError) as exc:
+            raise TemplateError(f"The template computes something invalid: {exc}") from None
+        return _check_size(result)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _tick()
+        owner = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "")
+        if isinstance(owner, str):
+            if name in _WIDTH_STR_METHODS:
+                _check_width_args(f"{name}()", [*args, *kwargs.values()])
+            elif name == "replace":
+                _check_replace(owner, *args[:3])
+            elif name == "join" and args:
+                items = list(args[0])
+                _check_join(owner, items)
+                args = (items, *args[1:])
+        result = super().call(__context, __obj, *args, **kwargs)
+        return _check_size(result)
+
+
+def _finalize(value: Any) -> Any:
+    if value is None:
+        return ""
+    budget = _budget.get(None)
+    limit = budget.max_output if budget is not None else MAX_OUTPUT_CHARS
+    if _size(value, limit) > limit:
+        raise TemplateError(f"The template output is longer than {limit} characters.")
+    return value
+
+
+@functools.cache
+def _environment() -> _Sandbox:
+    env = _Sandbox(
+        undefined=ChainableUndefined,
+        autoescape=False,
+        finalize=_finalize,
+        keep_trailing_newline=False,
+        auto_reload=False,
+        cache_size=0,
+    )
+    env.filters = {name: _guard_filter(name, env.filters[name]) for name in _SAFE_FILTERS}
+    env.globals = {
+        "range": _guarded_range,
+        "dict": dict,
+        "namespace": _Namespace,
+        "cycler": jinja2.utils.Cycler,
+        "joiner": jinja2.utils.Joiner,
+        _ITER_NAME: _guarded_iter,
+        _CONCAT_NAME: _guarded_concat,
+    }
+    return env
+
+
+def _line_hint(exc: jinja2.TemplateSyntaxError) -> str:
+    return f" (line {exc.lineno})" if exc.lineno else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(source: str) -> jinja2.Template:
+    env = _environment()
+    try:
+        tree = env.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"Template syntax error{_line_hint(exc)}: {exc.message}") from None
+    for node_type, label in _FORBIDDEN_NODES.items():
+        if next(tree.find_all(node_type), None) is not None:
+            raise TemplateError(f"{label} is not supported in templates.")
+    if any(loop.recursive for loop in tree.find_all(nodes.For)):
+        raise TemplateError("Recursive loops are not supported in templates.")
+    tree = _GuardLoops().visit(tree)
+    tree.set_environment(env)
+    try:
+        return env.from_string(tree)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"Template syntax error{_line_hint(exc)}: {exc.message}") from None
+
+
+def validate_template_source(source: str) -> None:
+    """Raise TemplateError if ``source`` cannot even be compiled (for checking user input early)."""
+    if len(source) > MAX_SOURCE_CHARS:
+        raise TemplateError(f"The template is longer than {MAX_SOURCE_CHARS} characters.")
+    _compile(source)
+
+
+def render(
+    template_str: str,
+    variables: Mapping[str, Any],
+    *,
+    max_output: int = MAX_OUTPUT_CHARS,
+    max_operations: int = MAX_OPERATIONS,
+    timeout: float = RENDER_SECONDS,
+) -> str:
+    """Render a user template in the sandbox; unknown variables render as empty text.
+
+    Raises TemplateError for syntax errors, unsupported tags, access to Python
+    internals, and templates that exceed the output, operation or time budget.
+    """
+    validate_template_source(template_str)
+    template = _compile(template_str)
+    context = {k: v for k, v in variables.items() if isinstance(k, str) and not k.startswith("__")}
+    token = _budget.set(_Budget(max_operations, timeout, max_output))
+    pieces: list[str] = []
+    total = 0
+    try:
+        for piece in template.generate(context):
+            total += len(piece)
+            if total > max_output:
+                raise TemplateError(f"The template output is longer than {max_output} characters.")
+            pieces.append(piece)
+    except TemplateError:
+        raise
+    except SecurityError as exc:
+        raise TemplateError(f"The template tried something not allowed: {exc}.") from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"The template uses a missing value: {exc.message}.") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"The template failed: {exc.message or exc}.") from None
+    except RecursionError:
+        raise TemplateError("The template nests too deeply.") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        raise TemplateError(f"The template failed: {exc}.") from None
+    finally:
+        _budget.reset(token)
+    return "".join(pieces)
+
+
+# --- matching --------------------------------------------------------------------------
+
+MAX_PATTERN_CHARS = 200
+MAX_PATTERNS = 20
+# A regex sees at most this much of each text, less when it has many repeats.
+MAX_MATCH_INPUT = 500
+# Backtracking of a failed search grows as n ** (open-ended repeats + 1) times the
+# other repeats' ranges; this budget keeps the worst case near 0.1 s (measured:
+# r"\w*\w*!" over 500 characters).
+_REGEX_STEP_BUDGET = 1.25e8
+_MIN_MATCH_INPUT = 40
+_QUANTIFIER_BRACES = re.compile(r"\{(\d*)(,?)(\d*)\}")
+_FLAG_CHARS = frozenset("aiLmsux-")
+
+
+class _Group:
+    __slots__ = ("alternation", "repeats")
+
+    def __init__(self) -> None:
+        self.repeats = False
+        self.alternation = False
+
+
+def _regex_shape(pattern: str) -> tuple[int, int]:
+    """Open-ended repeats and the product of bounded repeat ranges in ``pattern``.
+
+    Raises ValueError for shapes that are never allowed: back-references and
+    repeats of groups that themselves repeat or hold alternatives.
+    """
+    open_ended = 0
+    bounded = 1
+    stack = [_Group()]
+    last: _Group | None = None  # the group a following quantifier would apply to
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "\\":
+            if i + 1 < n and pattern[i + 1] in "123456789":
+                raise ValueError("back-references are not allowed")
+            i, last = i + 2, None
+            continue
+        if char == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i, last = j + 1, None
+            continue
+        if char == "(":
+            i += 1
+            if pattern.startswith("?", i):
+                rest = pattern[i + 1 : i + 3]
+                if rest.startswith(("P=", "(")):
+                    raise ValueError("back-references and conditionals are not allowed")
+                if rest.startswith("#"):
+                    i = pattern.find(")", i)
+                    i = n if i < 0 else i + 1
+                    continue
+                i += 1
+                if rest.startswith("P<"):
+                    i = pattern.find(">", i) + 1 or n
+                elif rest.startswith(("<=", "<!")):
+                    i += 2
+                elif rest[:1] in (":", "=", "!", ">"):
+                    i += 1
+                else:
+                    while i < n and pattern[i] in _FLAG_CHARS:
+                        i += 1
+                    if pattern.startswith(":", i):
+                        i += 1
+            stack.append(_Group())
+            last = None
+            continue
+        if char == ")":
+            group = stack.pop() if len(stack) > 1 else _Group()
+            stack[-1].repeats |= group.repeats
+            i, last = i + 1, group
+            continue
+        if char == "|":
+            stack[-1].alternation = True
+            i, last = i + 1, None
+            continue
+        braces = _QUANTIFIER_BRACES.match(pattern, i) if char == "{" else None
+        if char in "*+?" or (braces is not None and (braces.group(1) or braces.group(3))):
+            if braces is not None:
+                low, comma, high = braces.groups()
+                if not comma:
+                    top = int(low or 0)
+                elif high:
+                    top = int(high)
+                else:
+                    top = -1
+                i = braces.end()
+            else:
+                top = 1 if char == "?" else -1
+                i += 1
+            if top != 1 and last is not None and (last.repeats or last.alternation):
+                raise ValueError("a repeated group may not itself repeat or hold alternatives")
+            if i < n and pattern[i] in "?+":
+                i += 1
+            if top < 0:
+                open_ended += 1
+            else:
+                bounded *= top + 1
+            stack[-1].repeats = True
+            last = None
+            continue
+        i, last = i + 1, None
+    return open_ended, bounded
+
+
+class UserRegex:
+    """A checked user regex and how much of a text it may search."""
+
+    __slots__ = ("max_input", "regex")
+
+    def __init__(self, regex: re.Pattern[str], max_input: int) -> None:
+        self.regex = regex
+        self.max_input = max_input
+
+    def search(self, text: str) -> bool:
+        return self.regex.search(text[: self.max_input]) is not None
+
+
+@functools.lru_cache(maxsize=512)
+def compile_user_regex(pattern: str) -> UserRegex:
+    """Compile a regex from a template's match rules, refusing ones that could hang a worker."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"a pattern may be at most {MAX_PATTERN_CHARS} characters")
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"invalid pattern: {exc}") from None
+    open_ended, bounded = _regex_shape(pattern)
+    max_input = int((_REGEX_STEP_BUDGET / bounded) ** (1 / (open_ended + 1)))
+    if max_input < _MIN_MATCH_INPUT:
+        raise ValueError("pattern too complex: it has too many repeats (*, +, ?, {m,n})")
+    return UserRegex(compiled, min(max_input, MAX_MATCH_INPUT))
+
+
+def _user_regexes(patterns: list[str]) -> list[str]:
+    if len(patterns) > MAX_PATTERNS:
+        raise ValueError(f"at most {MAX_PATTERNS} patterns")
+    for pattern in patterns:
+        compile_user_regex(pattern)
+    return patterns
+
+
+class MatchRules(BaseModel):
+    """When a template applies. Every rule that is set must hold; empty rules match everything.
+
+    Keywords are case-insensitive substrings of the recording's texts (title,
+    caption, file name, chat title); regexes are searched in each of those texts.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    keywords_any: list[str] = Field(default_factory=list)
+    keywords_all: list[str] = Field(default_factory=list)
+    regexes: list[str] = Field(default_factory=list)
+    exclude_keywords: list[str] = Field(default_factory=list)
+    exclude_regexes: list[str] = Field(default_factory=list)
+    source_kinds: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list)
+
+    @field_validator("regexes", "exclude_regexes")
+    @classmethod
+    def _safe_regexes(cls, value: list[str]) -> list[str]:
+        return _user_regexes(value)
+
+
+Privacy = Literal["public", "unlisted", "private"]
+
+DEFAULT_TITLE_TEMPLATE = "{{ title }}"
+DEFAULT_DESCRIPTION_TEMPLATE = (
+    "{% if course %}{{ course }}\n{% endif %}"
+    "{% if lecturer %}{{ lecturer }}\n{% endif %}"
+    "{% if date %}{{ date }}\n{% endif %}"
+    "\n{{ summary }}\n\n{{ chapters }}"
+)
+
+
+class Template(BaseModel):
+    """How to title, describe and publish recordings that match ``match``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    priority: int = 0
+    enabled: bool = True
+    match: MatchRules = Field(default_factory=MatchRules)
+    title_template: str = Field(default=DEFAULT_TITLE_TEMPLATE, max_length=MAX_SOURCE_CHARS)
+    description_template: str = Field(
+        default=DEFAULT_DESCRIPTION_TEMPLATE, max_length=MAX_SOURCE_CHARS
+    )
+    date_format: str = Field(default="%d.%m.%Y", max_length=50)
+    language: str | None = None
+    privacy: Privacy = "private"
+    playlist_id: str | None = None
+    vk_album_id: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    thumbnail: str | None = None
+    auto_publish: bool = False
+    platforms: list[str] = Field(default_factory=list)
+
+    @field_validator("title_template", "description_template")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            validate_template_source(value)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+DEFAULT_TEMPLATE = Template(name="default", priority=-(10**9))
+
+_MATCH_FIELDS = ("title", "caption", "filename", "chat_title", "text")
+
+
+def _fact_texts(facts: Mapping[str, Any]) -> list[str]:
+    return [v for k in _MATCH_FIELDS if isinstance(v := facts.get(k), str) and v]
+
+
+def _rules_hold(rules: MatchRules, facts: Mapping[str, Any]) -> bool:
+    texts = _fact_texts(facts)
+    haystack = "\n".join(texts).casefold()
+
+    def found(pattern: str) -> bool:
+        regex = compile_user_regex(pattern)
+        return any(regex.search(t) for t in texts)
+
+    if rules.source_kinds:
+        kind = str(facts.get("source_kind") or "").casefold()
+        if kind not in {k.casefold() for k in rules.source_kinds}:
+            return False
+    if rules.accounts:
+        account = str(facts.get("account") or "").casefold()
+        if account not in {a.casefold() for a in rules.accounts}:
+            return False
+    if rules.keywords_any and not any(k.casefold() in haystack for k in rules.keywords_any if k):
+        return False
+    if not all(k.casefold() in haystack for k in rules.keywords_all):
+        return False
+    if rules.regexes and not any(found(p) for p in rules.regexes):
+        return False
+    if any(k and k.casefold() in haystack for k in rules.exclude_keywords):
+        return False
+    return not any(found(p) for p in rules.exclude_regexes)
+
+
+def match_template(templates: Iterable[Template], facts: Mapping[str, Any]) -> Template:
+    """The enabled template with the highest priority whose rules hold, else the default.
+
+    Ties keep the given order. ``facts`` holds the recording's texts (title,
+    caption, filename, chat_title, text), ``source_kind`` and ``account``.
+    """
+    ordered = sorted((t for t in templates if t.enabled), key=lambda t: t.priority, reverse=True)
+    for template in ordered:
+        if _rules_hold(template.match, facts):
+            return template
+    return DEFAULT_TEMPLATE
+
+
+# --- metadata --------------------------------------------------------------------------
+
+MAX_TITLE_CHARS = 100
+MAX_DESCRIPTION_BYTES = 5000
+MAX_TAGS_CHARS = 500
+_CHAPTER_TITLE_CHARS = 80
+_ANGLES = str.maketrans({"<": "‹", ">": "›"})
+_MARKER = "\u2063CHAPTERS\u2063"
+# What is left of the marker if a filter changed it (e.g. "|lower").
+_MARKER_TRACES = re.compile("\u2063[^\u2063]{0,40}\u2063")
+
+
+class Metadata(BaseModel):
+    """What metadata.json holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    description: str
+    tags: list[str] = Field(default_factory=list)
+    chapters: list[Chapter] = Field(default_factory=list)
+
+    def dump_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> Metadata:
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _format_date(value: Any, fmt: str) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, date):
+        try:
+            return value.strftime(fmt)
+        except ValueError:
+            return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _clean_title(text: str, fallback: str) -> str:
+    title = " ".join(text.replace("<", " ").replace(">", " ").split()) or fallback
+    if len(title) <= MAX_TITLE_CHARS:
+        return title
+    cut = title[: MAX_TITLE_CHARS - 1]
+    space = cut.rfind(" ")
+    if space >= MAX_TITLE_CHARS * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-–—") + "…"
+
+
+def _utf8_prefix(text: str, max_bytes: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[: max(0, max_bytes)].decode("utf-8", errors="ignore")
+
+
+def _shorten(text: str, max_bytes: int) -> str:
+    """Cut ``text`` to ``max_bytes`` of UTF-8, at a line or word end where one is near."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    ellipsis = "…"
+    cut = _utf8_prefix(text, max_bytes - len(ellipsis.encode("utf-8")))
+    for mark in ("\n", " "):
+        position = cut.rfind(mark)
+        if position >= len(cut) * 0.8:
+            cut = cut[:position]
+            break
+    return cut.rstrip() + ellipsis if cut.strip() else ""
+
+
+def _fit_chapters(found: list[Chapter], duration: float, max_bytes: int) -> list[Chapter]:
+    result = [
+        Chapter(start=c.start, title=_clean_title(c.title, "…")[:_CHAPTER_TITLE_CHARS])
+        for c in found
+    ]
+    while result and len(chapters_text(result).encode("utf-8")) > max_bytes:
+        if len(result) <= 3:
+            return []
+        ends = [c.start for c in result[1:]] + [duration]
+        shortest = min(range(1, len(result)), key=lambda i: ends[i] - result[i].start)
+        del result[shortest]
+    return result
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.translate(_ANGLES).splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _tags(template: Template, facts: Mapping[str, Any], variables: Mapping[str, Any]) -> list[str]:
+    raw = list(template.tags)
+    extra = facts.get("tags")
+    if isinstance(extra, list | tuple):
+        raw.extend(str(t) for t in extra)
+    result: list[str] = []
+    seen: set[str] = set()
+    used = 0
+    for tag in raw:
+        if "{" in tag:
+            tag = render(tag, variables, max_output=MAX_TAGS_CHARS)
+        tag = " ".join(tag.replace("<", " ").replace(">", " ").replace(",", " ").split())
+        if not tag or tag.casefold() in seen:
+            continue
+        # YouTube counts quotes around tags with spaces and the commas between tags.
+        cost = len(tag) + (2 if " " in tag else 0) + (1 if result else 0)
+        if used + cost > MAX_TAGS_CHARS:
+            continue
+        used += cost
+        seen.add(tag.casefold())
+        result.append(tag)
+    return result
+
+
+def compose_metadata(
+    template: Template, facts: Mapping[str, Any], topics: Topics, duration: float
+) -> Metadata:
+    """Title, description, tags and chapters for one recording, within YouTube's limits.
+
+    The chapter list is part of the description: where the template puts
+    ``{{ chapters }}``, or appended at the end when it does not. Raises
+    TemplateError when the template cannot be rendered.
+    """
+    found = _fit_chapters(chapters(topics, duration), duration, MAX_DESCRIPTION_BYTES // 2)
+    chapter_block = chapters_text(found)
+    original_title = str(facts.get("title") or "").strip()
+    variables: dict[str, Any] = {k: v for k, v in facts.items() if isinstance(k, str)}
+    variables.update(
+        title=original_title,
+        date=_format_date(facts.get("date"), template.date_format),
+        duration=format_tc(duration, always_hours=True),
+        summary=topics.summary,
+        chapters=chapter_block,
+        lecturer=facts.get("lecturer") or "",
+        course=facts.get("course") or "",
+    )
+
+    title = _clean_title(
+        render(template.title_template, variables, max_output=1000),
+        _clean_title(original_title, "") or "Lecture",
+    )
+    description = _compose_description(template, variables, chapter_block)
+    return Metadata(
+        title=title,
+        description=description,
+        tags=_tags(template, facts, variables),
+        chapters=found,
+    )
+
+
+def _compose_description(template: Template, variables: dict[str, Any], chapter_block: str) -> str:
+    if not chapter_block:
+        text = _tidy(render(template.description_template, variables))
+        return _shorten(text, MAX_DESCRIPTION_BYTES)
+    # Render with a marker where the chapters go, so the text around them can be
+    # shortened while the chapter list stays whole.
+    text = _tidy(render(template.description_template, {**variables, "chapters": _MARKER}))
+    if _MARKER in text:
+        before, _, after = text.partition(_MARKER)
+    else:
+        before, after = text, ""
+    before = _MARKER_TRACES.sub("", before).rstrip()
+    after = _MARKER_TRACES.sub("", after).lstrip()
+    block_bytes = len(chapter_block.encode("utf-8"))
+    room = MAX_DESCRIPTION_BYTES - block_bytes - (2 if before else 0) - (2 if after else 0)
+    after = _shorten(after, max(0, room - len(before.encode("utf-8"))))
+    if not after:
+        room = MAX_DESCRIPTION_BYTES - block_bytes - (2 if before else 0)
+    before = _shorten(before, max(0, room - len(after.encode("utf-8"))))
+    parts = [part for part in (before, chapter_block, after) if part]
+    return "\n\n".join(parts)
