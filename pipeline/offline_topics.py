@@ -1,0 +1,309 @@
+"""Topics without a language model: lexical-cohesion segmentation of the transcript.
+
+The timeline is cut into short bins of words; at every bin edge the words of the
+window before are compared with the words of the window after (cosine of
+bag-of-words vectors). Where the vocabulary changes, similarity dips; the
+deepest dips become topic boundaries (the TextTiling idea, on time instead of
+token counts). Each topic is named after the words and word pairs that are
+frequent in it and rare elsewhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from pipeline.topics import Break, Topic, Topics, normalize
+from pipeline.transcript import Segment, Transcript
+
+__all__ = ["extract_topics"]
+
+_STOP_WORDS = frozenset(
+    """
+    a about above after again against all also am an and any are aren as at be because been
+    before being below between both but by can cannot could couldn did didn do does doesn doing
+    don down during each else even ever every few for from further get gets getting go goes going
+    gonna got had hadn has hasn have haven having he her here hers herself him himself his how
+    however i if in into is isn it its itself just know let like ll look lot make many may maybe
+    me might more most much must my myself need no nor not now of off okay on once one only or
+    other ought our ours ourselves out over own really right said same say says see she should
+    shouldn so some something such than that thats the their theirs them themselves then there
+    these they thing things think this those though through thus to today too under until up us
+    use used using very want was wasn way we well were weren what when where whether which while
+    who whom why will with within without won would wouldn yeah yes yet you your yours yourself
+    yourselves ve re let's also actually basically kind sort mean going okay
+    а без более бы был была были было быть в вам вас весь во вот все всего всех вы где да даже
+    для до его ее её если есть еще ещё же за здесь и из или им их к как какой когда кто ли либо
+    мне может мы на надо наш не него нее неё нет ни них но ну о об однако он она они оно от
+    очень по под при про раз с сам себя со так также такой там те тем то того тоже той только
+    том ты у уже хотя чего чей чем что чтобы чье эта эти это этого этой этом этот я вообще
+    значит вот просто например сейчас потом тут тогда вроде допустим давайте можно нужно
+    будет будем будут есть являются является который которая которые которое которых этих
+    """.split()
+)
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])\s+")
+_STEM_CHARS = 6
+_MIN_WORD_CHARS = 3
+
+
+def _stem(word: str) -> str:
+    # A crude prefix stem: it merges inflections in Russian and plurals in
+    # English well enough for comparing windows of a few hundred words.
+    return word[:_STEM_CHARS]
+
+
+def _content_words(text: str) -> list[str | None]:
+    """Lower-cased content words; None marks a stop word so word pairs do not bridge it."""
+    result: list[str | None] = []
+    for word in _WORD.findall(text.casefold()):
+        if len(word) < _MIN_WORD_CHARS or word in _STOP_WORDS:
+            result.append(None)
+        else:
+            result.append(word)
+    return result
+
+
+def _target_count(duration: float) -> tuple[int, int]:
+    """How many topics to aim for and the fewest to accept, for a recording this long."""
+    if duration >= 600:
+        target = min(15, max(3, round(duration / 420)))
+        return target, 3
+    if duration >= 60:
+        return max(1, min(3, int(duration // 120))), 1
+    return 1, 1
+
+
+def _depths(similarity: np.ndarray, reach: int) -> np.ndarray:
+    """How deep each point sits below the highest similarity within ``reach`` on both sides."""
+    depths = np.zeros_like(similarity)
+    n = len(similarity)
+    for i in range(n):
+        left = similarity[max(0, i - reach) : i + 1].max()
+        right = similarity[i : min(n, i + reach + 1)].max()
+        depths[i] = (left - similarity[i]) + (right - similarity[i])
+    return depths
+
+
+def _boundaries(
+    bins: np.ndarray, bin_seconds: float, duration: float, target: int, minimum: int
+) -> list[float]:
+    count = bins.shape[0]
+    if target <= 1 or count < 4:
+        return []
+    window = max(2, round(max(30.0, min(240.0, duration / 15)) / bin_seconds))
+    cumulative = np.vstack([np.zeros((1, bins.shape[1])), np.cumsum(bins, axis=0)])
+    gaps = np.arange(1, count)
+    left = cumulative[gaps] - cumulative[np.maximum(gaps - window, 0)]
+    right = cumulative[np.minimum(gaps + window, count)] - cumulative[gaps]
+    norms = np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1)
+    similarity = np.where(norms > 0, (left * right).sum(axis=1) / np.maximum(norms, 1e-12), 0.0)
+    if len(similarity) >= 3:
+        similarity = np.convolve(
+            np.pad(similarity, 1, mode="edge"), np.array([0.25, 0.5, 0.25]), "valid"
+        )
+    depths = _depths(similarity, window)
+
+    minima = [
+        i
+        for i in range(len(similarity))
+        if similarity[i] <= similarity[max(0, i - 1)]
+        and similarity[i] <= similarity[min(len(similarity) - 1, i + 1)]
+        and depths[i] > 0
+    ]
+    if minima:
+        values = depths[minima]
+        cutoff = float(values.mean() - values.std() / 2)
+    else:
+        cutoff = 0.0
+    min_separation = max(30.0, duration / (target * 2.5))
+
+    chosen: list[float] = []
+
+    def fits(time: float) -> bool:
+        if time < min_separation or duration - time < min_separation:
+            return False
+        return all(abs(time - other) >= min_separation for other in chosen)
+
+    for i in sorted(minima, key=lambda i: -depths[i]):
+        if len(chosen) >= target - 1:
+            break
+        time = float(gaps[i] * bin_seconds)
+        if depths[i] >= cutoff and fits(time):
+            chosen.append(time)
+    # Too few clear dips: add the weaker ones, then split the longest parts evenly.
+    for i in sorted(minima, key=lambda i: -depths[i]):
+        if len(chosen) >= minimum - 1:
+            break
+        time = float(gaps[i] * bin_seconds)
+        if fits(time):
+            chosen.append(time)
+    while len(chosen) < minimum - 1:
+        edges = sorted([0.0, *chosen, duration])
+        start, end = max(itertools.pairwise(edges), key=lambda p: p[1] - p[0])
+        middle = (start + end) / 2
+        if end - start < 2 * 10.0:
+            break
+        chosen.append(middle)
+    return sorted(chosen)
+
+
+def _snap(times: list[float], segments: Sequence[Segment]) -> list[float]:
+    starts = sorted({s.start for s in segments if s.start > 0})
+    if not starts:
+        return times
+    snapped: list[float] = []
+    for time in times:
+        nearest = min(starts, key=lambda s: abs(s - time))
+        if nearest not in snapped:
+            snapped.append(nearest)
+    return sorted(snapped)
+
+
+def _surface_forms(words: Sequence[str | None]) -> dict[str, str]:
+    forms: dict[str, Counter[str]] = defaultdict(Counter)
+    for word in words:
+        if word is not None:
+            forms[_stem(word)][word] += 1
+    return {stem: counter.most_common(1)[0][0] for stem, counter in forms.items()}
+
+
+def _titles(parts: list[list[str | None]]) -> list[str]:
+    """A title for each part from its distinctive words and word pairs."""
+    unigram_counts = [Counter(_stem(w) for w in part if w is not None) for part in parts]
+    bigram_counts: list[Counter[tuple[str, str]]] = []
+    for part in parts:
+        pairs: Counter[tuple[str, str]] = Counter()
+        for a, b in itertools.pairwise(part):
+            if a is not None and b is not None and _stem(a) != _stem(b):
+                pairs[(_stem(a), _stem(b))] += 1
+        bigram_counts.append(pairs)
+    unigram_df = Counter(stem for counts in unigram_counts for stem in counts)
+    bigram_df = Counter(pair for counts in bigram_counts for pair in counts)
+    n = len(parts)
+
+    def weight(df: int) -> float:
+        return math.log((n + 1) / df) if n > 1 else 1.0
+
+    titles: list[str] = []
+    for part, unigrams, bigrams in zip(parts, unigram_counts, bigram_counts, strict=True):
+        forms = _surface_forms(part)
+        scored: list[tuple[float, tuple[str, ...]]] = []
+        for pair, count in bigrams.items():
+            if count >= 2:
+                scored.append((1.5 * count * weight(bigram_df[pair]), pair))
+        for stem, count in unigrams.items():
+            if count >= 2 or len(unigrams) < 10:
+                scored.append((count * weight(unigram_df[stem]), (stem,)))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        phrases: list[str] = []
+        used: set[str] = set()
+        for _, stems in scored:
+            if len(phrases) >= 3:
+                break
+            if any(stem in used for stem in stems):
+                continue
+            phrase = " ".join(forms[stem] for stem in stems)
+            if sum(len(p) + 2 for p in phrases) + len(phrase) > 60:
+                continue
+            phrases.append(phrase)
+            used.update(stems)
+        title = ", ".join(phrases)
+        titles.append(title[:1].upper() + title[1:])
+    return titles
+
+
+def _summary(transcript: Transcript, max_chars: int = 400) -> str:
+    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(transcript.text()) if s.strip()]
+    chosen: list[str] = []
+    length = 0
+    for sentence in sentences:
+        if len(sentence.split()) < 4:
+            continue
+        if chosen and length + len(sentence) + 1 > max_chars:
+            break
+        chosen.append(sentence)
+        length += len(sentence) + 1
+        if len(chosen) >= 3 or length >= max_chars // 2:
+            break
+    summary = " ".join(chosen)
+    if len(summary) > max_chars:
+        summary = summary[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+    return summary
+
+
+def _breaks(segments: Sequence[Segment], min_pause: float) -> list[Break]:
+    ordered = sorted(segments, key=lambda s: s.start)
+    return [
+        Break(start=a.end, end=b.start)
+        for a, b in itertools.pairwise(ordered)
+        if b.start - a.end >= min_pause
+    ]
+
+
+def _fallback_title(segments: Sequence[Segment], start: float, end: float) -> str:
+    for segment in segments:
+        if start <= segment.start < end and segment.text:
+            words = segment.text.split()[:6]
+            return " ".join(words).rstrip(",.;:!?…")
+    return ""
+
+
+def extract_topics(
+    transcript: Transcript, duration: float | None = None, min_pause: float = 180.0
+) -> Topics:
+    """Topics with timecodes, titles and a summary for ``transcript``, without any service.
+
+    ``duration`` is the video's length (the transcript's end when not given).
+    Recordings over ten minutes get at least three topics; boundaries fall on
+    segment starts. Pauses longer than ``min_pause`` seconds become breaks.
+    """
+    segments = [s for s in transcript.segments if s.text]
+    if duration is None:
+        duration = transcript.duration
+    if not segments or duration <= 0:
+        return normalize(Topics(), max(duration, 0.0))
+
+    target, minimum = _target_count(duration)
+    bin_seconds = max(5.0, min(30.0, duration / 120))
+    count = max(1, math.ceil(duration / bin_seconds))
+
+    bin_words: list[list[str]] = [[] for _ in range(count)]
+    for word in transcript.words():
+        index = min(count - 1, max(0, int(((word.start + word.end) / 2) / bin_seconds)))
+        bin_words[index].extend(w for w in _content_words(word.word) if w is not None)
+    frequency = Counter(_stem(w) for words in bin_words for w in words)
+    vocabulary = {stem: i for i, stem in enumerate(s for s, c in frequency.items() if c >= 2)}
+    matrix = np.zeros((count, max(1, len(vocabulary))), dtype=np.float32)
+    for index, words in enumerate(bin_words):
+        for word in words:
+            column = vocabulary.get(_stem(word))
+            if column is not None:
+                matrix[index, column] += 1.0
+
+    cuts = _snap(_boundaries(matrix, bin_seconds, duration, target, minimum), segments)
+    starts = [0.0, *cuts]
+    ends = [*cuts, duration]
+    parts: list[list[str | None]] = []
+    for start, end in zip(starts, ends, strict=True):
+        words: list[str | None] = []
+        for segment in segments:
+            if start <= segment.start < end:
+                words.extend(_content_words(segment.text))
+                words.append(None)
+        parts.append(words)
+    titles = _titles(parts)
+
+    topics = [
+        Topic(start=start, title=title or _fallback_title(segments, start, end))
+        for start, end, title in zip(starts, ends, titles, strict=True)
+    ]
+    return normalize(
+        Topics(summary=_summary(transcript), topics=topics, breaks=_breaks(segments, min_pause)),
+        duration,
+    )
