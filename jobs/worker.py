@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -108,6 +110,26 @@ async def build_workers(
             )
         )
     return workers
+
+
+async def stop_worker(worker: Worker, grace: float) -> None:
+    """Take no new jobs, give running ones `grace` seconds, then cancel the rest.
+
+    A cancelled job is put back in the queue by arq, so nothing is lost; it runs again when a
+    worker next starts.
+    """
+    if worker.main_task is not None:
+        worker.main_task.cancel()
+        await asyncio.gather(worker.main_task, return_exceptions=True)
+    running = [t for t in worker.tasks.values() if not t.done()]
+    if running:
+        _done, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        await worker.pool.delete(worker.health_check_key)
+    await worker.pool.aclose()
 
 
 async def redis_pool(settings: Settings) -> ArqRedis:

@@ -12,7 +12,7 @@ from arq.connections import create_pool
 
 from bot.app import create_dispatcher, set_commands
 from bot.web import create_web_app
-from jobs.worker import build_deps, build_workers, close_deps, redis_settings
+from jobs.worker import build_deps, build_workers, close_deps, redis_settings, stop_worker
 from leap.settings import Settings
 from storage import db
 
@@ -66,8 +66,7 @@ async def serve(
         if dp is not None:
             with contextlib.suppress(RuntimeError):
                 await dp.stop_polling()
-        for worker in workers:
-            await worker.close()
+        await asyncio.gather(*(stop_worker(w, settings.shutdown_grace) for w in workers))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     io_jobs: int = 8
     recovery_interval: int = Field(60, description="seconds between recovery sweeps")
     default_language: str = "en"
+    # Seconds running stages get to finish on shutdown before they are re-queued.
+    shutdown_grace: float = 30.0
 
     @property
     def bot_token(self) -> str:

@@ -118,6 +118,7 @@ def settings(
         throttle_rate=20.0,
         throttle_burst=20,
         secret_key="",
+        shutdown_grace=5.0,
     )
 
 
