@@ -96,3 +96,205 @@ def video_packets_cmd(path: Path) -> list[str]:
         "csv=p=0",
         str(path),
     ]
+
+
+def first_audio_packet_cmd(path: Path) -> list[str]:
+    return [
+        FFPROBE,
+        "-hide_banner",
+        "-v",
+        "error",
+        "-select_streams",
+        "a:0",
+        "-read_intervals",
+        "%+#1",
+        "-show_entries",
+        "packet=pts_time",
+        "-of",
+        "csv=p=0",
+        str(path),
+    ]
+
+
+# --- audio ---------------------------------------------------------------------------------
+
+
+def pcm_cmd(
+    source: Path,
+    *,
+    start: float | None = None,
+    duration: float | None = None,
+    rate: int = PCM_RATE,
+    extra_outputs: Sequence[str] = (),
+) -> list[str]:
+    """Decode the first audio stream to mono s16le on stdout; video is never decoded.
+
+    ``aresample=async=1:first_pts=0`` pads a late-starting stream and any dropout with
+    silence, so sample ``n`` is at ``n / rate`` seconds on the file's timeline (plus
+    ``start``) even when the recording has holes. ``extra_outputs`` lets the same pass
+    write more outputs from the one demuxing of the file.
+    """
+    cmd = [*_BASE]
+    if start is not None:
+        cmd += ["-ss", sec(start)]
+    if duration is not None:
+        cmd += ["-t", sec(duration)]
+    cmd += ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    cmd += ["-af", f"aresample={rate}:async=1:first_pts=0", "-ac", "1"]
+    cmd += ["-c:a", "pcm_s16le", "-f", "s16le", "pipe:1", *extra_outputs]
+    return cmd
+
+
+def adts_copy_cmd(
+    source: Path, out: Path, *, start: float | None = None, duration: float | None = None
+) -> list[str]:
+    """Copy the first audio stream's AAC frames, unchanged, into an ADTS file.
+
+    With ``start``, only packets from ``start`` on are kept: the input seek lands a few
+    seconds early and the output-side ``-ss`` then drops whole packets before ``start``,
+    which is exact for audio because every AAC packet is a keyframe.
+    """
+    cmd = [*_BASE]
+    lead = 0.0
+    if start is not None:
+        seek = max(start - 5.0, 0.0)
+        lead = start - seek
+        cmd += ["-ss", sec(seek)]
+    cmd += ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "copy"]
+    if start is not None:
+        cmd += ["-ss", sec(lead)]
+    if duration is not None:
+        cmd += ["-t", sec(duration)]
+    return [*cmd, "-f", "adts", str(out)]
+
+
+def adts_output(out: Path) -> list[str]:
+    """Extra output for :func:`pcm_cmd`: the whole AAC track, copied, as ADTS."""
+    return ["-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "copy", "-f", "adts", str(out)]
+
+
+def pcm_native_cmd(source: Path, *, rate: int, channels: int) -> list[str]:
+    """The first audio stream as s16le at its own rate (for re-encoding, not analysis)."""
+    return [
+        *_BASE,
+        "-i",
+        str(source),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-af",
+        f"aresample={rate}:async=1:first_pts=0",
+        "-ac",
+        str(channels),
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "s16le",
+        "pipe:1",
+    ]
+
+
+def aac_encode_cmd(out: Path, *, rate: int, channels: int, bitrate: int) -> list[str]:
+    """s16le on stdin to AAC in an M4A file."""
+    return [
+        *_BASE,
+        "-f",
+        "s16le",
+        "-ar",
+        str(rate),
+        "-ac",
+        str(channels),
+        "-i",
+        "pipe:0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        str(bitrate),
+        "-f",
+        "mp4",
+        str(out),
+    ]
+
+
+# --- video ---------------------------------------------------------------------------------
+
+
+def x264_args(*, preset: str, crf: float, pix_fmt: str, reorder_frames: int | None) -> list[str]:
+    """libx264 settings; ``reorder_frames`` pins the B-frame delay (0, 1 or 2 frames) so
+    re-encoded pieces line up with copied ones in decoding order."""
+    args = ["-c:v", "libx264", "-preset", preset, "-crf", f"{crf:g}", "-pix_fmt", pix_fmt]
+    if reorder_frames is not None:
+        params = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=3:b-pyramid=normal"}
+        args += ["-x264-params", params[reorder_frames]]
+    return args
+
+
+def encode_piece_cmd(
+    source: Path,
+    out: Path,
+    *,
+    start: float,
+    frames: int,
+    x264: Sequence[str],
+    timescale: int | None,
+) -> list[str]:
+    """Re-encode ``frames`` video frames starting at the frame shown at ``start``.
+
+    The seek goes before the input, so ffmpeg decodes from the previous keyframe and
+    drops what comes before ``start``; ``start`` should sit a little before the wanted
+    frame's time so rounding never drops it. Timestamps pass through unchanged.
+    """
+    cmd = [*_BASE, "-ss", sec(start), "-i", str(source), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    cmd += ["-frames:v", str(frames), "-fps_mode", "passthrough", *x264]
+    if timescale:
+        cmd += ["-video_track_timescale", str(timescale)]
+    return [*cmd, "-map_metadata", "-1", "-f", "mp4", str(out)]
+
+
+def encode_selected_cmd(
+    source: Path,
+    out: Path,
+    *,
+    select: str,
+    setpts: str,
+    x264: Sequence[str],
+    scale_even: bool,
+) -> list[str]:
+    """Decode the whole video once, keep the frames ``select`` passes, retime them with
+    ``setpts`` and encode with x264 (sources that cannot be stream-copied)."""
+    vf = f"select='{select}',setpts='{setpts}'"
+    if scale_even:
+        vf += ",scale=trunc(iw/2)*2:trunc(ih/2)*2"
+    cmd = [*_BASE, "-i", str(source), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf]
+    cmd += ["-fps_mode", "passthrough", *x264]
+    return [*cmd, "-map_metadata", "-1", "-f", "mp4", str(out)]
+
+
+def mux_cmd(
+    out: Path,
+    *,
+    video_concat: Path | None,
+    video_file: Path | None,
+    audio: Path | None,
+    audio_format: str | None,
+) -> list[str]:
+    """Put the cut video (a concat list or one file) and the cut audio into one MP4."""
+    cmd = [*_BASE]
+    maps: list[str] = []
+    index = 0
+    if video_concat is not None:
+        cmd += ["-f", "concat", "-safe", "0", "-i", str(video_concat)]
+    elif video_file is not None:
+        cmd += ["-i", str(video_file)]
+    if video_concat is not None or video_file is not None:
+        maps += ["-map", f"{index}:v:0"]
+        index += 1
+    if audio is not None:
+        if audio_format:
+            cmd += ["-f", audio_format]
+        cmd += ["-i", str(audio)]
+        maps += ["-map", f"{index}:a:0"]
+    cmd += [*maps, "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1"]
+    return [*cmd, "-movflags", "+faststart", "-f", "mp4", str(out)]

@@ -52,6 +52,17 @@ class MediaInfo:
     start_time: float = 0.0
     audio_channels: int | None = None
     pix_fmt: str | None = None
+    video_timescale: int | None = None
+    """Ticks per second of the video stream's time base."""
+    rotation: int = 0
+    """Degrees the picture is to be turned for display (phone recordings)."""
+    video_is_first_stream: bool = True
+    audio_profile: str | None = None
+    audio_frames: int | None = None
+    """Audio packets in the stream, when the container says (MP4 does, Matroska does not)."""
+    audio_duration: float | None = None
+    video_frames: int | None = None
+    """Video frames in the stream, when the container says."""
 
 
 def probe(path: Path) -> MediaInfo:
@@ -94,6 +105,8 @@ class VideoPackets:
     """Presentation time of every frame, ascending."""
     keyframes: list[float]
     """Presentation time of every keyframe, ascending."""
+    keyframe_dts: list[float]
+    """Decoding time of each keyframe (same order); stream copy cuts by decoding time."""
     reorder_delay: float
     """How far decoding runs ahead of presentation (pts - dts at a keyframe): B-frames."""
 
@@ -102,7 +115,7 @@ def read_video_packets(path: Path, start_time: float = 0.0) -> VideoPackets:
     """Index the first video stream from packet headers alone (no frame is decoded)."""
     proc = ffmpeg_cmd.run(ffmpeg_cmd.video_packets_cmd(path), what="read video packets")
     frames: list[float] = []
-    keyframes: list[float] = []
+    keys: list[tuple[float, float]] = []
     delays: list[float] = []
     for line in proc.stdout.decode("ascii", "replace").splitlines():
         parts = line.split(",")
@@ -114,13 +127,29 @@ def read_video_packets(path: Path, start_time: float = 0.0) -> VideoPackets:
             continue
         frames.append(t - start_time)
         if "K" in parts[2]:
-            keyframes.append(t - start_time)
+            keys.append((t - start_time, (dts if dts is not None else t) - start_time))
             if pts is not None and dts is not None and len(delays) < 16:
                 delays.append(pts - dts)
     frames.sort()
-    keyframes.sort()
+    keys.sort()
     delay = max(sorted(delays)[len(delays) // 2], 0.0) if delays else 0.0
-    return VideoPackets(frames=frames, keyframes=keyframes, reorder_delay=delay)
+    return VideoPackets(
+        frames=frames,
+        keyframes=[k[0] for k in keys],
+        keyframe_dts=[k[1] for k in keys],
+        reorder_delay=delay,
+    )
+
+
+def first_audio_packet_time(path: Path, start_time: float = 0.0) -> float | None:
+    """Presentation time of the first packet of the first audio stream (an AAC priming
+    packet starts before zero)."""
+    proc = ffmpeg_cmd.run(ffmpeg_cmd.first_audio_packet_cmd(path), what="read audio packet")
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        value = _float(line.split(",")[0])
+        if value is not None:
+            return value - start_time
+    return None
 
 
 # --- internals -----------------------------------------------------------------------------
@@ -197,6 +226,13 @@ def _media_info(data: dict[str, Any], size: int) -> MediaInfo:
         start_time=_float(fmt.get("start_time")) or 0.0,
         audio_channels=_int(audio.get("channels")) if audio else None,
         pix_fmt=video.get("pix_fmt") if video else None,
+        video_timescale=_timescale(video) if video else None,
+        rotation=_rotation(video) if video else 0,
+        video_is_first_stream=video is not None and _int(video.get("index")) == 0,
+        audio_profile=audio.get("profile") if audio else None,
+        audio_frames=_int(audio.get("nb_frames")) if audio else None,
+        audio_duration=_float(audio.get("duration")) if audio else None,
+        video_frames=_int(video.get("nb_frames")) if video else None,
     )
 
 
@@ -223,6 +259,18 @@ def _fps(stream: dict[str, Any]) -> float | None:
         if value > 0:
             return value
     return None
+
+
+def _timescale(stream: dict[str, Any]) -> int | None:
+    num, _, den = str(stream.get("time_base", "")).partition("/")
+    return int(den) if num == "1" and den.isdigit() else None
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return round(float(side["rotation"])) % 360
+    return (_int(stream.get("tags", {}).get("rotate")) or 0) % 360
 
 
 def _float(value: object) -> float | None:

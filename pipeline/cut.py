@@ -1,0 +1,581 @@
+"""Cut a recording down to a keep-list: frame-exact, picture and sound in sync.
+
+Video. Every cut point is first moved to the nearest frame boundary, so the output
+frame times are exactly ``Timeline.to_output`` of the source frame times. An H.264
+source is then *smart cut*: whole GOPs are copied untouched, straight out of the
+source file by the concat demuxer (``inpoint`` on a keyframe, ``outpoint`` on the
+next cut keyframe's decoding time, ``duration`` fixing where the next piece starts),
+and only the partial GOPs at each cut are re-encoded with x264, with the same B-frame
+delay as the source so decoding times stay increasing across the joins. Anything else
+(VP9, HEVC, 10-bit, rotated, odd-sized, unindexed) is decoded once and re-encoded
+with x264, keeping just the selected frames.
+
+Audio. AAC is copied frame by frame (an AAC packet is always a keyframe): each kept
+interval takes the run of packets whose start lies nearest to where the output needs
+it, carrying the rounding over to the next interval, so the sound never drifts more
+than half a packet (about 11 ms) from the picture however many cuts there are. Other
+codecs, or AAC with holes, are decoded and the kept samples re-encoded to AAC,
+sample-exact.
+
+An audio-only source gives an audio-only MP4 (AAC), the "podcast" case.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline import ffmpeg_cmd
+from pipeline.errors import FFMPEG_FAILED, MediaError
+from pipeline.probe import (
+    MediaInfo,
+    VideoPackets,
+    first_audio_packet_time,
+    probe,
+    read_video_packets,
+)
+from pipeline.timeline import Interval, Timeline
+
+_SMART_CONTAINERS = ("mov", "mp4", "matroska")
+_SMART_PIX_FMTS = ("yuv420p", "yuvj420p")
+_COPY_AAC_PROFILES = {"LC": 1024, "Main": 1024, "HE-AAC": 2048, "HE-AACv2": 2048}
+_WORKERS = 2
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Frames ``first``..``last`` (exclusive) of the source, copied or re-encoded."""
+
+    first: int
+    last: int
+    copy: bool
+
+
+@dataclass(frozen=True)
+class CutResult:
+    path: Path
+    timeline: Timeline
+    """The keep-list actually applied (cut points on frame boundaries)."""
+    video: str
+    """"smart" (copy + partial re-encode), "encode" (full re-encode) or "none"."""
+    audio: str
+    """"copy" (AAC packets copied) or "encode"."""
+    encoded_seconds: float
+    """Seconds of video that went through the encoder."""
+
+
+@dataclass(frozen=True)
+class FrameGrid:
+    """Frame times of the source plus the end of the last frame."""
+
+    bounds: FloatArray
+    keyframes: npt.NDArray[np.intp]
+    keyframe_dts: FloatArray
+    frame: float
+    reorder_frames: int
+
+    @property
+    def frames(self) -> int:
+        return len(self.bounds) - 1
+
+    @classmethod
+    def from_packets(cls, packets: VideoPackets, duration: float) -> FrameGrid:
+        times = np.asarray(packets.frames, dtype=np.float64)
+        if times.size == 0:
+            raise MediaError(FFMPEG_FAILED, "the video stream has no frames")
+        step = float(np.median(np.diff(times))) if times.size > 1 else max(duration, 0.04)
+        end = max(times[-1] + step, min(duration, times[-1] + 2 * step))
+        keys = np.searchsorted(times, np.asarray(packets.keyframes, dtype=np.float64))
+        keys = np.clip(keys, 0, times.size - 1)
+        return cls(
+            bounds=np.append(times, end),
+            keyframes=keys,
+            keyframe_dts=np.asarray(packets.keyframe_dts, dtype=np.float64),
+            frame=step,
+            reorder_frames=round(packets.reorder_delay / step) if step > 0 else 0,
+        )
+
+    def nearest(self, t: float) -> int:
+        i = int(np.searchsorted(self.bounds, t))
+        if i == 0:
+            return 0
+        if i >= len(self.bounds):
+            return len(self.bounds) - 1
+        return i if self.bounds[i] - t < t - self.bounds[i - 1] else i - 1
+
+    def snap(self, keep: Timeline) -> list[tuple[int, int]]:
+        """The keep-list as frame index spans, each cut moved to the nearest frame boundary."""
+        spans: list[tuple[int, int]] = []
+        for iv in keep:
+            a, b = self.nearest(iv.start), self.nearest(iv.end)
+            if b <= a:
+                continue
+            if spans and a <= spans[-1][1]:
+                a = spans.pop()[0]
+            spans.append((a, b))
+        return spans
+
+    def timeline(self, spans: Sequence[tuple[int, int]]) -> Timeline:
+        return Timeline.of(
+            [Interval(float(self.bounds[a]), float(self.bounds[b])) for a, b in spans]
+        )
+
+
+def plan_pieces(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> list[Piece]:
+    """Split frame spans into copied whole GOPs and re-encoded partial GOPs."""
+    keys = grid.keyframes
+    key_set = set(keys.tolist())
+    pieces: list[Piece] = []
+    for a, b in spans:
+        inside = keys[(keys >= a) & (keys < b)]
+        if inside.size == 0:
+            pieces.append(Piece(a, b, copy=False))
+            continue
+        k1, k2 = int(inside[0]), int(inside[-1])
+        if a < k1:
+            pieces.append(Piece(a, k1, copy=False))
+        if b == grid.frames or b in key_set:
+            pieces.append(Piece(k1, b, copy=True))
+        else:
+            if k2 > k1:
+                pieces.append(Piece(k1, k2, copy=True))
+            pieces.append(Piece(k2, b, copy=False))
+    return pieces
+
+
+def cut(
+    source: Path,
+    keep: Timeline,
+    out: Path,
+    *,
+    info: MediaInfo | None = None,
+    packets: VideoPackets | None = None,
+    adts: Path | None = None,
+    preset: str = "veryfast",
+    crf: float = 18,
+    smart: bool = True,
+) -> CutResult:
+    """Write the parts of ``source`` in ``keep`` to ``out`` (H.264/AAC MP4, faststart).
+
+    ``info`` and ``packets`` save probing again; ``adts`` is the whole AAC track already
+    copied out as ADTS (the silence analysis can write it in the same pass). ``out`` is
+    replaced atomically. The source is only read.
+    """
+    info = info or probe(source)
+    if not keep.keep:
+        raise ValueError("nothing to keep")
+    with tempfile.TemporaryDirectory(prefix=".cut-", dir=out.parent) as tmp:
+        work = Path(tmp)
+        if not info.has_video:
+            timeline = Timeline.of(
+                Interval(iv.start, min(iv.end, info.duration))
+                for iv in keep
+                if iv.start < info.duration
+            )
+            audio, audio_fmt, audio_how = _cut_audio(source, info, timeline, work, adts)
+            tmp_out = work / "out.mp4"
+            _run(
+                ffmpeg_cmd.mux_cmd(
+                    tmp_out, video_concat=None, video_file=None, audio=audio, audio_format=audio_fmt
+                ),
+                "muxing",
+            )
+            os.replace(tmp_out, out)
+            return CutResult(out, timeline, "none", audio_how, 0.0)
+
+        packets = packets or read_video_packets(source, info.start_time)
+        grid = FrameGrid.from_packets(packets, info.duration)
+        spans = grid.snap(keep)
+        if not spans:
+            raise ValueError("the keep-list holds no whole frame")
+        timeline = grid.timeline(spans)
+        expected = sum(b - a for a, b in spans)
+        attempts: list[str] = ["smart", "encode"] if smart and _smart_ok(info, grid) else ["encode"]
+        last_error = ""
+        for method in attempts:
+            tmp_out = work / f"out-{method}.mp4"
+            try:
+                encoded = _render(
+                    source, info, grid, spans, timeline, work, tmp_out, adts, method, preset, crf
+                )
+            except MediaError as exc:
+                last_error = exc.detail
+                continue
+            check = probe(tmp_out)
+            if check.video_frames not in (None, expected):
+                last_error = f"{method} cut gave {check.video_frames} frames, expected {expected}"
+                continue
+            os.replace(tmp_out, out)
+            return CutResult(out, timeline, method, encoded[1], encoded[0])
+        raise MediaError(FFMPEG_FAILED, f"cutting failed: {last_error}")
+
+
+def _smart_ok(info: MediaInfo, grid: FrameGrid) -> bool:
+    return (
+        info.video_codec == "h264"
+        and info.pix_fmt in _SMART_PIX_FMTS
+        and any(tag in info.format_name for tag in _SMART_CONTAINERS)
+        and info.rotation == 0
+        and (info.width or 1) % 2 == 0
+        and (info.height or 1) % 2 == 0
+        and 0 <= grid.reorder_frames <= 2
+        and grid.keyframes.size > 0
+    )
+
+
+def _render(
+    source: Path,
+    info: MediaInfo,
+    grid: FrameGrid,
+    spans: Sequence[tuple[int, int]],
+    timeline: Timeline,
+    work: Path,
+    out: Path,
+    adts: Path | None,
+    method: str,
+    preset: str,
+    crf: float,
+) -> tuple[float, str]:
+    """Make ``out``; returns (seconds re-encoded, audio method)."""
+    jobs: list[Callable[[], object]] = []
+    concat: Path | None = None
+    video_file: Path | None = None
+    encoded = 0.0
+    if method == "smart":
+        pieces = plan_pieces(grid, spans)
+        concat = work / "video.ffconcat"
+        lines = ["ffconcat version 1.0"]
+        x264 = ffmpeg_cmd.x264_args(
+            preset=preset,
+            crf=crf,
+            pix_fmt=info.pix_fmt or "yuv420p",
+            reorder_frames=grid.reorder_frames,
+        )
+        for n, piece in enumerate(pieces):
+            start, end = float(grid.bounds[piece.first]), float(grid.bounds[piece.last])
+            if piece.copy and info.video_is_first_stream:
+                lines += _copy_entry(source, info, grid, piece)
+                continue
+            path = work / f"piece{n:05d}.mp4"
+            eps = min(grid.frame / 4, 0.005)
+            if piece.copy:
+                cmd = _copy_piece_cmd(source, path, start + eps, piece.last - piece.first)
+            else:
+                encoded += end - start
+                cmd = ffmpeg_cmd.encode_piece_cmd(
+                    source,
+                    path,
+                    start=start - eps,
+                    frames=piece.last - piece.first,
+                    x264=x264,
+                    timescale=info.video_timescale,
+                )
+            jobs.append(lambda cmd=cmd: _run(cmd, "re-encoding a cut"))
+            lines += [f"file {_quote(path)}", f"duration {ffmpeg_cmd.sec(end - start)}"]
+        concat.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        video_file = work / "video.mp4"
+        encoded = timeline.duration
+        x264 = ffmpeg_cmd.x264_args(
+            preset=preset, crf=crf + 2, pix_fmt="yuv420p", reorder_frames=None
+        )
+        select, setpts = _select_exprs(grid, spans)
+        script = work / "select.txt"
+        cmd = ffmpeg_cmd.encode_selected_cmd(
+            source,
+            video_file,
+            select=select,
+            setpts=setpts,
+            x264=x264,
+            scale_even=(info.width or 0) % 2 == 1 or (info.height or 0) % 2 == 1,
+        )
+        cmd = _vf_via_script(cmd, script)
+        jobs.append(lambda: _run(cmd, "re-encoding the video"))
+
+    audio_result: list[tuple[Path, str | None, str]] = []
+    if info.has_audio:
+        jobs.append(lambda: audio_result.append(_cut_audio(source, info, timeline, work, adts)))
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+    audio, audio_fmt, audio_how = audio_result[0] if audio_result else (None, None, "none")
+    _run(
+        ffmpeg_cmd.mux_cmd(
+            out, video_concat=concat, video_file=video_file, audio=audio, audio_format=audio_fmt
+        ),
+        "muxing",
+    )
+    return encoded, audio_how
+
+
+def _copy_entry(source: Path, info: MediaInfo, grid: FrameGrid, piece: Piece) -> list[str]:
+    """A concat entry that copies whole GOPs straight out of the source file.
+
+    The concat demuxer works on the file's own timestamps (``start_time`` not removed)
+    and drops packets whose *decoding* time reaches ``outpoint``, so the outpoint is set
+    just before the decoding time of the keyframe that starts the next GOP.
+    """
+    start = float(grid.bounds[piece.first])
+    end = float(grid.bounds[piece.last])
+    lines = [f"file {_quote(source)}", f"inpoint {ffmpeg_cmd.sec(start + info.start_time)}"]
+    if piece.last < grid.frames:
+        k = int(np.searchsorted(grid.keyframes, piece.last))
+        dts = float(grid.keyframe_dts[k]) + info.start_time
+        lines.append(f"outpoint {ffmpeg_cmd.sec(dts - min(grid.frame / 4, 0.0005))}")
+    lines.append(f"duration {ffmpeg_cmd.sec(end - start)}")
+    return lines
+
+
+def _copy_piece_cmd(source: Path, out: Path, start: float, frames: int) -> list[str]:
+    return [
+        ffmpeg_cmd.FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-ss",
+        ffmpeg_cmd.sec(start),
+        "-i",
+        str(source),
+        "-map",
+        "0:v:0",
+        "-c",
+        "copy",
+        "-frames:v",
+        str(frames),
+        "-f",
+        "mp4",
+        str(out),
+    ]
+
+
+def _select_exprs(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> tuple[str, str]:
+    """ffmpeg expressions keeping the frames of ``spans`` and closing the gaps.
+
+    Frames are compared against boundaries half a frame early, so a timestamp that
+    rounds a hair either way still lands in the right span.
+    """
+    half = grid.frame / 2
+    b = grid.bounds
+    select = "+".join(f"gte(t,{b[x] - half:.6f})*lt(t,{b[y] - half:.6f})" for x, y in spans)
+    shift = [f"{b[spans[0][0]]:.6f}"]
+    for (_, prev_end), (x, _) in itertools.pairwise(spans):
+        shift.append(f"{b[x] - b[prev_end]:.6f}*gte(T,{b[x] - half:.6f})")
+    return select, f"(T-({'+'.join(shift)}))/TB"
+
+
+def _vf_via_script(cmd: list[str], script: Path) -> list[str]:
+    """Move a long ``-vf`` into a filter script file (command lines have a length limit)."""
+    i = cmd.index("-vf")
+    script.write_text(cmd[i + 1], encoding="utf-8")
+    return [*cmd[:i], "-filter_script:v", str(script), *cmd[i + 2 :]]
+
+
+# --- audio ---------------------------------------------------------------------------------
+
+
+def _cut_audio(
+    source: Path, info: MediaInfo, timeline: Timeline, work: Path, adts: Path | None
+) -> tuple[Path, str | None, str]:
+    """The kept audio as a file for the muxer: (path, ffmpeg input format, method)."""
+    frame = _aac_copy_frame(info)
+    if frame is not None:
+        first = first_audio_packet_time(source, info.start_time)
+        if first is not None:
+            path = work / "audio.aac"
+            if _copy_aac(source, timeline, path, first, frame, info, adts, work):
+                return path, "aac", "copy"
+    path = work / "audio.m4a"
+    _encode_audio(source, info, timeline, path)
+    return path, None, "encode"
+
+
+def _aac_copy_frame(info: MediaInfo) -> float | None:
+    """Seconds per AAC packet when the track can be copied packet by packet, else None."""
+    samples = _COPY_AAC_PROFILES.get(info.audio_profile or "")
+    if info.audio_codec != "aac" or samples is None or not info.audio_sample_rate:
+        return None
+    frame = samples / info.audio_sample_rate
+    if info.audio_frames is None or info.audio_duration is None:
+        return None
+    # Packets must follow each other without holes, or counting them would drift.
+    if abs(info.audio_frames * frame - info.audio_duration) > 2.5 * frame:
+        return None
+    return frame
+
+
+def choose_packets(
+    timeline: Timeline, first: float, frame: float, count: int
+) -> list[tuple[int, int]]:
+    """Packet index ranges for each kept interval, rounding carried from one to the next.
+
+    Packet ``k`` starts at ``first + k * frame``. The output plays the chosen packets
+    back to back, so the error of each interval is (where its first packet lands in the
+    output) minus (where that packet's source time belongs); choosing the packet nearest
+    to the corrected target keeps every error within half a packet.
+    """
+    ranges: list[tuple[int, int]] = []
+    audio_pos = 0.0
+    for iv, out_start in zip(timeline, timeline.output_starts, strict=True):
+        drift = audio_pos - out_start
+        i = min(max(round((iv.start + drift - first) / frame), 0), count)
+        # End where the picture of this interval ends in the output.
+        end_time = first + i * frame + iv.duration - drift
+        j = min(max(round((end_time - first) / frame), i), count)
+        ranges.append((i, j))
+        audio_pos += (j - i) * frame
+    return ranges
+
+
+def _copy_aac(
+    source: Path,
+    timeline: Timeline,
+    out: Path,
+    first: float,
+    frame: float,
+    info: MediaInfo,
+    adts: Path | None,
+    work: Path,
+) -> bool:
+    count = info.audio_frames or 0
+    ranges = choose_packets(timeline, first, frame, count)
+    offset = 0
+    if adts is None and len(ranges) == 1:
+        # One interval: copy just that stretch instead of the whole track.
+        i, j = ranges[0]
+        adts = work / "range.aac"
+        start = first + i * frame - frame / 2
+        _run(
+            ffmpeg_cmd.adts_copy_cmd(source, adts, start=start, duration=(j - i) * frame),
+            "copying audio",
+        )
+        offset = i
+    elif adts is None:
+        adts = work / "track.aac"
+        _run(ffmpeg_cmd.adts_copy_cmd(source, adts), "copying audio")
+    data = adts.read_bytes()
+    bounds = adts_frame_offsets(data)
+    if bounds is None:
+        return False
+    available = len(bounds) - 1
+    if offset == 0 and available != count:
+        return False
+    with out.open("wb") as fh:
+        for i, j in ranges:
+            a, b = i - offset, j - offset
+            if a < 0 or b > available:
+                return False
+            fh.write(data[bounds[a] : bounds[b]])
+    return True
+
+
+def adts_frame_offsets(data: bytes) -> list[int] | None:
+    """Byte offset of every ADTS frame plus the end; None if the stream is not plain ADTS."""
+    offsets: list[int] = []
+    pos, size = 0, len(data)
+    while pos + 7 <= size:
+        if data[pos] != 0xFF or data[pos + 1] & 0xF6 != 0xF0 or data[pos + 6] & 0x03:
+            return None
+        length = ((data[pos + 3] & 0x03) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
+        if length < 7:
+            return None
+        offsets.append(pos)
+        pos += length
+    if pos != size:
+        return None
+    offsets.append(size)
+    return offsets
+
+
+def _encode_audio(source: Path, info: MediaInfo, timeline: Timeline, out: Path) -> None:
+    """Decode, keep exactly the samples of ``timeline``, encode to AAC (through pipes)."""
+    rate = info.audio_sample_rate or 48_000
+    if rate > 48_000:
+        rate = 48_000
+    channels = min(max(info.audio_channels or 1, 1), 2)
+    width = 2 * channels
+    ranges = [(round(iv.start * rate), round(iv.end * rate)) for iv in timeline]
+    bitrate = max(96_000, 64_000 * channels)
+    with tempfile.TemporaryFile() as dec_err, tempfile.TemporaryFile() as enc_err:
+        dec = subprocess.Popen(
+            ffmpeg_cmd.pcm_native_cmd(source, rate=rate, channels=channels),
+            stdout=subprocess.PIPE,
+            stderr=dec_err,
+            stdin=subprocess.DEVNULL,
+        )
+        enc = subprocess.Popen(
+            ffmpeg_cmd.aac_encode_cmd(out, rate=rate, channels=channels, bitrate=bitrate),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=enc_err,
+        )
+        assert dec.stdout is not None and enc.stdin is not None
+        pos = 0
+        r = 0
+        pending = b""
+        stopped_early = False
+        try:
+            while r < len(ranges):
+                chunk = dec.stdout.read(1 << 20)
+                if not chunk:
+                    break
+                chunk = pending + chunk
+                usable = len(chunk) - len(chunk) % width
+                pending = chunk[usable:]
+                n = usable // width
+                while r < len(ranges) and ranges[r][0] < pos + n:
+                    a, b = max(ranges[r][0], pos), min(ranges[r][1], pos + n)
+                    if b > a:
+                        enc.stdin.write(chunk[(a - pos) * width : (b - pos) * width])
+                    if ranges[r][1] > pos + n:
+                        break
+                    r += 1
+                pos += n
+            if r < len(ranges):
+                # The sound ended before the picture: pad, so the lengths still agree.
+                missing = sum(b - max(a, pos) for a, b in ranges[r:] if b > max(a, pos))
+                enc.stdin.write(bytes(missing * width))
+            else:
+                stopped_early = True
+            enc.stdin.close()
+        finally:
+            if dec.poll() is None:
+                dec.kill()
+            dec.stdout.close()
+            dec_rc = dec.wait()
+            enc_rc = enc.wait()
+        if dec_rc != 0 and not stopped_early:
+            dec_err.seek(0)
+            raise MediaError(
+                FFMPEG_FAILED, "decoding audio: " + ffmpeg_cmd.last_line(dec_err.read())
+            )
+        if enc_rc != 0:
+            enc_err.seek(0)
+            raise MediaError(
+                FFMPEG_FAILED, "encoding audio: " + ffmpeg_cmd.last_line(enc_err.read())
+            )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _run(cmd: Sequence[str], what: str) -> None:
+    ffmpeg_cmd.run(cmd, what=what)
+
+
+def _quote(path: Path) -> str:
+    """A path as the concat demuxer reads it (single-quoted, quotes escaped)."""
+    text = str(path.resolve())
+    return "'" + text.replace("'", "'\\''") + "'"

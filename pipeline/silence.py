@@ -1,0 +1,240 @@
+"""Where people speak: frame loudness of decoded PCM and a threshold fitted to the recording.
+
+Only audio is decoded (16 kHz mono, streamed through a pipe), and only the loudness of
+each 20 ms frame is kept, so an hour of audio costs about a megabyte of memory here.
+
+The threshold adapts to the recording. The noise floor is a low percentile of the
+frame levels and the speech level a high one (digital silence is left out of both, so
+a file that is silent-then-noisy is not misread); speech is whatever rises a fixed
+share of the way from the floor to the speech level. A quiet speaker in a noisy room
+and a loud speaker in a loud room are both measured against their own room.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline import ffmpeg_cmd
+from pipeline.errors import FFMPEG_FAILED, SILENT, MediaError
+from pipeline.timeline import Interval, Timeline
+
+FRAME = 0.02
+"""Seconds per loudness frame."""
+
+FLOOR_DB = -100.0
+"""Level given to digital silence."""
+
+_DIGITAL_SILENCE_DB = -90.0
+_SILENT_BELOW_DB = -60.0
+"""A recording whose loud moments are quieter than this has nobody speaking in it."""
+_MIN_CONTRAST_DB = 6.0
+_SHARE = 0.3
+"""Where between noise floor and speech level the threshold sits."""
+_HYSTERESIS_DB = 6.0
+
+DbArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Levels:
+    """What the analysis found in the recording, in dBFS."""
+
+    noise_db: float
+    speech_db: float
+    threshold_db: float
+
+
+@dataclass(frozen=True)
+class SpeechAnalysis:
+    """Spoken spans of a recording on its own (source) timeline."""
+
+    duration: float
+    speech: tuple[Interval, ...]
+    levels: Levels
+
+    @property
+    def voiced_seconds(self) -> float:
+        return sum(iv.duration for iv in self.speech)
+
+
+class LevelMeter:
+    """Accumulates s16le mono bytes into per-frame loudness without keeping the samples."""
+
+    def __init__(self, rate: int = ffmpeg_cmd.PCM_RATE, frame: float = FRAME) -> None:
+        self.rate = rate
+        self.frame_len = round(rate * frame)
+        self._pending = b""
+        self._powers: list[npt.NDArray[np.float64]] = []
+        self.samples = 0
+
+    def feed(self, data: bytes) -> None:
+        data = self._pending + data
+        usable = len(data) - len(data) % (2 * self.frame_len)
+        self._pending = data[usable:]
+        if usable:
+            pcm = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32)
+            frames = pcm.reshape(-1, self.frame_len)
+            self._powers.append(np.einsum("ij,ij->i", frames, frames) / self.frame_len)
+            self.samples += pcm.size
+
+    def db(self) -> DbArray:
+        """Loudness of every frame in dBFS, the last partial frame included."""
+        powers = list(self._powers)
+        if len(self._pending) >= 2:
+            tail = np.frombuffer(self._pending[: len(self._pending) // 2 * 2], dtype="<i2")
+            tail = tail.astype(np.float32)
+            powers.append(np.array([float(np.dot(tail, tail)) / tail.size]))
+        if not powers:
+            return np.zeros(0)
+        power = np.concatenate(powers).astype(np.float64) / (32768.0 * 32768.0)
+        return np.maximum(10.0 * np.log10(np.maximum(power, 1e-12)), FLOOR_DB)
+
+    @property
+    def seconds(self) -> float:
+        return (self.samples + len(self._pending) // 2) / self.rate
+
+
+def measure(
+    source: Path,
+    *,
+    start: float | None = None,
+    duration: float | None = None,
+    extra_outputs: Sequence[str] = (),
+) -> tuple[DbArray, float]:
+    """Decode the first audio stream of ``source`` and return (frame levels, seconds decoded).
+
+    ``extra_outputs`` are further ffmpeg outputs written in the same pass over the file.
+    """
+    cmd = ffmpeg_cmd.pcm_cmd(source, start=start, duration=duration, extra_outputs=extra_outputs)
+    meter = LevelMeter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        with proc.stdout:
+            while chunk := proc.stdout.read(1 << 20):
+                meter.feed(chunk)
+        if proc.wait() != 0:
+            err.seek(0)
+            raise MediaError(FFMPEG_FAILED, "decoding audio: " + ffmpeg_cmd.last_line(err.read()))
+    return meter.db(), meter.seconds
+
+
+def estimate_levels(db: DbArray) -> Levels:
+    """Fit noise floor, speech level and threshold to one recording's frame levels.
+
+    Raises ``MediaError("silent")`` when nothing in the recording is loud enough to be
+    speech. When speech and noise cannot be told apart (one constant level), the
+    threshold sits just below that level, so nothing but digital silence is cut.
+    """
+    sound = db[db > _DIGITAL_SILENCE_DB]
+    if sound.size < round(0.5 / FRAME):
+        raise MediaError(SILENT, "the audio track is silent")
+    noise, speech = (float(v) for v in np.percentile(sound, [10.0, 95.0]))
+    if speech < _SILENT_BELOW_DB:
+        raise MediaError(SILENT, f"the loudest sound is {speech:.0f} dBFS")
+    if speech - noise < _MIN_CONTRAST_DB:
+        return Levels(noise, speech, noise - _MIN_CONTRAST_DB)
+    threshold = noise + max(_SHARE * (speech - noise), 3.0)
+    return Levels(noise, speech, threshold)
+
+
+def find_speech(
+    db: DbArray, levels: Levels, *, bridge: float = 0.3, shortest: float = 0.06
+) -> tuple[Interval, ...]:
+    """Spans where the level passes the threshold.
+
+    A span grows while the level stays within a few dB below the threshold (onsets and
+    decays of words), gaps shorter than ``bridge`` are closed, and isolated spans shorter
+    than ``shortest`` (clicks) are dropped.
+    """
+    if db.size == 0:
+        return ()
+    loud = db > levels.threshold_db
+    # Never let the lower threshold reach into the noise floor itself.
+    margin = min(_HYSTERESIS_DB, 0.5 * (levels.threshold_db - levels.noise_db))
+    near = db > levels.threshold_db - max(margin, 0.0)
+    starts, ends = _runs(near)
+    loud_before = np.concatenate(([0], np.cumsum(loud)))
+    has_loud = loud_before[ends] - loud_before[starts] > 0
+    starts, ends = starts[has_loud], ends[has_loud]
+    if starts.size == 0:
+        return ()
+    gap_frames = round(bridge / FRAME)
+    keep_start = np.concatenate(([True], starts[1:] - ends[:-1] > gap_frames))
+    keep_end = np.concatenate((keep_start[1:], [True]))
+    starts, ends = starts[keep_start], ends[keep_end]
+    long_enough = ends - starts >= max(round(shortest / FRAME), 1)
+    return tuple(
+        Interval(float(s) * FRAME, float(e) * FRAME)
+        for s, e in zip(starts[long_enough], ends[long_enough], strict=True)
+    )
+
+
+def analyse_levels(db: DbArray, duration: float) -> SpeechAnalysis:
+    """Speech spans of a recording from its frame levels."""
+    levels = estimate_levels(db)
+    speech = tuple(Interval(iv.start, min(iv.end, duration)) for iv in find_speech(db, levels))
+    speech = tuple(iv for iv in speech if iv.duration > 0)
+    if not speech:
+        raise MediaError(SILENT, "no speech found")
+    return SpeechAnalysis(duration=duration, speech=speech, levels=levels)
+
+
+def analyse(source: Path) -> SpeechAnalysis:
+    """Decode and analyse the first audio stream of ``source``."""
+    db, seconds = measure(source)
+    return analyse_levels(db, seconds)
+
+
+def detect_silence(analysis: SpeechAnalysis) -> list[Interval]:
+    """The silent spans of the recording: everything that is not speech."""
+    return Timeline.of(analysis.speech).removed(analysis.duration)
+
+
+def keep_intervals(
+    speech: Sequence[Interval],
+    duration: float,
+    *,
+    pad: float = 1.0,
+    remove_pauses: bool = False,
+    pause_min: float = 3.0,
+    pause_keep: float = 1.0,
+) -> Timeline:
+    """The keep-list for a recording with the given speech spans.
+
+    Always from the first word minus ``pad`` to the last word plus ``pad``. With
+    ``remove_pauses``, every silence between words longer than ``pause_min`` is
+    shortened to ``pause_keep`` (half of it kept after the last word, half before the
+    next one).
+    """
+    if not speech:
+        raise MediaError(SILENT, "no speech found")
+    if pause_keep < 0 or pause_min < pause_keep:
+        raise ValueError("need 0 <= pause_keep <= pause_min")
+    start = max(0.0, speech[0].start - pad)
+    end = min(duration, speech[-1].end + pad)
+    if not remove_pauses:
+        return Timeline.of([Interval(start, end)])
+    keep: list[Interval] = []
+    pos = start
+    half = pause_keep / 2
+    for prev, nxt in itertools.pairwise(speech):
+        if nxt.start - prev.end > pause_min:
+            keep.append(Interval(pos, prev.end + half))
+            pos = nxt.start - half
+    keep.append(Interval(pos, end))
+    return Timeline.of(keep)
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Start and end (exclusive) frame indexes of each run of True."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)

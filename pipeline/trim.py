@@ -1,0 +1,108 @@
+"""The trim stage: find where people speak, cut the silence off, write ``video.mp4``.
+
+Audio first: the sound is decoded once to 16 kHz mono and measured; the picture is
+never decoded except for the partial GOPs at the cut points (see :mod:`pipeline.cut`).
+The source file is only ever read; ``video.mp4`` appears atomically, so a crash leaves
+either the previous file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import ffmpeg_cmd, silence
+from pipeline.cut import cut
+from pipeline.errors import NO_AUDIO, TOO_LONG, MediaError
+from pipeline.probe import MediaInfo, VideoPackets, probe, read_video_packets
+from pipeline.silence import Levels
+from pipeline.timeline import Interval, Timeline
+
+VIDEO_NAME = "video.mp4"
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    video: Path
+    timeline: Timeline
+    """The keep-list on the source timeline (cut points on frame boundaries)."""
+    source_duration: float
+    duration: float
+    info: MediaInfo
+    """What ``video`` holds."""
+    source_info: MediaInfo
+    speech: tuple[Interval, ...]
+    """Where speech was found, on the source timeline."""
+    levels: Levels
+    video_method: str
+    audio_method: str
+
+
+def trim(
+    source: Path,
+    out_dir: Path,
+    *,
+    remove_pauses: bool = False,
+    pause_min: float = 3.0,
+    pause_keep: float = 1.0,
+    max_duration: float | None = None,
+    pad: float = 1.0,
+) -> TrimResult:
+    """Trim ``source`` into ``out_dir/video.mp4``.
+
+    Always cuts the silence before the first and after the last word (keeping ``pad``
+    seconds); with ``remove_pauses`` also shortens every pause longer than ``pause_min``
+    to ``pause_keep``. Raises :class:`MediaError` for input it cannot use.
+    """
+    info = probe(source)
+    if not info.has_audio:
+        raise MediaError(NO_AUDIO, f"{source.name} has no audio track")
+    if max_duration is not None and info.duration > max_duration:
+        raise MediaError(TOO_LONG, f"{info.duration:.0f} s is longer than {max_duration:.0f} s")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / VIDEO_NAME
+    if target.resolve() == source.resolve():
+        raise ValueError("the source is the output file; trim would overwrite it")
+
+    with tempfile.TemporaryDirectory(prefix=".trim-", dir=out_dir) as tmp:
+        adts = Path(tmp) / "track.aac" if _wants_track_copy(info, remove_pauses) else None
+        extra = ffmpeg_cmd.adts_output(adts) if adts is not None else ()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            packets_job = pool.submit(_packets, source, info)
+            db, seconds = silence.measure(source, extra_outputs=extra)
+            packets = packets_job.result()
+        analysis = silence.analyse_levels(db, seconds)
+        keep = silence.keep_intervals(
+            analysis.speech,
+            info.duration,
+            pad=pad,
+            remove_pauses=remove_pauses,
+            pause_min=pause_min,
+            pause_keep=pause_keep,
+        )
+        result = cut(source, keep, target, info=info, packets=packets, adts=adts)
+
+    out_info = probe(target)
+    return TrimResult(
+        video=target,
+        timeline=result.timeline,
+        source_duration=info.duration,
+        duration=result.timeline.duration,
+        info=out_info,
+        source_info=info,
+        speech=analysis.speech,
+        levels=analysis.levels,
+        video_method=result.video,
+        audio_method=result.audio,
+    )
+
+
+def _wants_track_copy(info: MediaInfo, remove_pauses: bool) -> bool:
+    """Copy the whole AAC track during analysis when many cuts will need it."""
+    return remove_pauses and info.audio_codec == "aac"
+
+
+def _packets(source: Path, info: MediaInfo) -> VideoPackets | None:
+    return read_video_packets(source, info.start_time) if info.has_video else None
