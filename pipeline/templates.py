@@ -353,7 +353,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # The stock sandbox renders unsafe attributes as empty text; refuse them outright.
-        raise SecurityError(f"access to {attribute!r} of a {type(obj).__name__} is not allowed")
+        raise SecurityError(
+            f"access to {attribute!r} of {type(obj).__name__} objects is not allowed"
+        )
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
