@@ -912,6 +912,11 @@ def compose_metadata(
 ) -> Metadata:
     """Title, description, tags and chapters for one recording, within YouTube's limits.
 
+    ``facts`` may hold ``title`` (the original title), ``date`` (a date, datetime or
+    ISO string, formatted with the template's ``date_format``), ``lecturer``,
+    ``course`` and ``tags`` (extra tags); every other key is passed to the
+    templates as a variable too.
+
     The chapter list is part of the description: where the template puts
     ``{{ chapters }}``, or appended at the end when it does not. Raises
     TemplateError when the template cannot be rendered.

@@ -18,6 +18,7 @@ __all__ = [
     "Topics",
     "chapters",
     "chapters_text",
+    "from_chapters",
     "normalize",
 ]
 
@@ -217,3 +218,14 @@ def chapters(
 def chapters_text(chapters: list[Chapter]) -> str:
     """Chapter lines in the form YouTube reads from a description: "0:00 Intro"."""
     return "\n".join(f"{format_tc(c.start)} {c.title}" for c in chapters)
+
+
+def from_chapters(
+    found: list[Chapter], summary: str = "", breaks: list[Break] | None = None
+) -> Topics:
+    """Topics from a chapter list, e.g. one a person corrected by hand."""
+    return Topics(
+        summary=summary,
+        topics=[Topic(start=c.start, title=c.title) for c in found],
+        breaks=list(breaks or []),
+    )

@@ -5,7 +5,16 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.timecodes import Chapter
-from pipeline.topics import Break, Subtopic, Topic, Topics, chapters, chapters_text, normalize
+from pipeline.topics import (
+    Break,
+    Subtopic,
+    Topic,
+    Topics,
+    chapters,
+    chapters_text,
+    from_chapters,
+    normalize,
+)
 from pipeline.transcript import Segment, Transcript, Word, merge, segments_from_words
 
 
@@ -263,3 +272,10 @@ def test_chapters_text_uses_youtube_format() -> None:
         ]
     )
     assert text == "0:00 Intro\n1:02 Next\n1:02:03 Late"
+
+
+def test_a_corrected_chapter_list_becomes_topics() -> None:
+    found = [Chapter(start=0.0, title="A"), Chapter(start=60.0, title="B")]
+    topics = from_chapters(found, summary="s", breaks=[Break(start=10.0, end=20.0)])
+    assert [(t.start, t.title) for t in topics.topics] == [(0.0, "A"), (60.0, "B")]
+    assert topics.summary == "s" and topics.breaks == [Break(start=10.0, end=20.0)]
