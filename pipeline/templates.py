@@ -119,6 +119,8 @@ _SAFE_STR_METHODS = frozenset(
     }
 )
 _WIDTH_STR_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+# Filters whose numbers size what they build (padding, batch fill, slice count).
+_WIDTH_FILTERS = frozenset({"batch", "center", "round", "slice", "truncate"})
 
 _SAFE_FILTERS = frozenset(
     {
@@ -280,7 +282,7 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
                 _check_format_string(value)
         elif name == "replace":
             _check_replace(value, *rest[:3])
-        else:
+        elif name in _WIDTH_FILTERS:
             _check_width_args(f"the '{name}' filter", [*rest, *kwargs.values()])
         if name == "join":
             items = list(value) if isinstance(value, Iterable) else []

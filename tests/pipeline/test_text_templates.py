@@ -35,6 +35,8 @@ def test_render_supports_loops_conditions_and_namespaces() -> None:
     )
     items = [{"name": "x", "ok": True}, {"name": "y", "ok": False}, {"name": "z", "ok": True}]
     assert render(source, {"items": items}) == "1:x 2:z many a+b"
+    long_title = "t" * 5000
+    assert render("{{ missing|default(long_title) }}", {"long_title": long_title}) == long_title
 
 
 @pytest.mark.parametrize(
@@ -82,6 +84,8 @@ def test_access_to_internals_names_the_attribute() -> None:
         "{{ 10 ** (10 ** 10) }}",
         "{{ 'x'.ljust(10**9) }}",
         "{{ 'x'|center(10**9) }}",
+        "{{ 'ab'|batch(10**9, 'x')|list }}",
+        "{{ 'ab'|slice(10**9)|list }}",
         "{{ '%999999999s' % 'x' }}",
         "{{ '%*s' % (1000000000, 'x') }}",
         "{{ '{:>999999999}'.format(1) }}",
