@@ -36,7 +36,7 @@ STAGES: dict[str, StageFunc] = {}
 
 # What a recording's status is while a stage runs, and once the pipeline has nothing more to do.
 RUNNING_STATUS = {"fetch": RecordingStatus.DOWNLOADING}
-FINAL_STATUS_AFTER = {"fetch": RecordingStatus.DOWNLOADED}
+FINAL_STATUS_AFTER = {"fetch": RecordingStatus.DOWNLOADED, "trim": RecordingStatus.PROCESSED}
 
 
 def stage(name: str) -> Callable[[StageFunc], StageFunc]:

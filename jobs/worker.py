@@ -12,7 +12,8 @@ from arq import cron
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Function, Worker, func
 
-import jobs.fetch  # noqa: F401  (registers the stage)
+import jobs.fetch
+import jobs.trim  # noqa: F401
 from integrations.telegram import make_bot
 from jobs.context import WorkerDeps
 from jobs.progress import ProgressHub

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
 
     # Limits and behaviour; operators tune these, users never see the names.
     max_duration_hours: float = 5.0
+    # With pause removal, pauses longer than pause_min_seconds shrink to pause_keep_seconds.
+    pause_min_seconds: float = 3.0
+    pause_keep_seconds: float = 1.0
     cloud_download_limit_mb: int = 20
     local_download_limit_mb: int = 2000
     # Seconds between two edits of one progress message.

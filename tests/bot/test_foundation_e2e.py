@@ -74,7 +74,7 @@ async def test_video_document_is_received_and_probed(
     progress = await telegram.wait_for_message(104, after=0)
     assert "lecture 1.mp4" in progress.content
     final = await telegram.wait_for(
-        lambda: "Received" in (progress.content or "") and progress.content
+        lambda: "Trimmed" in (progress.content or "") and progress.content
     )
     assert "Received: 0:08, 320×240" in final
     assert "KB" in final or "MB" in final
@@ -85,7 +85,7 @@ async def test_video_document_is_received_and_probed(
     recordings = await _rows(app.settings.database_url, Recording)
     assert len(recordings) == 1
     recording = recordings[0]
-    assert recording.status == RecordingStatus.DOWNLOADED.value
+    assert recording.status == RecordingStatus.PROCESSED.value
     assert recording.stage is None
     stored = (
         app.settings.storage_dir
@@ -96,7 +96,11 @@ async def test_video_document_is_received_and_probed(
     )
     assert (stored / "source.mp4").read_bytes() == small_video.read_bytes()
     runs = await _rows(app.settings.database_url, StageRun)
-    assert [(r.stage, r.status) for r in runs] == [("fetch", StageStatus.DONE.value)]
+    assert [(r.stage, r.status) for r in runs] == [
+        ("fetch", StageStatus.DONE.value),
+        ("trim", StageStatus.DONE.value),
+    ]
+    assert (stored / "video.mp4").is_file()
 
 
 async def test_video_message_in_russian(
