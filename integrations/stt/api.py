@@ -1,0 +1,404 @@
+"""Any OpenAI-compatible ``/audio/transcriptions`` endpoint, through the ``openai`` SDK.
+
+Chunks go out concurrently (at most ``concurrency`` at once, started in
+timeline order). The SDK's own retries are off: transient failures (429, 408,
+409, 5xx, timeouts, dropped connections) are retried here with exponential
+backoff and jitter, honouring Retry-After, so every chunk keeps its own budget
+and a long lecture is only more chunks, never a longer request.
+
+Providers answer in several shapes, all accepted: OpenAI's ``verbose_json``
+with segments (and words when asked for), word lists without segments (some
+Whisper hosts), ``{"text": ...}`` or plain text. A provider that rejects
+``timestamp_granularities`` or ``verbose_json`` is asked again with less, and
+the rest of the chunks use the smaller request straight away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+from openai import AsyncOpenAI
+
+from integrations.stt import (
+    AUTH,
+    BAD_REQUEST,
+    MODEL_MISSING,
+    QUOTA,
+    RATE_LIMITED,
+    TOO_LARGE,
+    UNAVAILABLE,
+    UNREADABLE,
+    Chunk,
+    ProgressCallback,
+    TranscriptionError,
+)
+from pipeline.errors import MediaError
+from pipeline.probe import probe_async
+from pipeline.transcript import Segment, Transcript, Word, segments_from_words
+
+__all__ = ["OpenAICompatible"]
+
+log = logging.getLogger(__name__)
+
+# Longest Retry-After worth sleeping through inside a job; a longer one fails the
+# chunk as rate limited so the stage can be retried later instead of holding a worker.
+MAX_RETRY_AFTER = 120.0
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…。！？])\s+")
+_NO_KEY = "no-key"
+
+# What to ask for, richest first; a provider that refuses one level gets the next.
+_FORMATS: tuple[dict[str, Any], ...] = (
+    {"response_format": "verbose_json", "timestamp_granularities": ["segment", "word"]},
+    {"response_format": "verbose_json"},
+    {"response_format": "json"},
+)
+
+
+@dataclass
+class _Ladder:
+    level: int = 0
+
+    def params(self) -> dict[str, Any]:
+        return _FORMATS[self.level]
+
+    def step_down(self, used: int, message: str) -> bool:
+        """Move past level ``used`` if the refusal is about the response format."""
+        text = message.lower()
+        if used == 0 and "granularit" in text:
+            target = 1
+        elif used < 2 and ("response_format" in text or "verbose_json" in text):
+            target = 2
+        else:
+            return False
+        self.level = max(self.level, target)
+        return True
+
+
+class OpenAICompatible:
+    """The ``openai`` engine."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        concurrency: int = 4,
+        max_attempts: int = 6,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        timeout: float = 300.0,
+        max_upload_bytes: int = 25 * 1024 * 1024,
+        client_factory: Callable[[], AsyncOpenAI] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.model = model
+        self.concurrency = max(1, concurrency)
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.timeout = timeout
+        self.max_upload_bytes = max_upload_bytes
+        self._client_factory = client_factory or self._default_client
+
+    def _default_client(self) -> AsyncOpenAI:
+        return AsyncOpenAI(
+            base_url=self.base_url,
+            # Keyless local servers still need the SDK to be given something.
+            api_key=self.api_key or _NO_KEY,
+            max_retries=0,
+            timeout=httpx.Timeout(self.timeout, connect=10.0),
+        )
+
+    async def transcribe(
+        self,
+        chunks: list[Chunk],
+        *,
+        language: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        if not chunks:
+            return Transcript(language=language, segments=[])
+        sizes = [self._checked_size(path) for path, _ in chunks]
+        total = sum(sizes) or 1
+        ladder = _Ladder()
+        gate = asyncio.Semaphore(self.concurrency)
+        done = 0
+
+        async def one(index: int) -> tuple[float, Transcript]:
+            nonlocal done
+            path, offset = chunks[index]
+            async with gate:
+                data = await asyncio.to_thread(path.read_bytes)
+                answer = await self._send(client, path.name, data, language, ladder)
+            transcript = await _transcript(answer, path, language)
+            done += sizes[index]
+            if on_progress is not None:
+                await _notify(on_progress, done / total)
+            return offset, transcript
+
+        async with self._client_factory() as client:
+            tasks = [asyncio.create_task(one(i)) for i in range(len(chunks))]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            failed = [t.exception() for t in tasks if not t.cancelled() and t.exception()]
+            if failed:
+                raise failed[0]  # type: ignore[misc]
+            parts = [t.result() for t in tasks]
+        return Transcript.merge(parts)
+
+    def _checked_size(self, path: Path) -> int:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise TranscriptionError(UNREADABLE, f"{path.name}: {exc.strerror}") from exc
+        if size > self.max_upload_bytes:
+            raise TranscriptionError(
+                TOO_LARGE,
+                f"{path.name} is {size / 2**20:.1f} MB; the service takes at most "
+                f"{self.max_upload_bytes / 2**20:.1f} MB per request",
+            )
+        return size
+
+    async def _send(
+        self, client: AsyncOpenAI, name: str, data: bytes, language: str, ladder: _Ladder
+    ) -> str | dict[str, Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            level = ladder.level
+            try:
+                raw = await client.audio.transcriptions.with_raw_response.create(
+                    file=(name, data),
+                    model=self.model,
+                    language=language,
+                    **ladder.params(),
+                )
+                return _body(raw.headers.get("content-type", ""), raw.text)
+            except openai.APIStatusError as exc:
+                if exc.status_code in (400, 422) and ladder.step_down(level, _message(exc)):
+                    log.info("transcription API refused %s; asking for less", _FORMATS[level])
+                    attempt -= 1
+                    continue
+                error, wait = _classify(exc)
+            except openai.APIConnectionError as exc:
+                # APITimeoutError is a kind of connection error.
+                error, wait = TranscriptionError(UNAVAILABLE, f"{exc.message}"), 0.0
+            if not error.transient or attempt >= self.max_attempts:
+                if error.transient:
+                    error = TranscriptionError(
+                        error.code, f"{error.detail} (gave up after {attempt} attempts)"
+                    )
+                raise error
+            if wait > MAX_RETRY_AFTER:
+                raise TranscriptionError(
+                    error.code, f"{error.detail} (the service asks to wait {wait:.0f} s)"
+                )
+            delay = wait * random.uniform(1.0, 1.1) if wait else self._backoff(attempt)
+            log.warning(
+                "transcribing %s failed (%s), attempt %d of %d; retrying in %.1f s",
+                name,
+                error,
+                attempt,
+                self.max_attempts,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        # Half fixed, half random: chunks that failed together do not retry together.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+        if isinstance(body.get("detail"), str):
+            return body["detail"]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:300]
+    return exc.message
+
+
+def _error_code(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("code") or inner.get("type") or "")
+    return str(exc.code or "")
+
+
+def _retry_after(headers: httpx.Headers | Any) -> float:
+    """Seconds the server asked to wait (``retry-after-ms`` or ``retry-after``), else 0."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _classify(exc: openai.APIStatusError) -> tuple[TranscriptionError, float]:
+    """The error to raise for this answer, and how long the server asked to wait."""
+    status = exc.status_code
+    detail = f"HTTP {status}: {_message(exc)}"
+    if status in (401, 403):
+        return TranscriptionError(AUTH, detail), 0.0
+    if status == 404:
+        return TranscriptionError(MODEL_MISSING, detail), 0.0
+    if status == 413:
+        return TranscriptionError(TOO_LARGE, detail), 0.0
+    if status == 429:
+        if "quota" in _error_code(exc).lower():
+            return TranscriptionError(QUOTA, detail), 0.0
+        return TranscriptionError(RATE_LIMITED, detail), _retry_after(exc.response.headers)
+    if status in (408, 409) or status >= 500:
+        return TranscriptionError(UNAVAILABLE, detail), _retry_after(exc.response.headers)
+    return TranscriptionError(BAD_REQUEST, detail), 0.0
+
+
+def _body(content_type: str, text: str) -> str | dict[str, Any]:
+    if "json" in content_type or text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, dict):
+            return value
+        if isinstance(value, str):
+            return value
+    return text
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _words(items: object) -> list[Word]:
+    words: list[Word] = []
+    if not isinstance(items, list):
+        return words
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        start, end = _number(item.get("start")), _number(item.get("end"))
+        text = item.get("word", item.get("text"))
+        if start is None or end is None or not isinstance(text, str) or not text.strip():
+            continue
+        probability = _number(item.get("probability"))
+        words.append(Word(start=start, end=end, word=text, probability=probability))
+    return words
+
+
+def _segments(body: dict[str, Any]) -> list[Segment]:
+    loose = sorted(_words(body.get("words")), key=lambda w: w.start)
+    raw = body.get("segments")
+    segments: list[tuple[float, float, str, list[Word]]] = []
+    if isinstance(raw, list):
+        for item in raw:
+            if not isinstance(item, dict):
+                continue
+            start, end = _number(item.get("start")), _number(item.get("end"))
+            text = item.get("text")
+            if start is None or end is None or not isinstance(text, str):
+                continue
+            segments.append((start, end, text, _words(item.get("words"))))
+    if not segments:
+        return segments_from_words(loose) if loose else []
+
+    segments.sort(key=lambda s: s[0])
+    if loose and not any(own for *_, own in segments):
+        # Top-level words belong to the segment in which their middle falls.
+        starts = [s[0] for s in segments]
+        for word in loose:
+            index = max(0, bisect.bisect_right(starts, (word.start + word.end) / 2) - 1)
+            segments[index][3].append(word)
+    return [
+        Segment(start=start, end=end, text=text, words=own or None)
+        for start, end, text, own in segments
+        if text.strip()
+    ]
+
+
+def _spread(text: str, duration: float) -> list[Segment]:
+    """Sentences of a text without times, spread over the chunk by their length."""
+    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(text.strip()) if s.strip()]
+    total = sum(len(s) for s in sentences)
+    segments: list[Segment] = []
+    position = 0
+    for sentence in sentences:
+        start = duration * position / total
+        position += len(sentence)
+        segments.append(Segment(start=start, end=duration * position / total, text=sentence))
+    return segments
+
+
+async def _transcript(answer: str | dict[str, Any], path: Path, language: str) -> Transcript:
+    if isinstance(answer, dict):
+        segments = _segments(answer)
+        text = answer.get("text")
+        if segments or not isinstance(text, str):
+            return Transcript(language=language, segments=segments)
+        duration = _number(answer.get("duration"))
+    else:
+        text, duration = answer, None
+    if not text.strip():
+        return Transcript(language=language, segments=[])
+    if duration is None or duration <= 0:
+        try:
+            duration = (await probe_async(path)).duration
+        except MediaError as exc:
+            raise TranscriptionError(UNREADABLE, f"{path.name}: {exc}") from exc
+    return Transcript(language=language, segments=_spread(text, duration))
+
+
+async def _notify(on_progress: Callable[[float], Awaitable[None]], share: float) -> None:
+    try:
+        await on_progress(share)
+    except Exception:
+        # A failed progress message must never cost the transcript.
+        log.exception("progress callback failed")
