@@ -1,0 +1,57 @@
+"""The compose stage: pick the template, write title and description with chapters, thumbnail."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from pathlib import PurePath
+
+from pipeline.thumbnail import extract_frame
+
+from jobs import files
+from jobs.runner import StageFailure, StageJob, stage
+from pipeline import templates
+from pipeline.topics import Topics
+from storage import repo
+from storage.models import Recording
+
+log = logging.getLogger(__name__)
+
+
+@stage("compose")
+async def compose(job: StageJob) -> None:
+    recording = job.recording
+    folder = job.deps.store.recording_dir(recording.workspace_id, recording.id)
+    found = Topics.load_json(folder / files.TOPICS)
+    duration = float(recording.media.get("trim", {}).get("duration") or 0.0)
+
+    async with job.deps.sessions() as session:
+        rows = await repo.templates(session, recording.workspace_id)
+        workspace_templates = [templates.Template.model_validate(row.body) for row in rows]
+    facts = recording_facts(recording)
+    template = templates.match_template(workspace_templates, facts)
+    try:
+        metadata = templates.compose_metadata(template, facts, found, duration)
+    except templates.TemplateError as exc:
+        raise StageFailure("template_failed", name=template.name, reason=str(exc)) from exc
+
+    thumbnail = folder / files.THUMBNAIL
+    if not thumbnail.exists():
+        await asyncio.to_thread(
+            extract_frame, folder / files.VIDEO, min(duration * 0.1, 60.0), thumbnail
+        )
+    files.write_text(folder / files.METADATA, metadata.model_dump_json(indent=2))
+    job.save(media={"compose": {"template": template.name, "title": metadata.title}})
+    job.summarize(job._("progress.compose_done", title=html.escape(metadata.title)))
+
+
+def recording_facts(recording: Recording) -> dict[str, object]:
+    name = recording.source_name or ""
+    return {
+        "title": PurePath(name).stem or name,
+        "filename": name,
+        "source_kind": recording.source_kind.value,
+        "date": recording.created_at.date().isoformat() if recording.created_at else None,
+        **{k: v for k, v in recording.options.get("facts", {}).items() if isinstance(k, str)},
+    }

@@ -1,0 +1,20 @@
+"""Names of a recording's files and small helpers to write them safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+VIDEO = "video.mp4"
+TRANSCRIPT = "transcript.json"
+TOPICS = "topics.json"
+SRT = "subtitles.srt"
+VTT = "subtitles.vtt"
+METADATA = "metadata.json"
+THUMBNAIL = "thumbnail.jpg"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write through a temporary name, so a crash never leaves half a file under the real one."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)

@@ -1,0 +1,20 @@
+"""The subtitles stage: SRT and WebVTT on the timeline of the published video."""
+
+from __future__ import annotations
+
+from jobs import files
+from jobs.runner import StageJob, stage
+from pipeline.subtitles import build_cues, to_srt, to_vtt
+from pipeline.transcript import Transcript
+
+
+@stage("subtitles")
+async def subtitles(job: StageJob) -> None:
+    recording = job.recording
+    folder = job.deps.store.recording_dir(recording.workspace_id, recording.id)
+    transcript = Transcript.load_json(folder / files.TRANSCRIPT)
+    cues = build_cues(transcript)
+    files.write_text(folder / files.SRT, to_srt(cues))
+    files.write_text(folder / files.VTT, to_vtt(cues))
+    job.save(media={"subtitles": {"cues": len(cues)}})
+    job.summarize(job._("progress.subtitles_done", count=len(cues)))

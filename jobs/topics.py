@@ -1,0 +1,56 @@
+"""The topics stage: chapters with timecodes, by an LLM when a key is set, offline otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from jobs import files
+from jobs.runner import StageJob, stage
+from pipeline import offline_topics
+from pipeline.topics import Topics, normalize
+from pipeline.transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+
+@stage("topics")
+async def topics(job: StageJob) -> None:
+    recording = job.recording
+    folder = job.deps.store.recording_dir(recording.workspace_id, recording.id)
+    transcript = Transcript.load_json(folder / files.TRANSCRIPT)
+    duration = float(recording.media.get("trim", {}).get("duration") or transcript.duration)
+    job.report(job._("progress.topics"))
+
+    found = await _with_llm(job, transcript, duration)
+    method = "llm"
+    if found is None:
+        found = await asyncio.to_thread(offline_topics.extract_topics, transcript, duration)
+        method = "offline"
+    found = normalize(found, duration)
+    files.write_text(folder / files.TOPICS, found.dump_json())
+    job.save(media={"topics": {"count": len(found.topics), "method": method}})
+    job.summarize(job._("progress.topics_done", count=len(found.topics)))
+
+
+async def _with_llm(job: StageJob, transcript: Transcript, duration: float) -> Topics | None:
+    settings = job.deps.settings
+    if settings.llm_api_key is None:
+        return None
+    from integrations import llm
+
+    try:
+        return await llm.extract_topics(
+            transcript,
+            duration,
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key.get_secret_value(),
+            model=settings.llm_model,
+            language=transcript.language,
+        )
+    except llm.TopicsError as exc:
+        # The offline method still gives usable chapters; a person reviews them anyway.
+        log.warning(
+            "recording %s: LLM topics failed (%s), offline method used", job.recording.id, exc
+        )
+        return None
