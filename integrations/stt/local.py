@@ -136,7 +136,6 @@ class LocalWhisper:
     ) -> Transcript:
         if not chunks:
             return Transcript(language=language, segments=[])
-        durations = [await _duration(path) for path, _ in chunks]
         model = await asyncio.to_thread(
             load_model,
             self.local_model,
@@ -149,6 +148,7 @@ class LocalWhisper:
                 f"the local model understands English only, not {language!r}; "
                 "set LOCAL_WHISPER_MODEL to a multilingual model or use an API engine",
             )
+        durations = [await _duration(path) for path, _ in chunks]
 
         loop = asyncio.get_running_loop()
         updates: asyncio.Queue[object] = asyncio.Queue()
