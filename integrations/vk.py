@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 import jconfig
 import requests
@@ -54,14 +54,15 @@ AsyncProgress = Callable[[int, int | None], Awaitable[None]]
 
 
 class VkError(Exception):
-    """VK refused or failed a request. `code` is VK's error code (-1 for HTTP failures).
+    """VK refused or failed a request. `code` is VK's error code; -1 for HTTP failures.
 
     `retryable` tells a caller that the same request may succeed later (rate limits, VK's own
     faults, network trouble) after the retries made here ran out.
     """
 
     def __init__(self, code: int, message: str, *, retryable: bool = False) -> None:
-        super().__init__(f"VK error {code}: {message}" if code != HTTP_ERROR else message)
+        # Codes of our own (HTTP failures, VK ID, our checks) are zero or negative: no prefix.
+        super().__init__(f"VK error {code}: {message}" if code > 0 else message)
         self.code = code
         self.message = message
         self.retryable = retryable
@@ -229,6 +230,12 @@ class VkVideo:
     def close(self) -> None:
         self._session.close()
         self._upload_http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- API methods ---------------------------------------------------------------------
 

@@ -234,8 +234,9 @@ async def validate_community_token(
     group_id = abs(group_id)
 
     def check() -> str:
-        vk = VkVideo(token, api_url=api_url, api_version=api_version, retry_delays=retry_delays)
-        try:
+        with VkVideo(
+            token, api_url=api_url, api_version=api_version, retry_delays=retry_delays
+        ) as vk:
             try:
                 own_id, name = vk.own_community()
             except VkAuthError:
@@ -248,14 +249,11 @@ async def validate_community_token(
                         TOKEN_CHECK_FAILED, "this is not a community access token"
                     ) from None
                 raise
-            if own_id != group_id:
-                raise VkAuthError(
-                    TOKEN_CHECK_FAILED,
-                    f"the token belongs to community {own_id}, not {group_id}",
-                )
-            return name
-        finally:
-            vk.close()
+        if own_id != group_id:
+            raise VkAuthError(
+                TOKEN_CHECK_FAILED, f"the token belongs to community {own_id}, not {group_id}"
+            )
+        return name
 
     return await asyncio.to_thread(check)
 
@@ -280,9 +278,7 @@ async def _token_request(
         payload = None
     status = response.status_code
     if not isinstance(payload, dict):
-        raise VkOAuthError(
-            "server_error", f"VK ID answered HTTP {status}", retryable=status >= 500
-        )
+        raise VkOAuthError("server_error", f"VK ID answered HTTP {status}", retryable=status >= 500)
     if payload.get("error"):
         error = str(payload["error"])
         description = str(payload.get("error_description") or "")
