@@ -7,11 +7,10 @@ import html
 import logging
 from pathlib import PurePath
 
-from pipeline.thumbnail import extract_frame
-
 from jobs import files
 from jobs.runner import StageFailure, StageJob, stage
 from pipeline import templates
+from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from storage import repo
 from storage.models import Recording

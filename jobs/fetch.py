@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from pipeline.probe import MediaInfo, probe_async
-
 from integrations import telegram
 from jobs.runner import StageFailure, StageJob, stage
 from locales.format import duration, size
+from pipeline.probe import MediaInfo, probe_async
 from storage.models import SourceKind
 
 

@@ -20,7 +20,6 @@ async def test_work_queued_before_redis_was_lost_is_recovered(
 
     # Only the bot runs: the recording is accepted and its fetch queued, but nobody works.
 
-
     stop = asyncio.Event()
     ready = asyncio.Event()
     task = asyncio.create_task(serve(settings, queues=(), stop=stop, ready=ready))
