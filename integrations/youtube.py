@@ -27,6 +27,7 @@ import json
 import logging
 import mimetypes
 import random
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -231,11 +232,13 @@ def _translated() -> Iterator[None]:
     except HttpError as exc:
         raise error_from_response(exc.resp.status, exc.content) from exc
     except auth_exceptions.RefreshError as exc:
-        # google-auth's message is Google's error code and description, never a token.
+        # google-auth's message is Google's "error: description", never a token.
         detail = str(exc.args[0]) if exc.args else ""
+        code = detail.split(":", 1)[0]
+        reason = code if re.fullmatch(r"[a-z_]+", code) else "refreshFailed"
         if exc.retryable:
-            raise YouTubeTransient("refreshFailed", detail) from exc
-        raise YouTubeAuthError("invalid_grant", detail) from exc
+            raise YouTubeTransient(reason, detail) from exc
+        raise YouTubeAuthError(reason, detail) from exc
     except auth_exceptions.TransportError as exc:
         raise YouTubeTransient("network", type(exc).__name__) from exc
     except (OSError, httplib2.HttpLib2Error, http.client.HTTPException) as exc:
@@ -271,6 +274,7 @@ class YouTube:
             expiry=expiry,
         )
         self._expires_at = expires_at
+        self._api_url = api_url
         self._scope = scope
         self.max_retries = max_retries
         self.retry_delay = retry_delay
@@ -293,7 +297,7 @@ class YouTube:
         )
 
     def __repr__(self) -> str:
-        return f"<YouTube {self._service._baseUrl}>"
+        return f"<YouTube {self._api_url}>"
 
     @property
     def tokens(self) -> Tokens:

@@ -276,6 +276,18 @@ async def test_worker_process_killed_mid_chunk_resumes(
     assert google.chunks[2].start == 2 * CHUNK
 
 
+async def test_failed_status_question_is_asked_again(
+    google: FakeGoogle, connect: Factory, video: Path
+) -> None:
+    client = connect()
+    uri = await client.start_upload(video, METADATA)
+    google.fail("status", 502)
+    google.fail("status", 503)
+    video_id = await client.upload(video, uri, chunk_size=4 * CHUNK)
+    assert _one_video(google, video) == video_id
+    assert google.status_queries == 1
+
+
 async def test_finished_session_answers_with_its_video(
     google: FakeGoogle, connect: Factory, video: Path
 ) -> None:
@@ -487,8 +499,9 @@ async def test_token_without_refresh_gets_401_as_auth_error(google: FakeGoogle) 
         token_url=google.token_url,
         api_url=google.api_url,
     )
-    with pytest.raises(YouTubeAuthError):
+    with pytest.raises(YouTubeAuthError) as caught:
         await AsyncYouTube(client).channel_title()
+    assert caught.value.reason == "refreshFailed"
 
 
 async def test_metadata_youtube_refuses_is_a_youtube_error(
