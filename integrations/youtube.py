@@ -431,8 +431,9 @@ class YouTube:
         failures = 0
         ask = True
         state: int | str = 0
+        video_id: str | None = None
         with path.open("rb") as fh:
-            while True:
+            while video_id is None:
                 if cancel is not None and cancel.is_set():
                     raise UploadCancelled
                 try:
@@ -442,7 +443,8 @@ class YouTube:
                         if isinstance(state, int) and state:
                             log.info("YouTube upload resumes at %d of %d bytes", state, total)
                     if isinstance(state, str):
-                        break
+                        video_id = state
+                        continue
                     if on_progress is not None:
                         on_progress(state, total)
                     offset = state
@@ -470,8 +472,8 @@ class YouTube:
                     ask = True
         if on_progress is not None:
             on_progress(total, total)
-        log.info("YouTube upload complete: video %s", state)
-        return state
+        log.info("YouTube upload complete: video %s", video_id)
+        return video_id
 
     def _put(
         self,
