@@ -1,4 +1,4 @@
-"""The message catalogue: one TOML file per language, looked up by key.
+"""The message catalogue: a folder of TOML files per language, looked up by key.
 
 The bot and the workers both speak through `gettext`, so a progress message written by a
 worker is in the same language and wording as the chat around it.
@@ -18,8 +18,16 @@ _DIR = Path(__file__).parent
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    with (_DIR / f"{lang}.toml").open("rb") as fh:
-        return _flatten(tomllib.load(fh))
+    """Every message of one language; each concern keeps its messages in a file of its own."""
+    messages: dict[str, str] = {}
+    for path in sorted((_DIR / lang).glob("*.toml")):
+        with path.open("rb") as fh:
+            part = _flatten(tomllib.load(fh))
+        clash = set(part) & set(messages)
+        if clash:
+            raise ValueError(f"{path}: keys defined twice: {sorted(clash)}")
+        messages.update(part)
+    return messages
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
