@@ -9,8 +9,8 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import keyboards
-from bot.callbacks import LanguageCb
+from bot.callbacks.language import LanguageCb
+from bot.keyboards import language as keyboards
 from leap.settings import Settings
 from locales import LANGUAGES, Translator
 from storage.models import Member, Role, Workspace, WorkspaceKind

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import LanguageCb
+from bot.callbacks.language import LanguageCb
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 
