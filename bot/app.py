@@ -11,6 +11,7 @@ from bot.handlers import routers
 from bot.middlewares import DbSessionMiddleware, ThrottlingMiddleware, WorkspaceMiddleware
 from leap.settings import Settings
 from locales import LANGUAGES, gettext
+from storage.crypto import SecretBox
 from storage.files import MediaStore
 
 COMMANDS = ("start", "help", "language")
@@ -20,12 +21,14 @@ def create_dispatcher(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     arq: ArqRedis,
+    secrets: SecretBox | None = None,
 ) -> Dispatcher:
     dp = Dispatcher(
         settings=settings,
         sessions=sessions,
         arq=arq,
         store=MediaStore(settings.storage_dir),
+        secrets=secrets,
     )
     throttle = ThrottlingMiddleware(arq, rate=settings.throttle_rate, burst=settings.throttle_burst)
     for observer in (dp.message, dp.callback_query):

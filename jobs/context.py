@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs.progress import ProgressHub
 from leap.settings import Settings
+from storage.crypto import SecretBox
 from storage.files import MediaStore
 
 
@@ -21,3 +22,4 @@ class WorkerDeps:
     bot: Bot
     redis: ArqRedis
     progress: ProgressHub
+    secrets: SecretBox | None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 
 from arq import Retry
 
+from jobs.cards import pipeline_finished, render
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
 from jobs.progress import ProgressMessage
@@ -36,7 +36,11 @@ STAGES: dict[str, StageFunc] = {}
 
 # What a recording's status is while a stage runs, and once the pipeline has nothing more to do.
 RUNNING_STATUS = {"fetch": RecordingStatus.DOWNLOADING}
-FINAL_STATUS_AFTER = {"fetch": RecordingStatus.DOWNLOADED, "trim": RecordingStatus.PROCESSED}
+FINAL_STATUS_AFTER = {
+    "fetch": RecordingStatus.DOWNLOADED,
+    "trim": RecordingStatus.PROCESSED,
+    "compose": RecordingStatus.AWAITING_REVIEW,
+}
 
 
 def stage(name: str) -> Callable[[StageFunc], StageFunc]:
@@ -85,21 +89,6 @@ class StageJob:
         if media:
             self.updates.setdefault("media", {}).update(media)
         self.updates.update(fields)
-
-
-def render(recording: Recording, summaries: dict[str, str], current: str | None = None) -> str:
-    lines = [
-        gettext(recording.language, "progress.title", name=html.escape(display_name(recording)))
-    ]
-    lines += [summaries[s] for s in PIPELINE if s in summaries]
-    if current:
-        lines.append(current)
-    return "\n".join(lines)
-
-
-def display_name(recording: Recording) -> str:
-    name = recording.source_name or f"#{recording.id}"
-    return name if len(name) <= 80 else name[:77] + "…"
 
 
 async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording_id: int) -> None:
@@ -166,9 +155,8 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
     if following is not None:
         await enqueue_stage(deps.redis, workspace_id, recording_id, following)
         job.report("")
-    elif progress is not None:
-        progress.update(render(recording, job.summaries))
-        await deps.progress.finish(progress.chat_id, progress.message_id)
+    else:
+        await pipeline_finished(deps, recording, job.summaries)
 
 
 def _progress_for(deps: WorkerDeps, recording: Recording) -> ProgressMessage | None:

@@ -21,6 +21,7 @@ from jobs.queues import IO, MEDIA, STAGE_QUEUE
 from jobs.recovery import recover
 from jobs.runner import STAGES, run_stage
 from leap.settings import Settings
+from storage.crypto import SecretBox
 from storage.db import create_engine, session_maker
 from storage.files import MediaStore
 
@@ -58,7 +59,13 @@ async def build_deps(settings: Settings, redis: ArqRedis) -> WorkerDeps:
         bot=bot,
         redis=redis,
         progress=ProgressHub(bot, redis, settings.progress_interval),
+        secrets=secret_box(settings),
     )
+
+
+def secret_box(settings: Settings) -> SecretBox | None:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    return SecretBox(key) if key.strip() else None
 
 
 async def close_deps(deps: WorkerDeps) -> None:

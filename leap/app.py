@@ -11,7 +11,7 @@ from aiohttp import web
 from arq.connections import create_pool
 
 from bot.app import create_dispatcher, set_commands
-from bot.web import create_web_app
+from bot.web import WebDeps, create_web_app
 from jobs.worker import build_deps, build_workers, close_deps, redis_settings, stop_worker
 from leap.settings import Settings
 from storage import db
@@ -42,9 +42,17 @@ async def serve(
     dp = None
     runner: web.AppRunner | None = None
     if bot:
-        dp = create_dispatcher(settings, deps.sessions, redis)
+        dp = create_dispatcher(settings, deps.sessions, redis, deps.secrets)
         await set_commands(deps.bot)
-        runner = web.AppRunner(create_web_app(settings))
+        web_deps = WebDeps(
+            settings=settings,
+            sessions=deps.sessions,
+            redis=redis,
+            bot=deps.bot,
+            store=deps.store,
+            secrets=deps.secrets,
+        )
+        runner = web.AppRunner(create_web_app(web_deps))
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
         tasks.append(

@@ -18,9 +18,11 @@ from redis import Redis as SyncRedis
 
 from leap.settings import Settings
 from storage import db
+from storage.crypto import generate_key
 from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456:TEST-token-for-the-fake-server"
+TEST_SECRET_KEY = generate_key()
 
 
 def _free_port() -> int:
@@ -117,7 +119,7 @@ def settings(
         progress_interval=0.2,
         throttle_rate=20.0,
         throttle_burst=20,
-        secret_key="",
+        secret_key=TEST_SECRET_KEY,
         shutdown_grace=5.0,
     )
 
