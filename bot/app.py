@@ -14,7 +14,7 @@ from locales import LANGUAGES, gettext
 from storage.crypto import SecretBox
 from storage.files import MediaStore
 
-COMMANDS = ("start", "help", "language")
+COMMANDS = ("start", "help", "language", "connect", "connections")
 
 
 def create_dispatcher(

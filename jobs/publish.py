@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from arq.connections import ArqRedis
+from arq.worker import Function
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jobs.context import WorkerDeps
+
 PLATFORMS = ("youtube", "vk", "telegram", "export")
+
+# The arq functions of the io worker that publish (`publish:youtube`, ...).
+FUNCTIONS: list[Function] = []
+
+
+async def recover(deps: WorkerDeps) -> int:
+    """Re-queue publications whose job was lost; returns how many were queued."""
+    return 0
 
 
 async def request_publication(

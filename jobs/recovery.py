@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from jobs import publish
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage, has_job
 from storage import repo
@@ -23,4 +24,4 @@ async def recover(ctx: dict[str, Any]) -> int:
         if await enqueue_stage(deps.redis, workspace_id, recording_id, stage):
             requeued += 1
             log.info("recording %s: %s re-queued by recovery", recording_id, stage)
-    return requeued
+    return requeued + await publish.recover(deps)

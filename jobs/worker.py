@@ -15,6 +15,7 @@ from arq.worker import Function, Worker, func
 import jobs.fetch
 import jobs.trim  # noqa: F401
 from integrations.telegram import make_bot
+from jobs import publish
 from jobs.context import WorkerDeps
 from jobs.progress import ProgressHub
 from jobs.queues import IO, MEDIA, STAGE_QUEUE
@@ -42,7 +43,10 @@ def stage_function(name: str) -> Function:
 
 
 def functions_for(queue: str) -> list[Function]:
-    return [stage_function(name) for name in STAGES if STAGE_QUEUE[name] == queue]
+    functions = [stage_function(name) for name in STAGES if STAGE_QUEUE[name] == queue]
+    if queue == IO:
+        functions += publish.FUNCTIONS
+    return functions
 
 
 def redis_settings(settings: Settings) -> RedisSettings:

