@@ -190,7 +190,8 @@ class OpenAICompatible:
                 raw = await client.audio.transcriptions.with_raw_response.create(
                     file=(name, data),
                     model=self.model,
-                    language=language,
+                    # ISO 639-1 is what these APIs take: "en", not "en-US".
+                    **({"language": language.split("-")[0].lower()} if language else {}),
                     **ladder.params(),
                 )
                 return _body(raw.headers.get("content-type", ""), raw.text)

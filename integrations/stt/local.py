@@ -142,12 +142,16 @@ class LocalWhisper:
             compute_type=self.compute_type,
             cpu_threads=self.cpu_threads,
         )
-        if not model.model.is_multilingual and language.split("-")[0].lower() != "en":
-            raise TranscriptionError(
-                UNSUPPORTED_LANGUAGE,
-                f"the local model understands English only, not {language!r}; "
-                "set LOCAL_WHISPER_MODEL to a multilingual model or use an API engine",
-            )
+        code = language.split("-")[0].lower()
+        if code not in model.supported_languages:
+            if model.supported_languages == ["en"]:
+                detail = (
+                    f"the local model understands English only, not {language!r}; set "
+                    "LOCAL_WHISPER_MODEL to a multilingual model or use an API engine"
+                )
+            else:
+                detail = f"Whisper does not know the language {language!r}"
+            raise TranscriptionError(UNSUPPORTED_LANGUAGE, detail)
         durations = [await _duration(path) for path, _ in chunks]
 
         loop = asyncio.get_running_loop()
@@ -158,7 +162,7 @@ class LocalWhisper:
             loop.call_soon_threadsafe(updates.put_nowait, float(share))
 
         work = asyncio.ensure_future(
-            asyncio.to_thread(self._decode, model, chunks, durations, language, report, stop)
+            asyncio.to_thread(self._decode, model, chunks, durations, code, report, stop)
         )
         work.add_done_callback(lambda done: _finished(done, updates))
         try:

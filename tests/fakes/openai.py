@@ -177,6 +177,7 @@ class FakeOpenAI:
         self.max_in_flight: Counter[str] = Counter()
         self.base_url = ""
         self._uploads = 0
+        self._activity = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     # -- test helpers ---------------------------------------------------------------
@@ -191,6 +192,12 @@ class FakeOpenAI:
 
     def calls(self, endpoint: Endpoint) -> list[Recorded]:
         return [r for r in self.requests if r.endpoint == endpoint]
+
+    async def until_in_flight(self, endpoint: Endpoint, count: int) -> None:
+        """Wait until ``endpoint`` holds at least ``count`` unanswered requests."""
+        while self.in_flight[endpoint] < count:
+            self._activity.clear()
+            await self._activity.wait()
 
     # -- server ---------------------------------------------------------------------
 
@@ -262,6 +269,7 @@ class FakeOpenAI:
         self.requests.append(record)
         self.in_flight[endpoint] += 1
         self.max_in_flight[endpoint] = max(self.max_in_flight[endpoint], self.in_flight[endpoint])
+        self._activity.set()
         try:
             response = await self._guard(request, record)
             if response is None:
@@ -273,6 +281,7 @@ class FakeOpenAI:
         finally:
             self.in_flight[endpoint] -= 1
             record.finished = time.monotonic()
+            self._activity.set()
 
     # -- transcriptions -------------------------------------------------------------
 

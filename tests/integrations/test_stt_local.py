@@ -151,3 +151,25 @@ async def test_a_chunk_that_is_not_audio_is_unreadable(tmp_path: Path) -> None:
     with pytest.raises(TranscriptionError) as caught:
         await engine.transcribe([(junk, 0.0)], language="en")
     assert caught.value.code == UNREADABLE
+
+
+async def test_cancelled_transcription_stops_and_the_model_stays_usable(
+    spoken_lecture: SpokenLecture,
+) -> None:
+    started = asyncio.Event()
+
+    async def on_progress(share: float) -> None:
+        started.set()
+        # Hold the job here so the cancellation surely finds it running.
+        await asyncio.Event().wait()
+
+    engine = make_engine("local")
+    job = asyncio.create_task(
+        engine.transcribe([(spoken_lecture.chunks[0], 0.0)], language="en", on_progress=on_progress)
+    )
+    await started.wait()
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    again = await engine.transcribe([(spoken_lecture.chunks[1], 0.0)], language="en")
+    assert "Monday" in again.text()

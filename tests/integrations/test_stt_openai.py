@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -339,3 +340,40 @@ async def test_long_lecture_is_just_more_chunks(
     )
     assert transcript.segments[-1].start == pytest.approx(3 * 3600 - 299)
     assert fake_openai.max_in_flight["transcriptions"] <= 4
+
+
+async def test_regional_language_tag_is_sent_as_an_iso_code(
+    fake_openai: FakeOpenAI, silent_chunk: Callable[[float], Path]
+) -> None:
+    fake_openai.transcriber = scripted
+    transcript = await engine(fake_openai).transcribe([(silent_chunk(3.0), 0.0)], language="en-US")
+    assert fake_openai.calls("transcriptions")[0].params["language"] == "en"
+    assert transcript.language == "en-US"
+
+
+async def test_failing_progress_callback_does_not_cost_the_transcript(
+    fake_openai: FakeOpenAI, chunks: list[tuple[Path, float]]
+) -> None:
+    fake_openai.transcriber = scripted
+
+    async def broken(share: float) -> None:
+        raise RuntimeError("Telegram is down")
+
+    transcript = await engine(fake_openai).transcribe(chunks, language="en", on_progress=broken)
+    assert len(transcript.segments) == 7
+
+
+async def test_cancelling_stops_every_request_in_flight(
+    fake_openai: FakeOpenAI, chunks: list[tuple[Path, float]]
+) -> None:
+    fake_openai.transcriber = scripted
+    fake_openai.latency = 30.0
+    before = asyncio.all_tasks()
+    job = asyncio.create_task(engine(fake_openai, concurrency=2).transcribe(chunks, language="en"))
+    await fake_openai.until_in_flight("transcriptions", 2)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    await asyncio.sleep(0.05)
+    assert asyncio.all_tasks() - before - {asyncio.current_task()} == set()
+    assert len(fake_openai.calls("transcriptions")) == 2
