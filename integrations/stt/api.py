@@ -140,7 +140,7 @@ class OpenAICompatible:
         gate = asyncio.Semaphore(self.concurrency)
         done = 0
 
-        async def one(index: int) -> tuple[float, Transcript]:
+        async def one(client: AsyncOpenAI, index: int) -> tuple[float, Transcript]:
             nonlocal done
             path, offset = chunks[index]
             async with gate:
@@ -153,7 +153,7 @@ class OpenAICompatible:
             return offset, transcript
 
         async with self._client_factory() as client:
-            tasks = [asyncio.create_task(one(i)) for i in range(len(chunks))]
+            tasks = [asyncio.create_task(one(client, i)) for i in range(len(chunks))]
             try:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             finally:
