@@ -26,6 +26,7 @@ import itertools
 import os
 import subprocess
 import tempfile
+from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ class CutResult:
     """"copy" (AAC packets copied) or "encode"."""
     encoded_seconds: float
     """Seconds of video that went through the encoder."""
+    info: MediaInfo
+    """What the written file holds."""
 
 
 @dataclass(frozen=True)
@@ -163,14 +166,18 @@ def cut(
     packets: VideoPackets | None = None,
     adts: Path | None = None,
     preset: str = "veryfast",
-    crf: float = 18,
+    crf: float = 20,
+    piece_preset: str = "ultrafast",
+    piece_crf: float = 18,
     smart: bool = True,
 ) -> CutResult:
     """Write the parts of ``source`` in ``keep`` to ``out`` (H.264/AAC MP4, faststart).
 
     ``info`` and ``packets`` save probing again; ``adts`` is the whole AAC track already
-    copied out as ADTS (the silence analysis can write it in the same pass). ``out`` is
-    replaced atomically. The source is only read.
+    copied out as ADTS (the silence analysis can write it in the same pass). ``preset``
+    and ``crf`` are for a full re-encode; the short pieces at smart cuts use the fast
+    ``piece_preset`` at the higher quality ``piece_crf``, which looks the same for the
+    second or so they last. ``out`` is replaced atomically. The source is only read.
     """
     info = info or probe(source)
     if not keep.keep:
@@ -191,8 +198,9 @@ def cut(
                 ),
                 "muxing",
             )
+            check = probe(tmp_out)
             os.replace(tmp_out, out)
-            return CutResult(out, timeline, "none", audio_how, 0.0)
+            return CutResult(out, timeline, "none", audio_how, 0.0, check)
 
         packets = packets or read_video_packets(source, info.start_time)
         grid = FrameGrid.from_packets(packets, info.duration)
@@ -205,9 +213,10 @@ def cut(
         last_error = ""
         for method in attempts:
             tmp_out = work / f"out-{method}.mp4"
+            settings = (piece_preset, piece_crf) if method == "smart" else (preset, crf)
             try:
                 encoded = _render(
-                    source, info, grid, spans, timeline, work, tmp_out, adts, method, preset, crf
+                    source, info, grid, spans, timeline, work, tmp_out, adts, method, *settings
                 )
             except MediaError as exc:
                 last_error = exc.detail
@@ -217,7 +226,7 @@ def cut(
                 last_error = f"{method} cut gave {check.video_frames} frames, expected {expected}"
                 continue
             os.replace(tmp_out, out)
-            return CutResult(out, timeline, method, encoded[1], encoded[0])
+            return CutResult(out, timeline, method, encoded[1], encoded[0], check)
         raise MediaError(FFMPEG_FAILED, f"cutting failed: {last_error}")
 
 
@@ -287,9 +296,7 @@ def _render(
     else:
         video_file = work / "video.mp4"
         encoded = timeline.duration
-        x264 = ffmpeg_cmd.x264_args(
-            preset=preset, crf=crf + 2, pix_fmt="yuv420p", reorder_frames=None
-        )
+        x264 = ffmpeg_cmd.x264_args(preset=preset, crf=crf, pix_fmt="yuv420p", reorder_frames=None)
         select, setpts = _select_exprs(grid, spans)
         script = work / "select.txt"
         cmd = ffmpeg_cmd.encode_selected_cmd(
@@ -451,51 +458,57 @@ def _copy_aac(
 ) -> bool:
     count = info.audio_frames or 0
     ranges = choose_packets(timeline, first, frame, count)
-    offset = 0
     if adts is None and len(ranges) == 1:
-        # One interval: copy just that stretch instead of the whole track.
+        # One interval: have ffmpeg copy just that stretch, already the finished track.
         i, j = ranges[0]
-        adts = work / "range.aac"
         start = first + i * frame - frame / 2
-        _run(
-            ffmpeg_cmd.adts_copy_cmd(source, adts, start=start, duration=(j - i) * frame),
-            "copying audio",
-        )
-        offset = i
-    elif adts is None:
+        cmd = ffmpeg_cmd.adts_copy_cmd(source, out, start=start, duration=(j - i) * frame)
+        _run(cmd, "copying audio")
+        offsets = adts_frame_offsets(out)
+        return offsets is not None and len(offsets) - 1 == j - i
+    if adts is None:
         adts = work / "track.aac"
         _run(ffmpeg_cmd.adts_copy_cmd(source, adts), "copying audio")
-    data = adts.read_bytes()
-    bounds = adts_frame_offsets(data)
-    if bounds is None:
+    bounds = adts_frame_offsets(adts)
+    if bounds is None or len(bounds) - 1 != count:
         return False
-    available = len(bounds) - 1
-    if offset == 0 and available != count:
-        return False
-    with out.open("wb") as fh:
+    with adts.open("rb") as src, out.open("wb") as dst:
         for i, j in ranges:
-            a, b = i - offset, j - offset
-            if a < 0 or b > available:
-                return False
-            fh.write(data[bounds[a] : bounds[b]])
+            src.seek(bounds[i])
+            left = bounds[j] - bounds[i]
+            while left > 0:
+                block = src.read(min(left, 1 << 20))
+                if not block:
+                    return False
+                dst.write(block)
+                left -= len(block)
     return True
 
 
-def adts_frame_offsets(data: bytes) -> list[int] | None:
-    """Byte offset of every ADTS frame plus the end; None if the stream is not plain ADTS."""
-    offsets: list[int] = []
-    pos, size = 0, len(data)
-    while pos + 7 <= size:
-        if data[pos] != 0xFF or data[pos + 1] & 0xF6 != 0xF0 or data[pos + 6] & 0x03:
-            return None
-        length = ((data[pos + 3] & 0x03) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
-        if length < 7:
-            return None
-        offsets.append(pos)
-        pos += length
-    if pos != size:
+def adts_frame_offsets(path: Path, block_size: int = 1 << 20) -> array[int] | None:
+    """Byte offset of every ADTS frame of a file, plus its size; None if it is not plain
+    ADTS (one raw data block per frame). Reads the file once, a block at a time."""
+    offsets: array[int] = array("q")
+    pos = 0  # file offset of the next frame header
+    base = 0  # file offset of buf[0]
+    buf = b""
+    with path.open("rb") as fh:
+        while block := fh.read(block_size):
+            drop = min(pos - base, len(buf))
+            buf = buf[drop:] + block
+            base += drop
+            while pos - base + 7 <= len(buf):
+                h = pos - base
+                if buf[h] != 0xFF or buf[h + 1] & 0xF6 != 0xF0 or buf[h + 6] & 0x03:
+                    return None
+                length = ((buf[h + 3] & 0x03) << 11) | (buf[h + 4] << 3) | (buf[h + 5] >> 5)
+                if length < 7:
+                    return None
+                offsets.append(pos)
+                pos += length
+    if pos != base + len(buf):
         return None
-    offsets.append(size)
+    offsets.append(pos)
     return offsets
 
 

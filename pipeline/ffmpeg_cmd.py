@@ -145,6 +145,18 @@ def pcm_cmd(
     return cmd
 
 
+def pcm_spans_cmd(source: Path, spans: Sequence[tuple[float, float]]) -> list[str]:
+    """Several (start, duration) stretches of the first audio stream, decoded and joined
+    into one mono s16le stream on stdout by a single process (each input seeks)."""
+    cmd = [*_BASE]
+    for start, duration in spans:
+        cmd += ["-ss", sec(start), "-t", sec(duration), "-i", str(source)]
+    joined = "".join(f"[{k}:a:0]" for k in range(len(spans)))
+    graph = f"{joined}concat=n={len(spans)}:v=0:a=1,aresample={PCM_RATE},"
+    graph += "aformat=sample_fmts=s16:channel_layouts=mono[pcm]"
+    return [*cmd, "-filter_complex", graph, "-map", "[pcm]", "-f", "s16le", "pipe:1"]
+
+
 def adts_copy_cmd(
     source: Path, out: Path, *, start: float | None = None, duration: float | None = None
 ) -> list[str]:

@@ -16,6 +16,7 @@ import itertools
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +115,10 @@ def measure(
     ``extra_outputs`` are further ffmpeg outputs written in the same pass over the file.
     """
     cmd = ffmpeg_cmd.pcm_cmd(source, start=start, duration=duration, extra_outputs=extra_outputs)
+    return _measure_cmd(cmd)
+
+
+def _measure_cmd(cmd: list[str]) -> tuple[DbArray, float]:
     meter = LevelMeter()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
@@ -192,6 +197,63 @@ def analyse(source: Path) -> SpeechAnalysis:
     """Decode and analyse the first audio stream of ``source``."""
     db, seconds = measure(source)
     return analyse_levels(db, seconds)
+
+
+def analyse_ends(
+    source: Path,
+    duration: float,
+    *,
+    window: float = 300.0,
+    samples: int = 12,
+    sample_seconds: float = 5.0,
+) -> SpeechAnalysis:
+    """Find the first and the last speech without decoding the whole recording.
+
+    For cutting the head and tail only the two ends matter, so this decodes a window at
+    each end and a few short samples spread through the middle (for the speech level);
+    a window with no speech in it grows towards the middle until speech turns up. The
+    returned ``speech`` holds only what the decoded windows contained. Recordings
+    shorter than a few windows are analysed whole.
+    """
+    if duration <= 4 * window:
+        return analyse(source)
+    step = (duration - 2 * window) / samples
+    middle = [(window + (k + 0.5) * step, sample_seconds) for k in range(samples)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        head_job = pool.submit(measure, source, start=0.0, duration=window)
+        tail_job = pool.submit(measure, source, start=duration - window, duration=window)
+        middle_job = pool.submit(_measure_cmd, ffmpeg_cmd.pcm_spans_cmd(source, middle))
+        decoded = [head_job.result(), tail_job.result(), middle_job.result()]
+    levels = estimate_levels(np.concatenate([db for db, _ in decoded]))
+
+    head_db, head_len = decoded[0]
+    tail_db, _ = decoded[1]
+    head = _shifted(find_speech(head_db, levels), 0.0)
+    head_end = head_len
+    tail_start = duration - window
+    tail = _shifted(find_speech(tail_db, levels), tail_start)
+    grow = window
+    while not head and head_end < tail_start:
+        grow *= 2
+        length = min(grow, tail_start - head_end)
+        db, seconds = measure(source, start=head_end, duration=length)
+        head = _shifted(find_speech(db, levels), head_end)
+        head_end += max(seconds, length)
+    grow = window
+    while not tail and tail_start > head_end:
+        grow *= 2
+        start = max(head_end, tail_start - grow)
+        db, _ = measure(source, start=start, duration=tail_start - start)
+        tail = _shifted(find_speech(db, levels), start)
+        tail_start = start
+    speech = Timeline.of([*head, *tail]).keep
+    if not speech:
+        raise MediaError(SILENT, "no speech found")
+    return SpeechAnalysis(duration=duration, speech=speech, levels=levels)
+
+
+def _shifted(spans: Sequence[Interval], offset: float) -> list[Interval]:
+    return [Interval(iv.start + offset, iv.end + offset) for iv in spans]
 
 
 def detect_silence(analysis: SpeechAnalysis) -> list[Interval]:

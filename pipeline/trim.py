@@ -34,7 +34,8 @@ class TrimResult:
     """What ``video`` holds."""
     source_info: MediaInfo
     speech: tuple[Interval, ...]
-    """Where speech was found, on the source timeline."""
+    """Where speech was found, on the source timeline (without ``remove_pauses`` only
+    the speech near the two ends is looked for)."""
     levels: Levels
     video_method: str
     audio_method: str
@@ -68,12 +69,15 @@ def trim(
 
     with tempfile.TemporaryDirectory(prefix=".trim-", dir=out_dir) as tmp:
         adts = Path(tmp) / "track.aac" if _wants_track_copy(info, remove_pauses) else None
-        extra = ffmpeg_cmd.adts_output(adts) if adts is not None else ()
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool:
             packets_job = pool.submit(_packets, source, info)
-            db, seconds = silence.measure(source, extra_outputs=extra)
+            if remove_pauses:
+                extra = ffmpeg_cmd.adts_output(adts) if adts is not None else ()
+                db, seconds = silence.measure(source, extra_outputs=extra)
+                analysis = silence.analyse_levels(db, seconds)
+            else:
+                analysis = silence.analyse_ends(source, info.duration)
             packets = packets_job.result()
-        analysis = silence.analyse_levels(db, seconds)
         keep = silence.keep_intervals(
             analysis.speech,
             info.duration,
@@ -84,7 +88,7 @@ def trim(
         )
         result = cut(source, keep, target, info=info, packets=packets, adts=adts)
 
-    out_info = probe(target)
+    out_info = result.info
     return TrimResult(
         video=target,
         timeline=result.timeline,
