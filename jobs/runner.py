@@ -22,6 +22,19 @@ from storage.models import Recording, RecordingStatus, StageStatus
 log = logging.getLogger(__name__)
 
 
+# arq runs a stage at most this many times; the last transient failure becomes a real one.
+MAX_TRIES = 5
+
+
+class TransientFailure(Retry):
+    """Try the stage again later; after the last try, fail it with the `code` message."""
+
+    def __init__(self, code: str, *, defer: float, **params: Any) -> None:
+        super().__init__(defer=defer)
+        self.code = code
+        self.params = params
+
+
 class StageFailure(Exception):
     """A failure the user can act on; `code` names an `error.*` message."""
 
@@ -66,6 +79,7 @@ class StageJob:
     progress: ProgressMessage | None
     summaries: dict[str, str] = field(default_factory=dict)
     updates: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1
 
     @property
     def lang(self) -> str:
@@ -110,9 +124,19 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
         name=name,
         progress=progress,
         summaries=dict(recording.media.get("summaries", {})),
+        attempt=int(ctx.get("job_try") or 1),
     )
     try:
         await STAGES[name](job)
+    except TransientFailure as exc:
+        if job.attempt >= MAX_TRIES:
+            await _fail(deps, job, exc.code, job._(f"error.{exc.code}", **exc.params))
+            return
+        async with deps.sessions() as session:
+            run = await repo.stage_run(session, workspace_id, recording_id, name)
+            repo.mark_finished(run, StageStatus.PENDING, f"will retry: {exc.code}")
+            await session.commit()
+        raise
     except Retry:
         async with deps.sessions() as session:
             run = await repo.stage_run(session, workspace_id, recording_id, name)

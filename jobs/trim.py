@@ -41,6 +41,10 @@ async def trim(job: StageJob) -> None:
             "source_duration": result.source_duration,
             "duration": result.duration,
             "keep": [[i.start, i.end] for i in result.timeline.keep],
+            "speech_out": [
+                [result.timeline.to_output(i.start), result.timeline.to_output(i.end)]
+                for i in result.speech
+            ],
         }
         _write_json(folder / REPORT, done)
     job.save(

@@ -12,15 +12,15 @@ from arq import cron
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Function, Worker, func
 
-import jobs.fetch
-import jobs.trim  # noqa: F401
 from integrations.telegram import make_bot
-from jobs import publish
+
+# Each stage module registers its stage when imported.
+from jobs import fetch, publish, subtitles, topics, transcribe, trim  # noqa: F401
 from jobs.context import WorkerDeps
 from jobs.progress import ProgressHub
 from jobs.queues import IO, MEDIA, STAGE_QUEUE
 from jobs.recovery import recover
-from jobs.runner import STAGES, run_stage
+from jobs.runner import MAX_TRIES, STAGES, run_stage
 from leap.settings import Settings
 from storage.crypto import SecretBox
 from storage.db import create_engine, session_maker
@@ -39,7 +39,9 @@ def stage_function(name: str) -> Function:
     job.__name__ = job.__qualname__ = name
     # keep_result=0 frees the deterministic job id as soon as the stage ends, so a retried
     # recording can run the same stage again.
-    return func(job, name=name, keep_result=0, max_tries=5, timeout=STAGE_TIMEOUTS.get(name, 1800))
+    return func(
+        job, name=name, keep_result=0, max_tries=MAX_TRIES, timeout=STAGE_TIMEOUTS.get(name, 1800)
+    )
 
 
 def functions_for(queue: str) -> list[Function]:

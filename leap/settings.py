@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     transcribe_api_key: SecretStr | None = None
     transcribe_model: str = "whisper-1"
     local_whisper_model: str | None = None
+    # The language lectures are spoken in when the workspace does not say.
+    transcribe_language: str = "en"
+    transcribe_concurrency: int = 4
+    transcribe_chunk_seconds: int = 600
+    transcribe_chunk_mb: int = 24
 
     llm_base_url: str = "https://api.deepseek.com"
     llm_api_key: SecretStr | None = None

@@ -65,6 +65,7 @@ class RecordingStatus(enum.StrEnum):
 TERMINAL_STATUSES = frozenset(
     {
         RecordingStatus.DOWNLOADED,
+        RecordingStatus.PROCESSED,
         RecordingStatus.AWAITING_REVIEW,
         RecordingStatus.READY,
         RecordingStatus.FAILED,

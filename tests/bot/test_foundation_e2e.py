@@ -23,6 +23,19 @@ async def _rows(url: str, model: type) -> list:
         await engine.dispose()
 
 
+async def wait_for_rest(url: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    """The only recording once no worker owes it anything more."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        rows = await _rows(url, Recording)
+        if rows and RecordingStatus(rows[0].status).is_terminal:
+            assert rows[0].status != RecordingStatus.FAILED, rows[0].failure_reason
+            return rows[0]
+        assert loop.time() < deadline, rows
+        await asyncio.sleep(0.1)
+
+
 async def test_start_speaks_the_users_language(app: RunningBot, telegram: FakeTelegram) -> None:
     anna = telegram.user(101, "Анна", language_code="ru")
     john = telegram.user(102, "John", language_code="en-GB")
@@ -74,7 +87,7 @@ async def test_video_document_is_received_and_probed(
     progress = await telegram.wait_for_message(104, after=0)
     assert "lecture 1.mp4" in progress.content
     final = await telegram.wait_for(
-        lambda: "Trimmed" in (progress.content or "") and progress.content
+        lambda: "Received" in (progress.content or "") and progress.content
     )
     assert "Received: 0:08, 320×240" in final
     assert "KB" in final or "MB" in final
@@ -82,10 +95,7 @@ async def test_video_document_is_received_and_probed(
     assert [m.message_id for m in telegram.sent(104)] == [progress.message_id]
     assert any("Downloading" in (t or "") for t in progress.texts)
 
-    recordings = await _rows(app.settings.database_url, Recording)
-    assert len(recordings) == 1
-    recording = recordings[0]
-    assert recording.status == RecordingStatus.PROCESSED.value
+    recording = await wait_for_rest(app.settings.database_url)
     assert recording.stage is None
     stored = (
         app.settings.storage_dir
@@ -96,7 +106,7 @@ async def test_video_document_is_received_and_probed(
     )
     assert (stored / "source.mp4").read_bytes() == small_video.read_bytes()
     runs = await _rows(app.settings.database_url, StageRun)
-    assert [(r.stage, r.status) for r in runs] == [
+    assert [(r.stage, r.status) for r in runs][:2] == [
         ("fetch", StageStatus.DONE.value),
         ("trim", StageStatus.DONE.value),
     ]

@@ -1,0 +1,116 @@
+"""The transcribe stage: speech to text on the timeline of the trimmed video."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from integrations import stt
+from jobs import files
+from jobs.runner import StageFailure, StageJob, TransientFailure, stage
+from pipeline.quality import check_transcript
+from pipeline.transcript import Transcript
+
+# How long a transient failure of the speech service waits before the stage runs again.
+RETRY_DELAYS = (30, 120, 600, 1800)
+
+
+@stage("transcribe")
+async def transcribe(job: StageJob) -> None:
+    recording = job.recording
+    settings = job.deps.settings
+    folder = job.deps.store.recording_dir(recording.workspace_id, recording.id)
+    language = str(recording.options.get("transcribe_language") or settings.transcribe_language)
+    duration = float(recording.media.get("trim", {}).get("duration") or 0.0)
+    target = folder / files.TRANSCRIPT
+
+    if target.is_file() and _same_language(target, language):
+        transcript = Transcript.load_json(target)
+    else:
+        transcript = await _run_engine(job, folder, language)
+        files.write_text(target, transcript.dump_json())
+
+    silences = _silences(folder, duration)
+    flags = check_transcript(transcript, duration or transcript.duration, silences)
+    words = sum(len(s.text.split()) for s in transcript.segments)
+    job.save(
+        media={
+            "transcript": {"language": transcript.language, "words": words},
+            "quality": {"flags": [{"code": f.code, "detail": f.detail} for f in flags]},
+        }
+    )
+    job.summarize(job._("progress.transcribed", words=words))
+
+
+async def _run_engine(job: StageJob, folder: Path, language: str) -> Transcript:
+    settings = job.deps.settings
+    key = settings.transcribe_api_key
+    engine = stt.make_engine(
+        settings.transcribe_engine,
+        base_url=settings.transcribe_base_url,
+        api_key=key.get_secret_value() if key else None,
+        model=settings.transcribe_model,
+        local_model=settings.local_whisper_model,
+        concurrency=settings.transcribe_concurrency,
+    )
+    chunks = await _chunks(job, folder)
+    last = 0.0
+
+    async def on_progress(share: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= 1.0 or share >= 1.0:
+            last = now
+            job.report(job._("progress.transcribing", percent=round(share * 100)))
+
+    job.report(job._("progress.transcribing", percent=0))
+    try:
+        return await engine.transcribe(chunks, language=language, on_progress=on_progress)
+    except stt.TranscriptionError as exc:
+        if exc.transient:
+            delay = RETRY_DELAYS[min(job.attempt - 1, len(RETRY_DELAYS) - 1)]
+            raise TransientFailure(f"stt_{exc.code}", defer=delay) from exc
+        raise StageFailure(f"stt_{exc.code}") from exc
+
+
+async def _chunks(job: StageJob, folder: Path) -> list[stt.Chunk]:
+    video = folder / files.VIDEO
+    if job.deps.settings.transcribe_engine == "local":
+        # faster-whisper decodes the AAC track of the trimmed video itself; nothing to prepare.
+        return [(video, 0.0)]
+    from pipeline import asr_audio
+
+    settings = job.deps.settings
+    parts = folder / "asr"
+    pieces = await asr_audio.prepare_chunks_async(
+        video,
+        parts,
+        max_seconds=settings.transcribe_chunk_seconds,
+        max_bytes=settings.transcribe_chunk_mb * 1024 * 1024,
+    )
+    return [(piece.path, piece.offset) for piece in pieces]
+
+
+def _same_language(path: Path, language: str) -> bool:
+    try:
+        return json.loads(path.read_text()).get("language") == language
+    except (OSError, ValueError):
+        return False
+
+
+def _silences(folder: Path, duration: float) -> list[tuple[float, float]]:
+    """Long stretches without speech on the published timeline, as the trim stage found them."""
+    try:
+        speech = json.loads((folder / "trim.json").read_text()).get("speech_out", [])
+    except (OSError, ValueError):
+        return []
+    gaps: list[tuple[float, float]] = []
+    cursor = 0.0
+    for start, end in speech:
+        if start - cursor >= 2.0:
+            gaps.append((cursor, start))
+        cursor = max(cursor, end)
+    if duration - cursor >= 2.0:
+        gaps.append((cursor, duration))
+    return gaps
