@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from integrations import telegram
+from jobs.fetch_link import fetch_link
+from jobs.fetch_zoom import fetch_zoom
 from jobs.runner import StageFailure, StageJob, stage
 from locales.format import duration, size
 from pipeline.probe import MediaInfo, probe_async
@@ -22,9 +24,14 @@ async def fetch(job: StageJob) -> None:
         not recording.source_size or dest.stat().st_size == recording.source_size
     )
     if not complete:
-        if recording.source_kind is not SourceKind.TELEGRAM:
+        if recording.source_kind is SourceKind.TELEGRAM:
+            await _download_telegram(job, dest)
+        elif recording.source_kind is SourceKind.LINK:
+            dest = await fetch_link(job, dest)
+        elif recording.source_kind is SourceKind.ZOOM:
+            dest = await fetch_zoom(job, dest)
+        else:
             raise StageFailure("download_failed")
-        await _download_telegram(job, dest)
 
     job.report(job._("progress.checking"))
     info = await probe_async(dest)

@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     database_sub.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
 
     sub.add_parser("doctor", help="check what the bot needs").set_defaults(handler=_doctor)
+
+    from leap import ops
+
+    ops.register(sub)
     return parser
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import connections, fallback, groups, intake, start
+from bot.handlers import connections, fallback, groups, intake, links, start, zoom
 
 
 def routers() -> list[Router]:
-    return [m.make_router() for m in (start, groups, connections, intake, fallback)]
+    return [m.make_router() for m in (start, groups, connections, zoom, intake, links, fallback)]
