@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import tempfile
 from array import array
 from collections.abc import Callable, Sequence
@@ -514,71 +513,19 @@ def adts_frame_offsets(path: Path, block_size: int = 1 << 20) -> array[int] | No
 
 def _encode_audio(source: Path, info: MediaInfo, timeline: Timeline, out: Path) -> None:
     """Decode, keep exactly the samples of ``timeline``, encode to AAC (through pipes)."""
-    rate = info.audio_sample_rate or 48_000
-    if rate > 48_000:
-        rate = 48_000
+    rate = min(info.audio_sample_rate or 48_000, 48_000)
     channels = min(max(info.audio_channels or 1, 1), 2)
-    width = 2 * channels
-    ranges = [(round(iv.start * rate), round(iv.end * rate)) for iv in timeline]
-    bitrate = max(96_000, 64_000 * channels)
-    with tempfile.TemporaryFile() as dec_err, tempfile.TemporaryFile() as enc_err:
-        dec = subprocess.Popen(
-            ffmpeg_cmd.pcm_native_cmd(source, rate=rate, channels=channels),
-            stdout=subprocess.PIPE,
-            stderr=dec_err,
-            stdin=subprocess.DEVNULL,
-        )
-        enc = subprocess.Popen(
-            ffmpeg_cmd.aac_encode_cmd(out, rate=rate, channels=channels, bitrate=bitrate),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=enc_err,
-        )
-        assert dec.stdout is not None and enc.stdin is not None
-        pos = 0
-        r = 0
-        pending = b""
-        stopped_early = False
-        try:
-            while r < len(ranges):
-                chunk = dec.stdout.read(1 << 20)
-                if not chunk:
-                    break
-                chunk = pending + chunk
-                usable = len(chunk) - len(chunk) % width
-                pending = chunk[usable:]
-                n = usable // width
-                while r < len(ranges) and ranges[r][0] < pos + n:
-                    a, b = max(ranges[r][0], pos), min(ranges[r][1], pos + n)
-                    if b > a:
-                        enc.stdin.write(chunk[(a - pos) * width : (b - pos) * width])
-                    if ranges[r][1] > pos + n:
-                        break
-                    r += 1
-                pos += n
-            if r < len(ranges):
-                # The sound ended before the picture: pad, so the lengths still agree.
-                missing = sum(b - max(a, pos) for a, b in ranges[r:] if b > max(a, pos))
-                enc.stdin.write(bytes(missing * width))
-            else:
-                stopped_early = True
-            enc.stdin.close()
-        finally:
-            if dec.poll() is None:
-                dec.kill()
-            dec.stdout.close()
-            dec_rc = dec.wait()
-            enc_rc = enc.wait()
-        if dec_rc != 0 and not stopped_early:
-            dec_err.seek(0)
-            raise MediaError(
-                FFMPEG_FAILED, "decoding audio: " + ffmpeg_cmd.last_line(dec_err.read())
-            )
-        if enc_rc != 0:
-            enc_err.seek(0)
-            raise MediaError(
-                FFMPEG_FAILED, "encoding audio: " + ffmpeg_cmd.last_line(enc_err.read())
-            )
+    ffmpeg_cmd.pipe_ranges(
+        ffmpeg_cmd.pcm_native_cmd(source, rate=rate, channels=channels),
+        ffmpeg_cmd.aac_encode_cmd(
+            out, rate=rate, channels=channels, bitrate=max(96_000, 64_000 * channels)
+        ),
+        [(round(iv.start * rate), round(iv.end * rate)) for iv in timeline],
+        sample_bytes=2 * channels,
+        # The sound ending before the picture is padded, so the lengths still agree.
+        pad_missing=True,
+        what="cutting audio",
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ precision because that is ffmpeg's own internal resolution (``AV_TIME_BASE``).
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -310,3 +311,143 @@ def mux_cmd(
         maps += ["-map", f"{index}:a:0"]
     cmd += [*maps, "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1"]
     return [*cmd, "-movflags", "+faststart", "-f", "mp4", str(out)]
+
+
+# --- audio for speech recognition ------------------------------------------------------------
+
+
+def asr_audio_cmd(media: Path, out: Path, *, codec: Sequence[str], muxer: str) -> list[str]:
+    """The first audio stream as 16 kHz mono in the given codec, gaps filled with silence."""
+    return [
+        *_BASE,
+        "-i",
+        str(media),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-af",
+        f"aresample={PCM_RATE}:async=1:first_pts=0",
+        "-ac",
+        "1",
+        *codec,
+        "-map_metadata",
+        "-1",
+        "-f",
+        muxer,
+        str(out),
+    ]
+
+
+def pcm_encode_cmd(out: Path, *, codec: Sequence[str], muxer: str) -> list[str]:
+    """16 kHz mono s16le on stdin, encoded to ``out``."""
+    return [
+        *_BASE,
+        "-f",
+        "s16le",
+        "-ar",
+        str(PCM_RATE),
+        "-ac",
+        "1",
+        "-i",
+        "pipe:0",
+        *codec,
+        "-f",
+        muxer,
+        str(out),
+    ]
+
+
+def audio_slice_cmd(
+    audio: Path, out: Path, *, start: float, duration: float, codec: Sequence[str], muxer: str
+) -> list[str]:
+    """``duration`` seconds of ``audio`` from ``start``, sample-exact (decoded and
+    re-encoded: the seek decodes from before ``start`` and drops the excess)."""
+    return [
+        *_BASE,
+        "-ss",
+        sec(start),
+        "-t",
+        sec(duration),
+        "-i",
+        str(audio),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(PCM_RATE),
+        *codec,
+        "-map_metadata",
+        "-1",
+        "-f",
+        muxer,
+        str(out),
+    ]
+
+
+def pipe_ranges(
+    decode: Sequence[str],
+    encode: Sequence[str],
+    ranges: Sequence[tuple[int, int]],
+    *,
+    sample_bytes: int,
+    pad_missing: bool,
+    what: str,
+) -> None:
+    """Run ``decode`` (raw PCM on stdout) into ``encode`` (raw PCM on stdin), passing on
+    only the samples in ``ranges`` (sorted, disjoint, in samples). With ``pad_missing``,
+    ranges past the end of the decoded sound are filled with silence.
+
+    The decoder is stopped as soon as the last range is through.
+    """
+    with tempfile.TemporaryFile() as dec_err, tempfile.TemporaryFile() as enc_err:
+        dec = subprocess.Popen(
+            list(decode), stdout=subprocess.PIPE, stderr=dec_err, stdin=subprocess.DEVNULL
+        )
+        enc = subprocess.Popen(
+            list(encode), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=enc_err
+        )
+        assert dec.stdout is not None and enc.stdin is not None
+        pos, r, pending = 0, 0, b""
+        try:
+            while r < len(ranges) and (block := dec.stdout.read(1 << 20)):
+                block = pending + block
+                usable = len(block) - len(block) % sample_bytes
+                pending = block[usable:]
+                n = usable // sample_bytes
+                while r < len(ranges) and ranges[r][0] < pos + n:
+                    a, b = max(ranges[r][0], pos), min(ranges[r][1], pos + n)
+                    if b > a:
+                        enc.stdin.write(block[(a - pos) * sample_bytes : (b - pos) * sample_bytes])
+                    if ranges[r][1] > pos + n:
+                        break
+                    r += 1
+                pos += n
+            finished = r == len(ranges)
+            if not finished and pad_missing:
+                missing = sum(b - max(a, pos) for a, b in ranges[r:] if b > max(a, pos))
+                enc.stdin.write(bytes(missing * sample_bytes))
+            enc.stdin.close()
+        finally:
+            if dec.poll() is None:
+                dec.kill()
+            dec.stdout.close()
+            dec_rc = dec.wait()
+            enc_rc = enc.wait()
+        if dec_rc != 0 and not finished:
+            dec_err.seek(0)
+            raise MediaError(FFMPEG_FAILED, f"{what}: decoding: {last_line(dec_err.read())}")
+        if enc_rc != 0:
+            enc_err.seek(0)
+            raise MediaError(FFMPEG_FAILED, f"{what}: encoding: {last_line(enc_err.read())}")
+
+
+def frame_cmd(video: Path, out: Path, *, at: float, width: int | None) -> list[str]:
+    """One frame at ``at`` seconds as a JPEG (seek before the input: fast)."""
+    cmd = [*_BASE, "-ss", sec(at), "-i", str(video), "-map", "0:v:0", "-frames:v", "1"]
+    if width:
+        cmd += ["-vf", f"scale={width}:-2"]
+    return [*cmd, "-q:v", "2", "-f", "image2", "-update", "1", str(out)]

@@ -60,6 +60,9 @@ class SpeechAnalysis:
     duration: float
     speech: tuple[Interval, ...]
     levels: Levels
+    complete: bool = True
+    """False when only parts were decoded: stretches that were not looked at are then
+    included in ``speech`` (they may hold speech), so no silence is ever invented."""
 
     @property
     def voiced_seconds(self) -> float:
@@ -212,8 +215,9 @@ def analyse_ends(
     For cutting the head and tail only the two ends matter, so this decodes a window at
     each end and a few short samples spread through the middle (for the speech level);
     a window with no speech in it grows towards the middle until speech turns up. The
-    returned ``speech`` holds only what the decoded windows contained. Recordings
-    shorter than a few windows are analysed whole.
+    middle that was not decoded is reported as one span of ``speech`` (it may hold
+    speech) and ``complete`` is False. Recordings shorter than a few windows are
+    analysed whole.
     """
     if duration <= 4 * window:
         return analyse(source)
@@ -246,10 +250,11 @@ def analyse_ends(
         db, _ = measure(source, start=start, duration=tail_start - start)
         tail = _shifted(find_speech(db, levels), start)
         tail_start = start
-    speech = Timeline.of([*head, *tail]).keep
-    if not speech:
+    if not head and not tail:
         raise MediaError(SILENT, "no speech found")
-    return SpeechAnalysis(duration=duration, speech=speech, levels=levels)
+    unknown = [Interval(head_end, tail_start)] if head and tail and tail_start > head_end else []
+    speech = Timeline.of([*head, *unknown, *tail]).keep
+    return SpeechAnalysis(duration=duration, speech=speech, levels=levels, complete=not unknown)
 
 
 def _shifted(spans: Sequence[Interval], offset: float) -> list[Interval]:

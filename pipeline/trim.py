@@ -34,8 +34,9 @@ class TrimResult:
     """What ``video`` holds."""
     source_info: MediaInfo
     speech: tuple[Interval, ...]
-    """Where speech was found, on the source timeline (without ``remove_pauses`` only
-    the speech near the two ends is looked for)."""
+    """Where there is speech, on the source timeline. Without ``remove_pauses`` only the
+    two ends are analysed and the middle counts as one span of speech."""
+    speech_complete: bool
     levels: Levels
     video_method: str
     audio_method: str
@@ -97,6 +98,7 @@ def trim(
         info=out_info,
         source_info=info,
         speech=analysis.speech,
+        speech_complete=analysis.complete,
         levels=analysis.levels,
         video_method=result.video,
         audio_method=result.audio,
