@@ -13,6 +13,7 @@ from arq.connections import create_pool
 from bot.app import create_dispatcher, set_commands
 from bot.web import WebDeps, create_web_app
 from jobs.worker import build_deps, build_workers, close_deps, redis_settings, stop_worker
+from leap.logs import install_redaction, remember_secrets, settings_secrets
 from leap.settings import Settings
 from storage import db
 
@@ -33,6 +34,8 @@ async def serve(
 ) -> None:
     """Run until `stop` is set (or the task is cancelled), then shut everything down cleanly."""
     stop = stop or asyncio.Event()
+    install_redaction()
+    remember_secrets(settings_secrets(settings))
     await migrate(settings)
     redis = await create_pool(redis_settings(settings))
     deps = await build_deps(settings, redis)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from leap.app import serve
 from storage.db import create_engine
 from storage.models import Member, Recording, RecordingStatus, Role, StageRun, StageStatus
-from tests.conftest import RunningBot, running
+from tests.conftest import TOKEN, RunningBot, running
 from tests.fakes.telegram import FakeTelegram
 
 
@@ -76,8 +78,9 @@ async def test_commands_are_registered_in_both_languages(
 
 
 async def test_video_document_is_received_and_probed(
-    app: RunningBot, telegram: FakeTelegram, small_video: Path
+    app: RunningBot, telegram: FakeTelegram, small_video: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     user = telegram.user(104, "Lena", language_code="en")
     chat = telegram.private_chat(user)
     await telegram.send_document(
@@ -111,6 +114,8 @@ async def test_video_document_is_received_and_probed(
         ("trim", StageStatus.DONE.value),
     ]
     assert (stored / "video.mp4").is_file()
+    # The download URL carries the bot token; no log line may.
+    assert caplog.records and TOKEN not in caplog.text
 
 
 async def test_video_message_in_russian(
