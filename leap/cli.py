@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check what the bot needs").set_defaults(handler=_doctor)
 
+    secrets = sub.add_parser("secrets", help="stored credentials")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    secrets_sub.add_parser(
+        "rotate", help="re-encrypt every credential under the first key of SECRET_KEY"
+    ).set_defaults(handler=_secrets_rotate)
+
     from leap import ops
 
     ops.register(sub)
@@ -114,6 +120,43 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
     settings = get_settings()
     upgrade(settings.database_url)
     print("database is up to date")
+    return 0
+
+
+def _secrets_rotate(_args: argparse.Namespace) -> int:
+    from storage import repo
+    from storage.crypto import SecretBox, SecretBoxError
+    from storage.db import create_engine, session_maker
+
+    settings = get_settings()
+    if settings.secret_key is None or not settings.secret_key.get_secret_value().strip():
+        print("SECRET_KEY is not set", file=sys.stderr)
+        return 2
+    try:
+        box = SecretBox(settings.secret_key.get_secret_value())
+    except SecretBoxError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+    async def rotate() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_maker(engine)() as session:
+                count = await repo.rotate_credentials(session, box)
+                await session.commit()
+                return count
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(rotate())
+    except SecretBoxError as exc:
+        print(
+            f"{exc}: keep the old key in SECRET_KEY (after the new one) while rotating",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"re-encrypted {count} credentials under the newest key")
     return 0
 
 

@@ -81,3 +81,45 @@ async def test_leap_run_answers_start_and_stops_on_sigterm(
         proc.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_secrets_rotate_re_encrypts_under_the_new_key(tmp_path: Path) -> None:
+    import asyncio
+
+    from storage import db, repo
+    from storage.crypto import SecretBox, generate_key
+    from storage.models import WorkspaceKind
+
+    old, new = generate_key(), generate_key()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    db.upgrade(url)
+
+    async def store() -> None:
+        engine = db.create_engine(url)
+        async with db.session_maker(engine)() as session:
+            workspace, _ = await repo.ensure_workspace(session, 1, WorkspaceKind.PERSONAL)
+            await repo.store_credential(
+                session, workspace.id, SecretBox(old), provider="vk", account_name="x",
+                payload={"access_token": "vk1.a.secret"},
+            )  # fmt: skip
+            await session.commit()
+        await engine.dispose()
+
+    async def read() -> dict:
+        engine = db.create_engine(url)
+        async with db.session_maker(engine)() as session:
+            (credential,) = await repo.credentials(session, 1)
+        await engine.dispose()
+        return SecretBox(new).decrypt(credential.payload)
+
+    asyncio.run(store())
+    result = subprocess.run(
+        [*LEAP, "secrets", "rotate"],
+        cwd=tmp_path,
+        env=_env(tmp_path, SECRET_KEY=f"{new},{old}"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "re-encrypted 1 credentials" in result.stdout
+    assert asyncio.run(read()) == {"access_token": "vk1.a.secret"}
