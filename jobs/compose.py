@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 from jobs import files
 from jobs.runner import StageFailure, StageJob, stage
 from pipeline import templates
 from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
+from pipeline.transcript import Transcript
 from storage import repo
 from storage.models import Recording
 
@@ -36,13 +37,34 @@ async def compose(job: StageJob) -> None:
         raise StageFailure("template_failed", name=template.name, reason=str(exc)) from exc
 
     thumbnail = folder / files.THUMBNAIL
-    if not thumbnail.exists():
+    has_video = recording.media.get("source", {}).get("has_video", True)
+    if has_video and not thumbnail.exists():
         await asyncio.to_thread(
             extract_frame, folder / files.VIDEO, min(duration * 0.1, 60.0), thumbnail
         )
     files.write_text(folder / files.METADATA, metadata.model_dump_json(indent=2))
-    job.save(media={"compose": {"template": template.name, "title": metadata.title}})
+    job.save(
+        media={
+            "compose": {
+                "template": template.name,
+                "title": metadata.title,
+                "privacy": template.privacy,
+                "playlist_id": template.playlist_id,
+                "vk_album_id": template.vk_album_id,
+                "language": template.language or found_language(folder),
+                "platforms": list(template.platforms),
+                "auto_publish": template.auto_publish,
+            }
+        }
+    )
     job.summarize(job._("progress.compose_done", title=html.escape(metadata.title)))
+
+
+def found_language(folder: Path) -> str | None:
+    try:
+        return Transcript.load_json(folder / files.TRANSCRIPT).language
+    except (OSError, ValueError):
+        return None
 
 
 def recording_facts(recording: Recording) -> dict[str, object]:

@@ -15,7 +15,7 @@ from arq.worker import Function, Worker, func
 from integrations.telegram import make_bot
 
 # Each stage module registers its stage when imported.
-from jobs import fetch, publish, subtitles, topics, transcribe, trim  # noqa: F401
+from jobs import compose, fetch, publish, subtitles, topics, transcribe, trim  # noqa: F401
 from jobs.context import WorkerDeps
 from jobs.progress import ProgressHub
 from jobs.queues import IO, MEDIA, STAGE_QUEUE

@@ -36,5 +36,9 @@ async def test_lecture_is_transcribed_chaptered_and_subtitled(
     srt = (folder / "subtitles.srt").read_text()
     vtt = (folder / "subtitles.vtt").read_text()
     assert srt.startswith("1\n") and vtt.startswith("WEBVTT")
-    await telegram.wait_for(lambda: "Subtitles" in (progress.content or ""))
-    assert "Transcribed" in progress.content
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["title"] == "signals"
+    assert set(metadata) >= {"title", "description", "tags", "chapters"}
+    assert (folder / "thumbnail.jpg").stat().st_size > 0
+    assert recording.status == "awaiting_review"
+    await telegram.wait_for(lambda: "Transcribed" in (progress.content or ""))
