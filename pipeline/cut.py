@@ -396,30 +396,37 @@ def _cut_audio(
     source: Path, info: MediaInfo, timeline: Timeline, work: Path, adts: Path | None
 ) -> tuple[Path, str | None, str]:
     """The kept audio as a file for the muxer: (path, ffmpeg input format, method)."""
-    frame = _aac_copy_frame(info)
-    if frame is not None:
-        first = first_audio_packet_time(source, info.start_time)
-        if first is not None:
+    frame = _aac_frame(info)
+    first = first_audio_packet_time(source, info.start_time) if frame else None
+    if frame and first is not None:
+        count = info.audio_frames
+        if count is None and info.audio_duration:
+            # Matroska does not say how many packets there are: copy the track and count.
+            if adts is None:
+                adts = work / "track.aac"
+                _run(ffmpeg_cmd.adts_copy_cmd(source, adts), "copying audio")
+            offsets = adts_frame_offsets(adts)
+            count = len(offsets) - 1 if offsets is not None else None
+        # Packets must follow each other without holes, or counting them would drift.
+        if (
+            count
+            and info.audio_duration
+            and abs(count * frame - info.audio_duration) <= 2.5 * frame
+        ):
             path = work / "audio.aac"
-            if _copy_aac(source, timeline, path, first, frame, info, adts, work):
+            if _copy_aac(source, timeline, path, first, frame, count, adts, work):
                 return path, "aac", "copy"
     path = work / "audio.m4a"
     _encode_audio(source, info, timeline, path)
     return path, None, "encode"
 
 
-def _aac_copy_frame(info: MediaInfo) -> float | None:
-    """Seconds per AAC packet when the track can be copied packet by packet, else None."""
+def _aac_frame(info: MediaInfo) -> float | None:
+    """Seconds per AAC packet when the track is AAC that ADTS can carry, else None."""
     samples = _COPY_AAC_PROFILES.get(info.audio_profile or "")
     if info.audio_codec != "aac" or samples is None or not info.audio_sample_rate:
         return None
-    frame = samples / info.audio_sample_rate
-    if info.audio_frames is None or info.audio_duration is None:
-        return None
-    # Packets must follow each other without holes, or counting them would drift.
-    if abs(info.audio_frames * frame - info.audio_duration) > 2.5 * frame:
-        return None
-    return frame
+    return samples / info.audio_sample_rate
 
 
 def choose_packets(
@@ -451,11 +458,10 @@ def _copy_aac(
     out: Path,
     first: float,
     frame: float,
-    info: MediaInfo,
+    count: int,
     adts: Path | None,
     work: Path,
 ) -> bool:
-    count = info.audio_frames or 0
     ranges = choose_packets(timeline, first, frame, count)
     if adts is None and len(ranges) == 1:
         # One interval: have ffmpeg copy just that stretch, already the finished track.

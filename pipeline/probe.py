@@ -231,7 +231,7 @@ def _media_info(data: dict[str, Any], size: int) -> MediaInfo:
         video_is_first_stream=video is not None and _int(video.get("index")) == 0,
         audio_profile=audio.get("profile") if audio else None,
         audio_frames=_int(audio.get("nb_frames")) if audio else None,
-        audio_duration=_float(audio.get("duration")) if audio else None,
+        audio_duration=_stream_duration(audio) if audio else None,
         video_frames=_int(video.get("nb_frames")) if video else None,
     )
 
@@ -259,6 +259,20 @@ def _fps(stream: dict[str, Any]) -> float | None:
         if value > 0:
             return value
     return None
+
+
+def _stream_duration(stream: dict[str, Any]) -> float | None:
+    """The stream's own duration; Matroska keeps it in a ``DURATION`` tag."""
+    value = _float(stream.get("duration"))
+    if value is not None:
+        return value
+    tag = str(stream.get("tags", {}).get("DURATION", ""))
+    h, _, rest = tag.partition(":")
+    m, _, sec = rest.partition(":")
+    try:
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
 
 
 def _timescale(stream: dict[str, Any]) -> int | None:

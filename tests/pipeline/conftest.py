@@ -64,6 +64,12 @@ def lecture_mkv_opus(media_dir: Path) -> Lecture:
 
 
 @pytest.fixture(scope="session")
+def lecture_mkv(media_dir: Path) -> Lecture:
+    """H.264 + AAC in Matroska (which does not state how many audio packets there are)."""
+    return synth.make_lecture(media_dir / "h264_aac.mkv", LECTURE)
+
+
+@pytest.fixture(scope="session")
 def quiet_in_noise(media_dir: Path) -> Lecture:
     """A quiet speaker (-35 dBFS) in a noisy room (-45 dBFS)."""
     return synth.make_lecture(
