@@ -14,7 +14,16 @@ from locales import LANGUAGES, gettext
 from storage.crypto import SecretBox
 from storage.files import MediaStore
 
-COMMANDS = ("start", "help", "language", "connect", "connections")
+COMMANDS = (
+    "start",
+    "help",
+    "language",
+    "connect",
+    "connections",
+    "recordings",
+    "templates",
+    "settings",
+)
 
 
 def create_dispatcher(

@@ -1,23 +1,203 @@
-"""What the workers post in the chat: the progress message and its lines."""
+"""What the workers post in the chat: the progress message and the review card.
+
+The bot re-renders the same cards after a person acts on them, so everything here takes a
+Bot, a session and the media store rather than a worker's context where it can.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobs import control, files
 from jobs.context import WorkerDeps
 from jobs.queues import PIPELINE
 from locales import gettext
-from storage.models import Recording
+from locales.format import duration
+from pipeline.timecodes import Chapter, format_tc
+from storage import repo
+from storage.files import MediaStore
+from storage.models import Recording, RecordingStatus, Workspace
+
+log = logging.getLogger(__name__)
+
+# Telegram refuses longer texts; stay well inside so entities never tip it over.
+MAX_TEXT = 4000
+_LINE = 600
+
+# --- callback data of buttons the workers post ------------------------------------------
+
+
+class RetryCb(CallbackData, prefix="rt1"):
+    rec: int
+
+
+class ReviewCb(CallbackData, prefix="rv1"):
+    action: str
+    rec: int
+
+
+class PlatformCb(CallbackData, prefix="rp1"):
+    rec: int
+    p: str
+
+
+PUBLISH = "pub"
+TOPICS = "top"
+TITLE = "ttl"
+DESCRIPTION = "dsc"
+PREVIEW = "pre"
+DISCARD = "dis"
+REVIEW_ACTIONS = (PUBLISH, TOPICS, TITLE, DESCRIPTION, PREVIEW, DISCARD)
+
+
+# --- the progress message ---------------------------------------------------------------
+
+_PERCENT = re.compile(r"(\d{1,3})\s?%")
+_TAG = re.compile(r"<[^>]*>")
+_BAR_CELLS = 10
+
+
+class _StageClock:
+    __slots__ = ("first_percent", "first_percent_at", "started")
+
+    def __init__(self, now: float) -> None:
+        self.started = now
+        self.first_percent: int | None = None
+        self.first_percent_at = now
+
+
+# When each running stage was first reported, per run. Keyed by the run's summaries dict:
+# the runner makes one per run of a stage, so a retried stage starts its clock again.
+_clocks: dict[tuple[int, str, int], _StageClock] = {}
+_MAX_CLOCKS = 512
+
+
+def _clock(recording: Recording, stage: str, summaries: dict[str, str]) -> _StageClock:
+    key = (recording.id, stage, id(summaries))
+    clock = _clocks.get(key)
+    if clock is None:
+        if len(_clocks) >= _MAX_CLOCKS:
+            for old in sorted(_clocks, key=lambda k: _clocks[k].started)[: _MAX_CLOCKS // 2]:
+                del _clocks[old]
+        clock = _clocks[key] = _StageClock(time.monotonic())
+    return clock
+
+
+def _forget(recording_id: int) -> None:
+    for key in [k for k in _clocks if k[0] == recording_id]:
+        del _clocks[key]
+
+
+def shown_stages() -> tuple[str, ...]:
+    """The stages this deployment runs, in order (all of them where none are loaded)."""
+    # Imported here: the runner imports this module to render its messages.
+    from jobs.runner import STAGES
+
+    registered = tuple(s for s in PIPELINE if s in STAGES)
+    return registered or PIPELINE
 
 
 def render(recording: Recording, summaries: dict[str, str], current: str | None = None) -> str:
+    """The progress message: one line per stage, the running one with its bar and times."""
+    return _render(recording, summaries, current, timing=True)
+
+
+def _render(
+    recording: Recording, summaries: dict[str, str], current: str | None, *, timing: bool
+) -> str:
+    lang = recording.language
+    stages = shown_stages()
     lines = [
-        gettext(recording.language, "progress.title", name=html.escape(display_name(recording)))
+        gettext(lang, "progress.title", name=html.escape(display_name(recording))),
     ]
-    lines += [summaries[s] for s in PIPELINE if s in summaries]
-    if current:
-        lines.append(current)
-    return "\n".join(lines)
+    position = stages.index(recording.stage) if recording.stage in stages else len(stages)
+    finished = recording.stage is None and recording.status is not RecordingStatus.FAILED
+    for index, stage in enumerate(stages):
+        name = gettext(lang, f"stage.{stage}")
+        if stage in summaries and stage != recording.stage:
+            lines.append(clip(summaries[stage]))
+        elif stage == recording.stage and current:
+            lines += [clip(line) for line in current.split("\n")]
+            if timing:
+                extra = _timing(recording, stage, summaries, current)
+                if extra:
+                    lines.append(extra)
+        elif stage == recording.stage:
+            lines.append(gettext(lang, "card.queued", stage=name))
+        elif index < position or finished:
+            lines.append(summaries.get(stage) or gettext(lang, "card.done", stage=name))
+        else:
+            lines.append(gettext(lang, "card.waiting", stage=name))
+    if current and recording.stage not in stages:
+        # Work after the pipeline (publishing) reports below the finished stages.
+        lines += [clip(line) for line in current.split("\n")]
+    return fit("\n".join(lines))
+
+
+def _timing(recording: Recording, stage: str, summaries: dict[str, str], current: str) -> str:
+    clock = _clock(recording, stage, summaries)
+    now = time.monotonic()
+    elapsed = now - clock.started
+    lang = recording.language
+    found = _PERCENT.findall(_TAG.sub("", current))
+    if not found:
+        # A bare clock is noise for a stage that is over in a moment.
+        return gettext(lang, "card.elapsed", elapsed=duration(elapsed)) if elapsed >= 10 else ""
+    percent = min(int(found[-1]), 100)
+    if clock.first_percent is None:
+        clock.first_percent, clock.first_percent_at = percent, now
+    bar = progress_bar(percent)
+    done = percent - clock.first_percent
+    spent = now - clock.first_percent_at
+    if done > 0 and spent >= 1.0 and percent < 100:
+        left = spent / done * (100 - percent)
+        return gettext(
+            lang,
+            "card.timing_eta",
+            bar=bar,
+            percent=percent,
+            elapsed=duration(elapsed),
+            left=duration(left),
+        )
+    return gettext(lang, "card.timing", bar=bar, percent=percent, elapsed=duration(elapsed))
+
+
+def progress_bar(percent: int) -> str:
+    filled = round(max(0, min(percent, 100)) * _BAR_CELLS / 100)
+    return "▰" * filled + "▱" * (_BAR_CELLS - filled)
+
+
+def clip(line: str, limit: int = _LINE) -> str:
+    """Shorten an HTML line without cutting a tag or an entity in half."""
+    if len(line) <= limit:
+        return line
+    plain = html.unescape(_TAG.sub("", line))
+    return html.escape(plain[: limit - 1]) + "…"
+
+
+def fit(text: str) -> str:
+    if len(text) <= MAX_TEXT:
+        return text
+    lines = text.split("\n")
+    while len("\n".join(lines)) > MAX_TEXT - 2 and len(lines) > 1:
+        lines.pop()
+    return "\n".join([*lines, "…"])
 
 
 def display_name(recording: Recording) -> str:
@@ -25,12 +205,408 @@ def display_name(recording: Recording) -> str:
     return name if len(name) <= 80 else name[:77] + "…"
 
 
+def pace_key(chat_id: int, message_id: int) -> str:
+    # The key jobs.progress keeps the time of a message's next allowed edit under.
+    return f"leap:progress:{chat_id}:{message_id}"
+
+
+async def paced_edit(
+    bot: Bot,
+    redis: Redis,
+    chat_id: int,
+    message_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+    interval: float,
+) -> None:
+    """One edit with a keyboard, in turn with every paced reporter of the same message.
+
+    Waits until the message's next allowed edit; if someone else edited meanwhile, waits for
+    their turn to pass too, so a reporter's last text can never land on top of this one.
+    """
+    key = pace_key(chat_id, message_id)
+    for _ in range(10):
+        next_at = await _next_allowed(redis, key)
+        wait = next_at - time.time()
+        if wait <= 0:
+            break
+        await asyncio.sleep(wait + 0.2)
+        if await _next_allowed(redis, key) == next_at:
+            break
+    for _ in range(3):
+        try:
+            await bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+        except TelegramRetryAfter as exc:
+            await asyncio.sleep(exc.retry_after)
+            continue
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                log.warning("card edit refused: %s", exc.message)
+        except TelegramAPIError as exc:
+            log.warning("card edit failed: %s", exc.message)
+        except OSError as exc:
+            log.warning("card edit failed: %s", type(exc).__name__)
+        break
+    try:
+        await redis.set(key, repr(time.time() + interval), ex=int(interval) + 2)
+    except Exception:
+        log.debug("progress pace not shared", exc_info=True)
+
+
+async def _next_allowed(redis: Redis, key: str) -> float:
+    try:
+        value = await redis.get(key)
+    except Exception:
+        return 0.0
+    return float(value) if value else 0.0
+
+
+def retry_keyboard(recording: Recording) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=gettext(recording.language, "card.retry"), callback_data=RetryCb(rec=recording.id)
+    )
+    return builder.as_markup()
+
+
+def failed_text(recording: Recording, summaries: dict[str, str], reason: str) -> str:
+    line = gettext(recording.language, "progress.failed", reason=reason)
+    return _render(recording, summaries, line, timing=False)
+
+
+async def stage_failed(
+    deps: WorkerDeps, recording: Recording, summaries: dict[str, str], reason: str
+) -> None:
+    """A stage failed: the progress message says why and offers to try the stage again."""
+    _forget(recording.id)
+    if recording.chat_id is None or recording.progress_message_id is None:
+        return
+    # Whatever this process still has to say lands first, so the failure is the last word.
+    await deps.progress.finish(recording.chat_id, recording.progress_message_id)
+    await paced_edit(
+        deps.bot,
+        deps.redis,
+        recording.chat_id,
+        recording.progress_message_id,
+        failed_text(recording, summaries, reason),
+        retry_keyboard(recording),
+        deps.settings.progress_interval,
+    )
+
+
+# --- the review card --------------------------------------------------------------------
+
+
+def review_state(recording: Recording) -> dict[str, Any]:
+    return dict(recording.media.get("review") or {})
+
+
+def set_review_state(recording: Recording, **changes: Any) -> None:
+    # A new dict, so SQLAlchemy sees the JSON column change.
+    recording.media = {**recording.media, "review": {**review_state(recording), **changes}}
+
+
+async def connected_platforms(session: AsyncSession, workspace_id: int) -> list[str]:
+    # Imported here: publishing imports this module to draw its progress lines.
+    from jobs.publish import PLATFORMS, PROVIDERS
+
+    providers = {c.provider for c in await repo.credentials(session, workspace_id)}
+    return [p for p in PLATFORMS if p == "export" or PROVIDERS.get(p) in providers]
+
+
+def default_platforms(
+    recording: Recording, workspace: Workspace | None, connected: list[str]
+) -> list[str]:
+    """The template's platforms, else the workspace's defaults, else every connected one."""
+    template = recording.media.get("compose", {}).get("platforms") or []
+    defaults = (workspace.settings or {}).get("platforms") if workspace is not None else None
+    for wanted in (template, defaults or []):
+        chosen = [p for p in connected if p in wanted]
+        if chosen:
+            return chosen
+    return list(connected)
+
+
+def selected_platforms(recording: Recording, connected: list[str]) -> list[str]:
+    chosen = review_state(recording).get("platforms") or []
+    return [p for p in connected if p in chosen]
+
+
+def recording_folder(store: MediaStore, recording: Recording) -> Path:
+    return store.recording_dir(recording.workspace_id, recording.id, create=False)
+
+
+def load_metadata(store: MediaStore, recording: Recording) -> dict[str, Any]:
+    path = recording_folder(store, recording) / files.METADATA
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def metadata_chapters(metadata: dict[str, Any]) -> list[Chapter]:
+    found: list[Chapter] = []
+    for item in metadata.get("chapters") or []:
+        try:
+            found.append(Chapter.model_validate(item))
+        except ValueError:
+            continue
+    return found
+
+
+def quality_flags(recording: Recording) -> list[dict[str, str]]:
+    flags = recording.media.get("quality", {}).get("flags") or []
+    return [f for f in flags if isinstance(f, dict) and f.get("code")]
+
+
+def flag_text(lang: str, flag: dict[str, str]) -> str:
+    key = f"review.flag_{flag.get('code')}"
+    text = gettext(lang, key)
+    if text == key:
+        text = gettext(lang, "review.flag_other", code=html.escape(str(flag.get("code"))))
+    return text
+
+
+def platform_name(lang: str, platform: str) -> str:
+    key = f"review.platform_{platform}"
+    text = gettext(lang, key)
+    return platform if text == key else text
+
+
+def recording_title(recording: Recording, metadata: dict[str, Any]) -> str:
+    title = metadata.get("title") or recording.media.get("compose", {}).get("title")
+    return str(title or display_name(recording))
+
+
+def review_text(
+    recording: Recording,
+    metadata: dict[str, Any],
+    connected: list[str],
+    selected: list[str],
+    note: str | None = None,
+) -> str:
+    lang = recording.language
+    _ = lambda key, **params: gettext(lang, key, **params)  # noqa: E731
+    lines = [_("review.heading", title=html.escape(recording_title(recording, metadata)))]
+    trim = recording.media.get("trim", {})
+    if trim.get("duration"):
+        lines.append(
+            _(
+                "review.durations",
+                before=duration(float(trim.get("source_duration") or trim["duration"])),
+                after=duration(float(trim["duration"])),
+            )
+        )
+    template = recording.media.get("compose", {}).get("template")
+    if template:
+        lines.append(_("review.template", name=html.escape(str(template))))
+
+    chapters = metadata_chapters(metadata)
+    lines.append("")
+    if chapters:
+        lines.append(_("review.chapters"))
+        lines += [
+            f"<code>{format_tc(c.start)}</code> {html.escape(clip(c.title, 120))}" for c in chapters
+        ]
+    else:
+        lines.append(_("review.no_chapters"))
+
+    flags = quality_flags(recording)
+    if flags:
+        lines += ["", _("review.warnings")]
+        lines += [f"• {flag_text(lang, f)}" for f in flags[:10]]
+
+    lines.append("")
+    status = recording.status
+    if status is RecordingStatus.AWAITING_REVIEW:
+        if selected:
+            names = ", ".join(platform_name(lang, p) for p in selected)
+            lines.append(_("review.publish_to", platforms=names))
+        else:
+            lines.append(_("review.choose_platforms"))
+    else:
+        lines.append(_(f"review.status_{status.value}") if _has(lang, status) else status.value)
+    if note:
+        lines += ["", note]
+    return fit("\n".join(lines))
+
+
+def _has(lang: str, status: RecordingStatus) -> bool:
+    key = f"review.status_{status.value}"
+    return gettext(lang, key) != key
+
+
+def review_keyboard(
+    recording: Recording, connected: list[str], selected: list[str]
+) -> InlineKeyboardMarkup | None:
+    if recording.status is not RecordingStatus.AWAITING_REVIEW:
+        return None
+    lang = recording.language
+    rec = recording.id
+    builder = InlineKeyboardBuilder()
+    for platform in connected:
+        mark = "✅" if platform in selected else "▫️"
+        builder.button(
+            text=f"{mark} {platform_name(lang, platform)}",
+            callback_data=PlatformCb(rec=rec, p=platform),
+        )
+    for action in REVIEW_ACTIONS:
+        builder.button(
+            text=gettext(lang, f"review.button_{action}"),
+            callback_data=ReviewCb(action=action, rec=rec),
+        )
+    toggle_rows = [2] * ((len(connected) + 1) // 2)
+    if len(connected) % 2:
+        toggle_rows[-1] = 1
+    builder.adjust(*toggle_rows, 1, 3, 2)
+    return builder.as_markup()
+
+
+async def card_parts(
+    session: AsyncSession, store: MediaStore, recording: Recording, note: str | None = None
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    connected = await connected_platforms(session, recording.workspace_id)
+    selected = selected_platforms(recording, connected)
+    metadata = load_metadata(store, recording)
+    return (
+        review_text(recording, metadata, connected, selected, note),
+        review_keyboard(recording, connected, selected),
+    )
+
+
+async def send_review_card(
+    bot: Bot,
+    session: AsyncSession,
+    store: MediaStore,
+    recording: Recording,
+    *,
+    note: str | None = None,
+    with_subtitles: bool = False,
+) -> Message | None:
+    """Post the card (replying to the progress message) and remember where it is."""
+    if recording.chat_id is None:
+        return None
+    state = review_state(recording)
+    if "platforms" not in state:
+        workspace = await session.get(Workspace, recording.workspace_id)
+        connected = await connected_platforms(session, recording.workspace_id)
+        set_review_state(recording, platforms=default_platforms(recording, workspace, connected))
+    text, markup = await card_parts(session, store, recording, note)
+    reply = (
+        ReplyParameters(message_id=recording.progress_message_id, allow_sending_without_reply=True)
+        if recording.progress_message_id
+        else None
+    )
+    card = await bot.send_message(
+        recording.chat_id,
+        text,
+        reply_markup=markup,
+        message_thread_id=recording.thread_id,
+        reply_parameters=reply,
+    )
+    set_review_state(recording, card=card.message_id)
+    await session.commit()
+    if with_subtitles:
+        await _send_subtitles(bot, store, recording, card.message_id)
+    return card
+
+
+async def _send_subtitles(bot: Bot, store: MediaStore, recording: Recording, card_id: int) -> None:
+    path = recording_folder(store, recording) / files.SRT
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    stem = Path(recording.source_name or "").stem or f"recording-{recording.id}"
+    try:
+        await bot.send_document(
+            recording.chat_id,  # type: ignore[arg-type]
+            FSInputFile(path, filename=f"{stem[:60]}.srt"),
+            caption=gettext(recording.language, "review.subtitles"),
+            message_thread_id=recording.thread_id,
+            reply_parameters=ReplyParameters(message_id=card_id, allow_sending_without_reply=True),
+        )
+    except TelegramAPIError as exc:
+        log.warning("recording %s: subtitles not sent: %s", recording.id, exc.message)
+
+
+async def refresh_review_card(
+    bot: Bot,
+    session: AsyncSession,
+    store: MediaStore,
+    recording: Recording,
+    note: str | None = None,
+) -> None:
+    """Edit the card in place after a change; a card that is gone is posted again."""
+    card_id = review_state(recording).get("card")
+    if recording.chat_id is None:
+        return
+    if not card_id:
+        await send_review_card(bot, session, store, recording, note=note)
+        return
+    text, markup = await card_parts(session, store, recording, note)
+    try:
+        await bot.edit_message_text(
+            text=text, chat_id=recording.chat_id, message_id=card_id, reply_markup=markup
+        )
+    except TelegramBadRequest as exc:
+        if "not modified" in exc.message:
+            return
+        if "not found" in exc.message:
+            await send_review_card(bot, session, store, recording, note=note)
+            return
+        log.warning("recording %s: card edit refused: %s", recording.id, exc.message)
+
+
 async def pipeline_finished(
     deps: WorkerDeps, recording: Recording, summaries: dict[str, str]
 ) -> None:
-    """The last stage is done: show the final state of the progress message."""
-    if recording.chat_id is None or recording.progress_message_id is None:
+    """The last stage is done: settle the progress message, then ask for a review."""
+    _forget(recording.id)
+    if recording.chat_id is not None and recording.progress_message_id is not None:
+        progress = deps.progress.message(recording.chat_id, recording.progress_message_id)
+        progress.update(render(recording, summaries))
+        await deps.progress.finish(recording.chat_id, recording.progress_message_id)
+    if recording.status is not RecordingStatus.AWAITING_REVIEW:
         return
-    progress = deps.progress.message(recording.chat_id, recording.progress_message_id)
-    progress.update(render(recording, summaries))
-    await deps.progress.finish(recording.chat_id, recording.progress_message_id)
+    async with deps.sessions() as session:
+        current = await repo.get_recording(session, recording.workspace_id, recording.id)
+        if current is None or current.status is not RecordingStatus.AWAITING_REVIEW:
+            return
+        try:
+            await review_ready(deps.bot, session, deps.redis, deps.store, current)
+        except TelegramAPIError as exc:
+            log.warning("recording %s: review card not posted: %s", recording.id, exc.message)
+
+
+async def review_ready(
+    bot: Bot, session: AsyncSession, redis: ArqRedis, store: MediaStore, recording: Recording
+) -> None:
+    """Post the review card; start publishing at once when the template or workspace says so."""
+    workspace = await session.get(Workspace, recording.workspace_id)
+    connected = await connected_platforms(session, recording.workspace_id)
+    platforms = default_platforms(recording, workspace, connected)
+    set_review_state(recording, platforms=platforms)
+    lang = recording.language
+    auto = bool(recording.media.get("compose", {}).get("auto_publish")) or bool(
+        (workspace.settings or {}).get("auto_publish") if workspace is not None else False
+    )
+    note = None
+    if auto and quality_flags(recording):
+        note = gettext(lang, "review.auto_held")
+    elif auto and platforms:
+        try:
+            await control.publish(session, redis, recording, platforms, None)
+        except Exception:
+            log.exception("recording %s: automatic publishing did not start", recording.id)
+            await session.rollback()
+            recording = await repo.get_recording(  # type: ignore[assignment]
+                session, recording.workspace_id, recording.id
+            )
+            set_review_state(recording, platforms=platforms)
+            note = gettext(lang, "review.auto_failed")
+        else:
+            names = ", ".join(platform_name(lang, p) for p in platforms)
+            note = gettext(lang, "review.auto_started", platforms=names)
+    await send_review_card(bot, session, store, recording, note=note, with_subtitles=True)

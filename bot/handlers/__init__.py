@@ -8,8 +8,35 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import connections, fallback, groups, intake, links, start, zoom
+from bot.handlers import (
+    connections,
+    fallback,
+    groups,
+    intake,
+    links,
+    recordings,
+    review,
+    settings_menu,
+    start,
+    templates,
+    zoom,
+)
 
 
 def routers() -> list[Router]:
-    return [m.make_router() for m in (start, groups, connections, zoom, intake, links, fallback)]
+    return [
+        m.make_router()
+        for m in (
+            start,
+            groups,
+            connections,
+            zoom,
+            review,
+            recordings,
+            templates,
+            settings_menu,
+            intake,
+            links,
+            fallback,
+        )
+    ]

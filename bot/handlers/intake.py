@@ -11,6 +11,7 @@ from aiogram.types import Document, Message, Video
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jobs import control
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import Translator
@@ -74,14 +75,31 @@ async def file_received(
         chat_id=message.chat.id,
         thread_id=message.message_thread_id if message.is_topic_message else None,
         stage="fetch",
+        options=pipeline_options(workspace, settings),
     )
     await repo.stage_run(session, workspace.id, recording.id, "fetch")
-    progress = await message.reply(_("intake.queued", name=html.escape(file_name)))
+    text = _("intake.queued", name=html.escape(file_name))
+    ahead = await control.queue_place(session, workspace.id, recording.id)
+    if ahead:
+        # Accepted all the same; the person should know why nothing moves yet.
+        text += "\n" + _("queue.place", place=ahead + 1, ahead=ahead)
+    progress = await message.reply(text)
     recording.progress_message_id = progress.message_id
     # The worker must find the row, so commit before handing the work over.
     await session.commit()
     await enqueue_stage(arq, workspace.id, recording.id, "fetch")
     log.info("recording %s queued from chat %s", recording.id, message.chat.id)
+
+
+def pipeline_options(workspace: Workspace, settings: Settings) -> dict[str, object]:
+    """What the pipeline needs from the workspace's settings, fixed when the file arrives."""
+    chosen = workspace.settings or {}
+    return {
+        "remove_pauses": bool(chosen.get("remove_pauses", False)),
+        "transcribe_language": str(
+            chosen.get("transcribe_language") or settings.transcribe_language
+        ),
+    }
 
 
 def make_router() -> Router:

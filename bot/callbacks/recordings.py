@@ -1,0 +1,23 @@
+"""Callback data of /recordings: the list's pages and one recording's card."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class RecListCb(CallbackData, prefix="rl1"):
+    page: int
+
+
+class RecCb(CallbackData, prefix="rc1"):
+    action: str
+    rec: int
+    page: int = 0
+
+
+OPEN = "open"
+RETRY = "retry"
+CANCEL = "cancel"
+DELETE = "del"
+DELETE_SURE = "delok"
+REVIEW = "review"

@@ -1,0 +1,217 @@
+"""Who may do what, and which conversation a message answers.
+
+Roles are decided here and nowhere else: routers that change or publish put `IsAdmin()` on
+themselves, and a refusal router after them answers everyone else. Recording ids that arrive
+in callback data are resolved here too, always within the chat's workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.filters import Filter
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import Translator
+from storage import repo
+from storage.models import Role, Workspace
+
+log = logging.getLogger(__name__)
+
+
+class IsAdmin(Filter):
+    """The sender is an owner or admin of the chat's workspace."""
+
+    async def __call__(self, event: TelegramObject, role: Role | None = None) -> bool:
+        return role is not None and role.is_admin
+
+
+class OwnRecording(Filter):
+    """The callback names a recording of this chat's workspace; hands it over as `recording`."""
+
+    async def __call__(
+        self,
+        event: TelegramObject,
+        session: AsyncSession,
+        workspace: Workspace | None = None,
+        callback_data: Any = None,
+    ) -> bool | dict[str, Any]:
+        rec = getattr(callback_data, "rec", None)
+        if workspace is None or not isinstance(rec, int):
+            return False
+        recording = await repo.get_recording(session, workspace.id, rec)
+        if recording is None:
+            return False
+        return {"recording": recording}
+
+
+async def refuse_non_admin(query: CallbackQuery, _: Translator) -> None:
+    await query.answer(_("common.admins_only"), show_alert=True)
+
+
+async def refuse_non_admin_message(message: Message, _: Translator) -> None:
+    await message.reply(_("common.admins_only"))
+
+
+async def refuse_foreign(
+    query: CallbackQuery,
+    session: AsyncSession,
+    _: Translator,
+    workspace: Workspace | None = None,
+    callback_data: Any = None,
+) -> None:
+    """A button names a recording this workspace does not have: say so, and keep a trace."""
+    rec = getattr(callback_data, "rec", None)
+    user_id = query.from_user.id if query.from_user else None
+    log.warning(
+        "refused %s for recording %s from user %s in workspace %s",
+        query.data,
+        rec,
+        user_id,
+        workspace.id if workspace else None,
+    )
+    if workspace is not None:
+        await repo.audit(
+            session, workspace.id, user_id, "refused_foreign", f"recording:{rec}", data=query.data
+        )
+    await query.answer(_("recs.not_found"), show_alert=True)
+
+
+# --- conversations: "reply to this message with ..." -------------------------------------
+
+ASK_TTL = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a prompt waits for: its kind, the recording (or template) and any earlier steps."""
+
+    kind: str
+    rec: int = 0
+    idx: int = -1
+    data: dict[str, Any] = field(default_factory=dict)
+    prompt: int = 0
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"kind": self.kind, "rec": self.rec, "idx": self.idx, "data": self.data},
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def load(cls, raw: str | bytes, prompt: int) -> Ask:
+        value = json.loads(raw)
+        return cls(
+            kind=str(value["kind"]),
+            rec=int(value.get("rec", 0)),
+            idx=int(value.get("idx", -1)),
+            data=dict(value.get("data") or {}),
+            prompt=prompt,
+        )
+
+
+class Asks:
+    """Open prompts per chat and user in Redis, one field per prompt message.
+
+    A reply names its prompt; in a private chat a plain message answers the latest prompt.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    @staticmethod
+    def _key(chat_id: int, user_id: int) -> str:
+        return f"leap:ask:{chat_id}:{user_id}"
+
+    async def put(self, chat_id: int, user_id: int, prompt_id: int, ask: Ask) -> None:
+        key = self._key(chat_id, user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, str(prompt_id), ask.dump())
+            pipe.hset(key, "last", str(prompt_id))
+            pipe.expire(key, ASK_TTL)
+            await pipe.execute()
+
+    async def get(self, chat_id: int, user_id: int, prompt_id: int | None) -> Ask | None:
+        key = self._key(chat_id, user_id)
+        if prompt_id is None:
+            last = await self.redis.hget(key, "last")
+            if last is None:
+                return None
+            prompt_id = int(last)
+        raw = await self.redis.hget(key, str(prompt_id))
+        return None if raw is None else Ask.load(raw, prompt_id)
+
+    async def drop(self, chat_id: int, user_id: int, prompt_id: int) -> None:
+        key = self._key(chat_id, user_id)
+        await self.redis.hdel(key, str(prompt_id))
+        last = await self.redis.hget(key, "last")
+        if last is not None and int(last) == prompt_id:
+            await self.redis.hdel(key, "last")
+
+
+class Answering(Filter):
+    """A text message that answers one of the bot's open prompts of the given kinds."""
+
+    def __init__(self, *kinds: str) -> None:
+        self.kinds = frozenset(kinds)
+
+    async def __call__(self, message: Message, bot: Bot, arq: Redis) -> bool | dict[str, Any]:
+        if message.from_user is None or not message.text or message.text.startswith("/"):
+            return False
+        replied = message.reply_to_message
+        asks = Asks(arq)
+        if replied is not None and replied.from_user is not None:
+            me = await bot.me()
+            if replied.from_user.id != me.id:
+                return False
+            ask = await asks.get(message.chat.id, message.from_user.id, replied.message_id)
+        elif message.chat.type == "private":
+            ask = await asks.get(message.chat.id, message.from_user.id, None)
+        else:
+            # In a group only replies are answers; everything else is the group talking.
+            return False
+        if ask is None or (self.kinds and ask.kind not in self.kinds):
+            return False
+        return {"ask": ask}
+
+
+async def open_prompt(
+    anchor: Message, user_id: int, user_name: str, text: str, ask: Ask, redis: Redis
+) -> Message:
+    """Ask the user for text: a forced reply to them, remembered until they answer."""
+    from aiogram.types import ForceReply
+    from aiogram.utils.text_decorations import html_decoration
+
+    group = anchor.chat.type != "private"
+    if group:
+        # In a group the forced reply is aimed at the person mentioned in the prompt only.
+        mention = f'<a href="tg://user?id={user_id}">{html_decoration.quote(user_name)}</a>'
+        text = f"{mention}\n{text}"
+    sent = await anchor.answer(text, reply_markup=ForceReply(selective=group))
+    await Asks(redis).put(anchor.chat.id, user_id, sent.message_id, ask)
+    return sent
+
+
+class OwnTemplate(Filter):
+    """The callback names a template of this chat's workspace; hands it over as `template`."""
+
+    async def __call__(
+        self,
+        event: TelegramObject,
+        session: AsyncSession,
+        workspace: Workspace | None = None,
+        callback_data: Any = None,
+    ) -> bool | dict[str, Any]:
+        tpl = getattr(callback_data, "tpl", None)
+        if workspace is None or not isinstance(tpl, int):
+            return False
+        for row in await repo.templates(session, workspace.id):
+            if row.id == tpl:
+                return {"template": row}
+        return False

@@ -1,0 +1,337 @@
+"""/recordings: the workspace's recordings, each with its stages, publications and actions.
+
+Retry is for everyone who may submit; cancelling and deleting are for admins. Retry also
+answers the button on a failed progress message.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import recordings as cb
+from bot.callbacks.recordings import RecCb, RecListCb
+from bot.filters import IsAdmin, OwnRecording, refuse_foreign, refuse_non_admin
+from bot.keyboards import recordings as keyboards
+from jobs import cards, control
+from jobs.cards import RetryCb
+from leap.settings import Settings
+from locales import Translator
+from locales.format import duration
+from storage import repo
+from storage.files import MediaStore
+from storage.models import PublicationStatus, Recording, RecordingStatus, StageStatus, Workspace
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 8
+
+STAGE_MARKS = {
+    StageStatus.DONE: "✅",
+    StageStatus.RUNNING: "⏳",
+    StageStatus.PENDING: "🕓",
+    StageStatus.FAILED: "❌",
+    StageStatus.SKIPPED: "⏭",
+}
+PUBLICATION_MARKS = {
+    PublicationStatus.DONE: "✅",
+    PublicationStatus.UPLOADING: "⏳",
+    PublicationStatus.PENDING: "🕓",
+    PublicationStatus.FAILED: "❌",
+}
+
+
+async def list_command(
+    message: Message, session: AsyncSession, workspace: Workspace, _: Translator
+) -> None:
+    text, markup = await _page(session, workspace, _, 0)
+    await message.answer(text, reply_markup=markup)
+
+
+async def page_pressed(
+    query: CallbackQuery,
+    callback_data: RecListCb,
+    session: AsyncSession,
+    workspace: Workspace,
+    _: Translator,
+) -> None:
+    await query.answer()
+    text, markup = await _page(session, workspace, _, max(callback_data.page, 0))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+async def _page(
+    session: AsyncSession, workspace: Workspace, _: Translator, number: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    rows = await repo.list_recordings(
+        session, workspace.id, limit=PAGE_SIZE + 1, offset=number * PAGE_SIZE
+    )
+    shown, more = list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
+    if not shown and number == 0:
+        return _("recs.empty"), None
+    text = _("recs.heading", page=number + 1)
+    return text, keyboards.page(_, shown, number, more)
+
+
+async def open_pressed(
+    query: CallbackQuery,
+    callback_data: RecCb,
+    recording: Recording,
+    session: AsyncSession,
+    store: MediaStore,
+    _: Translator,
+) -> None:
+    await query.answer()
+    await _show(query, session, store, recording, callback_data.page, _)
+
+
+async def retry_pressed(
+    query: CallbackQuery,
+    callback_data: RecCb,
+    recording: Recording,
+    session: AsyncSession,
+    arq: ArqRedis,
+    store: MediaStore,
+    _: Translator,
+) -> None:
+    stage = await control.retry(session, arq, recording.workspace_id, recording.id)
+    if stage is None:
+        await query.answer(_("recs.nothing_to_retry"), show_alert=True)
+        return
+    await _retried(session, recording, query, stage, _)
+    await _show(query, session, store, recording, callback_data.page, _)
+
+
+async def progress_retry_pressed(
+    query: CallbackQuery,
+    recording: Recording,
+    session: AsyncSession,
+    arq: ArqRedis,
+    _: Translator,
+) -> None:
+    stage = await control.retry(session, arq, recording.workspace_id, recording.id)
+    if stage is None:
+        await query.answer(_("recs.nothing_to_retry"), show_alert=True)
+        return
+    await _retried(session, recording, query, stage, _)
+
+
+async def _retried(
+    session: AsyncSession, recording: Recording, query: CallbackQuery, stage: str, _: Translator
+) -> None:
+    await repo.audit(
+        session,
+        recording.workspace_id,
+        query.from_user.id,
+        "retry",
+        f"recording:{recording.id}",
+        stage=stage,
+    )
+    await session.commit()
+    await query.answer(_("recs.retrying", stage=_(f"stage.{stage}")))
+
+
+async def cancel_pressed(
+    query: CallbackQuery,
+    callback_data: RecCb,
+    recording: Recording,
+    session: AsyncSession,
+    arq: ArqRedis,
+    bot: Bot,
+    store: MediaStore,
+    settings: Settings,
+    _: Translator,
+) -> None:
+    user = query.from_user
+    line = _("recs.cancelled_by", name=html.escape(user.full_name))
+    await query.answer(_("recs.cancelling"))
+    stage = await control.cancel(session, arq, recording.workspace_id, recording.id, line)
+    if stage is None:
+        await _show(query, session, store, recording, callback_data.page, _)
+        return
+    await repo.audit(
+        session,
+        recording.workspace_id,
+        user.id,
+        "cancel",
+        f"recording:{recording.id}",
+        stage=stage,
+    )
+    await session.commit()
+    await _show(query, session, store, recording, callback_data.page, _)
+    if recording.chat_id is not None and recording.progress_message_id is not None:
+        summaries = dict(recording.media.get("summaries") or {})
+        await cards.paced_edit(
+            bot,
+            arq,
+            recording.chat_id,
+            recording.progress_message_id,
+            cards.failed_text(recording, summaries, line),
+            cards.retry_keyboard(recording),
+            settings.progress_interval,
+        )
+
+
+async def delete_pressed(
+    query: CallbackQuery,
+    callback_data: RecCb,
+    recording: Recording,
+    _: Translator,
+) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("recs.delete_confirm", name=html.escape(cards.display_name(recording))),
+            reply_markup=keyboards.confirm_delete(_, recording.id, callback_data.page),
+        )
+
+
+async def delete_confirmed(
+    query: CallbackQuery,
+    recording: Recording,
+    session: AsyncSession,
+    arq: ArqRedis,
+    store: MediaStore,
+    _: Translator,
+) -> None:
+    name = cards.display_name(recording)
+    workspace_id, rec = recording.workspace_id, recording.id
+    await repo.audit(
+        session, workspace_id, query.from_user.id, "delete", f"recording:{rec}", name=name
+    )
+    await control.delete(session, arq, store, workspace_id, rec)
+    await query.answer(_("recs.deleted_short"))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(_("recs.deleted", name=html.escape(name)))
+
+
+async def review_pressed(
+    query: CallbackQuery,
+    recording: Recording,
+    session: AsyncSession,
+    bot: Bot,
+    store: MediaStore,
+    _: Translator,
+) -> None:
+    if recording.status is not RecordingStatus.AWAITING_REVIEW:
+        await query.answer(_("review.not_under_review"), show_alert=True)
+        return
+    await query.answer()
+    await cards.send_review_card(bot, session, store, recording)
+
+
+async def _show(
+    query: CallbackQuery,
+    session: AsyncSession,
+    store: MediaStore,
+    recording: Recording,
+    number: int,
+    _: Translator,
+) -> None:
+    if not isinstance(query.message, Message):
+        return
+    text = await recording_text(session, recording, _)
+    try:
+        await query.message.edit_text(text, reply_markup=keyboards.recording(_, recording, number))
+    except Exception as exc:  # "not modified" after a press that changed nothing shown
+        log.debug("recording card not edited: %s", exc)
+
+
+async def recording_text(session: AsyncSession, recording: Recording, _: Translator) -> str:
+    lines = [
+        _("recs.card_title", name=html.escape(cards.display_name(recording)), id=recording.id),
+        _(f"recs.status_{recording.status.value}")
+        if recording.failure_code != control.CANCELLED
+        else _("recs.status_cancelled"),
+    ]
+    if recording.status is RecordingStatus.FAILED and recording.failure_reason:
+        lines.append(cards.clip(recording.failure_reason, 300))
+    trim = recording.media.get("trim", {})
+    if trim.get("duration"):
+        lines.append(
+            _(
+                "review.durations",
+                before=duration(float(trim.get("source_duration") or trim["duration"])),
+                after=duration(float(trim["duration"])),
+            )
+        )
+    template = recording.media.get("compose", {}).get("template")
+    if template:
+        lines.append(_("review.template", name=html.escape(str(template))))
+
+    runs = {
+        r.stage: r for r in await repo.stage_runs(session, recording.workspace_id, recording.id)
+    }
+    lines += ["", _("recs.stages")]
+    for stage in cards.shown_stages():
+        name = _(f"stage.{stage}")
+        run = runs.get(stage)
+        if run is None:
+            lines.append(f"◽️ {name}")
+            continue
+        line = f"{STAGE_MARKS.get(run.status, '•')} {name}"
+        if run.status is StageStatus.DONE and run.seconds is not None:
+            line += f" · {duration(run.seconds)}"
+        lines.append(line)
+
+    publications = await repo.publications(session, recording.workspace_id, recording.id)
+    if publications:
+        lines += ["", _("recs.publications")]
+        for publication in publications:
+            line = (
+                f"{PUBLICATION_MARKS.get(publication.status, '•')} "
+                f"{cards.platform_name(_.lang, publication.platform)}"
+            )
+            if publication.url:
+                line += f" — {html.escape(publication.url)}"
+            elif publication.status is PublicationStatus.FAILED and publication.error:
+                line += f" — {html.escape(cards.clip(publication.error, 200))}"
+            lines.append(line)
+    return cards.fit("\n".join(lines))
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(list_command, Command("recordings"))
+
+    admin = Router(name=f"{__name__}.admin")
+    admin.callback_query.filter(IsAdmin())
+    admin.callback_query.register(
+        cancel_pressed, RecCb.filter(F.action == cb.CANCEL), OwnRecording()
+    )
+    admin.callback_query.register(
+        delete_pressed, RecCb.filter(F.action == cb.DELETE), OwnRecording()
+    )
+    admin.callback_query.register(
+        delete_confirmed, RecCb.filter(F.action == cb.DELETE_SURE), OwnRecording()
+    )
+
+    members = Router(name=f"{__name__}.members")
+    members.callback_query.register(page_pressed, RecListCb.filter())
+    members.callback_query.register(open_pressed, RecCb.filter(F.action == cb.OPEN), OwnRecording())
+    members.callback_query.register(
+        retry_pressed, RecCb.filter(F.action == cb.RETRY), OwnRecording()
+    )
+    members.callback_query.register(
+        review_pressed, RecCb.filter(F.action == cb.REVIEW), OwnRecording()
+    )
+    members.callback_query.register(progress_retry_pressed, RetryCb.filter(), OwnRecording())
+
+    refused = Router(name=f"{__name__}.refused")
+    refused.callback_query.register(
+        refuse_non_admin,
+        RecCb.filter(F.action.in_({cb.CANCEL, cb.DELETE, cb.DELETE_SURE})),
+        OwnRecording(),
+    )
+    for data in (RecCb, RetryCb):
+        refused.callback_query.register(refuse_foreign, data.filter())
+
+    router.include_routers(admin, members, refused)
+    return router

@@ -1,0 +1,167 @@
+"""/settings: how this workspace's recordings are processed and published.
+
+Everyone may look; only admins change anything. New recordings take the settings with them
+when they arrive (see intake), so a change never alters work already under way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import settings as cb
+from bot.callbacks.settings import SetCb
+from bot.filters import IsAdmin, refuse_non_admin
+from bot.keyboards import settings as keyboards
+from bot.keyboards.language import LANGUAGE_NAMES
+from jobs.cards import platform_name
+from jobs.publish import PLATFORMS
+from leap.settings import Settings
+from locales import LANGUAGES, Translator
+from storage import repo
+from storage.models import Member, Workspace, WorkspaceKind
+
+
+def menu_text(_: Translator, workspace: Workspace, settings: Settings) -> str:
+    chosen = workspace.settings or {}
+    platforms = [p for p in PLATFORMS if p in (chosen.get("platforms") or [])]
+    lecture = chosen.get("transcribe_language") or settings.transcribe_language
+    return _(
+        "prefs.menu",
+        language=LANGUAGE_NAMES.get(_.lang, _.lang),
+        platforms=", ".join(platform_name(_.lang, p) for p in platforms)
+        or _("prefs.platforms_connected"),
+        trim=_("prefs.trim_pauses") if chosen.get("remove_pauses") else _("prefs.trim_edges"),
+        lecture=keyboards.LECTURE_LANGUAGES.get(str(lecture), str(lecture)),
+        auto=_("prefs.on") if chosen.get("auto_publish") else _("prefs.off"),
+    )
+
+
+async def settings_command(
+    message: Message, workspace: Workspace, settings: Settings, _: Translator
+) -> None:
+    await message.answer(
+        menu_text(_, workspace, settings),
+        reply_markup=keyboards.menu(_, bool((workspace.settings or {}).get("auto_publish"))),
+    )
+
+
+async def menu_pressed(
+    query: CallbackQuery, workspace: Workspace, settings: Settings, _: Translator
+) -> None:
+    await query.answer()
+    await _show_menu(query, workspace, settings, _)
+
+
+async def section_pressed(
+    query: CallbackQuery,
+    callback_data: SetCb,
+    workspace: Workspace,
+    settings: Settings,
+    _: Translator,
+) -> None:
+    if callback_data.value not in keyboards.SECTIONS:
+        await query.answer()
+        return
+    await query.answer()
+    await _show_section(query, callback_data.value, workspace, settings, _)
+
+
+async def changed(
+    query: CallbackQuery,
+    callback_data: SetCb,
+    session: AsyncSession,
+    workspace: Workspace,
+    member: Member,
+    settings: Settings,
+    _: Translator,
+) -> None:
+    action, value = callback_data.action, callback_data.value
+    chosen: dict[str, Any] = dict(workspace.settings or {})
+    if action == cb.LANGUAGE:
+        if value not in LANGUAGES:
+            await query.answer()
+            return
+        workspace.language = value
+        if workspace.kind is WorkspaceKind.PERSONAL:
+            member.language = value
+        _ = Translator(value)
+    elif action == cb.PLATFORM:
+        if value not in PLATFORMS:
+            await query.answer()
+            return
+        platforms = list(chosen.get("platforms") or [])
+        platforms = (
+            [p for p in platforms if p != value] if value in platforms else [*platforms, value]
+        )
+        chosen["platforms"] = [p for p in PLATFORMS if p in platforms]
+    elif action == cb.TRIM:
+        chosen["remove_pauses"] = value == "pauses"
+    elif action == cb.STT:
+        if value not in keyboards.LECTURE_LANGUAGES:
+            await query.answer()
+            return
+        chosen["transcribe_language"] = value
+    elif action == cb.AUTO:
+        chosen["auto_publish"] = not chosen.get("auto_publish")
+    workspace.settings = chosen
+    await repo.audit(
+        session,
+        workspace.id,
+        query.from_user.id,
+        "settings_changed",
+        action,
+        value=value if action != cb.AUTO else chosen["auto_publish"],
+    )
+    await session.flush()
+    await query.answer(_("prefs.saved"))
+    if action == cb.AUTO:
+        await _show_menu(query, workspace, settings, _)
+    else:
+        await _show_section(query, action, workspace, settings, _)
+
+
+async def _show_menu(
+    query: CallbackQuery, workspace: Workspace, settings: Settings, _: Translator
+) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            menu_text(_, workspace, settings),
+            reply_markup=keyboards.menu(_, bool((workspace.settings or {}).get("auto_publish"))),
+        )
+
+
+async def _show_section(
+    query: CallbackQuery, name: str, workspace: Workspace, settings: Settings, _: Translator
+) -> None:
+    if not isinstance(query.message, Message):
+        return
+    current = dict(workspace.settings or {})
+    current.setdefault("transcribe_language", settings.transcribe_language)
+    await query.message.edit_text(
+        _(f"prefs.section_{name}"),
+        reply_markup=keyboards.section(_, name, current, _.lang, PLATFORMS),
+    )
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(settings_command, Command("settings"))
+
+    admin = Router(name=f"{__name__}.admin")
+    admin.callback_query.filter(IsAdmin())
+    admin.callback_query.register(changed, SetCb.filter(F.action.in_(cb.CHANGES)))
+
+    members = Router(name=f"{__name__}.members")
+    members.callback_query.register(menu_pressed, SetCb.filter(F.action == cb.MENU))
+    members.callback_query.register(section_pressed, SetCb.filter(F.action == cb.SECTION))
+
+    refused = Router(name=f"{__name__}.refused")
+    refused.callback_query.register(refuse_non_admin, SetCb.filter(F.action.in_(cb.CHANGES)))
+
+    router.include_routers(admin, members, refused)
+    return router

@@ -1,0 +1,45 @@
+"""The topic editor's keyboards (the review card's keyboard is posted by workers: jobs.cards)."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import review as cb
+from bot.callbacks.review import TopicCb
+from locales import Translator
+from pipeline.timecodes import Chapter
+
+_LABEL = 28
+
+
+def topic_list(_: Translator, rec: int, chapters: list[Chapter]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for index, chapter in enumerate(chapters):
+        title = chapter.title if len(chapter.title) <= _LABEL else chapter.title[: _LABEL - 1] + "…"
+        builder.button(
+            text=f"{index + 1}. {title}", callback_data=TopicCb(action=cb.PICK, rec=rec, idx=index)
+        )
+    builder.button(text=_("topics_edit.button_add"), callback_data=TopicCb(action=cb.ADD, rec=rec))
+    builder.button(
+        text=_("topics_edit.button_list"), callback_data=TopicCb(action=cb.LIST, rec=rec)
+    )
+    builder.button(
+        text=_("topics_edit.button_close"), callback_data=TopicCb(action=cb.CLOSE, rec=rec)
+    )
+    rows = [2] * (len(chapters) // 2) + ([1] if len(chapters) % 2 else [])
+    builder.adjust(*rows, 2, 1)
+    return builder.as_markup()
+
+
+def topic_actions(_: Translator, rec: int, idx: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for action, key in (
+        (cb.RENAME, "topics_edit.button_rename"),
+        (cb.RETIME, "topics_edit.button_time"),
+        (cb.DELETE, "topics_edit.button_delete"),
+        (cb.BACK, "topics_edit.button_back"),
+    ):
+        builder.button(text=_(key), callback_data=TopicCb(action=action, rec=rec, idx=idx))
+    builder.adjust(3, 1)
+    return builder.as_markup()

@@ -1,0 +1,64 @@
+"""Keyboards of /settings: the menu and one section of it."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import settings as cb
+from bot.callbacks.settings import SetCb
+from bot.keyboards.language import LANGUAGE_NAMES
+from locales import Translator
+
+# Languages lectures may be spoken in, by their own names.
+LECTURE_LANGUAGES = {
+    "en": "English",
+    "ru": "Русский",
+    "de": "Deutsch",
+    "fr": "Français",
+    "es": "Español",
+    "uk": "Українська",
+}
+SECTIONS = (cb.LANGUAGE, cb.PLATFORM, cb.TRIM, cb.STT)
+
+
+def menu(_: Translator, auto_publish: bool) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for section in SECTIONS:
+        builder.button(
+            text=_(f"prefs.button_{section}"), callback_data=SetCb(action=cb.SECTION, value=section)
+        )
+    state = _("prefs.on") if auto_publish else _("prefs.off")
+    builder.button(text=_("prefs.button_auto", state=state), callback_data=SetCb(action=cb.AUTO))
+    builder.adjust(2, 2, 1)
+    return builder.as_markup()
+
+
+def section(
+    _: Translator, name: str, settings: dict[str, object], language: str, platforms: tuple[str, ...]
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    options: list[tuple[str, str, bool]] = []
+    if name == cb.LANGUAGE:
+        options = [(code, label, code == language) for code, label in LANGUAGE_NAMES.items()]
+    elif name == cb.PLATFORM:
+        chosen = settings.get("platforms") or []
+        options = [
+            (p, _(f"review.platform_{p}"), p in chosen)  # type: ignore[operator]
+            for p in platforms
+        ]
+    elif name == cb.TRIM:
+        pauses = bool(settings.get("remove_pauses"))
+        options = [
+            ("edges", _("prefs.trim_edges"), not pauses),
+            ("pauses", _("prefs.trim_pauses"), pauses),
+        ]
+    elif name == cb.STT:
+        current = settings.get("transcribe_language")
+        options = [(code, label, code == current) for code, label in LECTURE_LANGUAGES.items()]
+    for value, label, chosen_now in options:
+        mark = "✅ " if chosen_now else ""
+        builder.button(text=f"{mark}{label}", callback_data=SetCb(action=name, value=value))
+    builder.button(text=_("prefs.button_back"), callback_data=SetCb(action=cb.MENU))
+    builder.adjust(*([2] * (len(options) // 2)), *([1] * (len(options) % 2)), 1)
+    return builder.as_markup()
