@@ -1,22 +1,156 @@
-"""Publishing: one `publish:<platform>` job per target, run in parallel, each with its status."""
+"""Publishing: one `publish_<platform>` job per target, run in parallel, each with its status.
+
+`request_publication` creates a Publication row per platform (one per recording and
+platform), marks the recording UPLOADING and queues ``rec:{id}:publish:{platform}`` on the
+io queue. Each job loads the recording, its publication and the workspace's connection,
+publishes the files the pipeline left in the recording's folder, and records what it made.
+
+Never twice: a remote id (and YouTube's resumable session, VK's upload address) is written
+to the Publication row the moment the platform hands it out, before any byte is sent and long
+before the row is marked done; a job that finds one continues from it instead of starting
+over. YouTube's captions, thumbnail and playlist item are not idempotent at Google, so each
+is recorded in ``recording.media["publish"]["youtube"]`` as soon as it is made.
+
+Progress: one line per platform under the recording's progress message. The lines live in
+Redis so jobs in different processes draw the same picture.
+
+The end: when no publication of the recording is pending or uploading, the recording becomes
+READY if at least one platform published it, FAILED if every one failed, and the chat gets
+one message with every link and, for each failed platform, the reason in plain words. A
+done publication's `error` holds a note for the person (a thumbnail YouTube refused, say).
+
+The template's choices are read from ``recording.media["compose"]`` where compose puts them:
+``privacy`` (public, unlisted or private; private when absent), ``playlist_id``,
+``vk_album_id`` and ``language``.
+
+Faults: quota exhaustion waits (arq Retry deferred until the quota resets) and says so in the
+chat; transient faults retry with a growing delay; a revoked grant marks the connection
+broken, asks the chat to reconnect and fails the platform; anything else fails the platform
+with a reason while the others carry on.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import html
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import FSInputFile
+from arq import Retry
 from arq.connections import ArqRedis
-from arq.worker import Function
+from arq.worker import Function, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations import export, google_oauth, telegram_channel, vk_oauth
+from integrations.vk import VkAuthError, VkError, VkUploadTarget, VkVideo, video_url
+from integrations.youtube import (
+    DEFAULT_CHUNK_SIZE,
+    EDUCATION_CATEGORY,
+    UPLOAD_GRANULARITY,
+    AsyncYouTube,
+    QuotaExceeded,
+    UploadSessionExpired,
+    VideoMetadata,
+    YouTube,
+    YouTubeAuthError,
+    YouTubeError,
+    YouTubeTransient,
+)
+from jobs import files
+from jobs.cards import display_name, render
 from jobs.context import WorkerDeps
+from jobs.enqueue import has_job
+from jobs.queues import IO, job_id
+from locales import gettext
+from locales.format import size
+from pipeline.timecodes import Chapter
+from pipeline.topics import chapters_text
+from storage import repo
+from storage.crypto import SecretBoxError
+from storage.models import (
+    Credential,
+    Publication,
+    PublicationStatus,
+    Recording,
+    RecordingStatus,
+)
+
+log = logging.getLogger(__name__)
 
 PLATFORMS = ("youtube", "vk", "telegram", "export")
+# The connection each platform publishes through; the export needs none.
+PROVIDERS = {"youtube": "youtube", "vk": "vk", "telegram": "telegram"}
+PRIVACY = frozenset({"public", "unlisted", "private"})
+# Transient faults are retried this many times before the platform is given up on.
+MAX_TRIES = 20
+TIMEOUTS = {"youtube": 6 * 3600, "vk": 6 * 3600, "telegram": 3600, "export": 3600}
+LINES_TTL = 7 * 24 * 3600
+ARCHIVE_TEXT = "description.txt"
 
-# The arq functions of the io worker that publish (`publish:youtube`, ...).
-FUNCTIONS: list[Function] = []
+# Operators tune these through settings; until leap/settings.py names them, the defaults hold.
+_DEFAULTS: dict[str, Any] = {
+    "youtube_chunk_size": DEFAULT_CHUNK_SIZE,
+    "publish_retry_delay": 1.0,
+    "cloud_upload_limit_mb": 50.0,
+    "local_upload_limit_mb": 2000.0,
+    "export_link_hours": 24.0,
+}
 
 
-async def recover(deps: WorkerDeps) -> int:
-    """Re-queue publications whose job was lost; returns how many were queued."""
-    return 0
+def _setting(deps: WorkerDeps, name: str) -> Any:
+    return getattr(deps.settings, name, _DEFAULTS[name])
+
+
+def upload_limit(deps: WorkerDeps) -> int:
+    """Bytes the bot may send in one Telegram message (50 MB cloud, 2000 MB local server)."""
+    name = "local_upload_limit_mb" if deps.settings.telegram_api_local else "cloud_upload_limit_mb"
+    return int(float(_setting(deps, name)) * 1024 * 1024)
+
+
+def publish_job_id(recording_id: int, platform: str) -> str:
+    return job_id(recording_id, f"publish:{platform}")
+
+
+# --- what goes wrong ------------------------------------------------------------------------
+
+
+class PublishFailure(Exception):
+    """A platform cannot publish this recording; `code` names a ``publish.error.*`` message."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+class Transient(Exception):
+    """Worth another try later (network, 5xx, rate limits)."""
+
+
+class Reconnect(Exception):
+    """The platform no longer accepts the stored grant: the account must be connected again."""
+
+
+# --- asking for publication -----------------------------------------------------------------
 
 
 async def request_publication(
@@ -29,6 +163,913 @@ async def request_publication(
 ) -> list[str]:
     """Start publishing a reviewed recording to `platforms`; returns the platforms queued.
 
-    Idempotent: a platform already published or in progress is not queued again.
+    Idempotent: a platform already published or in progress is not queued again; a failed
+    one is tried again (keeping what it already made). Commits the session, because the jobs
+    must find the rows it wrote.
     """
-    raise NotImplementedError
+    recording = await repo.get_recording(session, workspace_id, recording_id)
+    if recording is None:
+        return []
+    wanted = [p for p in dict.fromkeys(platforms) if p in PLATFORMS]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for platform in wanted:
+        # Two presses of Publish at once: the unique (recording, platform) decides.
+        await session.execute(
+            insert(Publication)
+            .values(
+                workspace_id=workspace_id,
+                recording_id=recording_id,
+                platform=platform,
+                status=PublicationStatus.PENDING,
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["recording_id", "platform"])
+        )
+    rows = {p.platform: p for p in await repo.publications(session, workspace_id, recording_id)}
+    queued: list[str] = []
+    for platform in wanted:
+        publication = rows[platform]
+        if publication.status == PublicationStatus.DONE:
+            continue
+        if publication.status in (PublicationStatus.PENDING, PublicationStatus.UPLOADING):
+            if await has_job(redis, recording_id, f"publish:{platform}"):
+                continue
+        publication.status = PublicationStatus.PENDING
+        publication.error = None
+        queued.append(platform)
+    if not queued:
+        await session.commit()
+        return []
+    recording.status = RecordingStatus.UPLOADING
+    recording.failure_code = None
+    recording.failure_reason = None
+    await repo.audit(
+        session, workspace_id, user_id, "publish_requested", str(recording_id), platforms=queued
+    )
+    await session.commit()
+
+    lines = _Lines(redis, recording_id)
+    for platform in queued:
+        await lines.set(platform, _line(recording.language, "queued", platform))
+    for platform in queued:
+        await _enqueue(redis, workspace_id, recording_id, platform)
+    log.info("recording %s: publishing to %s", recording_id, ", ".join(queued))
+    return queued
+
+
+async def _enqueue(redis: ArqRedis, workspace_id: int, recording_id: int, platform: str) -> bool:
+    job = await redis.enqueue_job(
+        f"publish_{platform}",
+        workspace_id,
+        recording_id,
+        _job_id=publish_job_id(recording_id, platform),
+        _queue_name=IO,
+    )
+    return job is not None
+
+
+async def recover(deps: WorkerDeps) -> int:
+    """Re-queue publications whose job was lost; returns how many were queued."""
+    async with deps.sessions() as session:
+        # Like repo.unfinished_work, the one sweep across workspaces: ids only, each job then
+        # reloads its rows through the scoped accessors.
+        rows = (
+            await session.execute(
+                sa.select(
+                    Publication.workspace_id, Publication.recording_id, Publication.platform
+                ).where(
+                    Publication.status.in_([PublicationStatus.PENDING, PublicationStatus.UPLOADING])
+                )
+            )
+        ).all()
+    queued = 0
+    for workspace_id, recording_id, platform in rows:
+        if platform not in PLATFORMS:
+            continue
+        if await has_job(deps.redis, recording_id, f"publish:{platform}"):
+            continue
+        if await _enqueue(deps.redis, workspace_id, recording_id, platform):
+            queued += 1
+            log.info("recording %s: publish:%s re-queued by recovery", recording_id, platform)
+    return queued
+
+
+# --- progress lines -------------------------------------------------------------------------
+
+
+class _Lines:
+    """The per-platform lines of one recording's progress message, shared through Redis."""
+
+    def __init__(self, redis: ArqRedis, recording_id: int) -> None:
+        self.redis = redis
+        self.key = f"leap:publish:lines:{recording_id}"
+
+    async def set(self, platform: str, text: str) -> str:
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hset(self.key, platform, text)
+                pipe.expire(self.key, LINES_TTL)
+                pipe.hgetall(self.key)
+                *_, found = await pipe.execute()
+        except Exception:  # a progress line must never fail a publication
+            log.debug("publish lines not shared", exc_info=True)
+            found = {platform: text}
+        decoded = {_text(k): _text(v) for k, v in found.items()}
+        return "\n".join(decoded[p] for p in PLATFORMS if p in decoded)
+
+    async def clear(self) -> None:
+        try:
+            await self.redis.delete(self.key)
+        except Exception:
+            log.debug("publish lines not cleared", exc_info=True)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _line(lang: str, state: str, platform: str, **params: Any) -> str:
+    name = gettext(lang, f"publish.platform.{platform}")
+    return gettext(lang, f"publish.line.{state}", platform=name, **params)
+
+
+# --- one platform's job ---------------------------------------------------------------------
+
+_MEDIA_LOCKS: dict[int, asyncio.Lock] = {}
+
+
+@dataclass
+class Target:
+    """A publish job's view of its recording: files, options, its row, its connection."""
+
+    deps: WorkerDeps
+    recording: Recording
+    platform: str
+    publication: Publication
+    credential: Credential | None
+    job_try: int
+    _metadata: dict[str, Any] | None = field(default=None, repr=False)
+    _percent: int = -1
+
+    @property
+    def lang(self) -> str:
+        return self.recording.language
+
+    def _(self, key: str, /, **params: Any) -> str:
+        return gettext(self.lang, key, **params)
+
+    @property
+    def name(self) -> str:
+        return self._(f"publish.platform.{self.platform}")
+
+    @property
+    def folder(self) -> Path:
+        return self.deps.store.recording_dir(self.recording.workspace_id, self.recording.id)
+
+    def file(self, name: str) -> Path | None:
+        path = self.folder / name
+        return path if path.is_file() and path.stat().st_size > 0 else None
+
+    def video(self) -> Path:
+        path = self.file(files.VIDEO)
+        if path is None:
+            raise PublishFailure("missing_video")
+        return path
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        if self._metadata is None:
+            self._metadata = read_metadata(self.folder, self.recording)
+        return self._metadata
+
+    @property
+    def options(self) -> dict[str, Any]:
+        compose = self.recording.media.get("compose")
+        return compose if isinstance(compose, dict) else {}
+
+    @property
+    def language(self) -> str:
+        return str(self.options.get("language") or self.recording.language)
+
+    def chapters(self) -> list[Chapter]:
+        found = []
+        for item in self.metadata.get("chapters") or []:
+            try:
+                found.append(Chapter.model_validate(item))
+            except ValueError:
+                continue
+        return found
+
+    # -- what the job records --
+
+    async def save(self, **fields: Any) -> None:
+        """Store fields of the Publication row now: remote ids must outlive a crash."""
+        async with self.deps.sessions() as session:
+            row = await _publication(
+                session, self.recording.workspace_id, self.recording.id, self.platform
+            )
+            if row is None:
+                return
+            for key, value in fields.items():
+                setattr(row, key, value)
+                setattr(self.publication, key, value)
+            await session.commit()
+
+    def remembered(self) -> dict[str, Any]:
+        publish = self.recording.media.get("publish")
+        found = publish.get(self.platform) if isinstance(publish, dict) else None
+        return dict(found) if isinstance(found, dict) else {}
+
+    async def remember(self, **values: Any) -> None:
+        """Record a step done at the platform in the recording's media, at once."""
+        lock = _MEDIA_LOCKS.setdefault(self.recording.id, asyncio.Lock())
+        async with lock, self.deps.sessions() as session:
+            # Other platforms of the same recording write their own keys of the same column.
+            row = await session.scalar(
+                sa.select(Recording)
+                .where(
+                    Recording.workspace_id == self.recording.workspace_id,
+                    Recording.id == self.recording.id,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                return
+            media = dict(row.media)
+            publish = dict(media.get("publish") or {})
+            publish[self.platform] = {**dict(publish.get(self.platform) or {}), **values}
+            media["publish"] = publish
+            row.media = media
+            await session.commit()
+            self.recording.media = media
+
+    def payload(self) -> dict[str, Any]:
+        if self.credential is None:
+            raise PublishFailure("not_connected", platform=self.name)
+        box = self.deps.secrets
+        if box is None:
+            raise PublishFailure("not_connected", platform=self.name)
+        try:
+            payload = box.decrypt(self.credential.payload)
+        except SecretBoxError:
+            raise Reconnect from None
+        if payload.get("broken"):
+            raise Reconnect
+        return payload
+
+    async def store_payload(self, payload: dict[str, Any]) -> None:
+        if self.credential is None or self.deps.secrets is None:
+            return
+        encrypted = self.deps.secrets.encrypt(payload)
+        async with self.deps.sessions() as session:
+            rows = await repo.credentials(
+                session, self.recording.workspace_id, self.credential.provider
+            )
+            row = next((r for r in rows if r.id == self.credential.id), None)
+            if row is not None:
+                row.payload = encrypted
+                await session.commit()
+        self.credential.payload = encrypted
+
+    # -- what the chat sees --
+
+    async def show(self, state: str, **params: Any) -> None:
+        text = _line(self.lang, state, self.platform, **params)
+        lines = await _Lines(self.deps.redis, self.recording.id).set(self.platform, text)
+        progress = _progress(self.deps, self.recording)
+        if progress is not None:
+            summaries = self.recording.media.get("summaries") or {}
+            progress.update(render(self.recording, dict(summaries), lines))
+
+    async def percent(self, done: int, total: int) -> None:
+        value = min(100, done * 100 // total) if total else 0
+        if value != self._percent:
+            self._percent = value
+            await self.show("uploading", percent=value)
+
+    async def tell(self, text: str) -> None:
+        recording = self.recording
+        if recording.chat_id is None:
+            return
+        try:
+            await self.deps.bot.send_message(
+                recording.chat_id, text, message_thread_id=recording.thread_id
+            )
+        except TelegramAPIError as exc:
+            log.warning("recording %s: chat not told: %s", recording.id, exc.message)
+
+
+Publisher = Callable[[Target], Awaitable[str | None]]
+
+
+def read_metadata(folder: Path, recording: Recording) -> dict[str, Any]:
+    """metadata.json as compose wrote it; a title from the recording when it is missing."""
+    data: dict[str, Any] = {}
+    path = folder / files.METADATA
+    if path.is_file():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            data = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            log.warning("recording %s: metadata.json unreadable", recording.id)
+    compose = recording.media.get("compose") or {}
+    title = str(data.get("title") or compose.get("title") or "").strip()
+    data["title"] = title or Path(display_name(recording)).stem or display_name(recording)
+    data["description"] = str(data.get("description") or "")
+    data["tags"] = [str(t) for t in data.get("tags") or [] if str(t).strip()]
+    return data
+
+
+async def _publication(
+    session: AsyncSession, workspace_id: int, recording_id: int, platform: str
+) -> Publication | None:
+    return await session.scalar(
+        sa.select(Publication).where(
+            Publication.workspace_id == workspace_id,
+            Publication.recording_id == recording_id,
+            Publication.platform == platform,
+        )
+    )
+
+
+def _progress(deps: WorkerDeps, recording: Recording) -> Any:
+    if recording.chat_id is None or recording.progress_message_id is None:
+        return None
+    return deps.progress.message(recording.chat_id, recording.progress_message_id)
+
+
+def _backoff(deps: WorkerDeps, job_try: int) -> float:
+    base = float(_setting(deps, "publish_retry_delay")) * 30
+    return min(base * 2 ** max(job_try - 1, 0), 1800.0)
+
+
+async def run_publish(
+    ctx: dict[str, Any], platform: str, workspace_id: int, recording_id: int
+) -> None:
+    deps: WorkerDeps = ctx["deps"]
+    job_try = int(ctx.get("job_try") or 1)
+    async with deps.sessions() as session:
+        recording = await repo.get_recording(session, workspace_id, recording_id)
+        publication = await _publication(session, workspace_id, recording_id, platform)
+        if recording is None or publication is None:
+            log.info("recording %s: publish:%s has nothing to do", recording_id, platform)
+            return
+        if publication.status in (PublicationStatus.DONE, PublicationStatus.FAILED):
+            log.info("recording %s: stale publish:%s job ignored", recording_id, platform)
+            await _announce_if_finished(deps, workspace_id, recording_id)
+            return
+        credential = None
+        if platform in PROVIDERS:
+            found = await repo.credentials(session, workspace_id, PROVIDERS[platform])
+            credential = found[-1] if found else None
+        publication.status = PublicationStatus.UPLOADING
+        publication.attempts += 1
+        await session.commit()
+
+    target = Target(deps, recording, platform, publication, credential, job_try)
+    await target.show("starting")
+    try:
+        url = await PUBLISHERS[platform](target)
+    except Transient as exc:
+        if job_try >= MAX_TRIES:
+            await _finish(target, error=target._("publish.error.gave_up", platform=target.name))
+            return
+        delay = _backoff(deps, job_try)
+        log.warning(
+            "recording %s: publish:%s will retry in %.0f s (%s)", recording_id, platform, delay, exc
+        )
+        await target.show("retrying")
+        raise Retry(defer=delay) from None
+    except Reconnect:
+        await _connection_broken(target)
+        await _finish(target, error=target._("publish.error.reconnect", platform=target.name))
+    except PublishFailure as exc:
+        await _finish(target, error=target._(f"publish.error.{exc.code}", **exc.params))
+    except (Retry, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("recording %s: publish:%s crashed", recording_id, platform)
+        await _finish(target, error=target._("publish.error.internal"))
+    else:
+        await _finish(target, url=url)
+
+
+async def _connection_broken(target: Target) -> None:
+    """Mark the connection as needing a new sign-in and ask the chat for one."""
+    box = target.deps.secrets
+    if target.credential is not None and box is not None:
+        try:
+            payload = box.decrypt(target.credential.payload)
+        except SecretBoxError:
+            payload = {}
+        payload["broken"] = True
+        await target.store_payload(payload)
+    await target.tell(target._("publish.reconnect", platform=target.name))
+
+
+async def _finish(target: Target, *, url: str | None = None, error: str | None = None) -> None:
+    done = error is None
+    fields: dict[str, Any] = {
+        "status": PublicationStatus.DONE if done else PublicationStatus.FAILED,
+        "error": error if not done else target.publication.error,
+    }
+    if done:
+        fields["url"] = url
+    await target.save(**fields)
+    if done:
+        await target.show("done")
+    else:
+        await target.show("failed", reason=error)
+        log.info("recording %s: publish:%s failed", target.recording.id, target.platform)
+    await _announce_if_finished(target.deps, target.recording.workspace_id, target.recording.id)
+
+
+async def _announce_if_finished(deps: WorkerDeps, workspace_id: int, recording_id: int) -> None:
+    """Once every platform has an outcome: the recording's final status and one links message."""
+    async with deps.sessions() as session:
+        rows = await repo.publications(session, workspace_id, recording_id)
+        if not rows or any(
+            r.status in (PublicationStatus.PENDING, PublicationStatus.UPLOADING) for r in rows
+        ):
+            return
+        recording = await repo.get_recording(session, workspace_id, recording_id)
+        if recording is None:
+            return
+        published = [r for r in rows if r.status == PublicationStatus.DONE]
+        values: dict[str, Any] = {"status": RecordingStatus.READY}
+        if not published:
+            # Nothing reached anyone: the recording failed, with every platform's reason.
+            values = {
+                "status": RecordingStatus.FAILED,
+                "failure_code": "publish_failed",
+                "failure_reason": "\n".join(f"{r.platform}: {r.error}" for r in rows)[:4000],
+            }
+        # The jobs of one recording finish in parallel; only the one that moves the status
+        # announces, so the chat gets exactly one message.
+        moved = await session.execute(
+            sa.update(Recording)
+            .where(
+                Recording.workspace_id == workspace_id,
+                Recording.id == recording_id,
+                Recording.status == RecordingStatus.UPLOADING,
+            )
+            .values(**values)
+        )
+        if moved.rowcount != 1:
+            return
+        await session.commit()
+    _MEDIA_LOCKS.pop(recording_id, None)
+    log.info(
+        "recording %s: publishing finished (%d of %d)", recording_id, len(published), len(rows)
+    )
+    if recording.chat_id is None:
+        return
+    folder = deps.store.recording_dir(workspace_id, recording_id)
+    text = links_message(recording, rows, read_metadata(folder, recording)["title"])
+    try:
+        await deps.bot.send_message(
+            recording.chat_id,
+            text,
+            message_thread_id=recording.thread_id,
+            disable_web_page_preview=True,
+        )
+    except TelegramAPIError as exc:
+        log.warning("recording %s: links message not sent: %s", recording_id, exc.message)
+    if recording.progress_message_id is not None:
+        await deps.progress.finish(recording.chat_id, recording.progress_message_id)
+    await _Lines(deps.redis, recording_id).clear()
+
+
+def links_message(recording: Recording, rows: list[Publication] | Any, title: str) -> str:
+    lang = recording.language
+    lines = [gettext(lang, "publish.links_title", title=html.escape(title))]
+    failed = []
+    order = {p: i for i, p in enumerate(PLATFORMS)}
+    for row in sorted(rows, key=lambda r: order.get(r.platform, len(order))):
+        name = gettext(lang, f"publish.platform.{row.platform}")
+        if row.status != PublicationStatus.DONE:
+            failed.append(
+                gettext(
+                    lang, "publish.link_failed", platform=name, reason=html.escape(row.error or "")
+                )
+            )
+            continue
+        if row.platform == "export" and not row.url:
+            line = gettext(lang, "publish.link_file", platform=name)
+        elif row.platform == "export":
+            until = _export_until(recording)
+            line = gettext(
+                lang, "publish.link_export", platform=name, url=html.escape(row.url), until=until
+            )
+        else:
+            line = gettext(lang, "publish.link", platform=name, url=html.escape(row.url or ""))
+        if row.error:
+            line += "\n" + gettext(lang, "publish.link_note", note=html.escape(row.error))
+        lines.append(line)
+    if failed and len(failed) == len(list(rows)):
+        lines[0] = gettext(lang, "publish.all_failed", title=html.escape(title))
+    return "\n".join(lines + failed)
+
+
+def _export_until(recording: Recording) -> str:
+    publish = recording.media.get("publish") or {}
+    until = (publish.get("export") or {}).get("expires_at")
+    if not until:
+        return "—"
+    return datetime.fromtimestamp(int(until), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- YouTube --------------------------------------------------------------------------------
+
+
+async def publish_youtube_to(target: Target) -> str:
+    settings = target.deps.settings
+    if not settings.youtube_client_id or not settings.youtube_client_secret:
+        raise PublishFailure("not_configured", platform=target.name)
+    payload = target.payload()
+    video = target.video()
+    delay = float(_setting(target.deps, "publish_retry_delay"))
+    expires = payload.get("expires_at")
+    client = await asyncio.to_thread(
+        YouTube,
+        access_token=payload.get("access_token"),
+        refresh_token=payload.get("refresh_token"),
+        client_id=settings.youtube_client_id,
+        client_secret=settings.youtube_client_secret.get_secret_value(),
+        token_url=settings.google_token_url,
+        api_url=settings.youtube_api_url,
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+        scope=str(payload.get("scope") or ""),
+        retry_delay=delay,
+        max_delay=64.0 * delay,
+    )
+    yt = AsyncYouTube(client)
+    try:
+        video_id = target.publication.remote_id
+        if video_id is None:
+            video_id = await _youtube_upload(target, yt, video)
+        await _youtube_extras(target, yt, video_id)
+    except QuotaExceeded as exc:
+        await _quota_wait(target, exc.reset_at)
+    except (YouTubeTransient, google_oauth.OAuthTransient) as exc:
+        raise Transient(f"YouTube: {exc}") from None
+    except (YouTubeAuthError, google_oauth.OAuthRevoked):
+        raise Reconnect from None
+    except YouTubeError as exc:
+        raise PublishFailure("youtube_refused", reason=exc.message or exc.reason) from None
+    finally:
+        await _keep_google_tokens(target, yt, payload)
+    return youtube_url(video_id)
+
+
+def youtube_url(video_id: str) -> str:
+    return f"https://youtu.be/{video_id}"
+
+
+def youtube_metadata(target: Target) -> VideoMetadata:
+    meta = target.metadata
+    privacy = str(target.options.get("privacy") or "private")
+    metadata: VideoMetadata = {
+        # YouTube refuses angle brackets in titles and descriptions.
+        "title": _no_angles(meta["title"])[:100],
+        "description": _no_angles(meta["description"]),
+        "categoryId": EDUCATION_CATEGORY,
+        "defaultLanguage": target.language,
+        "defaultAudioLanguage": target.language,
+        "privacyStatus": privacy if privacy in PRIVACY else "private",
+        "selfDeclaredMadeForKids": False,
+    }
+    if meta["tags"]:
+        metadata["tags"] = meta["tags"]
+    return metadata
+
+
+def _no_angles(text: str) -> str:
+    return text.replace("<", "‹").replace(">", "›")
+
+
+async def _youtube_upload(target: Target, yt: AsyncYouTube, video: Path) -> str:
+    metadata = youtube_metadata(target)
+    chunk = int(_setting(target.deps, "youtube_chunk_size"))
+    chunk = max(UPLOAD_GRANULARITY, chunk // UPLOAD_GRANULARITY * UPLOAD_GRANULARITY)
+    session_uri = target.publication.session_uri
+    if session_uri is None:
+        session_uri = await yt.start_upload(video, metadata)
+        await target.save(session_uri=session_uri)
+    try:
+        video_id = await yt.upload(video, session_uri, chunk_size=chunk, on_progress=target.percent)
+    except UploadSessionExpired:
+        # The old session never made a video, so a new one cannot make a second.
+        log.info(
+            "recording %s: YouTube upload session expired, opening a new one", target.recording.id
+        )
+        session_uri = await yt.start_upload(video, metadata)
+        await target.save(session_uri=session_uri)
+        video_id = await yt.upload(video, session_uri, chunk_size=chunk, on_progress=target.percent)
+    await target.save(remote_id=video_id, url=youtube_url(video_id))
+    return video_id
+
+
+async def _youtube_extras(target: Target, yt: AsyncYouTube, video_id: str) -> None:
+    done = target.remembered()
+    notes: list[str] = list(done.get("notes") or [])
+    steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+    srt = target.file(files.SRT)
+    thumbnail = target.file(files.THUMBNAIL)
+    playlist = str(target.options.get("playlist_id") or "")
+    if srt is not None:
+        name = target._("publish.caption_name")
+        steps.append(("captions", lambda: yt.set_captions(video_id, srt, target.language, name)))
+    if thumbnail is not None:
+        steps.append(("thumbnail", lambda: yt.set_thumbnail(video_id, thumbnail)))
+    if playlist:
+        steps.append(("playlist", lambda: yt.add_to_playlist(video_id, playlist)))
+    for step, call in steps:
+        if step in done:
+            continue
+        await target.show("finishing")
+        try:
+            result = await call()
+        except (QuotaExceeded, YouTubeTransient, YouTubeAuthError):
+            raise
+        except YouTubeError as exc:
+            # The video is up; a part YouTube refuses becomes a note, not a failure.
+            log.info("recording %s: YouTube %s refused: %s", target.recording.id, step, exc.reason)
+            notes.append(target._(f"publish.warning.{step}", reason=exc.message or exc.reason))
+            await target.remember(**{step: False, "notes": notes})
+            continue
+        await target.remember(**{step: result if result is not None else True})
+    if notes:
+        await target.save(error="; ".join(notes)[:2000])
+
+
+async def _quota_wait(target: Target, reset_at: datetime) -> None:
+    when = reset_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    await target.show("quota", time=when)
+    told = await target.deps.redis.set(
+        f"leap:publish:quota:{target.recording.id}:{int(reset_at.timestamp())}",
+        1,
+        nx=True,
+        ex=2 * 24 * 3600,
+    )
+    if told:
+        await target.tell(target._("publish.quota_message", time=when))
+    wait = max((reset_at - datetime.now(UTC)).total_seconds(), 60.0) + 60.0
+    log.info("recording %s: YouTube quota spent, waiting until %s", target.recording.id, when)
+    raise Retry(defer=timedelta(seconds=wait))
+
+
+async def _keep_google_tokens(target: Target, yt: AsyncYouTube, payload: dict[str, Any]) -> None:
+    tokens = yt.tokens
+    if not tokens.access_token or tokens.access_token == payload.get("access_token"):
+        return
+    refreshed = {
+        **payload,
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token or payload.get("refresh_token"),
+        "expires_at": tokens.expires_at.isoformat(),
+    }
+    await target.store_payload(refreshed)
+    payload.update(refreshed)
+
+
+# --- VK -------------------------------------------------------------------------------------
+
+
+async def publish_vk_to(target: Target) -> str:
+    settings = target.deps.settings
+    payload = target.payload()
+    group_id = payload.get("group_id")
+    if not group_id:
+        raise PublishFailure("vk_no_group")
+    video = target.video()
+    access_token = await _vk_access_token(target, payload)
+    delay = float(_setting(target.deps, "publish_retry_delay"))
+    vk = VkVideo(
+        access_token,
+        api_url=settings.vk_api_url,
+        retry_delays=(delay, 2 * delay, 5 * delay),
+        upload_retry_delays=(2 * delay, 5 * delay, 15 * delay),
+    )
+    try:
+        return await _vk_upload(target, vk, video, int(group_id))
+    except VkAuthError:
+        raise Reconnect from None
+    except VkError as exc:
+        if exc.retryable:
+            raise Transient(f"VK: {exc}") from None
+        raise PublishFailure("vk_refused", reason=exc.message) from None
+    finally:
+        vk.close()
+
+
+async def _vk_access_token(target: Target, payload: dict[str, Any]) -> str:
+    """The stored access token, refreshed first when it is about to run out (VK's last 1 h)."""
+    try:
+        tokens = vk_oauth.VkTokens(
+            access_token=str(payload["access_token"]),
+            refresh_token=str(payload["refresh_token"]),
+            expires_at=datetime.fromisoformat(str(payload["expires_at"])),
+            user_id=int(payload["user_id"]),
+            device_id=str(payload["device_id"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise Reconnect from None
+    if not tokens.expires_within(300):
+        return tokens.access_token
+    try:
+        fresh = await vk_oauth.refresh(
+            tokens.refresh_token,
+            tokens.device_id,
+            client_id=target.deps.settings.vk_client_id or "",
+            oauth_url=target.deps.settings.vk_oauth_url,
+        )
+    except VkAuthError:
+        raise Reconnect from None
+    except VkError as exc:
+        if exc.retryable:
+            raise Transient(f"VK ID: {exc}") from None
+        raise Reconnect from None
+    # VK ID rotates the refresh token: the new pair must be stored before anything else.
+    payload.update(
+        access_token=fresh.access_token,
+        refresh_token=fresh.refresh_token,
+        expires_at=fresh.expires_at.isoformat(),
+        device_id=fresh.device_id,
+    )
+    await target.store_payload(payload)
+    return fresh.access_token
+
+
+async def _vk_upload(target: Target, vk: VkVideo, video: Path, group_id: int) -> str:
+    remote = target.publication.remote_id
+    if remote:
+        owner_id, video_id = (int(part) for part in remote.split("_", 1))
+        info = await vk.find_video_async(owner_id, video_id)
+        if info is not None and not info.processing:
+            return video_url(owner_id, video_id)
+        if info is not None and target.publication.session_uri:
+            # The slot exists and still waits for its bytes: send them to the same slot.
+            slot = VkUploadTarget(owner_id, video_id, target.publication.session_uri)
+            await vk.send_file_async(slot, video, on_progress=target.percent)
+            return slot.url
+        await target.save(remote_id=None, session_uri=None)
+    meta = target.metadata
+    album = target.options.get("vk_album_id")
+    slot = await vk.save_async(
+        title=meta["title"][:128],
+        description=vk_description(meta, target.chapters()),
+        group_id=group_id,
+        album_id=int(album) if album else None,
+    )
+    await target.save(
+        remote_id=f"{slot.owner_id}_{slot.video_id}", session_uri=slot.upload_url, url=slot.url
+    )
+    await vk.send_file_async(slot, video, on_progress=target.percent)
+    return slot.url
+
+
+def vk_description(meta: dict[str, Any], chapters: list[Chapter]) -> str:
+    """The description, with the chapter list appended when compose did not put it in."""
+    description = meta["description"].strip()
+    block = chapters_text(chapters)
+    if block and block not in description:
+        description = f"{description}\n\n{block}" if description else block
+    return description[:5000]
+
+
+# --- Telegram channel -----------------------------------------------------------------------
+
+
+async def publish_telegram_to(target: Target) -> str:
+    payload = target.payload()
+    if target.publication.remote_id and target.publication.url:
+        return target.publication.url
+    video = target.video()
+    bytes_ = video.stat().st_size
+    limit = upload_limit(target.deps)
+    if bytes_ > limit:
+        raise PublishFailure(
+            "telegram_too_big", size=size(target.lang, bytes_), limit_mb=limit // (1024 * 1024)
+        )
+    chat_id = int(payload["chat_id"])
+    text = telegram_channel.caption(target.metadata["title"], target.chapters())
+    media = target.recording.media
+    source = media.get("source") or {}
+    duration = (media.get("trim") or {}).get("duration") or source.get("duration")
+    await target.show("sending")
+    try:
+        message = await telegram_channel.post_video(
+            target.deps.bot,
+            chat_id,
+            video,
+            text,
+            duration=int(duration) if duration else None,
+            width=source.get("width"),
+            height=source.get("height"),
+            timeout=max(300, bytes_ // (256 * 1024)),
+        )
+    except TelegramRetryAfter as exc:
+        raise Retry(defer=exc.retry_after + 1) from None
+    except TelegramEntityTooLarge:
+        raise PublishFailure(
+            "telegram_too_big", size=size(target.lang, bytes_), limit_mb=limit // (1024 * 1024)
+        ) from None
+    except TelegramForbiddenError:
+        raise PublishFailure("telegram_not_admin") from None
+    except TelegramBadRequest as exc:
+        if "chat not found" in exc.message.lower():
+            raise PublishFailure("telegram_not_admin") from None
+        raise PublishFailure("telegram_refused", reason=exc.message) from None
+    except (TelegramNetworkError, TelegramServerError) as exc:
+        raise Transient(f"Telegram: {exc.message}") from None
+    url = telegram_channel.post_link(chat_id, payload.get("username"), message.message_id)
+    await target.save(remote_id=str(message.message_id), url=url)
+    return url
+
+
+# --- local export ---------------------------------------------------------------------------
+
+
+async def publish_export_to(target: Target) -> str | None:
+    if target.publication.remote_id:
+        return target.publication.url
+    deps = target.deps
+    recording = target.recording
+    target.video()
+    meta = target.metadata
+    archive = target.folder / export.ARCHIVE
+    await target.show("packing")
+    total = await asyncio.to_thread(
+        export.build_archive,
+        archive,
+        [
+            (target.folder / name, name)
+            for name in (files.VIDEO, files.SRT, files.VTT, files.METADATA)
+        ],
+        {ARCHIVE_TEXT: description_text(meta, target.chapters())},
+    )
+    if total <= upload_limit(deps) and recording.chat_id is not None:
+        await target.show("sending")
+        try:
+            message = await deps.bot.send_document(
+                recording.chat_id,
+                FSInputFile(archive, filename=archive_name(meta["title"], recording.id)),
+                caption=target._("publish.export_caption", title=html.escape(meta["title"])),
+                message_thread_id=recording.thread_id,
+                request_timeout=max(300, total // (256 * 1024)),
+            )
+        except TelegramRetryAfter as exc:
+            raise Retry(defer=exc.retry_after + 1) from None
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            raise Transient(f"Telegram: {exc.message}") from None
+        except TelegramAPIError as exc:
+            raise PublishFailure("export_refused", reason=exc.message) from None
+        await target.save(remote_id=f"message:{message.message_id}")
+        return None
+    secret = deps.settings.secret_key.get_secret_value() if deps.settings.secret_key else ""
+    base = deps.settings.public_base_url
+    if not base or not secret:
+        raise PublishFailure("export_no_link", size=size(target.lang, total))
+    hours = float(_setting(deps, "export_link_hours"))
+    expires = int((datetime.now(UTC) + timedelta(hours=hours)).timestamp())
+    token = export.sign(export.link_key(secret), recording.workspace_id, recording.id, expires)
+    url = f"{base.rstrip('/')}/export/{token}"
+    await target.remember(expires_at=expires)
+    await target.save(remote_id="link", url=url)
+    return url
+
+
+def description_text(meta: dict[str, Any], chapters: list[Chapter]) -> str:
+    return f"{meta['title']}\n\n{vk_description(meta, chapters)}".strip() + "\n"
+
+
+def archive_name(title: str, recording_id: int) -> str:
+    """A file name for the person's download folder; never a path on our disk."""
+    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title)
+    cleaned = " ".join(cleaned.split())[:80].strip(" .")
+    return f"{cleaned or f'lecture-{recording_id}'}.zip"
+
+
+# --- arq ------------------------------------------------------------------------------------
+
+PUBLISHERS: dict[str, Publisher] = {
+    "youtube": publish_youtube_to,
+    "vk": publish_vk_to,
+    "telegram": publish_telegram_to,
+    "export": publish_export_to,
+}
+
+
+def _function(platform: str) -> Function:
+    async def job(ctx: dict[str, Any], workspace_id: int, recording_id: int) -> None:
+        await run_publish(ctx, platform, workspace_id, recording_id)
+
+    name = f"publish_{platform}"
+    job.__name__ = job.__qualname__ = name
+    # keep_result=0 frees the job id when the job ends, so publishing can be asked for again.
+    return func(job, name=name, keep_result=0, max_tries=MAX_TRIES + 5, timeout=TIMEOUTS[platform])
+
+
+# The arq functions of the io worker that publish (`publish_youtube`, ...).
+FUNCTIONS: list[Function] = [_function(platform) for platform in PLATFORMS]

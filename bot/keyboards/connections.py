@@ -1,0 +1,47 @@
+"""Keyboards of /connect and /connections."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks.connections import ConnectCb, DisconnectCb
+from locales import Translator
+from storage.models import Credential
+
+PROVIDERS = ("youtube", "vk", "telegram")
+
+
+def connect_menu(_: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for provider in PROVIDERS:
+        builder.button(
+            text=_(f"connect.button.{provider}"), callback_data=ConnectCb(provider=provider)
+        )
+    builder.adjust(2, 1)
+    return builder.as_markup()
+
+
+def authorize(_: Translator, provider: str, url: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_(f"connect.open.{provider}"), url=url)
+    return builder.as_markup()
+
+
+def connections(_: Translator, rows: Sequence[Credential]) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    builder = InlineKeyboardBuilder()
+    for row in rows:
+        builder.button(
+            text=_(
+                "connections.disconnect",
+                provider=_(f"connect.provider.{row.provider}"),
+                name=row.account_name or "—",
+            ),
+            callback_data=DisconnectCb(credential_id=row.id),
+        )
+    builder.adjust(1)
+    return builder.as_markup()
