@@ -15,6 +15,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.utils.text_decorations import html_decoration
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,16 +185,16 @@ class Answering(Filter):
 async def open_prompt(
     anchor: Message, user_id: int, user_name: str, text: str, ask: Ask, redis: Redis
 ) -> Message:
-    """Ask the user for text: a forced reply to them, remembered until they answer."""
-    from aiogram.types import ForceReply
-    from aiogram.utils.text_decorations import html_decoration
+    """Ask the user for text, remembered until they answer by replying to the prompt.
 
-    group = anchor.chat.type != "private"
-    if group:
-        # In a group the forced reply is aimed at the person mentioned in the prompt only.
+    A plain prompt, not a forced reply: Telegram shows replies to the bot to a bot in privacy
+    mode, and a forced reply would pop up for everyone in the group.
+    """
+    if anchor.chat.type != "private":
+        # The group sees whom the bot is asking.
         mention = f'<a href="tg://user?id={user_id}">{html_decoration.quote(user_name)}</a>'
         text = f"{mention}\n{text}"
-    sent = await anchor.answer(text, reply_markup=ForceReply(selective=group))
+    sent = await anchor.answer(text)
     await Asks(redis).put(anchor.chat.id, user_id, sent.message_id, ask)
     return sent
 
