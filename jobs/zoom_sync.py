@@ -1,0 +1,432 @@
+"""New Zoom cloud recordings, imported on a schedule for every workspace that connected Zoom.
+
+A recording is imported when automation is on for it: a template of the workspace matches it
+and publishes automatically, or the workspace imports every Zoom recording
+(``settings["zoom_auto_import"]``). Imported recordings go through the pipeline like any other;
+the review card then waits for a person, or publishes by itself when the template says so
+(``options["auto_publish"]``; the card holds a flagged recording back either way).
+
+A recording is known by its meeting UUID and file id (``source_ref`` "zoom:<uuid>:<file id>"),
+so a second sync imports nothing. One Zoom is still processing is left for a later sync.
+With ``settings["zoom_dry_run"]`` the chat gets the plan instead (recording → template →
+title → targets) and nothing is imported.
+
+Workspace settings that tune it: ``zoom_sync_days`` (how far back to look), ``zoom_min_minutes``
+and ``zoom_min_mb`` (shorter or smaller recordings are left alone).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from aiogram.exceptions import TelegramAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations.zoom import Credentials, ZoomAuthError, ZoomClient, ZoomError, ZoomRecording
+from jobs import cards
+from jobs.context import WorkerDeps
+from jobs.enqueue import enqueue_stage
+from leap.settings import Settings
+from locales import gettext
+from pipeline import templates
+from pipeline.topics import Topics
+from storage import repo
+from storage.crypto import SecretBoxError
+from storage.files import safe_ext
+from storage.models import Credential, Recording, SourceKind, Workspace
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "zoom"
+# Every quarter of an hour: recordings appear in Zoom's cloud some time after the meeting.
+SCHEDULE_MINUTES = {0, 15, 30, 45}
+DEFAULT_SYNC_DAYS = 7
+DEFAULT_MIN_MINUTES = 30.0
+DEFAULT_MIN_MB = 40.0
+_LOCK_TTL = 1800
+_NOTICE_TTL = 7 * 24 * 3600
+
+
+@dataclass
+class Planned:
+    """One recording the sync imports (or, in a dry run, would import)."""
+
+    workspace_id: int
+    recording: ZoomRecording
+    credential_id: int
+    account: str
+    template: str
+    title: str
+    targets: list[str]
+    auto_publish: bool
+    facts: dict[str, Any]
+    recording_id: int | None = None
+
+
+@dataclass
+class SyncReport:
+    imported: list[Planned] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: SyncReport) -> None:
+        self.imported += other.imported
+        self.planned += other.planned
+        self.errors += other.errors
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    days: int
+    min_seconds: float
+    min_bytes: int
+
+
+def thresholds(settings: Settings, workspace_settings: dict[str, Any] | None) -> Thresholds:
+    """The workspace's own values, else the operator's, else the defaults."""
+    own = workspace_settings or {}
+
+    def pick(name: str, default: float) -> float:
+        value = own.get(name, getattr(settings, name, default))
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return default
+
+    return Thresholds(
+        days=max(1, int(pick("zoom_sync_days", DEFAULT_SYNC_DAYS))),
+        min_seconds=pick("zoom_min_minutes", DEFAULT_MIN_MINUTES) * 60,
+        min_bytes=int(pick("zoom_min_mb", DEFAULT_MIN_MB) * 1024 * 1024),
+    )
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+async def zoom_workspaces(session: AsyncSession) -> list[int]:
+    """Ids of the workspaces with a Zoom account.
+
+    The sync's one read across workspaces; everything after it goes through the scoped
+    accessors with one of these ids.
+    """
+    rows = await session.scalars(
+        sa.select(Credential.workspace_id)
+        .where(Credential.provider == PROVIDER)
+        .distinct()
+        .order_by(Credential.workspace_id)
+    )
+    return list(rows.all())
+
+
+async def imported_refs(session: AsyncSession, workspace_id: int, refs: Sequence[str]) -> set[str]:
+    """Which of these Zoom files the workspace already has as recordings."""
+    if not refs:
+        return set()
+    rows = await session.scalars(
+        sa.select(Recording.source_ref).where(
+            Recording.workspace_id == workspace_id,
+            Recording.source_kind == SourceKind.ZOOM,
+            Recording.source_ref.in_(list(refs)),
+        )
+    )
+    return set(rows.all())
+
+
+# --- the cron -----------------------------------------------------------------------------
+
+
+async def zoom_sync(ctx: dict[str, Any]) -> int:
+    """arq cron: import new Zoom recordings everywhere; returns how many were imported."""
+    deps: WorkerDeps = ctx["deps"]
+    report = await sync_all(deps)
+    return len(report.imported)
+
+
+async def sync_all(
+    deps: WorkerDeps, *, days: int | None = None, workspace_id: int | None = None
+) -> SyncReport:
+    report = SyncReport()
+    if deps.secrets is None:
+        log.warning("zoom sync skipped: SECRET_KEY is not set, so no credential can be read")
+        return report
+    if workspace_id is None:
+        async with deps.sessions() as session:
+            ids = await zoom_workspaces(session)
+    else:
+        ids = [workspace_id]
+    for wid in ids:
+        try:
+            report.add(await sync_workspace(deps, wid, days=days))
+        except Exception:
+            # One workspace's trouble must not keep the others from their recordings.
+            log.exception("zoom sync of workspace %s failed", wid)
+            report.errors.append(f"workspace {wid}: internal error")
+    return report
+
+
+async def sync_workspace(
+    deps: WorkerDeps, workspace_id: int, *, days: int | None = None
+) -> SyncReport:
+    report = SyncReport()
+    lock = f"leap:zoom:sync:{workspace_id}"
+    if not await deps.redis.set(lock, "1", nx=True, ex=_LOCK_TTL):
+        log.info("zoom sync of workspace %s is already running", workspace_id)
+        return report
+    try:
+        await _sync(deps, workspace_id, days, report)
+    finally:
+        await deps.redis.delete(lock)
+    return report
+
+
+async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: SyncReport) -> None:
+    assert deps.secrets is not None
+    async with deps.sessions() as session:
+        workspace = await session.get(Workspace, workspace_id)
+        if workspace is None:
+            return
+        rows = await repo.credentials(session, workspace_id, PROVIDER)
+        workspace_templates = await _templates(session, workspace_id)
+        connected = await cards.connected_platforms(session, workspace_id)
+    conf = dict(workspace.settings or {})
+    limits = thresholds(deps.settings, conf)
+    span = days or limits.days
+    today = datetime.now(UTC).date()
+
+    for row in rows:
+        account = row.account_name or f"#{row.id}"
+        try:
+            creds = Credentials.from_payload(deps.secrets.decrypt(row.payload))
+        except (SecretBoxError, ZoomAuthError):
+            report.errors.append(f"{account}: the stored credentials cannot be read")
+            continue
+        try:
+            found = await list_account(
+                deps.settings, creds, today - timedelta(days=span - 1), today, limits
+            )
+        except ZoomAuthError:
+            report.errors.append(f"{account}: Zoom refused the credentials")
+            await _warn_refused(deps, workspace, row.id, account)
+            continue
+        except ZoomError as exc:
+            report.errors.append(f"{account}: {exc}")
+            log.warning("zoom sync of workspace %s, %s: %s", workspace_id, row.id, exc)
+            continue
+        ready = [r for r in found if not r.processing and r.file is not None]
+        async with deps.sessions() as session:
+            known = await imported_refs(session, workspace_id, [r.ref for r in ready])
+        # Oldest first, so the queue follows the order the lectures were given in.
+        for found_recording in reversed(ready):
+            if found_recording.ref in known:
+                continue
+            plan = make_plan(
+                workspace, row.id, account, found_recording, workspace_templates, connected
+            )
+            if plan is None:
+                continue
+            if conf.get("zoom_dry_run"):
+                report.planned.append(plan)
+                continue
+            plan.recording_id = await import_recording(deps, workspace, plan)
+            known.add(found_recording.ref)
+            report.imported.append(plan)
+
+    if report.planned:
+        await _post_plan(deps, workspace, report.planned)
+    if report.imported:
+        log.info(
+            "zoom sync imported %d recordings into workspace %s", len(report.imported), workspace_id
+        )
+
+
+async def list_account(
+    settings: Settings, creds: Credentials, first: date, last: date, limits: Thresholds
+) -> list[ZoomRecording]:
+    async with ZoomClient(
+        creds, api_url=settings.zoom_api_url, oauth_url=settings.zoom_oauth_url
+    ) as client:
+        return await client.list_recordings(
+            first, last, min_duration=limits.min_seconds, min_size=limits.min_bytes
+        )
+
+
+async def _templates(session: AsyncSession, workspace_id: int) -> list[templates.Template]:
+    found = []
+    for row in await repo.templates(session, workspace_id):
+        try:
+            found.append(templates.Template.model_validate(row.body))
+        except ValueError:
+            log.warning("template %s of workspace %s is invalid", row.id, workspace_id)
+    return found
+
+
+# --- deciding -----------------------------------------------------------------------------
+
+
+def zoom_facts(recording: ZoomRecording, account: str) -> dict[str, Any]:
+    """What templates match on and render with; kept on the recording for the compose stage."""
+    return {
+        "title": recording.topic,
+        "date": recording.start_time.date().isoformat(),
+        "source_kind": SourceKind.ZOOM.value,
+        "account": account,
+    }
+
+
+def make_plan(
+    workspace: Workspace,
+    credential_id: int,
+    account: str,
+    recording: ZoomRecording,
+    workspace_templates: list[templates.Template],
+    connected: list[str],
+) -> Planned | None:
+    """What the sync does with one new recording; None when automation is off for it."""
+    facts = zoom_facts(recording, account)
+    template = templates.match_template(
+        workspace_templates,
+        {**facts, "filename": recording.topic, "chat_title": workspace.title},
+    )
+    own = template is not templates.DEFAULT_TEMPLATE
+    auto_publish = own and template.auto_publish
+    if not (auto_publish or (workspace.settings or {}).get("zoom_auto_import")):
+        return None
+    try:
+        title = templates.compose_metadata(template, facts, Topics(), recording.duration).title
+    except templates.TemplateError:
+        title = recording.topic
+    return Planned(
+        workspace_id=workspace.id,
+        recording=recording,
+        credential_id=credential_id,
+        account=account,
+        template=template.name,
+        title=title,
+        targets=_targets(template, workspace, connected),
+        auto_publish=auto_publish,
+        facts=facts,
+    )
+
+
+def _targets(template: templates.Template, workspace: Workspace, connected: list[str]) -> list[str]:
+    # The same order of preference as the review card: the template's, the workspace's, all.
+    defaults = (workspace.settings or {}).get("platforms") or []
+    for wanted in (template.platforms, defaults):
+        chosen = [p for p in connected if p in wanted]
+        if chosen:
+            return chosen
+    return list(connected)
+
+
+# --- doing --------------------------------------------------------------------------------
+
+
+async def import_recording(deps: WorkerDeps, workspace: Workspace, plan: Planned) -> int:
+    """Create the recording, post its progress message in the chat and queue the download."""
+    found = plan.recording
+    assert found.file is not None
+    lang = workspace.language or deps.settings.default_language
+    progress_id: int | None = None
+    try:
+        message = await deps.bot.send_message(
+            workspace.chat_id, gettext(lang, "intake.queued", name=html.escape(found.topic))
+        )
+        progress_id = message.message_id
+    except TelegramAPIError as exc:
+        # The chat may be gone or muted for the bot; the recording is processed all the same.
+        log.warning("zoom import into workspace %s: no progress message: %s", workspace.id, exc)
+    options: dict[str, Any] = {
+        "zoom": found.options(plan.credential_id),
+        "facts": plan.facts,
+    }
+    if plan.auto_publish:
+        options["auto_publish"] = True
+    async with deps.sessions() as session:
+        recording = await repo.create_recording(
+            session,
+            workspace.id,
+            created_by=None,
+            source_kind=SourceKind.ZOOM,
+            source_ref=found.ref,
+            source_name=found.topic[:512],
+            source_size=found.file.size or None,
+            source_ext=safe_ext(found.file.extension or "mp4"),
+            language=lang,
+            chat_id=workspace.chat_id,
+            progress_message_id=progress_id,
+            options=options,
+            stage="fetch",
+        )
+        await repo.stage_run(session, workspace.id, recording.id, "fetch")
+        await repo.audit(
+            session,
+            workspace.id,
+            None,
+            "zoom_import",
+            f"recording:{recording.id}",
+            meeting=found.uuid,
+            file=found.file.id,
+            template=plan.template,
+            automatic=True,
+        )
+        recording_id = recording.id
+        # The worker must find the row, so commit before handing the work over.
+        await session.commit()
+    await enqueue_stage(deps.redis, workspace.id, recording_id, "fetch")
+    return recording_id
+
+
+async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Planned]) -> None:
+    """Tell the chat what a real sync would do, each recording once."""
+    key = f"leap:zoom:dry:{workspace.id}"
+    fresh = []
+    for plan in planned:
+        if await deps.redis.sadd(key, plan.recording.ref):
+            fresh.append(plan)
+    await deps.redis.expire(key, _NOTICE_TTL)
+    if not fresh:
+        return
+    lang = workspace.language or deps.settings.default_language
+    lines = [gettext(lang, "zoom.sync.dry_title")]
+    lines += [plan_line(lang, plan) for plan in fresh]
+    try:
+        await deps.bot.send_message(workspace.chat_id, cards.fit("\n".join(lines)))
+    except TelegramAPIError as exc:
+        log.warning("zoom dry run plan not posted in workspace %s: %s", workspace.id, exc)
+
+
+def plan_line(lang: str, plan: Planned) -> str:
+    names = ", ".join(cards.platform_name(lang, p) for p in plan.targets)
+    return gettext(
+        lang,
+        "zoom.sync.dry_line",
+        date=plan.recording.start_time.strftime("%d.%m.%Y"),
+        topic=html.escape(plan.recording.topic),
+        template=html.escape(plan.template),
+        title=html.escape(plan.title),
+        targets=names or gettext(lang, "zoom.sync.no_targets"),
+        then=gettext(
+            lang, "zoom.sync.then_publish" if plan.auto_publish else "zoom.sync.then_review"
+        ),
+    )
+
+
+async def _warn_refused(
+    deps: WorkerDeps, workspace: Workspace, credential_id: int, account: str
+) -> None:
+    # Once a week at most: a sync every quarter hour must not fill the chat with the same news.
+    if not await deps.redis.set(f"leap:zoom:refused:{credential_id}", "1", nx=True, ex=_NOTICE_TTL):
+        return
+    lang = workspace.language or deps.settings.default_language
+    try:
+        await deps.bot.send_message(
+            workspace.chat_id, gettext(lang, "zoom.sync.auth_failed", account=html.escape(account))
+        )
+    except TelegramAPIError as exc:
+        log.warning("zoom warning not posted in workspace %s: %s", workspace.id, exc)
