@@ -56,7 +56,8 @@ async def language_chosen(
     else:
         member.language = callback_data.lang
         workspace.language = callback_data.lang
-    await session.flush()
+    # Saved before the answer, so the very next message is already read in the new language.
+    await session.commit()
     _ = Translator(callback_data.lang)
     await query.answer()
     if isinstance(query.message, Message):
