@@ -1,0 +1,197 @@
+"""A small video site on 127.0.0.1: direct files, pages with <video>, feeds, and failures.
+
+It records every request it receives, so a test can prove that something was never asked
+for (a refused address, media that was too long to fetch).
+
+Routes:
+  /media/<name>          a registered file (HEAD and Range work); `?slow=1` trickles it out
+  /watch/<name>          an HTML page titled after the file with one <video src>
+  /course                an HTML page with three <video> tags (a playlist to yt-dlp)
+  /feed.xml              an RSS feed of three lectures with their durations
+  /long                  a page whose JSON-LD says the video runs twelve hours
+  /huge                  a page with a <video> whose file claims 5 GB
+  /big/<name>            that file: 5 GB by Content-Length, trickling zeros
+  /live                  a live DASH manifest
+  /private               403
+  /go?to=<url>           302 to <url>
+  anything else          404
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+HUGE_SIZE = 5_000_000_000
+
+
+@dataclass(frozen=True)
+class Hit:
+    method: str
+    path: str
+    host: str
+
+
+class MediaSite:
+    def __init__(self, files: dict[str, Path] | None = None, *, host: str = "127.0.0.1") -> None:
+        self.files = dict(files or {})
+        self.host = host
+        self.hits: list[Hit] = []
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def requested(self, path: str, method: str | None = None) -> list[Hit]:
+        return [h for h in self.hits if h.path == path and method in (None, h.method)]
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._record])
+        app.router.add_route("*", "/media/{name}", self._media)
+        app.router.add_get("/watch/{name}", self._watch)
+        app.router.add_get("/course", self._course)
+        app.router.add_get("/feed.xml", self._feed)
+        app.router.add_get("/long", self._long)
+        app.router.add_get("/huge", self._huge)
+        app.router.add_route("*", "/big/{name}", self._big)
+        app.router.add_get("/live", self._live)
+        app.router.add_get("/private", self._private)
+        app.router.add_get("/go", self._go)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+        self.hits.append(Hit(request.method, request.path, request.host))
+        return await handler(request)
+
+    def _page(self, title: str, body: str) -> web.Response:
+        document = (
+            f"<!DOCTYPE html><html><head><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+        )
+        return web.Response(text=document, content_type="text/html")
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        path = self.files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        if request.query.get("slow") and request.method == "GET":
+            return await self._trickle(request, path.read_bytes())
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+
+    async def _trickle(self, request: web.Request, data: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
+        response.content_length = len(data)
+        await response.prepare(request)
+        step = max(len(data) // 20, 1)
+        try:
+            for start in range(0, len(data), step):
+                await response.write(data[start : start + step])
+                await asyncio.sleep(0.03)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # a client that only wanted the headers
+        return response
+
+    async def _watch(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in self.files:
+            raise web.HTTPNotFound()
+        stem = Path(name).stem
+        slow = "?slow=1" if request.query.get("slow") else ""
+        return self._page(
+            f"Lecture {stem}",
+            f'<video controls src="/media/{html.escape(name)}{slow}"></video>',
+        )
+
+    async def _course(self, request: web.Request) -> web.Response:
+        name = next(iter(self.files))
+        videos = "".join(
+            f'<video controls src="/media/{html.escape(name)}?part={n}"></video>' for n in (1, 2, 3)
+        )
+        return self._page("Signals course", videos)
+
+    async def _feed(self, request: web.Request) -> web.Response:
+        name = next(iter(self.files))
+        items = "".join(
+            f"<item><title>Lecture {n}</title>"
+            f'<enclosure url="{self.url(f"/media/{name}")}?n={n}" type="video/mp4" length="1"/>'
+            f"<itunes:duration>{minutes}:00</itunes:duration></item>"
+            for n, minutes in ((1, 10), (2, 20), (3, 30))
+        )
+        feed = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+            f"<channel><title>Signals podcast</title>{items}</channel></rss>"
+        )
+        return web.Response(text=feed, content_type="application/rss+xml")
+
+    async def _long(self, request: web.Request) -> web.Response:
+        name = next(iter(self.files))
+        data = {
+            "@context": "https://schema.org",
+            "@type": "VideoObject",
+            "name": "A very long lecture",
+            "duration": "PT12H",
+            "uploadDate": "2026-01-01",
+            "contentUrl": self.url(f"/media/{name}"),
+            "encodingFormat": "video/mp4",
+        }
+        script = f'<script type="application/ld+json">{json.dumps(data)}</script>'
+        return self._page("A very long lecture", script)
+
+    async def _huge(self, request: web.Request) -> web.Response:
+        return self._page("A huge lecture", '<video controls src="/big/huge.mp4"></video>')
+
+    async def _big(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
+        response.content_length = HUGE_SIZE
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        try:
+            for _ in range(200):
+                await response.write(b"\0" * 65536)
+                await asyncio.sleep(0.01)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
+
+    async def _live(self, request: web.Request) -> web.Response:
+        manifest = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" '
+            'availabilityStartTime="2026-01-01T00:00:00Z" minimumUpdatePeriod="PT2S" '
+            'profiles="urn:mpeg:dash:profile:isoff-live:2011">'
+            '<Period id="1" start="PT0S"><AdaptationSet mimeType="video/mp4">'
+            '<Representation id="v" bandwidth="500000" width="320" height="240" '
+            'codecs="avc1.4d401e">'
+            '<SegmentTemplate media="seg-$Number$.m4s" initialization="init.mp4" '
+            'duration="2" startNumber="1"/>'
+            "</Representation></AdaptationSet></Period></MPD>"
+        )
+        return web.Response(text=manifest, content_type="application/dash+xml")
+
+    async def _private(self, request: web.Request) -> web.Response:
+        raise web.HTTPForbidden(text="private")
+
+    async def _go(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound(location=request.query["to"])
