@@ -278,7 +278,8 @@ def _render(
             path = work / f"piece{n:05d}.mp4"
             eps = min(grid.frame / 4, 0.005)
             if piece.copy:
-                cmd = _copy_piece_cmd(source, path, start + eps, piece.last - piece.first)
+                entry = _copy_entry(source, info, grid, piece)
+                cmd = _copy_piece_cmd(entry, work / f"piece{n:05d}.ffconcat", path)
             else:
                 encoded += end - start
                 cmd = ffmpeg_cmd.encode_piece_cmd(
@@ -343,28 +344,11 @@ def _copy_entry(source: Path, info: MediaInfo, grid: FrameGrid, piece: Piece) ->
     return lines
 
 
-def _copy_piece_cmd(source: Path, out: Path, start: float, frames: int) -> list[str]:
-    return [
-        ffmpeg_cmd.FFMPEG,
-        "-hide_banner",
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-ss",
-        ffmpeg_cmd.sec(start),
-        "-i",
-        str(source),
-        "-map",
-        "0:v:0",
-        "-c",
-        "copy",
-        "-frames:v",
-        str(frames),
-        "-f",
-        "mp4",
-        str(out),
-    ]
+def _copy_piece_cmd(entry: list[str], listing: Path, out: Path) -> list[str]:
+    """Copy whole GOPs into their own file, through the same concat entry that copies them
+    straight out of the source when the picture is the source's first stream."""
+    listing.write_text("ffconcat version 1.0\n" + "\n".join(entry) + "\n", encoding="utf-8")
+    return ffmpeg_cmd.concat_copy_cmd(listing, out)
 
 
 def _select_exprs(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> tuple[str, str]:

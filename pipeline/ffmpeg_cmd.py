@@ -285,6 +285,27 @@ def encode_selected_cmd(
     return [*cmd, "-map_metadata", "-1", "-f", "mp4", str(out)]
 
 
+def concat_copy_cmd(listing: Path, out: Path) -> list[str]:
+    """The video of a concat list, stream-copied into an MP4 (timestamps as listed)."""
+    return [
+        *_BASE,
+        "-copyts",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        str(listing),
+        "-map",
+        "0:v:0",
+        "-c",
+        "copy",
+        "-f",
+        "mp4",
+        str(out),
+    ]
+
+
 def mux_cmd(
     out: Path,
     *,
@@ -293,8 +314,14 @@ def mux_cmd(
     audio: Path | None,
     audio_format: str | None,
 ) -> list[str]:
-    """Put the cut video (a concat list or one file) and the cut audio into one MP4."""
-    cmd = [*_BASE]
+    """Put the cut video (a concat list or one file) and the cut audio into one MP4.
+
+    ``-copyts`` keeps the timestamps as the inputs give them (the concat list already
+    starts at zero). Without it ffmpeg would subtract the concat input's start time,
+    which is the *decoding* time of its first packet when that packet is copied from a
+    source with B-frames, and so push the whole picture that many frames late.
+    """
+    cmd = [*_BASE, "-copyts"]
     maps: list[str] = []
     index = 0
     if video_concat is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ BEEP_HZ = 1000.0
 BEEP_SECONDS = 0.12
 
 FloatArray = npt.NDArray[np.float32]
+SYNC_TOLERANCE = 0.040
 
 
 @dataclass(frozen=True)
@@ -372,3 +373,40 @@ def frame_pixels(video: Path, *, size: str = "64x48") -> FloatArray:
         capture_output=True,
     )
     return np.frombuffer(proc.stdout, dtype=np.uint8).reshape(-1, w * h).astype(np.float32)
+
+
+def marks_in(video: Path) -> tuple[list[float], list[float]]:
+    """Times of the white frames and of the beep onsets in ``video``."""
+    brightness = frame_brightness(video)
+    times = frame_times(video)
+    flashes = [float(times[i]) for i in np.flatnonzero(brightness > 200)]
+    beeps = beep_onsets(decode_pcm(video))
+    return flashes, beeps
+
+
+def assert_in_sync(video: Path, expected: Sequence[float], fps: int) -> None:
+    """Each sync mark is where ``expected`` says (to half a frame), and its beep starts
+    within :data:`SYNC_TOLERANCE` of its white frame."""
+    flashes, beeps = marks_in(video)
+    assert len(flashes) == len(expected), (flashes, expected)
+    assert len(beeps) == len(expected), (beeps, expected)
+    for want, flash, beep in zip(expected, flashes, beeps, strict=True):
+        assert abs(flash - want) <= 0.5 / fps, f"white frame at {flash:.3f}, expected {want:.3f}"
+        assert abs(beep - flash) <= SYNC_TOLERANCE, f"beep {beep:.3f} vs flash {flash:.3f}"
+
+
+def assert_frames_match(source: Path, output: Path, to_source: Callable[[float], float]) -> None:
+    """Every output frame shows the source frame at ``to_source(its time)``: of the source
+    frames around that one, the promised frame is the closest picture."""
+    src = frame_pixels(source)
+    src_times = frame_times(source)
+    out = frame_pixels(output)
+    out_times = frame_times(output)
+    assert len(out) == len(out_times)
+    for t, pixels in zip(out_times, out, strict=True):
+        want = int(np.argmin(np.abs(src_times - to_source(float(t)))))
+        errors = {
+            k: float(np.mean((src[k] - pixels) ** 2))
+            for k in range(max(want - 2, 0), min(want + 3, len(src)))
+        }
+        assert min(errors, key=errors.__getitem__) == want, (float(t), want, errors)
