@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from storage.db import create_engine, session_maker
 from storage.files import MediaStore
 from storage.models import Recording, RecordingStatus, Role, SourceKind, WorkspaceKind
 from tests.conftest import TOKEN
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import BotMessage, FakeTelegram
 
 VIDEO_SECONDS = 80.0
 TOPICS = (
@@ -45,6 +47,18 @@ TOPICS = (
 )
 SRT = "1\n00:00:01,000 --> 00:00:03,000\nGood morning everyone.\n\n"
 VTT = "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nGood morning everyone.\n\n"
+
+
+def seen(message: BotMessage) -> str:
+    """What a person reads: the text without its HTML markup."""
+    return html.unescape(re.sub(r"<[^>]*>", "", message.content or ""))
+
+
+def button(message: BotMessage, text: str) -> str:
+    """The callback data of the button whose label holds `text`."""
+    found = [data for label, data in message.buttons if text in label]
+    assert found, f"no button {text!r} in {message.buttons}"
+    return found[0]
 
 
 class SlowFilesTelegram(FakeTelegram):

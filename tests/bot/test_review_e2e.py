@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from pathlib import Path
 
 from jobs.cards import ReviewCb
 from storage.models import AuditEvent, Publication, RecordingStatus
 from tests.bot import chat_fixtures
-from tests.bot.chat_fixtures import recording_row, reviewable, rows
+from tests.bot.chat_fixtures import button, recording_row, reviewable, rows, seen
 from tests.conftest import RunningBot
 from tests.fakes.telegram import BotMessage, FakeTelegram
 
 lecture_video = chat_fixtures.lecture_video
-
-
-def seen(message: BotMessage) -> str:
-    """What a person reads: the text without its HTML markup."""
-    return html.unescape(re.sub(r"<[^>]*>", "", message.content or ""))
-
-
-def _button(message: BotMessage, text: str) -> str:
-    found = [data for label, data in message.buttons if text in label]
-    assert found, f"no button {text!r} in {message.buttons}"
-    return found[0]
 
 
 async def _card(
@@ -64,7 +51,7 @@ async def test_review_card_shows_the_trim_chapters_warnings_and_subtitles(
     assert "Good morning everyone." in subtitles.document.data.decode()
     assert subtitles.reply_to_message_id == card.message_id
 
-    await telegram.press(chat, user, card.message_id, _button(card, "Preview"))
+    await telegram.press(chat, user, card.message_id, button(card, "Preview"))
     preview = await telegram.wait_for_message(801, lambda m: "A lecture on signals" in seen(m))
     assert "0:41 Aliasing" in seen(preview)
 
@@ -79,7 +66,7 @@ async def test_group_member_cannot_publish_but_an_admin_can(
     telegram.set_admins(group["id"], [admin["id"]], creator=owner["id"])
     made = await reviewable(app.settings, telegram, group, owner, lecture_video)
     card = await _card(telegram, group["id"])
-    publish = _button(card, "Publish")
+    publish = button(card, "Publish")
 
     refused = await telegram.press(group, student, card.message_id, publish)
     answer = await telegram.wait_for_answer(refused)
@@ -147,12 +134,12 @@ async def test_a_corrected_topic_list_with_a_bad_line_gets_an_error_naming_the_l
     assert card.thread_id == thread
 
     # A member may correct topics; every answer is a reply, as privacy mode requires.
-    await telegram.press(group, member, card.message_id, _button(card, "Topics"))
+    await telegram.press(group, member, card.message_id, button(card, "Topics"))
     editor = await telegram.wait_for_message(
         group["id"], lambda m: "corrected list" in str(m.buttons)
     )
     assert editor.thread_id == thread
-    await telegram.press(group, member, editor.message_id, _button(editor, "corrected list"))
+    await telegram.press(group, member, editor.message_id, button(editor, "corrected list"))
     prompt = await telegram.wait_for_message(group["id"], lambda m: "corrected list" in seen(m))
     assert prompt.thread_id == thread
     assert "00:00:20 Sampling" in seen(prompt)
@@ -184,14 +171,14 @@ async def test_a_corrected_topic_list_with_a_bad_line_gets_an_error_naming_the_l
 
     # One topic at a time: deleting the fourth works, deleting another would leave too few.
     await telegram.wait_for(lambda: "4. Questions" in str(editor.buttons))
-    await telegram.press(group, member, editor.message_id, _button(editor, "4. Questions"))
+    await telegram.press(group, member, editor.message_id, button(editor, "4. Questions"))
     await telegram.wait_for(lambda: "Topic 4" in seen(editor))
-    await telegram.press(group, member, editor.message_id, _button(editor, "Delete"))
+    await telegram.press(group, member, editor.message_id, button(editor, "Delete"))
     await telegram.wait_for(lambda: "Questions" not in seen(card))
     await telegram.wait_for(lambda: "3. Aliasing" in str(editor.buttons))
-    await telegram.press(group, member, editor.message_id, _button(editor, "3. Aliasing"))
+    await telegram.press(group, member, editor.message_id, button(editor, "3. Aliasing"))
     await telegram.wait_for(lambda: "Topic 3" in seen(editor))
-    query = await telegram.press(group, member, editor.message_id, _button(editor, "Delete"))
+    query = await telegram.press(group, member, editor.message_id, button(editor, "Delete"))
     answer = await telegram.wait_for_answer(query)
     assert answer["show_alert"] is True
     assert "at least 3 chapters" in answer["text"]
@@ -220,7 +207,7 @@ async def test_title_edit_reaches_metadata_and_auto_publish_waits_for_clean_tran
         RecordingStatus.AWAITING_REVIEW
     )
 
-    await telegram.press(chat, user, card.message_id, _button(card, "Название"))
+    await telegram.press(chat, user, card.message_id, button(card, "Название"))
     await telegram.wait_for_message(841, lambda m: "новым названием" in seen(m))
     # In a private chat a plain message answers the open prompt.
     await telegram.send_text(chat, user, "Сигналы и дискретизация")
