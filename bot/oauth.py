@@ -40,6 +40,12 @@ from storage.crypto import SecretBox
 
 log = logging.getLogger(__name__)
 
+
+def _esc(text: str) -> str:
+    # Text between tags only: quotes stay as typed.
+    return html.escape(text, quote=False)
+
+
 STATE_TTL = 600
 AWAIT_TTL = 600
 # The path segment of each provider's callback route.
@@ -201,10 +207,10 @@ async def finish(
             raise SignInError("connect.error.no_secret_key")
         if pending.provider == "youtube":
             account = await _finish_google(pending, url, settings, session, secrets)
-            text = gettext(pending.lang, "connect.youtube_done", channel=html.escape(account))
+            text = gettext(pending.lang, "connect.youtube_done", channel=_esc(account))
         else:
             account = await _finish_vk(pending, url, settings, session, secrets, redis)
-            text = gettext(pending.lang, "connect.vk_done", account=html.escape(account))
+            text = gettext(pending.lang, "connect.vk_done", account=_esc(account))
         await session.commit()
         ok = True
     except SignInError as exc:
@@ -368,7 +374,7 @@ async def _replace_credential(
 
 
 def _page(lang: str, title_key: str, text: str, status: int = 200) -> web.Response:
-    title = html.escape(gettext(lang, title_key))
+    title = _esc(gettext(lang, title_key))
     body = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -59,16 +59,17 @@ def link_key(secret_key: str) -> bytes:
 
 def sign(key: bytes, workspace_id: int, recording_id: int, expires_at: int) -> str:
     """A URL-safe token naming the recording's archive until `expires_at` (Unix seconds)."""
-    body = f"{workspace_id}-{recording_id}-{expires_at}"
-    return f"{body}-{_mac(key, body)}"
+    # Dots separate the parts: base64url signatures use every other URL-safe character.
+    body = f"{workspace_id}.{recording_id}.{expires_at}"
+    return f"{body}.{_mac(key, body)}"
 
 
 def verify(key: bytes, token: str, *, now: float | None = None) -> tuple[int, int] | None:
     """(workspace_id, recording_id) for a genuine, unexpired token; None for anything else."""
-    parts = token.split("-")
+    parts = token.split(".")
     if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
         return None
-    body = "-".join(parts[:3])
+    body = ".".join(parts[:3])
     if not hmac.compare_digest(parts[3].encode(), _mac(key, body).encode()):
         return None
     workspace_id, recording_id, expires_at = (int(p) for p in parts[:3])

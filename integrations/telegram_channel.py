@@ -23,6 +23,12 @@ from aiogram.types import FSInputFile, Message
 
 from pipeline.timecodes import Chapter, format_tc
 
+
+def _esc(text: str) -> str:
+    # Text between tags only: quotes stay as typed.
+    return html.escape(text, quote=False)
+
+
 CAPTION_LIMIT = 1024
 
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
@@ -108,9 +114,9 @@ def caption(title: str, chapters: list[Chapter], *, limit: int = CAPTION_LIMIT) 
             break
         kept.append(line)
         used += cost
-    text = f"<b>{html.escape(head)}</b>"
+    text = f"<b>{_esc(head)}</b>"
     if kept:
-        text += "\n\n" + "\n".join(html.escape(line) for line in kept)
+        text += "\n\n" + "\n".join(_esc(line) for line in kept)
     return text
 
 

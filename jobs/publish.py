@@ -96,6 +96,12 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
+
+def _esc(text: str) -> str:
+    # Text between tags only: quotes stay as typed.
+    return html.escape(text, quote=False)
+
+
 PLATFORMS = ("youtube", "vk", "telegram", "export")
 # The connection each platform publishes through; the export needs none.
 PROVIDERS = {"youtube": "youtube", "vk": "vk", "telegram": "telegram"}
@@ -642,16 +648,14 @@ async def _announce_if_finished(deps: WorkerDeps, workspace_id: int, recording_i
 
 def links_message(recording: Recording, rows: list[Publication] | Any, title: str) -> str:
     lang = recording.language
-    lines = [gettext(lang, "publish.links_title", title=html.escape(title))]
+    lines = [gettext(lang, "publish.links_title", title=_esc(title))]
     failed = []
     order = {p: i for i, p in enumerate(PLATFORMS)}
     for row in sorted(rows, key=lambda r: order.get(r.platform, len(order))):
         name = gettext(lang, f"publish.platform.{row.platform}")
         if row.status != PublicationStatus.DONE:
             failed.append(
-                gettext(
-                    lang, "publish.link_failed", platform=name, reason=html.escape(row.error or "")
-                )
+                gettext(lang, "publish.link_failed", platform=name, reason=_esc(row.error or ""))
             )
             continue
         if row.platform == "export" and not row.url:
@@ -659,15 +663,15 @@ def links_message(recording: Recording, rows: list[Publication] | Any, title: st
         elif row.platform == "export":
             until = _export_until(recording)
             line = gettext(
-                lang, "publish.link_export", platform=name, url=html.escape(row.url), until=until
+                lang, "publish.link_export", platform=name, url=_esc(row.url), until=until
             )
         else:
-            line = gettext(lang, "publish.link", platform=name, url=html.escape(row.url or ""))
+            line = gettext(lang, "publish.link", platform=name, url=_esc(row.url or ""))
         if row.error:
-            line += "\n" + gettext(lang, "publish.link_note", note=html.escape(row.error))
+            line += "\n" + gettext(lang, "publish.link_note", note=_esc(row.error))
         lines.append(line)
     if failed and len(failed) == len(list(rows)):
-        lines[0] = gettext(lang, "publish.all_failed", title=html.escape(title))
+        lines[0] = gettext(lang, "publish.all_failed", title=_esc(title))
     return "\n".join(lines + failed)
 
 
@@ -1015,7 +1019,7 @@ async def publish_export_to(target: Target) -> str | None:
             message = await deps.bot.send_document(
                 recording.chat_id,
                 FSInputFile(archive, filename=archive_name(meta["title"], recording.id)),
-                caption=target._("publish.export_caption", title=html.escape(meta["title"])),
+                caption=target._("publish.export_caption", title=_esc(meta["title"])),
                 message_thread_id=recording.thread_id,
                 request_timeout=max(300, total // (256 * 1024)),
             )

@@ -35,6 +35,12 @@ from storage.models import Credential, Role, Workspace
 
 log = logging.getLogger(__name__)
 
+
+def _esc(text: str) -> str:
+    # Text between tags only: quotes stay as typed.
+    return html.escape(text, quote=False)
+
+
 _URL = re.compile(r"\S+/oauth/(?:google|vk)/callback\S*")
 _VK_HOST = re.compile(r"^(?:https?://)?(?:m\.)?vk\.(?:com|ru)/", re.IGNORECASE)
 _VK_NUMBERED = re.compile(r"^(?:club|public|event)(\d+)$", re.IGNORECASE)
@@ -217,7 +223,7 @@ async def channel_named(
         chat_id=info.chat_id,
     )
     await oauth.reply_received(arq, message.chat.id, message.from_user.id)
-    await message.reply(_("connect.channel_done", title=html.escape(info.title)))
+    await message.reply(_("connect.channel_done", title=_esc(info.title)))
 
 
 # --- VK community ---------------------------------------------------------------------------
@@ -275,7 +281,7 @@ async def vk_group_named(
     finally:
         vk.close()
     if is_admin is False:
-        await message.reply(_("connect.vk_group_not_admin", name=html.escape(name)))
+        await message.reply(_("connect.vk_group_not_admin", name=_esc(name)))
         return
     payload.update(group_id=group_id, group_name=name)
     credential.payload = secrets.encrypt(payload)
@@ -290,7 +296,7 @@ async def vk_group_named(
         group_id=group_id,
     )
     await oauth.reply_received(arq, message.chat.id, message.from_user.id)
-    await message.reply(_("connect.vk_group_done", name=html.escape(name)))
+    await message.reply(_("connect.vk_group_done", name=_esc(name)))
 
 
 async def _community(vk: VkVideo, ref: int | str) -> tuple[int, str, bool | None]:
@@ -339,7 +345,7 @@ def _connections_text(rows: Any, secrets: SecretBox | None, _: Translator) -> st
             _(
                 "connections.line",
                 provider=_(f"connect.provider.{row.provider}"),
-                name=html.escape(row.account_name or "—"),
+                name=_esc(row.account_name or "—"),
                 note=note,
             )
         )
