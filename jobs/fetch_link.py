@@ -1,10 +1,33 @@
-"""Fetching a link: yt-dlp behind the address guard."""
+"""Fetching a link: yt-dlp behind the address guard, in a thread, reporting its progress."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 from pathlib import Path
+from typing import Any
 
-from jobs.runner import StageFailure, StageJob
+from integrations import links
+from integrations.links import LinkError, LinkLimits
+from integrations.url_guard import AddressGuard
+from jobs.runner import StageFailure, StageJob, TransientFailure
+from leap.settings import Settings
+from locales.format import duration, size
+from storage.files import safe_ext
+
+log = logging.getLogger(__name__)
+
+# A site that does not answer often does a few minutes later; later tries wait longer.
+RETRY_AFTER = (20.0, 60.0, 180.0, 600.0)
+
+
+def link_limits(settings: Settings) -> LinkLimits:
+    return LinkLimits(
+        max_duration=settings.max_duration_hours * 3600,
+        max_size=int(float(getattr(settings, "link_max_size_gb", 4.0)) * 1_000_000_000),
+        max_items=int(getattr(settings, "playlist_max_items", 20)),
+    )
 
 
 async def fetch_link(job: StageJob, dest: Path) -> Path:
@@ -12,4 +35,53 @@ async def fetch_link(job: StageJob, dest: Path) -> Path:
 
     Returns the path written; the recording's `source_ext` is updated through `job.save`.
     """
-    raise StageFailure("download_failed")
+    recording = job.recording
+    settings = job.deps.settings
+    loop = asyncio.get_running_loop()
+    cancelled = threading.Event()
+
+    def on_progress(percent: int) -> None:
+        # Called in yt-dlp's thread: the progress message belongs to the event loop.
+        try:
+            loop.call_soon_threadsafe(job.report, job._("progress.downloading", percent=percent))
+        except RuntimeError:
+            cancelled.set()  # the loop is gone; nobody waits for these bytes any more
+
+    job.report(job._("links.looking"))
+    item = recording.options.get("link_item")
+    try:
+        path, _video = await asyncio.to_thread(
+            links.download,
+            recording.source_ref,
+            dest.parent,
+            AddressGuard(allow_private=settings.allow_private_urls),
+            link_limits(settings),
+            item=int(item) if item else None,
+            on_progress=on_progress,
+            cancelled=cancelled,
+            proxy=getattr(settings, "link_proxy", None),
+        )
+    except asyncio.CancelledError:
+        # The thread cannot be interrupted; it stops at yt-dlp's next progress report.
+        cancelled.set()
+        raise
+    except links.Cancelled as exc:
+        raise StageFailure("link_failed") from exc
+    except LinkError as exc:
+        if exc.transient:
+            delay = RETRY_AFTER[min(job.attempt, len(RETRY_AFTER)) - 1]
+            raise TransientFailure(exc.code, defer=delay) from exc
+        raise StageFailure(exc.code, **failure_params(exc, job.lang)) from exc
+    job.save(source_ext=safe_ext(path.suffix or "mp4"))
+    log.info("recording %s: link downloaded as %s", recording.id, path.name)
+    return path
+
+
+def failure_params(exc: LinkError, lang: str) -> dict[str, Any]:
+    """The numbers of a refusal, written for people."""
+    params = dict(exc.params)
+    if exc.code == "too_long":
+        return {"duration": duration(params["duration"]), "limit": duration(params["limit"])}
+    if exc.code == "link_too_large":
+        return {"size": size(lang, params["size"]), "limit": size(lang, params["limit"])}
+    return params
