@@ -207,8 +207,8 @@ def analyse_ends(
     duration: float,
     *,
     window: float = 300.0,
-    samples: int = 12,
-    sample_seconds: float = 5.0,
+    samples: int = 6,
+    sample_seconds: float = 8.0,
 ) -> SpeechAnalysis:
     """Find the first and the last speech without decoding the whole recording.
 
@@ -223,7 +223,9 @@ def analyse_ends(
         return analyse(source)
     step = (duration - 2 * window) / samples
     middle = [(window + (k + 0.5) * step, sample_seconds) for k in range(samples)]
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    # Two at a time: the samples, one process with an input per sample, wait for a free
+    # core instead of adding their memory to the two windows'.
+    with ThreadPoolExecutor(max_workers=2) as pool:
         head_job = pool.submit(measure, source, start=0.0, duration=window)
         tail_job = pool.submit(measure, source, start=duration - window, duration=window)
         middle_job = pool.submit(_measure_cmd, ffmpeg_cmd.pcm_spans_cmd(source, middle))
