@@ -280,7 +280,9 @@ def _render(
             if piece.copy:
                 entry = _copy_entry(source, info, grid, piece)
                 cmd = _copy_piece_cmd(entry, work / f"piece{n:05d}.ffconcat", path)
+                what = "copying whole GOPs"
             else:
+                what = "re-encoding a cut"
                 encoded += end - start
                 cmd = ffmpeg_cmd.encode_piece_cmd(
                     source,
@@ -290,7 +292,7 @@ def _render(
                     x264=x264,
                     timescale=info.video_timescale,
                 )
-            jobs.append(lambda cmd=cmd: _run(cmd, "re-encoding a cut"))
+            jobs.append(lambda cmd=cmd, what=what: _run(cmd, what))
             lines += [f"file {_quote(path)}", f"duration {ffmpeg_cmd.sec(end - start)}"]
         concat.write_text("\n".join(lines) + "\n", encoding="utf-8")
     else:
