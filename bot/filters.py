@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ async def refuse_foreign(
 # --- conversations: "reply to this message with ..." -------------------------------------
 
 ASK_TTL = 24 * 3600
+# A plain message in a private chat answers only a prompt this fresh; a reply always works.
+FRESH_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ class Asks:
         key = self._key(chat_id, user_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, str(prompt_id), ask.dump())
-            pipe.hset(key, "last", str(prompt_id))
+            pipe.hset(key, "last", f"{prompt_id}:{time.time():.0f}")
             pipe.expire(key, ASK_TTL)
             await pipe.execute()
 
@@ -144,7 +147,11 @@ class Asks:
             last = await self.redis.hget(key, "last")
             if last is None:
                 return None
-            prompt_id = int(last)
+            latest, _, since = (last.decode() if isinstance(last, bytes) else last).partition(":")
+            # Hours later a plain message is something new (a link, a remark), not an answer.
+            if time.time() - float(since or 0) > FRESH_SECONDS:
+                return None
+            prompt_id = int(latest)
         raw = await self.redis.hget(key, str(prompt_id))
         return None if raw is None else Ask.load(raw, prompt_id)
 
@@ -152,7 +159,8 @@ class Asks:
         key = self._key(chat_id, user_id)
         await self.redis.hdel(key, str(prompt_id))
         last = await self.redis.hget(key, "last")
-        if last is not None and int(last) == prompt_id:
+        latest = (last.decode() if isinstance(last, bytes) else last or "").partition(":")[0]
+        if latest == str(prompt_id):
             await self.redis.hdel(key, "last")
 
 

@@ -151,7 +151,7 @@ async def publish(
     platforms: list[str],
     user_id: int | None,
 ) -> list[str]:
-    """Hand a reviewed recording to the publishers; returns the platforms queued."""
+    """Hand a reviewed recording to the publishers (who audit it); returns the platforms queued."""
     # Imported here: publishing posts cards of its own, and cards import this module.
     from jobs.publish import request_publication
 
@@ -160,16 +160,7 @@ async def publish(
     )
     if queued and recording.status is RecordingStatus.AWAITING_REVIEW:
         recording.status = RecordingStatus.UPLOADING
-    await repo.audit(
-        session,
-        recording.workspace_id,
-        user_id,
-        "publish",
-        f"recording:{recording.id}",
-        platforms=list(platforms),
-        queued=list(queued),
-    )
-    await session.commit()
+        await session.commit()
     return list(queued)
 
 

@@ -117,7 +117,7 @@ async def changed(
         action,
         value=value if action != cb.AUTO else chosen["auto_publish"],
     )
-    await session.flush()
+    await session.commit()
     await query.answer(_("prefs.saved"))
     if action == cb.AUTO:
         await _show_menu(query, workspace, settings, _)
