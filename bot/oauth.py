@@ -30,6 +30,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.web import DEPS
 from integrations import export, google_oauth, vk_oauth
 from integrations.vk import VkError
 from integrations.youtube import AsyncYouTube, YouTube, YouTubeError
@@ -214,8 +215,13 @@ async def finish(
         await session.commit()
         ok = True
     except SignInError as exc:
-        await session.rollback()
+        # Raised before anything is written, so the caller's session stays as it was.
         text = gettext(pending.lang, exc.key, provider=name, **exc.params)
+        ok = False
+    except Exception:
+        log.exception("%s sign-in for chat %s failed", pending.provider, pending.chat_id)
+        await session.rollback()
+        text = gettext(pending.lang, "connect.error.unreachable", provider=name)
         ok = False
     await say(bot, pending.chat_id, pending.thread_id, text)
     return ok, text
@@ -393,8 +399,6 @@ def _browser_language(request: web.Request) -> str:
 
 def _callback(provider: str) -> Any:
     async def handle(request: web.Request) -> web.Response:
-        from bot.web import DEPS
-
         deps = request.app[DEPS]
         lang = _browser_language(request)
         state = request.query.get("state", "")

@@ -36,7 +36,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -447,7 +447,7 @@ class Target:
             summaries = self.recording.media.get("summaries") or {}
             progress.update(render(self.recording, dict(summaries), lines))
 
-    async def percent(self, done: int, total: int) -> None:
+    async def percent(self, done: int, total: int | None) -> None:
         value = min(100, done * 100 // total) if total else 0
         if value != self._percent:
             self._percent = value
@@ -646,7 +646,7 @@ async def _announce_if_finished(deps: WorkerDeps, workspace_id: int, recording_i
     await _Lines(deps.redis, recording_id).clear()
 
 
-def links_message(recording: Recording, rows: list[Publication] | Any, title: str) -> str:
+def links_message(recording: Recording, rows: Sequence[Publication], title: str) -> str:
     lang = recording.language
     lines = [gettext(lang, "publish.links_title", title=_esc(title))]
     failed = []
@@ -670,7 +670,7 @@ def links_message(recording: Recording, rows: list[Publication] | Any, title: st
         if row.error:
             line += "\n" + gettext(lang, "publish.link_note", note=_esc(row.error))
         lines.append(line)
-    if failed and len(failed) == len(list(rows)):
+    if failed and len(failed) == len(rows):
         lines[0] = gettext(lang, "publish.all_failed", title=_esc(title))
     return "\n".join(lines + failed)
 

@@ -12,6 +12,7 @@ import contextlib
 import html
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -330,7 +331,7 @@ async def list_connections(
     )
 
 
-def _connections_text(rows: Any, secrets: SecretBox | None, _: Translator) -> str:
+def _connections_text(rows: Sequence[Credential], secrets: SecretBox | None, _: Translator) -> str:
     if not rows:
         return _("connections.empty")
     lines = [_("connections.title")]

@@ -148,3 +148,28 @@ async def _queued_after(world: World, moment: float) -> float:
     finally:
         await redis.aclose()
     raise AssertionError("the job was not put back for later")
+
+
+async def test_revoked_grant_marks_the_connection_and_asks_to_reconnect(world: World) -> None:
+    tokens = await world.connect_youtube()
+    world.google.revoke(tokens["refresh_token"])  # removed at myaccount.google.com
+
+    async with running(world.settings, world.telegram):
+        await world.publish(["youtube"])
+        prompt = await world.telegram.wait_for_message(
+            world.chat["id"], lambda m: "no longer accepts" in (m.content or ""), after=0
+        )
+        links = await world.links_message()
+        mark = world.telegram.mark()
+        await world.telegram.send_text(world.chat, world.user, "/connections")
+        listing = await world.telegram.wait_for_message(world.chat["id"], after=mark)
+
+    assert "Connect it again with /connect" in prompt.content
+    assert "• YouTube: Lecture Hall — ⚠️ needs to be connected again" in listing.content
+    assert links.content.splitlines()[1] == (
+        "❌ YouTube: YouTube needs to be connected again (/connect)."
+    )
+    assert world.google.sessions == {}
+    [credential] = await world.credentials()
+    assert world.box.decrypt(credential.payload)["broken"] is True
+    assert (await world.recording()).status == RecordingStatus.FAILED.value
