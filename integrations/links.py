@@ -130,7 +130,7 @@ def inspect(
         info = _extract(ydl, url, guard)
         if info.get("_type") == "playlist":
             return _playlist(info, url, limits)
-        _check_playable(info)
+        _check_playable(info, guard)
         return _video(ydl, info, url, limits)
 
 
@@ -159,8 +159,8 @@ def download(
         "paths": {"home": str(folder), "temp": str(folder)},
         "progress_hooks": [progress.hook],
     }
-    if item is not None:
-        params["playlist_items"] = str(item)
+    # A page that has become a playlist since it was looked at gives its first video only.
+    params["playlist_items"] = str(item or 1)
     folder.mkdir(parents=True, exist_ok=True)
     with _GuardedYoutubeDL(params, guard) as ydl:
         info = _extract(ydl, url, guard)
@@ -169,12 +169,14 @@ def download(
             if not entries:
                 raise LinkError("link_not_found")
             info = entries[0]
-        _check_playable(info)
+        _check_playable(info, guard)
         video = _video(ydl, info, url, limits)
         progress.parts = max(len(info.get("requested_formats") or ()), 1)
         try:
             done = ydl.process_ie_result(info, download=True)
         except _TooLarge as exc:
+            for part in folder.glob("source*.part"):
+                part.unlink(missing_ok=True)
             raise _too_large(exc.size, limits) from exc
         except _Cancelled:
             raise
@@ -265,7 +267,7 @@ def _extract(ydl: YoutubeDL, url: str, guard: AddressGuard) -> dict[str, Any]:
     return dict(info)
 
 
-def _check_playable(info: dict[str, Any]) -> None:
+def _check_playable(info: dict[str, Any], guard: AddressGuard) -> None:
     if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming", "post_live"):
         raise LinkError("link_live")
     if info.get("_has_drm") or info.get("has_drm"):
@@ -273,6 +275,10 @@ def _check_playable(info: dict[str, Any]) -> None:
     formats = info.get("requested_formats") or [info]
     if any(_protocol(f) not in GUARDED_PROTOCOLS for f in formats):
         raise LinkError("link_unsupported")
+    # A public page may name media anywhere; refuse now rather than when the bytes are due.
+    for fmt in formats:
+        if fmt.get("url"):
+            _check_address(str(fmt["url"]), guard)
 
 
 def _protocol(fmt: dict[str, Any]) -> str:
@@ -429,14 +435,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         ("link_not_found", r"HTTP Error 40[4]|HTTP Error 410|not found|does not exist"),
         (
-            "link_unavailable",
-            r"video unavailable|no longer available|has been removed|been deleted|"
-            r"is not available|copyright|account .* terminated",
-        ),
-        (
             "link_unsupported",
             r"unsupported url|no video formats|requested format is not available|"
             r"no suitable|no video could be found|does not contain a video",
+        ),
+        (
+            "link_unavailable",
+            r"video unavailable|no longer available|has been removed|been deleted|"
+            r"is not available|copyright|account .* terminated",
         ),
         (
             "link_unreachable",

@@ -11,6 +11,9 @@ Routes:
   /long                  a page whose JSON-LD says the video runs twelve hours
   /huge                  a page with a <video> whose file claims 5 GB
   /big/<name>            that file: 5 GB by Content-Length, trickling zeros
+  /big/<name>?chunked=1  the same without a Content-Length
+  /embed?src=<url>       an HTML page with <video src="<url>">
+  /text                  an HTML page with no video at all
   /live                  a live DASH manifest
   /private               403
   /go?to=<url>           302 to <url>
@@ -64,10 +67,15 @@ class MediaSite:
         app.router.add_get("/long", self._long)
         app.router.add_get("/huge", self._huge)
         app.router.add_route("*", "/big/{name}", self._big)
+        app.router.add_get("/embed", self._embed)
+        app.router.add_get("/text", self._text)
         app.router.add_get("/live", self._live)
         app.router.add_get("/private", self._private)
         app.router.add_get("/go", self._go)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Clients that stop reading mid-file must not keep the test waiting at shutdown.
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.2
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
@@ -161,9 +169,19 @@ class MediaSite:
     async def _huge(self, request: web.Request) -> web.Response:
         return self._page("A huge lecture", '<video controls src="/big/huge.mp4"></video>')
 
+    async def _embed(self, request: web.Request) -> web.Response:
+        src = html.escape(request.query["src"])
+        return self._page("An embedded lecture", f'<video controls src="{src}"></video>')
+
+    async def _text(self, request: web.Request) -> web.Response:
+        return self._page("Course news", "<p>No lecture this week.</p>")
+
     async def _big(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
-        response.content_length = HUGE_SIZE
+        if request.query.get("chunked"):
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = HUGE_SIZE
         await response.prepare(request)
         if request.method == "HEAD":
             return response
