@@ -105,12 +105,8 @@ def _forget(recording_id: int) -> None:
 
 
 def shown_stages() -> tuple[str, ...]:
-    """The stages this deployment runs, in order (all of them where none are loaded)."""
-    # Imported here: the runner imports this module to render its messages.
-    from jobs.runner import STAGES
-
-    registered = tuple(s for s in PIPELINE if s in STAGES)
-    return registered or PIPELINE
+    """The stages a recording goes through, in order."""
+    return PIPELINE
 
 
 def render(recording: Recording, summaries: dict[str, str], current: str | None = None) -> str:

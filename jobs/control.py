@@ -152,7 +152,7 @@ async def publish(
     user_id: int | None,
 ) -> list[str]:
     """Hand a reviewed recording to the publishers (who audit it); returns the platforms queued."""
-    # Imported here: publishing posts cards of its own, and cards import this module.
+    # Imported here: publishing imports cards, which import this module.
     from jobs.publish import request_publication
 
     queued = await request_publication(
@@ -225,7 +225,7 @@ async def recompose(
 
     Raises TemplateError when the template cannot render.
     """
-    # Imported here: the compose stage registers itself with the runner on import.
+    # Imported here: compose imports the runner, which imports cards, which import this module.
     from jobs.compose import recording_facts
 
     folder = store.recording_dir(recording.workspace_id, recording.id)

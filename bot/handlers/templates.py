@@ -37,6 +37,7 @@ from bot.filters import (
 )
 from bot.keyboards import templates as keyboards
 from jobs import cards, control, files
+from jobs.compose import recording_facts
 from jobs.publish import PLATFORMS
 from locales import Translator
 from pipeline import templates
@@ -211,8 +212,6 @@ async def preview_pressed(
         await query.answer(_("tpl.preview_none"), show_alert=True)
         return
     recording, topics = found
-    from jobs.compose import recording_facts  # the compose stage registers itself on import
-
     try:
         metadata = templates.compose_metadata(
             body, recording_facts(recording), topics, control.video_duration(recording)
