@@ -214,3 +214,44 @@ async def test_in_a_group_only_links_meant_for_the_bot_are_taken(
     reply = await _answer_to(telegram, group["id"], "❌")
     assert "Nothing was found" in reply.content
     assert len(telegram.sent(group["id"])) == 1
+
+
+async def test_a_playlist_video_that_fails_later_says_why_in_its_own_message(
+    local_app: RunningBot, telegram: FakeTelegram, site: MediaSite
+) -> None:
+    user = telegram.user(311, "Vera", language_code="en")
+    chat = telegram.private_chat(user)
+    await telegram.send_text(chat, user, site.url("/feed.xml?broken=1&long=1"))
+    offer = await _answer_to(telegram, 311, "Process them?")
+    assert "3 videos, 1:00:00 in total" in offer.content
+    assert "Longer than 5:00:00, so left out: 1" in offer.content
+    yes = next(data for text, data in offer.buttons if "Yes" in text)
+    await telegram.press(chat, user, offer.message_id, yes)
+    await telegram.wait_for(lambda: "Queued: 3" in (offer.content or ""))
+
+    first, second, third = [m for m in telegram.sent(311) if m.message_id != offer.message_id]
+    await telegram.wait_for(lambda: "❌" in (second.content or ""), timeout=30)
+    assert "Nothing was found at this link (404)" in second.content
+    await telegram.wait_for(
+        lambda: all("Received" in (m.content or "") for m in (first, third)), timeout=40
+    )
+    rows = await _recordings(local_app.settings.database_url)
+    assert [r.failure_code for r in rows] == [None, "link_not_found", None]
+
+
+async def test_videos_of_one_page_are_fetched_by_their_place(
+    local_app: RunningBot, telegram: FakeTelegram, site: MediaSite
+) -> None:
+    user = telegram.user(312, "Kira", language_code="en")
+    chat = telegram.private_chat(user)
+    await telegram.send_text(chat, user, site.url("/course"))
+    offer = await _answer_to(telegram, 312, "Process them?")
+    assert "length will be known once they are downloaded" in offer.content
+    yes = next(data for text, data in offer.buttons if "Yes" in text)
+    await telegram.press(chat, user, offer.message_id, yes)
+    progress = await telegram.wait_for_message(312, lambda m: m.message_id != offer.message_id)
+    await telegram.wait_for(lambda: "Received: 0:08" in (progress.content or ""), timeout=30)
+    rows = await _recordings(local_app.settings.database_url)
+    assert [r.options.get("link_item") for r in rows] == [1, 2, 3]
+    assert {r.source_ref for r in rows} == {site.url("/course")}
+    assert "Signals course (1)" in progress.content

@@ -7,7 +7,8 @@ Routes:
   /media/<name>          a registered file (HEAD and Range work); `?slow=1` trickles it out
   /watch/<name>          an HTML page titled after the file with one <video src>
   /course                an HTML page with three <video> tags (a playlist to yt-dlp)
-  /feed.xml              an RSS feed of three lectures with their durations
+  /feed.xml              an RSS feed of three lectures with their durations; `?broken=1`
+                         makes the second one a missing file, `?long=1` adds a 12-hour one
   /long                  a page whose JSON-LD says the video runs twelve hours
   /huge                  a page with a <video> whose file claims 5 GB
   /big/<name>            that file: 5 GB by Content-Length, trickling zeros
@@ -139,11 +140,16 @@ class MediaSite:
 
     async def _feed(self, request: web.Request) -> web.Response:
         name = next(iter(self.files))
+        lectures = [(1, name, "10:00"), (2, name, "20:00"), (3, name, "30:00")]
+        if request.query.get("broken"):
+            lectures[1] = (2, "missing.mp4", "20:00")
+        if request.query.get("long"):
+            lectures.append((4, name, "12:00:00"))
         items = "".join(
             f"<item><title>Lecture {n}</title>"
-            f'<enclosure url="{self.url(f"/media/{name}")}?n={n}" type="video/mp4" length="1"/>'
-            f"<itunes:duration>{minutes}:00</itunes:duration></item>"
-            for n, minutes in ((1, 10), (2, 20), (3, 30))
+            f'<enclosure url="{self.url(f"/media/{file}")}?n={n}" type="video/mp4" length="1"/>'
+            f"<itunes:duration>{length}</itunes:duration></item>"
+            for n, file, length in lectures
         )
         feed = (
             '<?xml version="1.0" encoding="UTF-8"?>'
