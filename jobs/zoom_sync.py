@@ -22,15 +22,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from aiogram.exceptions import TelegramAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.zoom import Credentials, ZoomAuthError, ZoomClient, ZoomError, ZoomRecording
-from jobs import cards
-from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import gettext
@@ -40,6 +37,12 @@ from storage import repo
 from storage.crypto import SecretBoxError
 from storage.files import safe_ext
 from storage.models import Credential, Recording, SourceKind, Workspace
+
+if TYPE_CHECKING:
+    from jobs.context import WorkerDeps
+
+# The parts that post in chats import aiogram (through jobs.cards) where they run: loading it
+# takes seconds, and `leap zoom list` needs none of it.
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +196,8 @@ async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: S
             return
         rows = await repo.credentials(session, workspace_id, PROVIDER)
         workspace_templates = await _templates(session, workspace_id)
+        from jobs import cards
+
         connected = await cards.connected_platforms(session, workspace_id)
     conf = dict(workspace.settings or {})
     limits = thresholds(deps.settings, conf)
@@ -329,6 +334,8 @@ def _targets(template: templates.Template, workspace: Workspace, connected: list
 
 async def import_recording(deps: WorkerDeps, workspace: Workspace, plan: Planned) -> int:
     """Create the recording, post its progress message in the chat and queue the download."""
+    from aiogram.exceptions import TelegramAPIError
+
     found = plan.recording
     assert found.file is not None
     lang = workspace.language or deps.settings.default_language
@@ -384,6 +391,10 @@ async def import_recording(deps: WorkerDeps, workspace: Workspace, plan: Planned
 
 async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Planned]) -> None:
     """Tell the chat what a real sync would do, each recording once."""
+    from aiogram.exceptions import TelegramAPIError
+
+    from jobs import cards
+
     key = f"leap:zoom:dry:{workspace.id}"
     fresh = []
     for plan in planned:
@@ -402,6 +413,8 @@ async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Plann
 
 
 def plan_line(lang: str, plan: Planned) -> str:
+    from jobs import cards
+
     names = ", ".join(cards.platform_name(lang, p) for p in plan.targets)
     return gettext(
         lang,
@@ -420,6 +433,8 @@ def plan_line(lang: str, plan: Planned) -> str:
 async def _warn_refused(
     deps: WorkerDeps, workspace: Workspace, credential_id: int, account: str
 ) -> None:
+    from aiogram.exceptions import TelegramAPIError
+
     # Once a week at most: a sync every quarter hour must not fill the chat with the same news.
     if not await deps.redis.set(f"leap:zoom:refused:{credential_id}", "1", nx=True, ex=_NOTICE_TTL):
         return
