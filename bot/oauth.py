@@ -21,6 +21,7 @@ import hmac
 import html
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -397,7 +398,7 @@ def _browser_language(request: web.Request) -> str:
     return choose_language(first or None)
 
 
-def _callback(provider: str) -> Any:
+def _callback(provider: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         deps = request.app[DEPS]
         lang = _browser_language(request)
@@ -426,8 +427,6 @@ def _callback(provider: str) -> Any:
 
 
 async def export_download(request: web.Request) -> web.StreamResponse:
-    from bot.web import DEPS
-
     deps = request.app[DEPS]
     lang = _browser_language(request)
     secret = deps.settings.secret_key.get_secret_value() if deps.settings.secret_key else ""

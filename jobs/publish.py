@@ -79,6 +79,7 @@ from jobs import files
 from jobs.cards import display_name, render
 from jobs.context import WorkerDeps
 from jobs.enqueue import has_job
+from jobs.progress import ProgressMessage
 from jobs.queues import IO, job_id
 from locales import gettext
 from locales.format import size
@@ -498,7 +499,7 @@ async def _publication(
     )
 
 
-def _progress(deps: WorkerDeps, recording: Recording) -> Any:
+def _progress(deps: WorkerDeps, recording: Recording) -> ProgressMessage | None:
     if recording.chat_id is None or recording.progress_message_id is None:
         return None
     return deps.progress.message(recording.chat_id, recording.progress_message_id)
@@ -585,7 +586,7 @@ async def _finish(target: Target, *, url: str | None = None, error: str | None =
     if done:
         await target.show("done")
     else:
-        await target.show("failed", reason=error)
+        await target.show("failed", reason=_esc(error or ""))
         log.info("recording %s: publish:%s failed", target.recording.id, target.platform)
     await _announce_if_finished(target.deps, target.recording.workspace_id, target.recording.id)
 
