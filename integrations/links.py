@@ -86,8 +86,9 @@ class Playlist:
     url: str
     title: str
     videos: tuple[Video, ...]
-    total: int
-    """How many videos the source lists; more than `videos` when it has more than we take."""
+    total: int | None
+    """How many videos the source lists (more than `videos` when it has more than we take);
+    None when it has more and does not say how many."""
 
     @property
     def duration(self) -> float | None:
@@ -317,7 +318,10 @@ def _playlist(info: dict[str, Any], url: str, limits: LinkLimits) -> Playlist:
         )
     if not videos:
         raise LinkError("link_unsupported")
-    total = max(int(info.get("playlist_count") or 0), len(videos))
+    listed_count = int(info.get("playlist_count") or 0)
+    total: int | None = max(listed_count, len(videos))
+    if not listed_count and len(videos) > limits.max_items:
+        total = None  # cut short by playlistend: there are more, we do not know how many
     return Playlist(
         url=_clean_url(info.get("webpage_url") or url),
         title=_title(info),

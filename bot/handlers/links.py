@@ -319,7 +319,9 @@ async def _offer(
         lines = [_("links.playlist", title=title, count=len(fitting), duration=duration(total))]
     else:
         lines = [_("links.playlist_unknown_length", title=title, count=len(fitting))]
-    if playlist.total > len(playlist.videos):
+    if playlist.total is None:
+        lines.append(_("links.playlist_more_unknown", count=len(playlist.videos)))
+    elif playlist.total > len(playlist.videos):
         lines.append(_("links.playlist_more", total=playlist.total, count=len(playlist.videos)))
     if skipped:
         lines.append(_("links.playlist_skipped", limit=duration(limit), skipped=skipped))

@@ -255,3 +255,24 @@ async def test_videos_of_one_page_are_fetched_by_their_place(
     assert [r.options.get("link_item") for r in rows] == [1, 2, 3]
     assert {r.source_ref for r in rows} == {site.url("/course")}
     assert "Signals course (1)" in progress.content
+
+
+async def test_operators_limits_on_size_and_playlist_length_apply(
+    settings: Settings, telegram: FakeTelegram, site: MediaSite
+) -> None:
+    strict = settings.model_copy(
+        update={"allow_private_urls": True, "link_max_size_gb": 0.0005, "playlist_max_items": 2}
+    )
+    async with running(strict, telegram):
+        user = telegram.user(313, "Tom", language_code="en")
+        chat = telegram.private_chat(user)
+        await telegram.send_text(chat, user, site.url("/media/small.mp4"))
+        refused = await _answer_to(telegram, 313, "❌")
+        assert "The video is 811 KB; the most I download is 500 KB." in refused.content
+
+        mark = telegram.mark()
+        await telegram.send_text(chat, user, site.url("/feed.xml"))
+        offer = await telegram.wait_for_message(313, after=mark)
+        await telegram.wait_for(lambda: "Process them?" in (offer.content or ""))
+        assert "2 videos, 30:00 in total" in offer.content
+        assert "The list has 3 videos; I will take the first 2." in offer.content
