@@ -9,6 +9,7 @@ stage looks again on fresh information before it downloads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -63,21 +64,31 @@ T = TypeVar("T")
 
 def find_links(message: Message) -> list[str]:
     """The addresses in a message or caption, in order, each once."""
+    found = [address for address, _shown in _links_in(message)]
+    return list(dict.fromkeys(found))
+
+
+def _links_in(message: Message) -> list[tuple[str, str]]:
+    """Each address with the text that shows it in the message."""
     text = message.text or message.caption or ""
     entities: list[MessageEntity] = list(message.entities or message.caption_entities or [])
-    found: list[str] = []
+    found: list[tuple[str, str]] = []
     for entity in entities:
-        if entity.type == "text_link" and entity.url:
-            found.append(entity.url)
+        if entity.type == "text_link" and entity.url and _is_web(entity.url):
+            found.append((entity.url, entity.extract_from(text)))
         elif entity.type == "url":
-            address = entity.extract_from(text)
-            found.append(address if "://" in address else f"https://{address}")
+            shown = entity.extract_from(text)
+            found.append((shown if "://" in shown else f"https://{shown}", shown))
     for match in _OTHER_SCHEME.finditer(text):
         address = match.group(0).rstrip(_TRAILING)
-        if entities and address.lower().startswith(("http://", "https://")):
+        if entities and _is_web(address):
             continue  # Telegram's entity has the exact extent already
-        found.append(address)
-    return list(dict.fromkeys(found))
+        found.append((address, address))
+    return found
+
+
+def _is_web(address: str) -> bool:
+    return address.lower().startswith(("http://", "https://"))
 
 
 def limits_for(settings: Settings) -> LinkLimits:
@@ -106,9 +117,10 @@ class HasLinks(Filter):
     """
 
     async def __call__(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
-        urls = find_links(message)
-        if not urls:
+        found = _links_in(message)
+        if not found:
             return False
+        urls = list(dict.fromkeys(address for address, _shown in found))
         if message.chat.type == "private":
             return {"urls": urls}
         me = await bot.me()
@@ -120,9 +132,8 @@ class HasLinks(Filter):
         if mention and mention in text.lower():
             return {"urls": urls}
         rest = text
-        for url in urls:
-            rest = rest.replace(url, " ")
-        rest = re.sub(r"https?://\S+", " ", rest)
+        for _address, shown in found:
+            rest = rest.replace(shown, " ")
         return {"urls": urls} if not rest.strip() else False
 
 
@@ -234,11 +245,11 @@ class LinkIntake:
         offer: dict[str, Any] | None = json.loads(raw) if raw else None
         if offer is None or offer.get("ws") != workspace.id:
             await query.answer(_("links.offer_expired"), show_alert=True)
-            await _retry(
-                lambda: bot.edit_message_reply_markup(
+            with contextlib.suppress(TelegramAPIError):
+                # Buttons of an offer that is gone only mislead; they may be gone already.
+                await bot.edit_message_reply_markup(
                     chat_id=prompt.chat.id, message_id=prompt.message_id, reply_markup=None
                 )
-            )
             return
         if query.from_user.id != offer["user"] and not (role is not None and role.is_admin):
             await query.answer(_("links.offer_not_yours"), show_alert=True)

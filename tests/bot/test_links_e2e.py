@@ -215,6 +215,14 @@ async def test_in_a_group_only_links_meant_for_the_bot_are_taken(
     assert "Nothing was found" in reply.content
     assert len(telegram.sent(group["id"])) == 1
 
+    await telegram.send_text(
+        group, student, f"@{telegram.bot_username} please take {site.url('/private')}"
+    )
+    await telegram.wait_for(lambda: len(telegram.sent(group["id"])) == 2)
+    mentioned = telegram.sent(group["id"])[1]
+    await telegram.wait_for(lambda: "❌" in (mentioned.content or ""))
+    assert "private or needs signing in" in mentioned.content
+
 
 async def test_a_playlist_video_that_fails_later_says_why_in_its_own_message(
     local_app: RunningBot, telegram: FakeTelegram, site: MediaSite
