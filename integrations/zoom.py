@@ -176,7 +176,7 @@ class ZoomRecording:
     @property
     def ref(self) -> str:
         """What a Recording row stores as source_ref: one meeting's one file."""
-        return f"zoom:{self.uuid}:{self.file.id if self.file else ''}"
+        return f"{ref_prefix(self.uuid)}{self.file.id if self.file else ''}"
 
     def options(self, credential_id: int) -> dict[str, Any]:
         """What a Recording row keeps in options["zoom"] to download the file later."""
@@ -215,6 +215,16 @@ class ZoomRecording:
             file=file,
             processing=False,
         )
+
+
+def ref_prefix(meeting_uuid: str) -> str:
+    """The start every source_ref of one meeting shares."""
+    return f"zoom:{meeting_uuid}:"
+
+
+def meeting_uuid(ref: str) -> str:
+    """The meeting of a source_ref ("zoom:<uuid>:<file id>"); UUIDs are base64, never ':'."""
+    return ref.removeprefix("zoom:").rsplit(":", 1)[0]
 
 
 def best_file(files: Sequence[ZoomFile]) -> ZoomFile | None:

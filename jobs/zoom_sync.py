@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.zoom import Credentials, ZoomAuthError, ZoomClient, ZoomError, ZoomRecording
+from integrations.zoom import (
+    Credentials,
+    ZoomAuthError,
+    ZoomClient,
+    ZoomError,
+    ZoomRecording,
+    meeting_uuid,
+    ref_prefix,
+)
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import gettext
@@ -127,18 +135,29 @@ async def zoom_workspaces(session: AsyncSession) -> list[int]:
     return list(rows.all())
 
 
-async def imported_refs(session: AsyncSession, workspace_id: int, refs: Sequence[str]) -> set[str]:
-    """Which of these Zoom files the workspace already has as recordings."""
-    if not refs:
-        return set()
-    rows = await session.scalars(
-        sa.select(Recording.source_ref).where(
-            Recording.workspace_id == workspace_id,
-            Recording.source_kind == SourceKind.ZOOM,
-            Recording.source_ref.in_(list(refs)),
+async def imported_meetings(
+    session: AsyncSession, workspace_id: int, uuids: Sequence[str]
+) -> set[str]:
+    """Which of these meetings the workspace already imported (whichever file it took)."""
+    wanted = list(dict.fromkeys(u for u in uuids if u))
+    found: set[str] = set()
+    # A meeting, not a file, is the unit: Zoom may add a file to a meeting after an import.
+    for start in range(0, len(wanted), 100):
+        batch = wanted[start : start + 100]
+        rows = await session.scalars(
+            sa.select(Recording.source_ref).where(
+                Recording.workspace_id == workspace_id,
+                Recording.source_kind == SourceKind.ZOOM,
+                sa.or_(
+                    *(
+                        Recording.source_ref.startswith(ref_prefix(u), autoescape=True)
+                        for u in batch
+                    )
+                ),
+            )
         )
-    )
-    return set(rows.all())
+        found.update(meeting_uuid(ref) for ref in rows.all())
+    return found
 
 
 # --- the cron -----------------------------------------------------------------------------
@@ -225,10 +244,10 @@ async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: S
             continue
         ready = [r for r in found if not r.processing and r.file is not None]
         async with deps.sessions() as session:
-            known = await imported_refs(session, workspace_id, [r.ref for r in ready])
+            known = await imported_meetings(session, workspace_id, [r.uuid for r in ready])
         # Oldest first, so the queue follows the order the lectures were given in.
         for found_recording in reversed(ready):
-            if found_recording.ref in known:
+            if found_recording.uuid in known:
                 continue
             plan = make_plan(
                 workspace, row.id, account, found_recording, workspace_templates, connected
@@ -239,7 +258,7 @@ async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: S
                 report.planned.append(plan)
                 continue
             plan.recording_id = await import_recording(deps, workspace, plan)
-            known.add(found_recording.ref)
+            known.add(found_recording.uuid)
             report.imported.append(plan)
 
     if report.planned:

@@ -157,7 +157,13 @@ def _when(moment: datetime | None) -> str:
 
 async def _zoom_list(settings: Settings, args: argparse.Namespace) -> int:
     from integrations.zoom import Credentials, ZoomError
-    from jobs.zoom_sync import PROVIDER, imported_refs, list_account, thresholds, zoom_workspaces
+    from jobs.zoom_sync import (
+        PROVIDER,
+        imported_meetings,
+        list_account,
+        thresholds,
+        zoom_workspaces,
+    )
     from locales.format import duration, size
     from storage import repo
     from storage.crypto import SecretBoxError
@@ -186,10 +192,14 @@ async def _zoom_list(settings: Settings, args: argparse.Namespace) -> int:
                     print(f"  Zoom account {row.account_name}: {exc}", file=sys.stderr)
                     failures += 1
                     continue
-                done = await imported_refs(session, workspace_id, [r.ref for r in found])
+                done = await imported_meetings(session, workspace_id, [r.uuid for r in found])
                 for rec in found:
                     state = (
-                        "processing" if rec.processing else "imported" if rec.ref in done else "new"
+                        "processing"
+                        if rec.processing
+                        else "imported"
+                        if rec.uuid in done
+                        else "new"
                     )
                     volume = size("en", rec.file.size) if rec.file and rec.file.size else "-"
                     print(

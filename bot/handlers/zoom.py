@@ -22,6 +22,7 @@ import html
 import json
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from secrets import token_urlsafe
 from typing import Any
@@ -37,7 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.zoom import ZoomPickCb
 from bot.keyboards import zoom as keyboards
-from integrations.zoom import Credentials, ZoomAuthError, ZoomClient, ZoomError, ZoomRecording
+from integrations.zoom import (
+    Credentials,
+    ZoomAuthError,
+    ZoomClient,
+    ZoomError,
+    ZoomRecording,
+    meeting_uuid,
+    ref_prefix,
+)
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import Translator
@@ -302,6 +311,13 @@ async def _edit(message: Message, text: str) -> None:
         await message.edit_text(text)
 
 
+async def pasted_in_group(message: Message, _: Translator) -> None:
+    """Credentials typed into a group: gone at once, and the group is told to replace them."""
+    with contextlib.suppress(TelegramAPIError):
+        await message.delete()
+    await message.answer(_("zoom.group_secret_exposed"))
+
+
 # --- listing and importing ------------------------------------------------------------------
 
 
@@ -321,17 +337,29 @@ def _limits(settings: Settings, workspace: Workspace) -> tuple[int, float, float
     )
 
 
-async def imported_refs(session: AsyncSession, workspace_id: int, refs: list[str]) -> set[str]:
-    if not refs:
-        return set()
-    rows = await session.scalars(
-        sa.select(Recording.source_ref).where(
-            Recording.workspace_id == workspace_id,
-            Recording.source_kind == SourceKind.ZOOM,
-            Recording.source_ref.in_(refs),
+async def imported_meetings(
+    session: AsyncSession, workspace_id: int, uuids: Sequence[str]
+) -> set[str]:
+    """Which of these meetings the workspace already imported (whichever file it took)."""
+    wanted = list(dict.fromkeys(u for u in uuids if u))
+    found: set[str] = set()
+    # A meeting, not a file, is the unit: Zoom may add a file to a meeting after an import.
+    for start in range(0, len(wanted), 100):
+        batch = wanted[start : start + 100]
+        rows = await session.scalars(
+            sa.select(Recording.source_ref).where(
+                Recording.workspace_id == workspace_id,
+                Recording.source_kind == SourceKind.ZOOM,
+                sa.or_(
+                    *(
+                        Recording.source_ref.startswith(ref_prefix(u), autoescape=True)
+                        for u in batch
+                    )
+                ),
+            )
         )
-    )
-    return set(rows.all())
+        found.update(meeting_uuid(ref) for ref in rows.all())
+    return found
 
 
 async def list_recordings(
@@ -386,13 +414,13 @@ async def list_recordings(
     found.sort(key=lambda item: item[2].start_time, reverse=True)
     found = found[:LIST_LIMIT]
 
-    done = await imported_refs(session, workspace.id, [r.ref for _c, _a, r in found])
+    done = await imported_meetings(session, workspace.id, [r.uuid for _c, _a, r in found])
     lines = [_("zoom.list_title", days=days)] if found else []
     buttons: list[tuple[int, str, str]] = []
     for number, (credential_id, account_name, rec) in enumerate(found, 1):
         if rec.processing or rec.file is None:
             mark = _("zoom.mark_processing")
-        elif rec.ref in done:
+        elif rec.uuid in done:
             mark = _("zoom.mark_imported")
         else:
             mark = ""
@@ -445,7 +473,7 @@ async def pick(
     if credential_id not in owned or found.file is None:
         await query.answer(_("zoom.list_expired"), show_alert=True)
         return
-    if await imported_refs(session, workspace.id, [found.ref]):
+    if await imported_meetings(session, workspace.id, [found.uuid]):
         await query.answer(_("zoom.already_imported"), show_alert=True)
         return
     anchor = query.message if isinstance(query.message, Message) else None
@@ -503,6 +531,11 @@ def make_router() -> Router:
     router.message.register(list_recordings, Command("zoom"))
     router.message.register(
         credentials_sent, F.chat.type == ChatType.PRIVATE, F.text, ExpectingCredentials()
+    )
+    router.message.register(
+        pasted_in_group,
+        F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}),
+        F.text.func(_looks_like_credentials),
     )
     router.callback_query.register(pick, ZoomPickCb.filter())
     return router

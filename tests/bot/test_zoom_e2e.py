@@ -149,9 +149,18 @@ async def test_group_admin_is_sent_to_the_private_chat_and_connects_the_group(
         assert "private chat" in (hint.content or "")
         assert any(url.startswith("https://t.me/") for _text, url in hint.buttons)
 
+        # Pasted into the group by mistake: removed at once, and the group is warned.
+        mark = telegram.mark()
+        pasted = await telegram.send_text(group, student, credentials_text(zoom))
+        warning = await telegram.wait_for_message(group["id"], after=mark)
+        assert "new client secret" in (warning.content or "")
+        assert (group["id"], pasted["message_id"]) in telegram.deleted_user_messages
+
         answer = await connect_privately(telegram, admin, zoom)
         assert "Linear Algebra" in answer
-        note = await telegram.wait_for_message(group["id"], lambda m: "Olga" in (m.content or ""))
+        note = await telegram.wait_for_message(
+            group["id"], lambda m: "Olga" in (m.content or ""), after=0
+        )
         assert zoom.email in (note.content or "")
 
     workspaces = {w.id: w for w in await rows(config.database_url, Workspace)}
