@@ -33,7 +33,6 @@ from pipeline import templates
 from pipeline.topics import Topic, Topics
 from storage import repo
 from storage.db import create_engine, session_maker
-from storage.files import MediaStore
 from storage.models import Recording, RecordingStatus, Role, SourceKind, WorkspaceKind
 from tests.conftest import TOKEN
 from tests.fakes.telegram import BotMessage, FakeTelegram
@@ -223,10 +222,6 @@ def _write_files(folder: Path, video: Path, recording: Recording) -> None:
     (folder / files.TOPICS).write_text(found.dump_json())
     (folder / files.SRT).write_text(SRT)
     (folder / files.VTT).write_text(VTT)
-
-
-def store(settings: Settings) -> MediaStore:
-    return MediaStore(settings.storage_dir)
 
 
 @contextlib.asynccontextmanager
