@@ -187,6 +187,11 @@ def clip(line: str, limit: int = _LINE) -> str:
     return html.escape(plain[: limit - 1]) + "…"
 
 
+def safe(text: str) -> str:
+    """Text that may or may not hold markup, made safe to show as HTML."""
+    return html.escape(html.unescape(_TAG.sub("", text)))
+
+
 def fit(text: str) -> str:
     if len(text) <= MAX_TEXT:
         return text
@@ -268,7 +273,12 @@ def retry_keyboard(recording: Recording) -> InlineKeyboardMarkup:
 
 
 def failed_text(recording: Recording, summaries: dict[str, str], reason: str) -> str:
-    line = gettext(recording.language, "progress.failed", reason=reason)
+    line = gettext(recording.language, "progress.failed", reason=safe(reason))
+    return final_text(recording, summaries, line)
+
+
+def final_text(recording: Recording, summaries: dict[str, str], line: str) -> str:
+    """The progress message once its stage has stopped for good, `line` where it stood."""
     return _render(recording, summaries, line, timing=False)
 
 

@@ -173,7 +173,7 @@ async def cancel_pressed(
             arq,
             recording.chat_id,
             recording.progress_message_id,
-            cards.failed_text(recording, summaries, line),
+            cards.final_text(recording, summaries, line),
             cards.retry_keyboard(recording),
             settings.progress_interval,
         )
@@ -252,7 +252,7 @@ async def recording_text(session: AsyncSession, recording: Recording, _: Transla
         else _("recs.status_cancelled"),
     ]
     if recording.status is RecordingStatus.FAILED and recording.failure_reason:
-        lines.append(cards.clip(recording.failure_reason, 300))
+        lines.append(cards.clip(cards.safe(recording.failure_reason), 300))
     trim = recording.media.get("trim", {})
     if trim.get("duration"):
         lines.append(
