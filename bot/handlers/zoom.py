@@ -68,20 +68,17 @@ MIN_MINUTES = 30.0
 MIN_MB = 40.0
 
 _LABELLED = re.compile(
-    r"^\W*(account[\s_-]*id|client[\s_-]*id|client[\s_-]*secret|secret)\W*[:=]\s*(\S+)\s*$",
+    r"\b(account[ _-]?id|client[ _-]?id|client[ _-]?secret)\W{0,3}[:=]\s*([^\s,;]+)",
     re.IGNORECASE,
 )
 _VALUE = re.compile(r"[A-Za-z0-9._~-]{4,128}")
 
 
 def parse_credentials(text: str) -> Credentials | None:
-    """Three values: labelled lines ("Client ID: …"), or bare in order account, client, secret."""
+    """Three values, labelled ("Client ID: …") or bare in order: account, client, secret."""
     found: dict[str, str] = {}
-    for line in text.splitlines():
-        match = _LABELLED.match(line)
-        if match is None:
-            continue
-        label = re.sub(r"[\s_-]+", "", match.group(1).lower())
+    for match in _LABELLED.finditer(text):
+        label = re.sub(r"[ _-]", "", match.group(1).lower())
         key = {"accountid": "account_id", "clientid": "client_id"}.get(label, "client_secret")
         found[key] = match.group(2)
     if len(found) == 3:
@@ -94,7 +91,7 @@ def parse_credentials(text: str) -> Credentials | None:
 
 
 def _looks_like_credentials(text: str) -> bool:
-    return sum(1 for line in text.splitlines() if _LABELLED.match(line)) >= 2
+    return len(_LABELLED.findall(text)) >= 2
 
 
 def _await_key(user_id: int) -> str:
@@ -117,7 +114,8 @@ class ExpectingCredentials(BaseFilter):
         if message.from_user is None or not text or text.startswith("/"):
             return False
         raw = await arq.get(_await_key(message.from_user.id))
-        if raw is not None:
+        # A link sent meanwhile is a recording for the intake, not an answer to the prompt.
+        if raw is not None and not text.lstrip().lower().startswith(("http://", "https://")):
             return {"target": json.loads(raw).get("workspace_id")}
         if _looks_like_credentials(text):
             return {"target": None}
