@@ -42,6 +42,8 @@ async def fetch_link(job: StageJob, dest: Path) -> Path:
 
     def on_progress(percent: int) -> None:
         # Called in yt-dlp's thread: the progress message belongs to the event loop.
+        if cancelled.is_set():
+            return  # the stage has ended; its message may already say why
         try:
             loop.call_soon_threadsafe(job.report, job._("progress.downloading", percent=percent))
         except RuntimeError:
