@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,9 @@ class MediaSite:
             await self._runner.cleanup()
 
     @web.middleware
-    async def _record(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+    async def _record(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         self.hits.append(Hit(request.method, request.path, request.host))
         return await handler(request)
 

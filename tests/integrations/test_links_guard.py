@@ -8,7 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from integrations.url_guard import AddressGuard, AddressRefused, HostNotFound, is_public
+from integrations.url_guard import (
+    AddressGuard,
+    AddressRefused,
+    HostNotFound,
+    Resolver,
+    is_public,
+)
 
 PRIVATE = [
     "127.0.0.1",
@@ -176,7 +182,7 @@ def test_connections_go_where_the_check_allows(listener: socket.socket) -> None:
         accepted.close()
 
 
-def _table(names: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+def _table(names: dict[str, list[str]]) -> Resolver:
     def resolve(host: str, port: int) -> list[str]:
         if host not in names:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
