@@ -23,6 +23,8 @@ COMMANDS = (
     "recordings",
     "templates",
     "settings",
+    "zoom",
+    "zoom_connect",
 )
 
 

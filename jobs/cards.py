@@ -595,8 +595,10 @@ async def review_ready(
     platforms = default_platforms(recording, workspace, connected)
     set_review_state(recording, platforms=platforms)
     lang = recording.language
-    auto = bool(recording.media.get("compose", {}).get("auto_publish")) or bool(
-        (workspace.settings or {}).get("auto_publish") if workspace is not None else False
+    auto = (
+        bool(recording.media.get("compose", {}).get("auto_publish"))
+        or bool(recording.options.get("auto_publish"))
+        or bool((workspace.settings or {}).get("auto_publish") if workspace is not None else False)
     )
     note = None
     if auto and quality_flags(recording):

@@ -9,7 +9,7 @@ from typing import Any
 
 from arq import Retry
 
-from jobs.cards import pipeline_finished, render
+from jobs.cards import pipeline_finished, render, stage_failed
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
 from jobs.progress import ProgressMessage
@@ -160,7 +160,8 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
         if recording is None:
             return
         for key, value in job.updates.items():
-            setattr(recording, key, value)
+            if key != "media":
+                setattr(recording, key, value)
         recording.media = {
             **recording.media,
             **job.updates.get("media", {}),
@@ -212,12 +213,4 @@ async def _fail(deps: WorkerDeps, job: StageJob, code: str, reason: str) -> None
         repo.fail_recording(current, code, reason)
         current.media = {**current.media, "summaries": job.summaries}
         await session.commit()
-    if job.progress is not None:
-        job.progress.update(
-            render(
-                recording,
-                job.summaries,
-                gettext(recording.language, "progress.failed", reason=reason),
-            )
-        )
-        await deps.progress.finish(job.progress.chat_id, job.progress.message_id)
+    await stage_failed(deps, recording, job.summaries, reason)

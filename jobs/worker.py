@@ -20,7 +20,12 @@ from jobs.context import WorkerDeps
 from jobs.progress import ProgressHub
 from jobs.queues import IO, MEDIA, STAGE_QUEUE
 from jobs.recovery import recover
+from jobs.retention import SCHEDULE_HOUR as retention_hour
+from jobs.retention import SCHEDULE_MINUTE as retention_minute
+from jobs.retention import retention
 from jobs.runner import MAX_TRIES, STAGES, run_stage
+from jobs.zoom_sync import SCHEDULE_MINUTES as zoom_sync_schedule
+from jobs.zoom_sync import zoom_sync
 from leap.settings import Settings
 from storage.crypto import SecretBox
 from storage.db import create_engine, session_maker
@@ -102,6 +107,25 @@ async def build_workers(
         if name == IO:
             crons.append(
                 cron(recover, name="recover", second={0}, run_at_startup=True, keep_result=0)
+            )
+            crons.append(
+                cron(
+                    zoom_sync,
+                    name="zoom_sync",
+                    minute=zoom_sync_schedule,
+                    keep_result=0,
+                    timeout=1800,
+                )
+            )
+            crons.append(
+                cron(
+                    retention,
+                    name="retention",
+                    hour={retention_hour},
+                    minute={retention_minute},
+                    keep_result=0,
+                    timeout=3600,
+                )
             )
         if not functions and not crons:
             log.info("queue %s has no stages yet; no worker started for it", queue)

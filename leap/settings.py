@@ -73,6 +73,22 @@ class Settings(BaseSettings):
     io_jobs: int = 8
     recovery_interval: int = Field(60, description="seconds between recovery sweeps")
     default_language: str = "en"
+    # Publishing.
+    youtube_chunk_size: int = 8 * 1024 * 1024  # a multiple of 256 KiB
+    publish_retry_delay: float = 1.0  # client retries wait d, 2d…; re-queued jobs 30·d, 60·d…
+    cloud_upload_limit_mb: float = 50.0
+    local_upload_limit_mb: float = 2000.0
+    export_link_hours: float = 24.0
+    # Links: largest download (decimal GB), videos taken from one playlist, an optional proxy.
+    link_max_size_gb: float = 4.0
+    playlist_max_items: int = 20
+    link_proxy: str | None = None
+    # Zoom and retention; each can be overridden per workspace in its settings.
+    zoom_sync_days: int = 7
+    zoom_list_days: int = 30
+    zoom_min_minutes: float = 30.0
+    zoom_min_mb: float = 40.0
+    retention_days: float = 30.0  # 0 keeps media for ever
     # Seconds running stages get to finish on shutdown before they are re-queued.
     shutdown_grace: float = 30.0
 
