@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -46,6 +53,12 @@ class ThrottlingMiddleware(BaseMiddleware):
         return None
 
 
+_update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+
+# Calls that show the user something; anything they then do must see what led to it.
+_ANSWERS = ("send", "edit", "answer", "copy", "forward", "delete")
+
+
 class DbSessionMiddleware(BaseMiddleware):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -53,9 +66,33 @@ class DbSessionMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.sessions() as session:
             data["session"] = session
-            result = await handler(event, data)
+            token = _update_session.set(session)
+            try:
+                result = await handler(event, data)
+                await session.commit()
+                return result
+            finally:
+                _update_session.reset(token)
+
+
+class CommitBeforeAnswer(BaseRequestMiddleware):
+    """Saves the update's changes before the bot answers it.
+
+    Updates are handled concurrently, so a person who reacts to an answer at once would
+    otherwise race the commit that follows it (and read the state from before).
+    """
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        session = _update_session.get()
+        name = type(method).__name__.lower()
+        if session is not None and session.in_transaction() and name.startswith(_ANSWERS):
             await session.commit()
-            return result
+        return await make_request(bot, method)
 
 
 class WorkspaceMiddleware(BaseMiddleware):

@@ -11,6 +11,7 @@ from aiohttp import web
 from arq.connections import create_pool
 
 from bot.app import create_dispatcher, set_commands
+from bot.middlewares import CommitBeforeAnswer
 from bot.web import WebDeps, create_web_app
 from jobs.worker import build_deps, build_workers, close_deps, redis_settings, stop_worker
 from leap.logs import install_redaction, remember_secrets, settings_secrets
@@ -46,6 +47,7 @@ async def serve(
     runner: web.AppRunner | None = None
     if bot:
         dp = create_dispatcher(settings, deps.sessions, redis, deps.secrets)
+        deps.bot.session.middleware(CommitBeforeAnswer())
         await set_commands(deps.bot)
         web_deps = WebDeps(
             settings=settings,
