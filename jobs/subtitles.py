@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jobs import files
 from jobs.runner import StageJob, stage
 from pipeline.subtitles import build_cues, to_srt, to_vtt
@@ -12,9 +14,14 @@ from pipeline.transcript import Transcript
 async def subtitles(job: StageJob) -> None:
     recording = job.recording
     folder = job.deps.store.recording_dir(recording.workspace_id, recording.id)
-    transcript = Transcript.load_json(folder / files.TRANSCRIPT)
+    count = write_subtitles(Transcript.load_json(folder / files.TRANSCRIPT), folder)
+    job.save(media={"subtitles": {"cues": count}})
+    job.summarize(job._("progress.subtitles_done", count=count))
+
+
+def write_subtitles(transcript: Transcript, folder: Path) -> int:
+    """subtitles.srt and subtitles.vtt in `folder`; returns the number of cues."""
     cues = build_cues(transcript)
     files.write_text(folder / files.SRT, to_srt(cues))
     files.write_text(folder / files.VTT, to_vtt(cues))
-    job.save(media={"subtitles": {"cues": len(cues)}})
-    job.summarize(job._("progress.subtitles_done", count=len(cues)))
+    return len(cues)

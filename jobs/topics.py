@@ -7,6 +7,7 @@ import logging
 
 from jobs import files
 from jobs.runner import StageJob, stage
+from leap.settings import Settings
 from pipeline import offline_topics
 from pipeline.topics import Topics, normalize
 from pipeline.transcript import Transcript
@@ -22,19 +23,25 @@ async def topics(job: StageJob) -> None:
     duration = float(recording.media.get("trim", {}).get("duration") or transcript.duration)
     job.report(job._("progress.topics"))
 
-    found = await _with_llm(job, transcript, duration)
-    method = "llm"
-    if found is None:
-        found = await asyncio.to_thread(offline_topics.extract_topics, transcript, duration)
-        method = "offline"
-    found = normalize(found, duration)
+    found, method = await find_topics(job.deps.settings, transcript, duration)
     files.write_text(folder / files.TOPICS, found.dump_json())
     job.save(media={"topics": {"count": len(found.topics), "method": method}})
     job.summarize(job._("progress.topics_done", count=len(found.topics)))
 
 
-async def _with_llm(job: StageJob, transcript: Transcript, duration: float) -> Topics | None:
-    settings = job.deps.settings
+async def find_topics(
+    settings: Settings, transcript: Transcript, duration: float
+) -> tuple[Topics, str]:
+    """Topics and the method that found them: "llm" when a key is set, else "offline"."""
+    found = await _with_llm(settings, transcript, duration)
+    method = "llm"
+    if found is None:
+        found = await asyncio.to_thread(offline_topics.extract_topics, transcript, duration)
+        method = "offline"
+    return normalize(found, duration), method
+
+
+async def _with_llm(settings: Settings, transcript: Transcript, duration: float) -> Topics | None:
     if settings.llm_api_key is None:
         return None
     from integrations import llm
@@ -50,7 +57,5 @@ async def _with_llm(job: StageJob, transcript: Transcript, duration: float) -> T
         )
     except llm.TopicsError as exc:
         # The offline method still gives usable chapters; a person reviews them anyway.
-        log.warning(
-            "recording %s: LLM topics failed (%s), offline method used", job.recording.id, exc
-        )
+        log.warning("LLM topics failed (%s); the offline method is used", exc.code)
         return None

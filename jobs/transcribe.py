@@ -9,6 +9,8 @@ from pathlib import Path
 from integrations import stt
 from jobs import files
 from jobs.runner import StageFailure, StageJob, TransientFailure, stage
+from leap.settings import Settings
+from pipeline import asr_audio
 from pipeline.quality import check_transcript
 from pipeline.transcript import Transcript
 
@@ -43,10 +45,9 @@ async def transcribe(job: StageJob) -> None:
     job.summarize(job._("progress.transcribed", words=words))
 
 
-async def _run_engine(job: StageJob, folder: Path, language: str) -> Transcript:
-    settings = job.deps.settings
+def engine_for(settings: Settings) -> stt.SpeechToText:
     key = settings.transcribe_api_key
-    engine = stt.make_engine(
+    return stt.make_engine(
         settings.transcribe_engine,
         base_url=settings.transcribe_base_url,
         api_key=key.get_secret_value() if key else None,
@@ -54,7 +55,26 @@ async def _run_engine(job: StageJob, folder: Path, language: str) -> Transcript:
         local_model=settings.local_whisper_model,
         concurrency=settings.transcribe_concurrency,
     )
-    chunks = await _chunks(job, folder)
+
+
+async def asr_chunks(settings: Settings, video: Path, folder: Path) -> list[stt.Chunk]:
+    """What the engine hears: the trimmed video itself, or compact audio chunks for an API."""
+    if settings.transcribe_engine == "local":
+        # faster-whisper decodes the AAC track of the trimmed video itself; nothing to prepare.
+        return [(video, 0.0)]
+    pieces = await asr_audio.prepare_chunks_async(
+        video,
+        folder / "asr",
+        max_seconds=settings.transcribe_chunk_seconds,
+        max_bytes=settings.transcribe_chunk_mb * 1024 * 1024,
+    )
+    return [(piece.path, piece.offset) for piece in pieces]
+
+
+async def _run_engine(job: StageJob, folder: Path, language: str) -> Transcript:
+    settings = job.deps.settings
+    engine = engine_for(settings)
+    chunks = await asr_chunks(settings, folder / files.VIDEO, folder)
     last = 0.0
 
     async def on_progress(share: float) -> None:
@@ -74,24 +94,6 @@ async def _run_engine(job: StageJob, folder: Path, language: str) -> Transcript:
         raise StageFailure(f"stt_{exc.code}") from exc
 
 
-async def _chunks(job: StageJob, folder: Path) -> list[stt.Chunk]:
-    video = folder / files.VIDEO
-    if job.deps.settings.transcribe_engine == "local":
-        # faster-whisper decodes the AAC track of the trimmed video itself; nothing to prepare.
-        return [(video, 0.0)]
-    from pipeline import asr_audio
-
-    settings = job.deps.settings
-    parts = folder / "asr"
-    pieces = await asr_audio.prepare_chunks_async(
-        video,
-        parts,
-        max_seconds=settings.transcribe_chunk_seconds,
-        max_bytes=settings.transcribe_chunk_mb * 1024 * 1024,
-    )
-    return [(piece.path, piece.offset) for piece in pieces]
-
-
 def _same_language(path: Path, language: str) -> bool:
     try:
         return json.loads(path.read_text()).get("language") == language
@@ -100,11 +102,15 @@ def _same_language(path: Path, language: str) -> bool:
 
 
 def _silences(folder: Path, duration: float) -> list[tuple[float, float]]:
-    """Long stretches without speech on the published timeline, as the trim stage found them."""
     try:
         speech = json.loads((folder / "trim.json").read_text()).get("speech_out", [])
     except (OSError, ValueError):
         return []
+    return silences(speech, duration)
+
+
+def silences(speech: list[list[float]], duration: float) -> list[tuple[float, float]]:
+    """Long stretches without speech on the published timeline, as the trim stage found them."""
     gaps: list[tuple[float, float]] = []
     cursor = 0.0
     for start, end in speech:

@@ -1,24 +1,36 @@
-"""``leap process``: the pipeline on one local file, without Telegram or Redis.
+"""``leap process``: the pipeline on one local file or link, without Telegram or Redis.
 
-Writes into the output folder exactly what CONTRACT.md lists for it. Stages that are
-not available yet stop the run after the last one that is, with a one-line message on
-stderr and exit status 2.
+Writes into the output folder exactly what CONTRACT.md lists for it, using the same
+stage functions as the workers (transcription engine, topics, subtitles, templates from
+the settings), so a result here is what the chat would show.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import time
-from pathlib import Path
+from datetime import date
+from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
+from integrations import links, stt
+from integrations.links import LinkError
+from integrations.url_guard import AddressGuard
+from jobs import files
+from jobs.fetch_link import link_limits
+from jobs.subtitles import write_subtitles
+from jobs.topics import find_topics
+from jobs.transcribe import asr_chunks, engine_for
+from leap.settings import Settings, get_settings
 from pipeline.errors import MediaError
+from pipeline.templates import DEFAULT_TEMPLATE, TemplateError, compose_metadata
 from pipeline.trim import trim
 
 STAGES = ("trim", "transcribe", "topics", "subtitles", "compose")
-AVAILABLE = ("trim",)
 REPORT = "report.json"
 
 EXIT_BAD_INPUT = 1
@@ -46,16 +58,29 @@ def run_process(
     """Run the pipeline on ``input`` up to the stage ``until``; returns the exit status."""
     if until not in STAGES:
         return _fail(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}", 2)
-    if "://" in str(input):
-        return _fail("only local files can be processed for now", EXIT_UNAVAILABLE)
-    if not input.is_file():
+    settings = get_settings()
+    name = str(input)
+    if "://" in name:
+        out_dir = out if out is not None else Path.cwd() / "out" / _link_stem(name)
+        try:
+            input = _download(name, out_dir / "source", settings)
+        except LinkError as exc:
+            return _fail(f"{name}: {exc.detail or exc.code}", EXIT_BAD_INPUT)
+    elif not input.is_file():
         return _fail(f"{input}: no such file", EXIT_BAD_INPUT)
     out_dir = out if out is not None else Path.cwd() / "out" / input.stem
     stages: dict[str, dict[str, float]] = {}
 
     started = time.perf_counter()
     try:
-        result = trim(input, out_dir, remove_pauses=remove_pauses)
+        result = trim(
+            input,
+            out_dir,
+            remove_pauses=remove_pauses,
+            pause_min=settings.pause_min_seconds,
+            pause_keep=settings.pause_keep_seconds,
+            max_duration=settings.max_duration_hours * 3600,
+        )
     except MediaError as exc:
         return _fail(f"{input.name}: {_REASONS.get(exc.code, exc.code)}", EXIT_BAD_INPUT)
     except OSError as exc:
@@ -69,14 +94,73 @@ def run_process(
     }
     _write_json(out_dir / REPORT, report)
 
-    wanted = STAGES[: STAGES.index(until) + 1]
-    missing = [stage for stage in wanted if stage not in AVAILABLE]
-    if missing:
-        return _fail(
-            f"stage {missing[0]!r} is not available yet; stopped after trim ({out_dir})",
-            EXIT_UNAVAILABLE,
+    wanted = STAGES[1 : STAGES.index(until) + 1]
+    if not wanted:
+        return 0
+    facts = {"title": input.stem, "filename": input.name, "source_kind": "local",
+             "date": date.today().isoformat()}  # fmt: skip
+    try:
+        asyncio.run(
+            _understand(
+                out_dir, wanted, settings, lang or settings.transcribe_language, facts, report
+            )
         )
+    except stt.TranscriptionError as exc:
+        return _fail(f"{input.name}: transcription failed: {exc.detail or exc.code}", 1)
+    except TemplateError as exc:
+        return _fail(f"{input.name}: the template failed: {exc}", 1)
     return 0
+
+
+async def _understand(
+    folder: Path,
+    wanted: list[str],
+    settings: Settings,
+    language: str,
+    facts: dict[str, Any],
+    report: dict[str, Any],
+) -> None:
+    """The stages after trim, each timed into report.json as it finishes."""
+    video = folder / files.VIDEO
+    duration = float(report["duration"])
+    transcript = topics = None
+    for stage in wanted:
+        started = time.perf_counter()
+        if stage == "transcribe":
+            chunks = await asr_chunks(settings, video, folder)
+            transcript = await engine_for(settings).transcribe(chunks, language=language)
+            files.write_text(folder / files.TRANSCRIPT, transcript.dump_json())
+        elif stage == "topics":
+            assert transcript is not None
+            topics, _method = await find_topics(settings, transcript, duration)
+            files.write_text(folder / files.TOPICS, topics.dump_json())
+        elif stage == "subtitles":
+            assert transcript is not None
+            write_subtitles(transcript, folder)
+        elif stage == "compose":
+            assert topics is not None
+            metadata = compose_metadata(DEFAULT_TEMPLATE, facts, topics, duration)
+            files.write_text(folder / files.METADATA, metadata.model_dump_json(indent=2))
+        report["stages"][stage] = {"seconds": round(time.perf_counter() - started, 3)}
+        _write_json(folder / REPORT, report)
+
+
+def _download(url: str, folder: Path, settings: Settings) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path, _video = links.download(
+        url,
+        folder,
+        AddressGuard(allow_private=settings.allow_private_urls),
+        link_limits(settings),
+        proxy=settings.link_proxy,
+    )
+    return path
+
+
+def _link_stem(url: str) -> str:
+    tail = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    stem = PurePath(tail).stem
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "link"
 
 
 def _fail(message: str, status: int) -> int:
