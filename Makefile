@@ -19,3 +19,4 @@ format: setup
 
 bench: setup
 	.venv/bin/python -m bench.trim
+	.venv/bin/python -m bench.transcribe
