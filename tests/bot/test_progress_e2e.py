@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import os
 
-import pytest
-
-import jobs.runner
 from storage.models import StageRun
 from tests.bot import chat_fixtures
 from tests.bot.chat_fixtures import SlowFilesTelegram, button, rows, seen
 from tests.conftest import running
 
 slow_telegram = chat_fixtures.slow_files_telegram
-
-# The runner hands a failed stage to jobs.cards.stage_failed, which adds the Retry button.
-FAILURES_HANDED_TO_CARDS = "stage_failed" in inspect.getsource(jobs.runner)
 
 
 def _edit_times(telegram: SlowFilesTelegram, chat_id: int, message_id: int) -> list[float]:
@@ -60,11 +53,6 @@ async def test_a_long_download_is_shown_with_a_bar_and_edited_once_per_three_sec
     assert all(gap >= 2.9 for gap in gaps), gaps
 
 
-@pytest.mark.xfail(
-    not FAILURES_HANDED_TO_CARDS,
-    reason="the runner does not yet hand failures to jobs.cards.stage_failed",
-    strict=True,
-)
 async def test_a_failed_stage_says_why_and_offers_a_retry(
     settings, telegram: SlowFilesTelegram
 ) -> None:
