@@ -289,11 +289,9 @@ class _Window:
 def _windows(transcript: Transcript, duration: float, max_chars: int) -> list[_Window]:
     """Timecoded lines packed into windows of at most ``max_chars`` characters."""
     lines: list[tuple[float, str]] = []
-    for segment in transcript.segments:
-        if not segment.text:
-            continue
-        line = f"[{format_hms(segment.start)}] {segment.text}"
-        lines.append((segment.start, line[:max_chars]))
+    for start, text in transcript.sentences():
+        line = f"[{format_hms(start)}] {text}"
+        lines.append((start, line[:max_chars]))
     groups: list[list[tuple[float, str]]] = []
     size = 0
     for start, line in lines:

@@ -131,9 +131,32 @@ class Transcript(BaseModel):
     def merge(cls, chunks: Sequence[tuple[float, Transcript]]) -> Transcript:
         return merge(chunks)
 
+    def sentences(self, max_words: int = 40) -> list[tuple[float, str]]:
+        """``(start, text)`` per sentence: segments split at sentence ends by their word times.
+
+        Engines often run several sentences (even subjects) into one segment; the start of
+        each sentence is what a reader of timecodes needs.
+        """
+        found: list[tuple[float, str]] = []
+        for segment in self.segments:
+            if not segment.text:
+                continue
+            if not segment.words:
+                found.append((segment.start, segment.text))
+                continue
+            current: list[Word] = []
+            for word in segment.words:
+                current.append(word)
+                if word.word.strip().endswith(_SENTENCE_ENDS) or len(current) >= max_words:
+                    found.append((current[0].start, join_words(current)))
+                    current = []
+            if current:
+                found.append((current[0].start, join_words(current)))
+        return [(start, text) for start, text in found if text]
+
     def to_timecoded_lines(self) -> list[str]:
-        """``[HH:MM:SS] text`` per non-empty segment, the form topic extraction reads."""
-        return [f"[{format_hms(s.start)}] {s.text}" for s in self.segments if s.text]
+        """``[HH:MM:SS] text`` per sentence, the form topic extraction reads."""
+        return [f"[{format_hms(start)}] {text}" for start, text in self.sentences()]
 
     def dump_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -141,6 +164,9 @@ class Transcript(BaseModel):
     @classmethod
     def load_json(cls, path: str | Path) -> Transcript:
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+_SENTENCE_ENDS = (".", "?", "!", "…", "。")
 
 
 def _normalised(text: str) -> str:
