@@ -33,13 +33,11 @@ Retry-After.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import math
 import random
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +46,7 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 
+from integrations import openai_api
 from pipeline.timecodes import format_hms, parse_tc
 from pipeline.topics import Break, Subtopic, Topic, Topics, normalize
 from pipeline.transcript import Transcript
@@ -387,57 +386,11 @@ def _outline(index: int, count: int, window: _Window, part: Topics) -> str:
     return "\n".join(lines)
 
 
-def _retry_after(headers: httpx.Headers | Any) -> float:
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return 0.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
-        if isinstance(inner, str):
-            return inner
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:300]
-    return exc.message
-
-
 def _classify(exc: openai.APIStatusError) -> tuple[TopicsError, float]:
-    status = exc.status_code
-    detail = f"HTTP {status}: {_message(exc)}"
-    if status in (401, 403):
-        return TopicsError(AUTH, detail), 0.0
-    if status == 404:
-        return TopicsError(MODEL_MISSING, detail), 0.0
-    if status == 429:
-        body = exc.body if isinstance(exc.body, dict) else {}
-        inner = body.get("error", body)
-        code = str(inner.get("code") or inner.get("type") or "") if isinstance(inner, dict) else ""
-        if "quota" in code.lower():
-            return TopicsError(QUOTA, detail), 0.0
-        return TopicsError(RATE_LIMITED, detail), _retry_after(exc.response.headers)
-    if status in (408, 409) or status >= 500:
-        return TopicsError(UNAVAILABLE, detail), _retry_after(exc.response.headers)
-    return TopicsError(BAD_REQUEST, detail), 0.0
+    kind, wait = openai_api.classify(exc)
+    detail = f"HTTP {exc.status_code}: {openai_api.error_message(exc)}"
+    # A chat request too large for the model is the same fault as any other refusal here.
+    return TopicsError(BAD_REQUEST if kind == "too_large" else kind, detail), wait
 
 
 class _Chat:
@@ -510,7 +463,7 @@ class _Chat:
                 if (
                     exc.status_code in (400, 422)
                     and self.json_mode
-                    and "response_format" in _message(exc)
+                    and "response_format" in openai_api.error_message(exc)
                 ):
                     # The prompt asks for JSON anyway; the parser takes it without the mode.
                     self.json_mode = False

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import email.utils
 import json
 import logging
 import random
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +30,8 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 
+from integrations import openai_api
 from integrations.stt import (
-    AUTH,
-    BAD_REQUEST,
-    MODEL_MISSING,
-    QUOTA,
-    RATE_LIMITED,
     TOO_LARGE,
     UNAVAILABLE,
     UNREADABLE,
@@ -196,7 +190,9 @@ class OpenAICompatible:
                 )
                 return _body(raw.headers.get("content-type", ""), raw.text)
             except openai.APIStatusError as exc:
-                if exc.status_code in (400, 422) and ladder.step_down(level, _message(exc)):
+                if exc.status_code in (400, 422) and ladder.step_down(
+                    level, openai_api.error_message(exc)
+                ):
                     log.info("transcription API refused %s; asking for less", _FORMATS[level])
                     attempt -= 1
                     continue
@@ -231,69 +227,11 @@ class OpenAICompatible:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
-        if isinstance(inner, str):
-            return inner
-        if isinstance(body.get("detail"), str):
-            return body["detail"]
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:300]
-    return exc.message
-
-
-def _error_code(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            return str(inner.get("code") or inner.get("type") or "")
-    return str(exc.code or "")
-
-
-def _retry_after(headers: httpx.Headers | Any) -> float:
-    """Seconds the server asked to wait (``retry-after-ms`` or ``retry-after``), else 0."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return 0.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _classify(exc: openai.APIStatusError) -> tuple[TranscriptionError, float]:
     """The error to raise for this answer, and how long the server asked to wait."""
-    status = exc.status_code
-    detail = f"HTTP {status}: {_message(exc)}"
-    if status in (401, 403):
-        return TranscriptionError(AUTH, detail), 0.0
-    if status == 404:
-        return TranscriptionError(MODEL_MISSING, detail), 0.0
-    if status == 413:
-        return TranscriptionError(TOO_LARGE, detail), 0.0
-    if status == 429:
-        if "quota" in _error_code(exc).lower():
-            return TranscriptionError(QUOTA, detail), 0.0
-        return TranscriptionError(RATE_LIMITED, detail), _retry_after(exc.response.headers)
-    if status in (408, 409) or status >= 500:
-        return TranscriptionError(UNAVAILABLE, detail), _retry_after(exc.response.headers)
-    return TranscriptionError(BAD_REQUEST, detail), 0.0
+    kind, wait = openai_api.classify(exc)
+    detail = f"HTTP {exc.status_code}: {openai_api.error_message(exc)}"
+    return TranscriptionError(kind, detail), wait
 
 
 def _body(content_type: str, text: str) -> str | dict[str, Any]:
