@@ -25,6 +25,9 @@ COMMANDS = (
     "settings",
     "zoom",
     "zoom_connect",
+    "usage",
+    "roles",
+    "audit",
 )
 
 

@@ -3,6 +3,11 @@
 Roles are decided here and nowhere else: routers that change or publish put `IsAdmin()` on
 themselves, and a refusal router after them answers everyone else. Recording ids that arrive
 in callback data are resolved here too, always within the chat's workspace.
+
+In a group Telegram's creator is the owner and its administrators are admins; the owner (and
+whoever added the bot, while an admin) may also make other members admins. Such a grant is
+kept in the workspace's settings, so it outlives promotions and demotions in Telegram, and a
+Telegram admin stays an admin here for as long as Telegram says so.
 """
 
 from __future__ import annotations
@@ -11,18 +16,20 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.text_decorations import html_decoration
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Translator
 from storage import repo
-from storage.models import Role, Workspace
+from storage.models import Member, Role, Workspace, WorkspaceKind, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,183 @@ class IsAdmin(Filter):
 
     async def __call__(self, event: TelegramObject, role: Role | None = None) -> bool:
         return role is not None and role.is_admin
+
+
+class ManagesRoles(Filter):
+    """The sender may grant and revoke admin in this group: its owner, or who added the bot."""
+
+    async def __call__(
+        self,
+        event: TelegramObject,
+        role: Role | None = None,
+        workspace: Workspace | None = None,
+        event_from_user: User | None = None,
+    ) -> bool:
+        if role is None or workspace is None or event_from_user is None:
+            return False
+        if workspace.kind is not WorkspaceKind.GROUP:
+            return False
+        if role is Role.OWNER:
+            return True
+        # The one who brought the bot in sets the group up, until an owner takes that away.
+        return role.is_admin and added_by(workspace) == event_from_user.id
+
+
+class InGroup(Filter):
+    """The chat is a team workspace."""
+
+    async def __call__(self, event: TelegramObject, workspace: Workspace | None = None) -> bool:
+        return workspace is not None and workspace.kind is WorkspaceKind.GROUP
+
+
+# --- roles: Telegram's word, grants, and keeping both current ----------------------------
+
+ROLES_KEY = "roles"
+# Statuses of people who are not in the group (any more).
+_GONE = frozenset({"left", "kicked"})
+
+
+def role_from_status(status: str, granted: bool) -> Role:
+    """A member's role from their Telegram status and whether an owner made them an admin."""
+    if status == "creator":
+        return Role.OWNER
+    if status == "administrator":
+        return Role.ADMIN
+    if granted and status not in _GONE:
+        return Role.ADMIN
+    return Role.MEMBER
+
+
+def _roles(workspace: Workspace) -> dict[str, Any]:
+    return dict((workspace.settings or {}).get(ROLES_KEY) or {})
+
+
+def granted_admins(workspace: Workspace) -> set[int]:
+    return {int(user_id) for user_id in _roles(workspace).get("granted") or []}
+
+
+def added_by(workspace: Workspace) -> int | None:
+    value = _roles(workspace).get("added_by")
+    return int(value) if value is not None else None
+
+
+def _store_roles(workspace: Workspace, roles: dict[str, Any]) -> None:
+    # A new dict: the JSON column notices a replaced value, not one changed in place.
+    workspace.settings = {**(workspace.settings or {}), ROLES_KEY: roles}
+
+
+def set_granted(workspace: Workspace, user_id: int, granted: bool) -> None:
+    users = granted_admins(workspace)
+    users = users | {user_id} if granted else users - {user_id}
+    _store_roles(workspace, {**_roles(workspace), "granted": sorted(users)})
+
+
+def record_adder(workspace: Workspace, user_id: int) -> None:
+    _store_roles(workspace, {**_roles(workspace), "added_by": user_id})
+
+
+def is_stale(member: Member, hours: float) -> bool:
+    seen = member.updated_at
+    if seen is None:
+        return True
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    return datetime.now(UTC) - seen > timedelta(hours=hours)
+
+
+async def apply_role(
+    session: AsyncSession,
+    workspace: Workspace,
+    member: Member,
+    role: Role,
+    *,
+    actor: int | None,
+    source: str,
+    action: str = "role_changed",
+) -> bool:
+    """Set a member's role, mark it fresh, and keep a trace when it changed."""
+    member.updated_at = utcnow()
+    if member.role is role:
+        return False
+    before = member.role
+    member.role = role
+    await repo.audit(
+        session,
+        workspace.id,
+        actor,
+        action,
+        f"user:{member.user_id}",
+        role=role.value,
+        was=before.value,
+        by=source,
+        name=member.name,
+    )
+    return True
+
+
+async def sync_roles(
+    bot: Bot, session: AsyncSession, workspace: Workspace
+) -> dict[int, str] | None:
+    """Read the group's admins from Telegram and bring every known member's role in line.
+
+    Returns the Telegram status of each admin, or None when Telegram could not be asked.
+    """
+    try:
+        admins = await bot.get_chat_administrators(workspace.chat_id)
+    except TelegramAPIError as exc:
+        log.warning("cannot list the admins of workspace %s: %s", workspace.id, exc.message)
+        return None
+    granted = granted_admins(workspace)
+    statuses: dict[int, str] = {}
+    for admin in admins:
+        if admin.user.is_bot:
+            continue
+        statuses[admin.user.id] = admin.status
+        member = await repo.get_member(session, workspace.id, admin.user.id)
+        role = role_from_status(admin.status, admin.user.id in granted)
+        if member is None:
+            member = await repo.upsert_member(
+                session, workspace.id, admin.user.id, role=role, name=admin.user.full_name
+            )
+        await apply_role(session, workspace, member, role, actor=None, source="telegram")
+    # Whoever Telegram no longer lists keeps only what an owner granted.
+    for member in await repo.members_with_roles(session, workspace.id, (Role.OWNER, Role.ADMIN)):
+        if member.user_id not in statuses:
+            role = role_from_status("member", member.user_id in granted)
+            await apply_role(session, workspace, member, role, actor=None, source="telegram")
+    return statuses
+
+
+async def telegram_status(bot: Bot, chat_id: int, user_id: int) -> str | None:
+    """One person's status in a group as Telegram has it now, or None when it cannot say."""
+    try:
+        found = await bot.get_chat_member(chat_id, user_id)
+    except TelegramAPIError as exc:
+        log.warning("cannot read chat member status: %s", exc.message)
+        return None
+    return str(found.status)
+
+
+async def refresh_member(
+    bot: Bot, session: AsyncSession, workspace: Workspace, user: User
+) -> Member:
+    """The sender's member row with a role Telegram has just confirmed (as far as it can)."""
+    statuses = await sync_roles(bot, session, workspace)
+    if statuses is not None:
+        status: str | None = statuses.get(user.id, "member")
+    else:
+        status = await telegram_status(bot, workspace.chat_id, user.id)
+    member = await repo.get_member(session, workspace.id, user.id)
+    if member is None:
+        role = role_from_status(status or "member", user.id in granted_admins(workspace))
+        member = await repo.upsert_member(
+            session, workspace.id, user.id, role=role, name=user.full_name
+        )
+        member.updated_at = utcnow()
+    elif status is not None:
+        role = role_from_status(status, user.id in granted_admins(workspace))
+        await apply_role(session, workspace, member, role, actor=None, source="telegram")
+    return member
 
 
 class OwnRecording(Filter):

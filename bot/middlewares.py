@@ -1,4 +1,4 @@
-"""Per-update context: throttling, a database session, the workspace and role, the language."""
+"""Per-update context: rate limits, a database session, the workspace and role, the language."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.ratelimit import TokenBucket
+from bot.filters import is_stale, refresh_member
+from bot.ratelimit import Bucket, Buckets, TokenBucket, whole_seconds
+from leap.settings import Settings
 from locales import Translator, choose_language, gettext
 from storage import repo
 from storage.models import Member, Role, Workspace, WorkspaceKind
@@ -31,26 +32,104 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class ThrottlingMiddleware(BaseMiddleware):
-    """Drops updates from a user who floods, and says so once in a while, not per message."""
+    """The outer flood guard: drops, without a word, what no polite limit could let through.
 
-    def __init__(self, redis: Redis, *, rate: float, burst: int, notice_every: int = 10) -> None:
-        self.redis = redis
-        self.bucket = TokenBucket(redis, "leap:throttle:user", rate=rate, burst=burst)
-        self.notice_every = notice_every
+    It sits before the database, so a flood costs one Redis call per update and nothing more.
+    Its bucket is `GUARD_FACTOR` times one person's own, so anyone inside their limits never
+    meets it; the limits people do meet (and are told about) are `RateLimitMiddleware`'s.
+    """
+
+    GUARD_FACTOR = 10
+
+    def __init__(self, redis: Redis, *, rate: float, burst: int) -> None:
+        self.bucket = TokenBucket(
+            redis,
+            "leap:throttle:guard",
+            rate=rate * self.GUARD_FACTOR,
+            burst=burst * self.GUARD_FACTOR,
+        )
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         if user is None or await self.bucket.take(user.id):
             return await handler(event, data)
-        first = await self.redis.set(
-            f"leap:throttle:notice:{user.id}", 1, nx=True, ex=self.notice_every
-        )
-        text = gettext(choose_language(user.language_code), "intake.throttled")
-        if isinstance(event, CallbackQuery):
-            await event.answer(text)
-        elif isinstance(event, Message) and first:
-            await event.answer(text)
+        log.info("flood from user %s dropped", user.id)
         return None
+
+
+# The shortest time between two notices about one limit, however fast the bucket refills.
+NOTICE_MIN_SECONDS = 10.0
+
+
+class RateLimitMiddleware(BaseMiddleware):
+    """Limits per person and per chat, on the updates a handler takes.
+
+    An inner middleware: chatter in a group that no handler wants costs nobody anything, and
+    the workspace and language are known when the polite answer is written. The person's
+    buckets are checked with the chat's in one step, so a person over their limit uses
+    nothing of the chat's, and others in the chat (and every other chat) go on as before.
+    """
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, Buckets] = {}
+
+    def buckets(self, redis: Redis) -> Buckets:
+        found = self._buckets.get(id(redis))
+        if found is None:
+            found = self._buckets[id(redis)] = Buckets(redis)
+        return found
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        redis: Redis | None = data.get("arq")
+        settings: Settings | None = data.get("settings")
+        if user is None or redis is None or settings is None:
+            return await handler(event, data)
+        workspace: Workspace | None = data.get("workspace")
+        limits = [
+            Bucket(
+                f"leap:rl:user:{user.id}:short", settings.throttle_rate, settings.throttle_burst
+            ),
+            Bucket.per(f"leap:rl:user:{user.id}:hour", settings.rate_user_per_hour, 3600),
+        ]
+        if workspace is not None:
+            limits += [
+                Bucket.per(
+                    f"leap:rl:ws:{workspace.id}:minute", settings.rate_workspace_per_minute, 60
+                ),
+                Bucket.per(
+                    f"leap:rl:ws:{workspace.id}:hour", settings.rate_workspace_per_hour, 3600
+                ),
+            ]
+        verdict = await self.buckets(redis).take(*limits)
+        if verdict.allowed:
+            return await handler(event, data)
+        refused = verdict.refused_by
+        assert refused is not None
+        which = limits.index(refused)
+        log.info("rate limit %s reached by user %s", refused.key, user.id)
+        quiet = max(refused.window, verdict.wait, NOTICE_MIN_SECONDS)
+        first = await redis.set(f"{refused.key}:told", 1, nx=True, ex=whole_seconds(quiet))
+        text = _limit_notice(which, refused, verdict.wait, user, data)
+        if isinstance(event, CallbackQuery):
+            # A pressed button waits for an answer; a short one costs the chat nothing.
+            await event.answer(text if first else None)
+        elif isinstance(event, Message) and first:
+            await event.reply(text)
+        return None
+
+
+def _limit_notice(which: int, bucket: Bucket, wait: float, user: User, data: dict[str, Any]) -> str:
+    member: Member | None = data.get("member")
+    # The person's own limits are told in their language; the chat's in the chat's.
+    if which < 2:
+        lang = (member.language if member else None) or choose_language(user.language_code)
+    else:
+        lang = str(data.get("lang") or choose_language(user.language_code))
+    minutes = max(round(wait / 60), 1)
+    limit = round(bucket.burst)
+    key = ("ratelimit.user", "ratelimit.user_hour", "ratelimit.chat", "ratelimit.chat_hour")[which]
+    return gettext(lang, key, limit=limit, minutes=minutes)
 
 
 _update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
@@ -96,7 +175,12 @@ class CommitBeforeAnswer(BaseRequestMiddleware):
 
 
 class WorkspaceMiddleware(BaseMiddleware):
-    """Resolves the chat's workspace, the sender's member row and role, and the language."""
+    """Resolves the chat's workspace, the sender's member row and role, and the language.
+
+    In a group the role is read from Telegram when the member is new to the bot or was last
+    confirmed longer ago than `role_refresh_hours`; chat_member updates keep it current in
+    between (see handlers/groups.py).
+    """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chat: Chat | None = data.get("event_chat")
@@ -114,11 +198,17 @@ class WorkspaceMiddleware(BaseMiddleware):
             chat.title or chat.full_name or "",
         )
         member = await repo.get_member(session, workspace.id, user.id)
-        if member is None:
-            role = await telegram_role(data["bot"], chat.id, user.id) if group else Role.OWNER
+        settings: Settings | None = data.get("settings")
+        hours = settings.role_refresh_hours if settings is not None else 24.0
+        if group and (member is None or is_stale(member, hours)):
+            member = await refresh_member(data["bot"], session, workspace, user)
+        elif member is None:
             member = await repo.upsert_member(
-                session, workspace.id, user.id, role=role, name=user.full_name
+                session, workspace.id, user.id, role=Role.OWNER, name=user.full_name
             )
+        if user.full_name and member.name != user.full_name[:255]:
+            # Names are shown in /roles and /audit; people rename themselves.
+            member.name = user.full_name[:255]
         data["workspace"] = workspace
         data["member"] = member
         data["role"] = member.role
@@ -132,18 +222,3 @@ def language_for(workspace: Workspace, member: Member, user: User) -> str:
     if workspace.kind is WorkspaceKind.GROUP and workspace.language:
         return workspace.language
     return member.language or workspace.language or choose_language(user.language_code)
-
-
-async def telegram_role(bot: Bot, chat_id: int, user_id: int) -> Role:
-    """The role Telegram gives this user in the group: its creator owns, its admins administer."""
-    try:
-        member = await bot.get_chat_member(chat_id, user_id)
-    except TelegramAPIError as exc:
-        log.warning("cannot read chat member status: %s", exc.message)
-        return Role.MEMBER
-    status = getattr(member, "status", "member")
-    if status == "creator":
-        return Role.OWNER
-    if status == "administrator":
-        return Role.ADMIN
-    return Role.MEMBER

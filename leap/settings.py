@@ -98,6 +98,20 @@ class Settings(BaseSettings):
             raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
         return self.telegram_bot_token.get_secret_value()
 
+    # --- Team workspaces: quotas, rate limits, roles -------------------------------------
+    # Quotas per workspace, 0 meaning no limit; `leap workspace set-quota` overrides them for
+    # one workspace. Minutes are the source length of the recordings of the calendar month.
+    quota_storage_gb: float = 50.0
+    quota_minutes: float = 3000.0
+    quota_concurrent: int = 3
+    # Beyond throttle_rate/throttle_burst (one person's short-term bucket): one person's
+    # hourly bucket, and a whole chat's buckets per minute and per hour.
+    rate_user_per_hour: int = 1000
+    rate_workspace_per_minute: int = 120
+    rate_workspace_per_hour: int = 3000
+    # How long a member's role as read from Telegram is trusted before it is read again.
+    role_refresh_hours: float = 24.0
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

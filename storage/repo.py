@@ -320,3 +320,41 @@ async def rotate_credentials(session: AsyncSession, box: SecretBox) -> int:
         credential.payload = box.rotate(credential.payload)
     await session.flush()
     return len(rows)
+
+
+# --- roles, audit pages -----------------------------------------------------------------
+
+
+async def members_with_roles(
+    session: AsyncSession, workspace_id: int, roles: Sequence[Role]
+) -> Sequence[Member]:
+    rows = await session.scalars(
+        sa.select(Member)
+        .where(Member.workspace_id == workspace_id, Member.role.in_(list(roles)))
+        .order_by(Member.id)
+    )
+    return rows.all()
+
+
+async def count_audit_events(session: AsyncSession, workspace_id: int) -> int:
+    return (
+        await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.workspace_id == workspace_id)
+        )
+        or 0
+    )
+
+
+async def member_names(
+    session: AsyncSession, workspace_id: int, user_ids: Sequence[int]
+) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        sa.select(Member.user_id, Member.name).where(
+            Member.workspace_id == workspace_id, Member.user_id.in_(list(user_ids))
+        )
+    )
+    return {user_id: name for user_id, name in rows.all()}

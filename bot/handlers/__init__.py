@@ -1,7 +1,9 @@
 """The routers, in the order they see an update; the fallback comes last.
 
 Routers are made per dispatcher (a router can belong to one dispatcher only), so tests and
-tools can build as many dispatchers as they need in one process.
+tools can build as many dispatchers as they need in one process. Each gets the rate limits
+as an inner middleware, which the routers nested in it inherit: only an update some handler
+takes counts against them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.handlers import (
+    audit,
     connections,
     fallback,
     groups,
@@ -16,19 +19,25 @@ from bot.handlers import (
     links,
     recordings,
     review,
+    roles,
     settings_menu,
     start,
     templates,
+    usage,
     zoom,
 )
+from bot.middlewares import RateLimitMiddleware
 
 
 def routers() -> list[Router]:
-    return [
+    made = [
         m.make_router()
         for m in (
             start,
             groups,
+            roles,
+            usage,
+            audit,
             connections,
             zoom,
             review,
@@ -40,3 +49,8 @@ def routers() -> list[Router]:
             fallback,
         )
     ]
+    limits = RateLimitMiddleware()
+    for router in made:
+        router.message.middleware(limits)
+        router.callback_query.middleware(limits)
+    return made

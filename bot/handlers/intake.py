@@ -11,13 +11,14 @@ from aiogram.types import Document, Message, Video
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.handlers.usage import refusal_text
 from jobs import control
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import Translator
 from locales.format import size
-from storage import repo
-from storage.files import safe_ext
+from storage import quotas, repo
+from storage.files import MediaStore, safe_ext
 from storage.models import SourceKind, Workspace
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ async def file_received(
     session: AsyncSession,
     workspace: Workspace,
     settings: Settings,
+    store: MediaStore,
     arq: ArqRedis,
     lang: str,
     _: Translator,
@@ -62,6 +64,19 @@ async def file_received(
         await message.reply(_(key, size=size(lang, file_size), limit_mb=limit_mb))
         return
 
+    # Telegram gives the length of videos (not of documents); what it gives is checked now.
+    seconds = float(getattr(media, "duration", None) or 0) or None
+    refusal = await quotas.check(
+        session, store, workspace, settings, size=file_size or None, seconds=seconds
+    )
+    if refusal is not None:
+        await message.reply(refusal_text(_, refusal))
+        return
+
+    options = pipeline_options(workspace, settings)
+    if seconds:
+        # Counted against the month's minutes until the download is measured.
+        options["declared_seconds"] = seconds
     recording = await repo.create_recording(
         session,
         workspace.id,
@@ -75,7 +90,7 @@ async def file_received(
         chat_id=message.chat.id,
         thread_id=message.message_thread_id if message.is_topic_message else None,
         stage="fetch",
-        options=pipeline_options(workspace, settings),
+        options=options,
     )
     await repo.stage_run(session, workspace.id, recording.id, "fetch")
     text = _("intake.queued", name=html.escape(file_name))

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import links as cb
 from bot.callbacks.links import PlaylistCb
+from bot.handlers.usage import refusal_text
 from bot.keyboards import links as keyboards
 from integrations import links
 from integrations.links import LinkError, LinkLimits, Playlist, Video
@@ -41,7 +42,8 @@ from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import Translator, gettext
 from locales.format import duration, size
-from storage import repo
+from storage import quotas, repo
+from storage.files import MediaStore
 from storage.models import Role, SourceKind, Workspace
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,7 @@ class LinkIntake:
         session: AsyncSession,
         workspace: Workspace,
         settings: Settings,
+        store: MediaStore,
         arq: ArqRedis,
         bot: Bot,
         lang: str,
@@ -178,7 +181,7 @@ class LinkIntake:
         if len(urls) > MAX_LINKS:
             await message.reply(_("links.too_many", limit=MAX_LINKS))
         for url in urls[:MAX_LINKS]:
-            await self._take(message, url, session, workspace, settings, arq, bot, lang, _)
+            await self._take(message, url, session, workspace, settings, store, arq, bot, lang, _)
 
     async def _take(
         self,
@@ -187,6 +190,7 @@ class LinkIntake:
         session: AsyncSession,
         workspace: Workspace,
         settings: Settings,
+        store: MediaStore,
         arq: ArqRedis,
         bot: Bot,
         lang: str,
@@ -198,14 +202,18 @@ class LinkIntake:
         )
         try:
             found = await self.inspect(url, settings)
-            if isinstance(found, Video) and _over_quota(workspace, found.size):
-                raise LinkError("link_quota")
+            refusal = None
+            if isinstance(found, Video):
+                refusal = await _over_quota(session, store, workspace, settings, found, lang)
         except LinkError as exc:
             await _edit(bot, reply, _("links.refused", url=shown, reason=reason(exc, lang)))
             return
         except Exception:
             log.exception("looking at a link failed")
             await _edit(bot, reply, _("links.refused", url=shown, reason=_("error.link_failed")))
+            return
+        if refusal is not None:
+            await _edit(bot, reply, _("links.refused", url=shown, reason=refusal))
             return
         if isinstance(found, Playlist):
             await _offer(message, reply, found, workspace, settings, arq, bot, lang, _)
@@ -230,6 +238,7 @@ class LinkIntake:
         callback_data: PlaylistCb,
         session: AsyncSession,
         settings: Settings,
+        store: MediaStore,
         arq: ArqRedis,
         bot: Bot,
         _: Translator,
@@ -270,8 +279,17 @@ class LinkIntake:
             )
             return
         queued = 0
+        refusal: str | None = None
         for item in offer["videos"]:
-            video = Video(url=item["url"], title=item["title"], item=item.get("item"))
+            video = Video(
+                url=item["url"],
+                title=item["title"],
+                item=item.get("item"),
+                duration=item.get("duration"),
+            )
+            refusal = await _over_quota(session, store, workspace, settings, video, lang)
+            if refusal is not None:
+                break
             text = gettext(lang, "intake.queued", name=html.escape(video.title))
             sent = await _retry(
                 lambda text=text: bot.send_message(
@@ -298,11 +316,12 @@ class LinkIntake:
                 announced=True,
             )
             queued += 1
+        done = gettext(lang, "links.playlist_queued", title=title, count=queued)
         await _edit_id(
             bot,
             prompt.chat.id,
             prompt.message_id,
-            gettext(lang, "links.playlist_queued", title=title, count=queued),
+            f"{done}\n{refusal}" if refusal else done,
         )
 
 
@@ -344,7 +363,10 @@ async def _offer(
         "reply_to": message.message_id,
         "thread": message.message_thread_id if message.is_topic_message else None,
         "title": playlist.title,
-        "videos": [{"url": v.url, "title": v.title, "item": v.item} for v in fitting],
+        "videos": [
+            {"url": v.url, "title": v.title, "item": v.item, "duration": v.duration}
+            for v in fitting
+        ],
     }
     await arq.set(
         _offer_key(reply.chat.id, reply.message_id),
@@ -373,6 +395,9 @@ async def _queue(
     options: dict[str, Any] = _pipeline_options(workspace, settings)
     if video.item is not None:
         options["link_item"] = video.item
+    if video.duration:
+        # Counted against the month's minutes until the download is measured.
+        options["declared_seconds"] = video.duration
     recording = await repo.create_recording(
         session,
         workspace.id,
@@ -381,6 +406,7 @@ async def _queue(
         source_ref=video.url,
         source_name=video.title[:512],
         source_ext="mp4",
+        source_size=video.size or None,
         language=lang,
         chat_id=chat_id,
         thread_id=thread_id,
@@ -410,13 +436,19 @@ def _pipeline_options(workspace: Workspace, settings: Settings) -> dict[str, Any
     }
 
 
-def _over_quota(workspace: Workspace, size_bytes: int | None) -> bool:
-    """Whether a download of `size_bytes` would take the workspace over its storage quota.
-
-    Workspaces have no quota yet. When they get one, compare the store's usage plus this size
-    against it here; the refusal message (error.link_quota) is in place.
-    """
-    return False
+async def _over_quota(
+    session: AsyncSession,
+    store: MediaStore,
+    workspace: Workspace,
+    settings: Settings,
+    video: Video,
+    lang: str,
+) -> str | None:
+    """Why this video would take the workspace over a quota, in words; None when it fits."""
+    refusal = await quotas.check(
+        session, store, workspace, settings, size=video.size, seconds=video.duration
+    )
+    return None if refusal is None else refusal_text(Translator(lang), refusal)
 
 
 def _offer_key(chat_id: int, message_id: int) -> str:
