@@ -7,6 +7,9 @@ else's rows or files change.
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobs.queues import PIPELINE
+from pipeline.probe import probe
 from storage.models import RecordingStatus, StageRun, StageStatus
 from tests.safety.conftest import (
     Inputs,
@@ -22,10 +26,12 @@ from tests.safety.conftest import (
     folder_of,
     labels,
     leftovers,
+    recordings_of,
     reply_to,
     seen,
     select,
     snapshot,
+    workspace_of,
 )
 
 
@@ -100,3 +106,80 @@ async def test_bad_media_fails_with_a_reason_and_changes_nothing_else(
     assert sorted(p.name for p in folder.iterdir()) == ["source.mp4"]
     assert leftovers(settings) == []
     assert before.changed_beyond(await snapshot(settings), recording.workspace_id) == []
+
+
+async def test_audio_only_recording_goes_through_as_a_podcast(world: World, inputs: Inputs) -> None:
+    """Sound without a picture (a phone's voice recorder saving into MP4) is a lecture too."""
+    telegram, settings = world.telegram, world.settings
+    user = telegram.user(7111, "Ann", language_code="en")
+    chat = telegram.private_chat(user)
+    before = await snapshot(settings)
+    mark = telegram.mark()
+    await telegram.send_document(
+        chat, user, inputs.podcast, file_name="podcast.mp4", mime_type="video/mp4"
+    )
+    progress = await telegram.wait_for_message(7111, after=mark)
+    card = await telegram.wait_for_message(
+        7111, lambda m: "Ready for review: podcast" in seen(m), after=mark, timeout=60
+    )
+    [recording] = await at_rest(settings, 7111)
+    assert recording.status is RecordingStatus.AWAITING_REVIEW
+    assert "Received: 0:09, audio only" in seen(progress)
+    assert "Trimmed: 0:09 →" in seen(progress)
+    assert recording.media["source"]["has_video"] is False
+
+    # No picture, so no thumbnail; the published file is the trimmed sound, subtitles beside it.
+    folder = folder_of(settings, recording)
+    assert not (folder / "thumbnail.jpg").exists()
+    assert probe(folder / "video.mp4").has_audio
+    assert not probe(folder / "video.mp4").has_video
+    transcript = json.loads((folder / "transcript.json").read_text())
+    assert "signals" in " ".join(s["text"] for s in transcript["segments"]).lower()
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["title"] == "podcast"
+
+    publish = next(data for label, data in card.buttons if "Publish" in label)
+    await telegram.press(chat, user, card.message_id, publish)
+    archive = await telegram.wait_for_message(
+        7111, lambda m: m.document is not None and m.document.file_name == "podcast.zip",
+        after=mark, timeout=30,
+    )  # fmt: skip
+    assert archive.document is not None
+    with zipfile.ZipFile(io.BytesIO(archive.document.data)) as packed:
+        assert {"video.mp4", "subtitles.srt", "metadata.json"} <= set(packed.namelist())
+    [published] = await at_rest(settings, 7111)
+    assert published.status is RecordingStatus.READY
+    assert leftovers(settings) == []
+    assert before.changed_beyond(await snapshot(settings), recording.workspace_id) == []
+
+
+@pytest.mark.parametrize("as_audio", [True, False], ids=["audio_message", "m4a_document"])
+async def test_sound_sent_as_music_or_m4a_gets_an_answer(
+    world: World, inputs: Inputs, as_audio: bool
+) -> None:
+    """A sound file sent as music or as an .m4a document is either taken as a recording or
+    refused with what to send instead; it is never met with silence."""
+    telegram, settings = world.telegram, world.settings
+    user_id = 7112 if as_audio else 7113
+    user = telegram.user(user_id, "Ann", language_code="en")
+    chat = telegram.private_chat(user)
+    before = await snapshot(settings)
+    mark = telegram.mark()
+    if as_audio:
+        await telegram.send_audio(
+            chat, user, inputs.podcast, file_name="podcast.m4a", mime_type="audio/mp4", duration=9
+        )
+    else:
+        await telegram.send_document(
+            chat, user, inputs.podcast, file_name="podcast.m4a", mime_type="audio/mp4"
+        )
+    answer = await telegram.wait_for_message(user_id, after=mark)
+    if "Waiting in the queue" in seen(answer):
+        [recording] = await at_rest(settings, user_id)
+        assert recording.status is not RecordingStatus.FAILED, recording.failure_reason
+    else:
+        assert "video" in seen(answer).lower(), seen(answer)
+        assert await recordings_of(settings, user_id) == []
+        workspace = await workspace_of(settings, user_id)
+        assert workspace is not None
+        assert before.changed_beyond(await snapshot(settings), workspace.id) == []
