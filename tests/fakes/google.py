@@ -38,15 +38,15 @@ import itertools
 import json
 import re
 import secrets
-import socket
 from dataclasses import dataclass, field
 from email.message import Message
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aiohttp import web
 from googleapiclient import discovery_cache
+
+from tests.fakes.server import FakeServer, listen
 
 YOUTUBE_FORCE_SSL = "https://www.googleapis.com/auth/youtube.force-ssl"
 GRANULARITY = 256 * 1024
@@ -238,7 +238,7 @@ class Fault:
     hold: bool
 
 
-class FakeGoogle:
+class FakeGoogle(FakeServer):
     def __init__(
         self,
         *,
@@ -292,30 +292,13 @@ class FakeGoogle:
         app.router.add_post("/upload/youtube/v3/captions", self._captions_insert)
         app.router.add_post("/upload/youtube/v3/thumbnails/set", self._thumbnails_set)
         # A client killed in the middle of a held request must not keep its handler around.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await listen(app, handler_cancellation=True)
 
     async def stop(self) -> None:
         self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def auth_url(self) -> str:

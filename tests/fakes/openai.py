@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,10 +38,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.fakes.server import FakeServer, listen
 
 TRANSCRIPTIONS = "transcriptions"
 CHAT = "chat"
@@ -150,7 +150,7 @@ async def _audio_seconds(data: bytes, filename: str) -> float:
         return 0.0
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     def __init__(
         self,
         api_key: str | None = "sk-test-key",
@@ -205,29 +205,13 @@ class FakeOpenAI:
         app = web.Application(client_max_size=self.max_upload_bytes * 2)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        self._runner, root = await listen(app, handler_cancellation=True)
+        self.base_url = f"{root}/v1"
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _guard(self, request: web.Request, record: Recorded) -> web.StreamResponse | None:
         """Authentication, queued faults and latency; an answer means "stop here"."""

@@ -33,16 +33,16 @@ import hashlib
 import itertools
 import re
 import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+
+from tests.fakes.server import FakeServer, listen
 
 DEFAULT_CLIENT_ID = "51900001"
 ACCESS_TOKEN_TTL = 3600
@@ -172,7 +172,7 @@ def _version(text: str) -> tuple[int, int]:
         return 0, 0
 
 
-class FakeVk:
+class FakeVk(FakeServer):
     def __init__(
         self, *, client_id: str = DEFAULT_CLIENT_ID, redirect_uris: Iterable[str] = ()
     ) -> None:
@@ -209,30 +209,12 @@ class FakeVk:
         app.router.add_post("/upload.do", self._handle_upload)
         app.router.add_get("/authorize", self._handle_authorize)
         app.router.add_post("/oauth2/auth", self._handle_token)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        site = web.SockSite(self._runner, sock)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await listen(app)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:

@@ -25,14 +25,14 @@ from __future__ import annotations
 import base64
 import itertools
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.server import FakeServer, listen
 
 MAX_RANGE_DAYS = 31
 
@@ -70,7 +70,7 @@ class Download:
     range: str | None
 
 
-class FakeZoom:
+class FakeZoom(FakeServer):
     def __init__(
         self,
         *,
@@ -105,29 +105,12 @@ class FakeZoom:
         app.router.add_get("/v2/users/me/recordings", self._recordings)
         app.router.add_get("/rec/download/{file_id}", self._download)
         app.router.add_get("/storage/{file_id}", self._storage)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await listen(app)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:
