@@ -1,4 +1,5 @@
-"""Operator commands: the chat's operations without the chat (Zoom, recordings, publishing).
+"""Operator commands: the chat's operations without the chat (Zoom, recordings, publishing,
+workspaces and their quotas).
 
 They open the database and Redis named by the settings, act across workspaces (an operator
 serves them all, so ids are global here and every change is then made through the scoped
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -63,6 +65,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--platform", choices=PLATFORMS, action="append", required=True, dest="platforms"
     )
     publish.set_defaults(handler=_command(_publish))
+
+    workspaces = sub.add_parser("workspaces", help="workspaces with their use and limits")
+    workspaces.set_defaults(handler=_command(_workspaces))
+    workspace = sub.add_parser("workspace", help="one workspace")
+    ws_sub = workspace.add_subparsers(dest="workspace_command", required=True)
+    quota = ws_sub.add_parser(
+        "set-quota", help="this workspace's own limits (0: none); the others stay as they are"
+    )
+    quota.add_argument("id", type=int)
+    quota.add_argument("--storage-gb", type=_not_negative, metavar="N")
+    quota.add_argument("--minutes", type=_not_negative, metavar="N")
+    quota.add_argument("--concurrent", type=_whole, metavar="N")
+    quota.add_argument(
+        "--default", action="store_true", help="drop this workspace's own limits first"
+    )
+    quota.set_defaults(handler=_command(_set_quota))
 
 
 class Refused(Exception):
@@ -373,4 +391,107 @@ async def _publish(settings: Settings, args: argparse.Namespace) -> int:
         print(f"recording {args.id}: publishing to {', '.join(queued)}")
     else:
         print(f"recording {args.id}: nothing to queue (already published or in progress)")
+    return 0
+
+
+# --- leap workspaces, leap workspace set-quota -------------------------------------------------
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of 0 or more: {text}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of 0 or more: {text}")
+    return value
+
+
+def _of(used: str, limit: float, shown: str) -> str:
+    return f"{used}/{shown}" if limit else f"{used}/-"
+
+
+def _minutes(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+async def _workspaces(settings: Settings, args: argparse.Namespace) -> int:
+    from locales.format import size
+    from storage import quotas
+    from storage.files import MediaStore
+    from storage.models import Member, Recording, Workspace
+
+    store = MediaStore(settings.storage_dir)
+    lines = []
+    async with _open(settings) as ops, ops.sessions() as session:
+        found = (await session.scalars(sa.select(Workspace).order_by(Workspace.id))).all()
+        recordings = await _count_by_workspace(session, Recording.workspace_id)
+        members = await _count_by_workspace(session, Member.workspace_id)
+        for workspace in found:
+            used = await quotas.usage(session, store, workspace.id)
+            limit = quotas.limits(workspace, settings)
+            storage = _of(
+                size("en", used.storage_bytes),
+                limit.storage_bytes,
+                size("en", limit.storage_bytes),
+            )
+            minutes = _of(_minutes(used.minutes), limit.minutes, _minutes(limit.minutes))
+            active = _of(str(used.active), limit.concurrent, str(limit.concurrent))
+            # A star marks limits the operator set for this workspace alone.
+            own = "*" if quotas.overrides(workspace) else " "
+            lines.append(
+                f"{workspace.id:>4}  {workspace.kind.value:<8}  {workspace.chat_id:>15}  "
+                f"{recordings.get(workspace.id, 0):>10}  {members.get(workspace.id, 0):>7}  "
+                f"{storage:>19}  {minutes:>13}  {active:>6}{own}  {workspace.title}"
+            )
+    if not lines:
+        print("no workspaces")
+        return 0
+    print(
+        f"{'id':>4}  {'kind':<8}  {'chat':>15}  {'recordings':>10}  {'members':>7}  "
+        f"{'storage':>19}  {'minutes/month':>13}  {'active':>6}   title"
+    )
+    for line in lines:
+        print(line)
+    return 0
+
+
+async def _count_by_workspace(session: AsyncSession, column: Any) -> dict[int, int]:
+    rows = await session.execute(sa.select(column, sa.func.count()).group_by(column))
+    return {int(workspace_id): int(count) for workspace_id, count in rows.all()}
+
+
+async def _set_quota(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import quotas, repo
+    from storage.models import Workspace
+
+    values = {"storage_gb": args.storage_gb, "minutes": args.minutes, "concurrent": args.concurrent}
+    if all(v is None for v in values.values()) and not args.default:
+        raise Refused("name a limit: --storage-gb, --minutes, --concurrent (or --default)")
+    async with _open(settings) as ops, ops.sessions() as session:
+        workspace = await session.get(Workspace, args.id)
+        if workspace is None:
+            raise Refused(f"no workspace {args.id}")
+        if args.default:
+            quotas.clear_overrides(workspace)
+        quotas.set_overrides(workspace, **values)
+        own = quotas.overrides(workspace)
+        await repo.audit(
+            session, workspace.id, None, "quota_changed", "quota", by="operator", **own
+        )
+        await session.commit()
+        limit = quotas.limits(workspace, settings)
+    storage = f"{limit.storage_bytes / quotas.GB:g} GB" if limit.storage_bytes else "no limit"
+    minutes = f"{limit.minutes:g} min a month" if limit.minutes else "no limit"
+    concurrent = f"{limit.concurrent} at a time" if limit.concurrent else "no limit"
+    print(
+        f"workspace {workspace.id}: storage {storage}, minutes {minutes}, recordings {concurrent}"
+    )
     return 0

@@ -32,8 +32,11 @@ def bar(used: float, limit: float) -> str:
 
 
 def minutes(lang: str, value: float) -> str:
-    """Whole minutes from ten on; one decimal below, so short lectures do not show as 0."""
-    text = f"{value:.0f}" if value >= 10 or value == 0 else f"{value:.1f}"
+    """Whole minutes from ten on; one decimal below, so a short lecture does not show as 0."""
+    if value == int(value) or value >= 10:
+        text = f"{value:.0f}"
+    else:
+        text = f"{value:.1f}"
     return text.replace(".", ",") if lang == "ru" else text
 
 
