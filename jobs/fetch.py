@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from integrations import telegram
+from jobs.downloads import progress_reporter
 from jobs.fetch_link import fetch_link
 from jobs.fetch_zoom import fetch_zoom
 from jobs.runner import StageFailure, StageJob, stage
@@ -44,18 +43,7 @@ async def fetch(job: StageJob) -> None:
 
 async def _download_telegram(job: StageJob, dest) -> None:  # type: ignore[no-untyped-def]
     settings = job.deps.settings
-    last = 0.0
-
-    async def on_progress(done: int, total: int | None) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last < 0.5 and (not total or done < total):
-            return
-        last = now
-        if total:
-            job.report(job._("progress.downloading", percent=min(100, done * 100 // total)))
-        else:
-            job.report(job._("progress.downloading_plain"))
+    on_progress = progress_reporter(job)
 
     job.report(job._("progress.downloading", percent=0))
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import html
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 from integrations.zoom import Credentials, ZoomAuthError, ZoomClient, ZoomError, ZoomRecording
+from jobs.downloads import progress_reporter
 from jobs.runner import StageFailure, StageJob, TransientFailure
 from storage import repo
 from storage.crypto import SecretBoxError
@@ -34,18 +34,7 @@ async def fetch_zoom(job: StageJob, dest: Path) -> Path:
     credentials = await _credentials(job, int(info.get("credential_id") or 0))
     part = dest.with_name(dest.name + ".part")
 
-    last = 0.0
-
-    async def on_progress(done: int, total: int | None) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last < 0.5 and (not total or done < total):
-            return
-        last = now
-        if total:
-            job.report(job._("progress.downloading", percent=min(100, done * 100 // total)))
-        else:
-            job.report(job._("progress.downloading_plain"))
+    on_progress = progress_reporter(job)
 
     job.report(job._("progress.downloading", percent=0))
     settings = job.deps.settings

@@ -22,12 +22,10 @@ import html
 import json
 import logging
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from secrets import token_urlsafe
 from typing import Any
 
-import sqlalchemy as sa
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
@@ -44,17 +42,16 @@ from integrations.zoom import (
     ZoomClient,
     ZoomError,
     ZoomRecording,
-    meeting_uuid,
-    ref_prefix,
 )
 from jobs.enqueue import enqueue_stage
+from jobs.zoom_sync import imported_meetings
 from leap.settings import Settings
 from locales import Translator
 from locales.format import duration, size
 from storage import repo
 from storage.crypto import SecretBox, SecretBoxError
 from storage.files import safe_ext
-from storage.models import Recording, Role, SourceKind, Workspace, WorkspaceKind
+from storage.models import Role, SourceKind, Workspace, WorkspaceKind
 
 log = logging.getLogger(__name__)
 
@@ -333,31 +330,6 @@ def _limits(settings: Settings, workspace: Workspace) -> tuple[int, float, float
         value("zoom_min_minutes", MIN_MINUTES),
         value("zoom_min_mb", MIN_MB),
     )
-
-
-async def imported_meetings(
-    session: AsyncSession, workspace_id: int, uuids: Sequence[str]
-) -> set[str]:
-    """Which of these meetings the workspace already imported (whichever file it took)."""
-    wanted = list(dict.fromkeys(u for u in uuids if u))
-    found: set[str] = set()
-    # A meeting, not a file, is the unit: Zoom may add a file to a meeting after an import.
-    for start in range(0, len(wanted), 100):
-        batch = wanted[start : start + 100]
-        rows = await session.scalars(
-            sa.select(Recording.source_ref).where(
-                Recording.workspace_id == workspace_id,
-                Recording.source_kind == SourceKind.ZOOM,
-                sa.or_(
-                    *(
-                        Recording.source_ref.startswith(ref_prefix(u), autoescape=True)
-                        for u in batch
-                    )
-                ),
-            )
-        )
-        found.update(meeting_uuid(ref) for ref in rows.all())
-    return found
 
 
 async def list_recordings(
