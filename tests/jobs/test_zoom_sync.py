@@ -237,3 +237,26 @@ async def test_dry_run_posts_the_plan_and_changes_nothing(
 
     assert await rows(config.database_url, Recording) == []
     assert zoom.downloads == []
+
+
+async def test_a_scheduled_import_ends_with_a_review_card_in_the_chat(
+    settings: Settings, telegram: FakeTelegram, zoom: FakeZoom, small_video: Path
+) -> None:
+    zoom.add_meeting(
+        "Linear Algebra 4", days_ago(1), 90, [zoom.mp4("shared_screen", small_video.read_bytes())]
+    )
+    config = zoom_settings(settings, zoom)
+    async with running(config, telegram), worker_deps(config) as deps:
+        user = telegram.user(914, "Lena", language_code="en")
+        await connect_privately(telegram, user, zoom)
+        await set_workspace(config.database_url, 914, zoom_auto_import=True)
+
+        mark = telegram.mark()
+        assert await zoom_sync({"deps": deps}) == 1
+        card = await telegram.wait_for_message(
+            914, lambda m: any("Publish" in text for text, _ in m.buttons),
+            timeout=60, after=mark,
+        )  # fmt: skip
+        assert "Linear Algebra 4" in (card.content or "")
+        (recording,) = await rows(config.database_url, Recording)
+        assert recording.status == "awaiting_review"
