@@ -454,6 +454,38 @@ def _line_hint(exc: jinja2.TemplateSyntaxError) -> str:
     return f" (line {exc.lineno})" if exc.lineno else ""
 
 
+# Attributes the sandbox refuses although they do not start with "_".
+_UNSAFE_NAMES = frozenset(
+    {"mro", "gi_code", "gi_frame", "cr_code", "cr_frame", "ag_code", "ag_frame", "f_globals"}
+)
+# A format field that reads an attribute or item starting with "_", as in "{0.__class__}".
+_FORMAT_INTERNAL = re.compile(r"\{[^{}]*?[.\[]\s*(_[^{}.\[\]]*)")
+
+
+def _internal_name(tree: nodes.Template) -> str | None:
+    """The first name in the template that reaches into Python's internals, if any.
+
+    The sandbox refuses these while rendering; finding them here refuses the template when it
+    is written, rather than failing every recording it matches later.
+    """
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Const)):
+        if isinstance(node, nodes.Getattr):
+            if node.attr in _UNSAFE_NAMES:
+                return node.attr
+            name: object = node.attr
+        elif isinstance(node, nodes.Getitem):
+            name = node.arg.value if isinstance(node.arg, nodes.Const) else None
+        elif isinstance(node, nodes.Name):
+            # A plain "_" is a throwaway loop variable; double underscores are Python's.
+            name = node.name if node.name.startswith("__") else None
+        else:
+            found = _FORMAT_INTERNAL.search(node.value) if isinstance(node.value, str) else None
+            name = found.group(1) if found else None
+        if isinstance(name, str) and name.startswith("_"):
+            return name
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _compile(source: str) -> jinja2.Template:
     env = _environment()
@@ -466,6 +498,9 @@ def _compile(source: str) -> jinja2.Template:
             raise TemplateError(f"{label} is not supported in templates.")
     if any(loop.recursive for loop in tree.find_all(nodes.For)):
         raise TemplateError("Recursive loops are not supported in templates.")
+    internal = _internal_name(tree)
+    if internal is not None:
+        raise TemplateError(f"Templates may not use Python's internal names ({internal}).")
     tree = _GuardLoops().visit(tree)
     tree.set_environment(env)
     try:

@@ -238,6 +238,6 @@ def test_no_chapters_on_a_short_video_and_a_fallback_title() -> None:
 
 
 def test_compose_metadata_reports_broken_templates() -> None:
-    template = Template(name="bad", description_template="{{ x.__class__ }}")
+    template = Template(name="bad", description_template="{{ (x|list).pop() }}")
     with pytest.raises(TemplateError):
-        compose_metadata(template, {"x": 1}, _topics(), duration=1800.0)
+        compose_metadata(template, {"x": "ab"}, _topics(), duration=1800.0)
