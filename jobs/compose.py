@@ -28,7 +28,13 @@ async def compose(job: StageJob) -> None:
 
     async with job.deps.sessions() as session:
         rows = await repo.templates(session, recording.workspace_id)
-        workspace_templates = [templates.Template.model_validate(row.body) for row in rows]
+    workspace_templates = []
+    for row in rows:
+        # A template saved before a rule it breaks existed is passed over, not fatal.
+        try:
+            workspace_templates.append(templates.Template.model_validate(row.body))
+        except ValueError:
+            log.warning("template %s of workspace %s is invalid", row.id, row.workspace_id)
     facts = recording_facts(recording)
     template = templates.match_template(workspace_templates, facts)
     try:
