@@ -338,12 +338,10 @@ async def new_answered(
         data["keywords"] = keywords(text)
         following, prompt = NEW_TITLE, _("tpl.ask_title")
     elif ask.kind == NEW_TITLE:
-        if text != "-":
-            data["title_template"] = text
+        _answer(data, "title_template", text)
         following, prompt = NEW_DESCRIPTION, _("tpl.ask_description")
     else:
-        if text != "-":
-            data["description_template"] = text
+        _answer(data, "description_template", text)
         following, prompt = "", ""
     await asks.drop(message.chat.id, user.id, ask.prompt)
     if following:
@@ -371,6 +369,14 @@ async def new_answered(
         + await card_text(_, session, workspace, row),
         reply_markup=keyboards.template_card(_, row.id, template, PLATFORMS) if template else None,
     )
+
+
+def _answer(data: dict[str, Any], key: str, text: str) -> None:
+    # "-" keeps the default, also in place of an answer refused before.
+    if text == "-":
+        data.pop(key, None)
+    else:
+        data[key] = text
 
 
 def keywords(text: str) -> list[str]:
