@@ -122,9 +122,15 @@ async def create_recording(session: AsyncSession, workspace_id: int, **fields: A
     return recording
 
 
+# Ids beyond a signed 64-bit integer cannot exist, and databases refuse to compare with them.
+MAX_ID = 2**63 - 1
+
+
 async def get_recording(
     session: AsyncSession, workspace_id: int, recording_id: int
 ) -> Recording | None:
+    if not 0 < recording_id <= MAX_ID:
+        return None
     return await session.scalar(
         sa.select(Recording).where(
             Recording.workspace_id == workspace_id, Recording.id == recording_id
@@ -135,6 +141,8 @@ async def get_recording(
 async def list_recordings(
     session: AsyncSession, workspace_id: int, *, limit: int = 10, offset: int = 0
 ) -> Sequence[Recording]:
+    if offset > MAX_ID:
+        return []
     rows = await session.scalars(
         sa.select(Recording)
         .where(Recording.workspace_id == workspace_id)
