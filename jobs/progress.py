@@ -1,4 +1,10 @@
-"""The one progress message per recording: coalesced edits that never fail a job."""
+"""The one progress message per recording: coalesced edits that never fail or slow a job.
+
+Telegram's flood control answers edits with 429 and a `retry_after` that can reach minutes.
+Edits wait for it in the background; a job that has finished with a message never waits for
+Telegram: the last text is handed to a background flush that lands it when allowed, unless a
+newer reporter of the same message speaks first.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +59,27 @@ class ProgressMessage:
         self._pending = text
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
+
+    @property
+    def idle(self) -> bool:
+        return self._task is None or self._task.done()
+
+    def wait_needed(self) -> float:
+        """Seconds until this reporter may edit again (0 when it may now)."""
+        return max(self._next_at - self.clock(), 0.0)
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the flush in progress ends (at once when there is none)."""
+        if self._task is None or self._task.done():
+            callback()
+        else:
+            self._task.add_done_callback(lambda _: callback())
+
+    def abandon(self) -> None:
+        """Drop what is still to be sent: a newer reporter of this message has taken over."""
+        self._pending = None
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until the newest text has been sent (or given up on)."""
@@ -126,11 +153,17 @@ class ProgressHub:
         self.redis = redis
         self.interval = interval
         self._messages: dict[tuple[int, int], ProgressMessage] = {}
+        # Finished reporters whose last text still waits for Telegram.
+        self._leaving: dict[tuple[int, int], ProgressMessage] = {}
 
     def message(self, chat_id: int, message_id: int) -> ProgressMessage:
         key = (chat_id, message_id)
         reporter = self._messages.get(key)
         if reporter is None:
+            leaving = self._leaving.pop(key, None)
+            if leaving is not None:
+                # Its text is older than anything the new reporter will say.
+                leaving.abandon()
             reporter = ProgressMessage(
                 self.bot, chat_id, message_id, redis=self.redis, interval=self.interval
             )
@@ -138,9 +171,25 @@ class ProgressHub:
         return reporter
 
     async def finish(self, chat_id: int, message_id: int, timeout: float = 30.0) -> None:
-        reporter = self._messages.pop((chat_id, message_id), None)
-        if reporter is not None:
-            await reporter.drain(timeout)
+        """Let the message's last text land; wait for it only while Telegram allows edits.
+
+        Under flood control (a `retry_after` longer than the pace) the text is left to a
+        background flush, so the job goes on instead of waiting for Telegram.
+        """
+        key = (chat_id, message_id)
+        reporter = self._messages.pop(key, None)
+        if reporter is None or reporter.idle:
+            return
+        if reporter.wait_needed() <= self.interval + 1.0:
+            await reporter.drain(min(timeout, self.interval + 10.0))
+        if not reporter.idle:
+            self._leaving[key] = reporter
+            reporter.when_done(lambda: self._forget_leaving(key, reporter))
+
+    def _forget_leaving(self, key: tuple[int, int], reporter: ProgressMessage) -> None:
+        if self._leaving.get(key) is reporter:
+            del self._leaving[key]
 
     async def drain_all(self, timeout: float = 10.0) -> None:
-        await asyncio.gather(*(r.drain(timeout) for r in self._messages.values()))
+        reporters = [*self._messages.values(), *self._leaving.values()]
+        await asyncio.gather(*(r.drain(timeout) for r in reporters))

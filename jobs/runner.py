@@ -1,19 +1,31 @@
-"""Runs one stage of one recording: mark it, do it, save it, report it, hand on to the next."""
+"""Runs one stage of one recording: mark it, do it, save it, report it, hand on to the next.
+
+Every run has a deadline (`stage_timeout`): a stage still running at its deadline is ended
+here, so the chat is told why, rather than by arq's own timeout, which would only drop the
+job. Running out of disk space fails the stage with its own reason; the files already made
+(the source above all) stay, and the stage's own half-written output is never used because
+every output appears under its real name only once complete.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from arq import Retry
 
+from jobs import metrics
 from jobs.cards import pipeline_finished, render, stage_failed
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
 from jobs.progress import ProgressMessage
-from jobs.queues import PIPELINE
+from jobs.queues import PIPELINE, job_id
+from leap.settings import Settings
 from locales import gettext
 from pipeline.errors import MediaError
 from storage import repo
@@ -24,6 +36,49 @@ log = logging.getLogger(__name__)
 
 # arq runs a stage at most this many times; the last transient failure becomes a real one.
 MAX_TRIES = 5
+
+# Honest upper bounds for one run of a stage; STAGE_TIMEOUTS in the settings overrides them.
+STAGE_TIMEOUTS = {"fetch": 3 * 3600, "trim": 3600, "transcribe": 3 * 3600}
+DEFAULT_STAGE_TIMEOUT = 1800.0
+# Errors of a write that found no room: the disk (or a quota, or a file size limit) is full.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+DISK_FULL_TEXTS = ("No space left on device", "File too large", "Disk quota exceeded")
+# Where a stage's count of recoveries from dead workers is kept (see jobs.recovery).
+RECOVERIES_KEY = "leap:recoveries:"
+
+
+def stage_timeout(settings: Settings, name: str) -> float:
+    """Seconds one run of stage (or arq function) `name` may take."""
+    configured = settings.stage_timeouts.get(name)
+    if configured:
+        return float(configured)
+    return float(STAGE_TIMEOUTS.get(name, DEFAULT_STAGE_TIMEOUT))
+
+
+def scale_retry(exc: Retry, settings: Settings) -> None:
+    """Stretch or shrink a retry's wait by the operator's RETRY_DELAY_SCALE."""
+    scale = settings.retry_delay_scale
+    if exc.defer_score and scale != 1.0:
+        exc.defer_score = max(int(exc.defer_score * scale), 1)
+
+
+def failure_text(lang: str, code: str, **params: Any) -> str:
+    """The message for failure `code`; the general one when the catalogue has none."""
+    key = f"error.{code}"
+    text = gettext(lang, key, **params)
+    return text if text != key else gettext(lang, "error.internal")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is a write that found the disk full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(seen, MediaError) and any(t in seen.detail for t in DISK_FULL_TEXTS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class TransientFailure(Retry):
@@ -126,32 +181,54 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
         summaries=dict(recording.media.get("summaries", {})),
         attempt=int(ctx.get("job_try") or 1),
     )
+    started = time.monotonic()
+    deadline = stage_timeout(deps.settings, name)
     try:
-        await STAGES[name](job)
+        try:
+            async with asyncio.timeout(deadline) as limit:
+                await STAGES[name](job)
+        except TimeoutError as exc:
+            if not limit.expired():
+                raise
+            log.warning("recording %s: %s still running after %.0f s", recording_id, name, deadline)
+            raise TransientFailure("stage_timeout", defer=60) from exc
     except TransientFailure as exc:
         if job.attempt >= MAX_TRIES:
-            await _fail(deps, job, exc.code, job._(f"error.{exc.code}", **exc.params))
+            await _fail(deps, job, exc.code, failure_text(job.lang, exc.code, **exc.params))
+            _observe(name, "failed", started, exc.code)
             return
         async with deps.sessions() as session:
             run = await repo.stage_run(session, workspace_id, recording_id, name)
             repo.mark_finished(run, StageStatus.PENDING, f"will retry: {exc.code}")
             await session.commit()
+        scale_retry(exc, deps.settings)
+        _observe(name, "retry", started, exc.code)
         raise
-    except Retry:
+    except Retry as exc:
         async with deps.sessions() as session:
             run = await repo.stage_run(session, workspace_id, recording_id, name)
             repo.mark_finished(run, StageStatus.PENDING, "will retry")
             await session.commit()
+        scale_retry(exc, deps.settings)
+        _observe(name, "retry", started, "retry")
         raise
     except StageFailure as exc:
         await _fail(deps, job, exc.code, job._(f"error.{exc.code}", **exc.params))
+        _observe(name, "failed", started, exc.code)
         return
-    except MediaError as exc:
-        await _fail(deps, job, exc.code, _media_reason(job, exc))
-        return
-    except Exception:
+    except Exception as exc:
+        if is_disk_full(exc):
+            log.error("recording %s: %s found the disk full: %s", recording_id, name, exc)
+            await _fail(deps, job, "disk_full", failure_text(job.lang, "disk_full"))
+            _observe(name, "failed", started, "disk_full")
+            return
+        if isinstance(exc, MediaError):
+            await _fail(deps, job, exc.code, _media_reason(job, exc))
+            _observe(name, "failed", started, exc.code)
+            return
         log.exception("recording %s: stage %s crashed", recording_id, name)
         await _fail(deps, job, "internal", job._("error.internal"))
+        _observe(name, "failed", started, "internal")
         return
 
     following = next_stage(name)
@@ -176,12 +253,30 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
             await repo.stage_run(session, workspace_id, recording_id, following)
         await session.commit()
         job.recording = recording
+    _observe(name, "done", started)
+    await forget_recoveries(deps, job_id(recording_id, name))
 
     if following is not None:
         await enqueue_stage(deps.redis, workspace_id, recording_id, following)
         job.report("")
     else:
         await pipeline_finished(deps, recording, job.summaries)
+
+
+def _observe(name: str, outcome: str, started: float, reason: str | None = None) -> None:
+    metrics.STAGE_SECONDS.observe(time.monotonic() - started, stage=name, outcome=outcome)
+    if outcome == "failed" and reason is not None:
+        metrics.STAGE_FAILURES.inc(stage=name, reason=reason)
+    elif outcome == "retry" and reason is not None:
+        metrics.STAGE_RETRIES.inc(stage=name, reason=reason)
+
+
+async def forget_recoveries(deps: WorkerDeps, jid: str) -> None:
+    """The stage ended on its own: earlier recoveries from dead workers no longer count."""
+    try:
+        await deps.redis.delete(RECOVERIES_KEY + jid)
+    except Exception:
+        log.debug("recoveries of %s not cleared", jid, exc_info=True)
 
 
 def _progress_for(deps: WorkerDeps, recording: Recording) -> ProgressMessage | None:
@@ -213,4 +308,5 @@ async def _fail(deps: WorkerDeps, job: StageJob, code: str, reason: str) -> None
         repo.fail_recording(current, code, reason)
         current.media = {**current.media, "summaries": job.summaries}
         await session.commit()
+    await forget_recoveries(deps, job_id(recording.id, job.name))
     await stage_failed(deps, recording, job.summaries, reason)

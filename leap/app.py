@@ -8,13 +8,19 @@ import logging
 from collections.abc import Sequence
 
 from aiohttp import web
-from arq.connections import create_pool
 
 from bot.app import create_dispatcher, set_commands
 from bot.middlewares import CommitBeforeAnswer
-from bot.web import WebDeps, create_web_app
-from jobs.worker import build_deps, build_workers, close_deps, redis_settings, stop_worker
-from leap.logs import install_redaction, remember_secrets, settings_secrets
+from bot.web import StatusDeps, WebDeps, create_status_app, create_web_app
+from jobs.worker import (
+    Presence,
+    build_deps,
+    build_workers,
+    close_deps,
+    redis_pool,
+    stop_worker,
+)
+from leap.logs import install_context, install_redaction, remember_secrets, settings_secrets
 from leap.settings import Settings
 from storage import db
 
@@ -33,14 +39,23 @@ async def serve(
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Run until `stop` is set (or the task is cancelled), then shut everything down cleanly."""
+    """Run until `stop` is set (or the task is cancelled), then shut everything down cleanly.
+
+    On the way out running stages get SHUTDOWN_GRACE seconds to finish; the ones still
+    running then are cancelled and put back in their queue for the next worker.
+    """
     stop = stop or asyncio.Event()
     install_redaction()
+    install_context()
     remember_secrets(settings_secrets(settings))
-    await migrate(settings)
-    redis = await create_pool(redis_settings(settings))
+    if settings.migrate_on_start:
+        await migrate(settings)
+    redis = await redis_pool(settings)
     deps = await build_deps(settings, redis)
-    workers = await build_workers(settings, queues, deps=deps)
+    presence = Presence(settings, queues) if queues else None
+    if presence is not None:
+        await presence.start()
+    workers = await build_workers(settings, queues, deps=deps, presence=presence)
     tasks = [asyncio.create_task(w.async_run(), name=f"worker:{w.queue_name}") for w in workers]
 
     dp = None
@@ -56,16 +71,18 @@ async def serve(
             bot=deps.bot,
             store=deps.store,
             secrets=deps.secrets,
+            workers=workers,
         )
-        runner = web.AppRunner(create_web_app(web_deps))
-        await runner.setup()
-        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        runner = await _start_site(create_web_app(web_deps), settings.web_host, settings.web_port)
         tasks.append(
             asyncio.create_task(
                 dp.start_polling(deps.bot, handle_signals=False, close_bot_session=False),
                 name="polling",
             )
         )
+    elif settings.worker_web_port:
+        status = create_status_app(StatusDeps(deps.sessions, redis, workers))
+        runner = await _start_site(status, settings.worker_web_host, settings.worker_web_port)
     if ready is not None:
         ready.set()
     log.info("running: bot=%s queues=%s", bot, ",".join(queues))
@@ -76,6 +93,7 @@ async def serve(
             if task is not stopper and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        log.info("stopping: running stages get %.0f s to finish", settings.shutdown_grace)
         if dp is not None:
             with contextlib.suppress(RuntimeError):
                 await dp.stop_polling()
@@ -83,7 +101,17 @@ async def serve(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if presence is not None:
+            await presence.stop()
         if runner is not None:
             await runner.cleanup()
         await close_deps(deps)
         await redis.aclose()
+        log.info("stopped")
+
+
+async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,11 +1,25 @@
-"""Logging set-up: one format, and no secret ever reaches a log line."""
+"""Logging set-up: one format, no secret ever reaches a log line, and every line a job logs
+says which recording it is about.
+
+A job binds its recording (and stage) with `log_context`; the binding lives in a contextvar,
+so everything the job awaits, the tasks it starts and the threads it hands work to
+(`asyncio.to_thread` copies the context) log under it. Each record carries the fields as
+attributes (`recording_id`, `stage`, `job`); the text format shows them after the logger's
+name, and `LOG_JSON=true` writes one JSON object per line.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 import logging
 import re
+import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from leap.settings import Settings
 
@@ -26,6 +40,13 @@ _PATTERNS = [
 _lock = threading.Lock()
 _known: set[str] = set()
 _installed = False
+_context_installed = False
+
+# What the running job is about; read into every record made while it is bound.
+CONTEXT_FIELDS = ("recording_id", "stage", "job")
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "leap_log_context", default=None
+)
 
 
 def redact(text: str) -> str:
@@ -74,11 +95,94 @@ def install_redaction() -> None:
     logging.setLogRecordFactory(factory)
 
 
-def configure(settings: Settings, level: int = logging.INFO) -> None:
+@contextlib.contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Bind `fields` (recording_id, stage, job) to every record logged inside the block."""
+    current = _context.get() or {}
+    token = _context.set({**current, **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind_log_context(**fields: Any) -> None:
+    """Bind `fields` for the rest of the current task (or thread), e.g. a whole arq job."""
+    current = _context.get() or {}
+    _context.set({**current, **{k: v for k, v in fields.items() if v is not None}})
+
+
+def bound() -> dict[str, Any]:
+    """The fields bound where this is called."""
+    return dict(_context.get() or {})
+
+
+def install_context() -> None:
+    """Give every record the bound fields as attributes, and `context`, their text form."""
+    global _context_installed
+    with _lock:
+        if _context_installed:
+            return
+        _context_installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
+        record = previous(*args, **kwargs)
+        fields = _context.get() or {}
+        for name in CONTEXT_FIELDS:
+            setattr(record, name, fields.get(name))
+        record.context = (
+            " [" + " ".join(f"{k}={fields[k]}" for k in CONTEXT_FIELDS if k in fields) + "]"
+            if fields
+            else ""
+        )
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, the bound fields, any error."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        # Records made before install_context (or by foreign factories) have no context.
+        if not hasattr(record, "context"):
+            record.context = ""
+        return super().format(record)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
+
+
+def configure(settings: Settings, level: int | None = None) -> None:
     install_redaction()
+    install_context()
     remember_secrets(settings_secrets(settings))
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
-    )
+    chosen = level if level is not None else logging.getLevelName(settings.log_level.upper())
+    if not isinstance(chosen, int):
+        chosen = logging.INFO
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter() if settings.log_json else _TextFormatter(TEXT_FORMAT))
+        root.addHandler(handler)
+    root.setLevel(chosen)
     # httpx logs every request URL at INFO; Telegram file URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)

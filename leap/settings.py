@@ -112,6 +112,29 @@ class Settings(BaseSettings):
     # How long a member's role as read from Telegram is trusted before it is read again.
     role_refresh_hours: float = 24.0
 
+    # --- Workers: timeouts, recovery, shutdown, observability -----------------------------
+    # Seconds a stage (or a `publish_<platform>` job) may run before it counts as hung, by
+    # name, over the built-in ones: STAGE_TIMEOUTS='{"transcribe": 7200}'.
+    stage_timeouts: dict[str, float] = {}
+    # Retried stages and publications wait their back-off times this many times over.
+    retry_delay_scale: float = 1.0
+    # Each worker process renews its heartbeat and the leases of its running jobs this often;
+    # a lease not renewed for three periods belongs to a dead worker and is taken over.
+    worker_heartbeat: float = 5.0
+    # Longest wait between two looks at a queue; new jobs wake the workers at once.
+    worker_poll_delay: float = 1.0
+    # A stage that had to be recovered from a dead worker this many times fails instead.
+    max_recoveries: int = 3
+    # `leap worker` serves /healthz and /metrics here (0: no web server); `leap run` and
+    # `leap bot` serve them on WEB_PORT.
+    worker_web_host: str = "127.0.0.1"
+    worker_web_port: int = 0
+    # Apply database migrations at start; off when a separate `leap db upgrade` does it.
+    migrate_on_start: bool = True
+    # One JSON object per log line instead of plain text.
+    log_json: bool = False
+    log_level: str = "INFO"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
