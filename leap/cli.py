@@ -110,7 +110,7 @@ def _process(args: argparse.Namespace) -> int:
     from leap.process import run_process
 
     return run_process(
-        Path(args.input), args.out, args.until, remove_pauses=args.remove_pauses, lang=args.lang
+        args.input, args.out, args.until, remove_pauses=args.remove_pauses, lang=args.lang
     )
 
 

@@ -8,8 +8,11 @@ the settings), so a result here is what the chat would show.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from datetime import date
@@ -21,11 +24,9 @@ from integrations import links, stt
 from integrations.links import LinkError
 from integrations.url_guard import AddressGuard
 from jobs import files
-from jobs.fetch_link import link_limits
-from jobs.subtitles import write_subtitles
-from jobs.topics import find_topics
-from jobs.transcribe import asr_chunks, engine_for
 from leap.settings import Settings, get_settings
+from locales import gettext
+from locales.format import duration, size
 from pipeline.errors import MediaError
 from pipeline.templates import DEFAULT_TEMPLATE, TemplateError, compose_metadata
 from pipeline.trim import trim
@@ -49,26 +50,34 @@ _REASONS = {
 
 
 def run_process(
-    input: Path,
+    source: str | Path,
     out: Path | None,
     until: str,
     remove_pauses: bool,
     lang: str | None,
 ) -> int:
-    """Run the pipeline on ``input`` up to the stage ``until``; returns the exit status."""
+    """Run the pipeline on ``source`` (a path or a URL) up to the stage ``until``.
+
+    Returns the exit status. A URL must reach here as the string that was typed: a Path
+    would fold its "//" into "/".
+    """
     if until not in STAGES:
         return _fail(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}", 2)
     settings = get_settings()
-    name = str(input)
+    name = str(source)
+    input = Path(source)
     if "://" in name:
         out_dir = out if out is not None else Path.cwd() / "out" / _link_stem(name)
+        fresh = not out_dir.exists()
         try:
             input = _download(name, out_dir / "source", settings)
         except LinkError as exc:
-            return _fail(f"{name}: {exc.detail or exc.code}", EXIT_BAD_INPUT)
+            _forget(out_dir, fresh)
+            return _fail(f"{name}: {_link_reason(exc)}", EXIT_BAD_INPUT)
     elif not input.is_file():
         return _fail(f"{input}: no such file", EXIT_BAD_INPUT)
     out_dir = out if out is not None else Path.cwd() / "out" / input.stem
+    fresh = not out_dir.exists()
     stages: dict[str, dict[str, float]] = {}
 
     started = time.perf_counter()
@@ -82,8 +91,10 @@ def run_process(
             max_duration=settings.max_duration_hours * 3600,
         )
     except MediaError as exc:
+        _forget(out_dir, fresh)
         return _fail(f"{input.name}: {_REASONS.get(exc.code, exc.code)}", EXIT_BAD_INPUT)
     except OSError as exc:
+        _forget(out_dir, fresh)
         return _fail(f"{input.name}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     stages["trim"] = {"seconds": round(time.perf_counter() - started, 3)}
     report: dict[str, Any] = {
@@ -121,6 +132,12 @@ async def _understand(
     report: dict[str, Any],
 ) -> None:
     """The stages after trim, each timed into report.json as it finishes."""
+    # The workers' stage code loads the bot's Telegram types, seconds of start-up that a file
+    # refused by trim never needs.
+    from jobs.subtitles import write_subtitles
+    from jobs.topics import find_topics
+    from jobs.transcribe import asr_chunks, engine_for
+
     video = folder / files.VIDEO
     duration = float(report["duration"])
     transcript = topics = None
@@ -146,6 +163,8 @@ async def _understand(
 
 
 def _download(url: str, folder: Path, settings: Settings) -> Path:
+    from jobs.fetch_link import link_limits
+
     folder.mkdir(parents=True, exist_ok=True)
     path, _video = links.download(
         url,
@@ -157,10 +176,30 @@ def _download(url: str, folder: Path, settings: Settings) -> Path:
     return path
 
 
+def _link_reason(exc: LinkError) -> str:
+    """What the chat would say about a refused link, in English, as one plain line."""
+    params = dict(exc.params)
+    if exc.code == "too_long":
+        params = {"duration": duration(params["duration"]), "limit": duration(params["limit"])}
+    elif exc.code == "link_too_large":
+        params = {"size": size("en", params["size"]), "limit": size("en", params["limit"])}
+    try:
+        text = gettext("en", f"error.{exc.code}", **params)
+    except (KeyError, IndexError):
+        text = exc.code
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", text)).split())
+
+
 def _link_stem(url: str) -> str:
     tail = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
     stem = PurePath(tail).stem
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "link"
+
+
+def _forget(folder: Path, fresh: bool) -> None:
+    """Remove an output folder this run made before it failed; one that was there stays."""
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _fail(message: str, status: int) -> int:
