@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from integrations import links, stt
-from integrations.links import LinkError
+from integrations.links import LinkError, LinkLimits
 from integrations.url_guard import AddressGuard
 from jobs import files
 from leap.settings import Settings, get_settings
@@ -163,14 +163,18 @@ async def _understand(
 
 
 def _download(url: str, folder: Path, settings: Settings) -> Path:
-    from jobs.fetch_link import link_limits
-
+    # The fetch stage's limits, built here so that a refused link costs no start-up time.
+    limits = LinkLimits(
+        max_duration=settings.max_duration_hours * 3600,
+        max_size=int(settings.link_max_size_gb * 1_000_000_000),
+        max_items=settings.playlist_max_items,
+    )
     folder.mkdir(parents=True, exist_ok=True)
     path, _video = links.download(
         url,
         folder,
         AddressGuard(allow_private=settings.allow_private_urls),
-        link_limits(settings),
+        limits,
         proxy=settings.link_proxy,
     )
     return path
