@@ -17,13 +17,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from leap.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    # Only a type here; importing arq costs every command most of a second.
+    from arq.connections import ArqRedis
 
 PLATFORMS = ("youtube", "vk", "telegram", "export")
 
