@@ -5,10 +5,10 @@ unfinished recording's current stage, and each publication still pending or uplo
 
 - its lease is held (jobs.worker): a live worker runs it, nothing to do;
 - it is queued and not started: it waits for a free worker, nothing to do;
-- arq marks it started but nobody holds its lease: its worker died. Once the sweep has seen
-  it so for a heartbeat period (a worker that has just started a job takes the lease a moment
-  after arq marks it), the mark is removed and the job runs again on any worker at once,
-  instead of after the mark expires (the longest job timeout of that worker plus 10 s);
+- arq marks it started but nobody holds its lease: its worker died. If it still looks so a
+  heartbeat period later (a worker that has just started a job takes the lease a moment after
+  arq marks it), the mark is removed and the job runs again on any worker at once, instead
+  of after the mark expires (the longest job timeout of that worker plus 10 s);
 - Redis knows nothing of it (lost in a flush or a restart without persistence): queue it
   again.
 
@@ -23,6 +23,7 @@ never touched (only a person's Retry or Publish queues it again).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -56,7 +57,6 @@ WORKER_KEY = "leap:worker:"
 LEASE_KEY = "leap:lease:"
 WAKE_CHANNEL = "leap:wake:"
 EPOCH_KEY = "leap:epoch"
-SUSPECT_KEY = "leap:suspect:"
 JOB_KEY = "arq:job:"
 IN_PROGRESS_KEY = "arq:in-progress:"
 RETRY_KEY = "arq:retry:"
@@ -93,11 +93,24 @@ async def recover(ctx: dict[str, Any]) -> int:
     metrics.SWEEPS.inc()
     settling = await _redis_is_new(deps)
     done = 0
+    orphans: list[Owed] = []
     for item in await owed(deps):
         try:
-            done += await _recover(deps, item, settling)
+            outcome = await _recover(deps, item, settling)
         except Exception:
             log.exception("recording %s: %s not recovered", item.recording_id, item.name)
+            continue
+        if outcome is None:
+            orphans.append(item)
+        else:
+            done += outcome
+    if orphans:
+        await asyncio.sleep(deps.settings.worker_heartbeat)
+        for item in orphans:
+            try:
+                done += await _take_over(deps, item)
+            except Exception:
+                log.exception("recording %s: %s not taken over", item.recording_id, item.name)
     return done
 
 
@@ -159,28 +172,13 @@ def lease_seconds(settings: Settings) -> float:
     return settings.worker_heartbeat * LEASE_PERIODS
 
 
-async def _recover(deps: WorkerDeps, item: Owed, settling: bool) -> int:
-    redis = deps.redis
-    jid = item.job_id
-    leased, queued, marked = await _state(deps, jid)
-    if leased:
-        await redis.delete(SUSPECT_KEY + jid)
-        return 0
-    if queued and not marked:
+async def _recover(deps: WorkerDeps, item: Owed, settling: bool) -> int | None:
+    """What one owed job needs; None when it looks orphaned (to be looked at again)."""
+    leased, queued, marked = await _state(deps, item.job_id)
+    if leased or (queued and not marked):
         return 0
     if marked:
-        if not await _suspected_long_enough(deps, jid):
-            return 0
-        if await _recovered_too_often(deps, item):
-            return 0
-        log.warning("recording %s: %s lost its worker; handing it on", item.recording_id, item.name)
-        await redis.delete(IN_PROGRESS_KEY + jid, SUSPECT_KEY + jid)
-        if queued:
-            await _wake(deps, item.queue)
-        else:
-            await _enqueue(deps, item)
-        metrics.RECOVERIES.inc(action="taken_over")
-        return 1
+        return None
     if item.started:
         if settling:
             return 0
@@ -203,19 +201,22 @@ async def _state(deps: WorkerDeps, jid: str) -> tuple[bool, bool, bool]:
     return bool(leased), bool(queued), bool(marked)
 
 
-async def _suspected_long_enough(deps: WorkerDeps, jid: str) -> bool:
-    """True once the job has looked orphaned for a heartbeat period, across sweeps."""
-    now = time.time()
-    period = deps.settings.worker_heartbeat
-    key = SUSPECT_KEY + jid
-    if await deps.redis.set(key, repr(now), nx=True, ex=max(int(period * 20), 60)):
-        return False
-    value = await deps.redis.get(key)
-    try:
-        since = float(value) if value else now
-    except ValueError:
-        since = now
-    return now - since >= period
+async def _take_over(deps: WorkerDeps, item: Owed) -> int:
+    """Hand a job whose worker died to the next free worker, if it still looks orphaned."""
+    jid = item.job_id
+    leased, queued, marked = await _state(deps, jid)
+    if leased or not marked:
+        return 0
+    if await _recovered_too_often(deps, item):
+        return 0
+    log.warning("recording %s: %s lost its worker; handing it on", item.recording_id, item.name)
+    await deps.redis.delete(IN_PROGRESS_KEY + jid)
+    if queued:
+        await _wake(deps, item.queue)
+    else:
+        await _enqueue(deps, item)
+    metrics.RECOVERIES.inc(action="taken_over")
+    return 1
 
 
 async def _recovered_too_often(deps: WorkerDeps, item: Owed) -> bool:
@@ -243,7 +244,6 @@ async def _drop_job(deps: WorkerDeps, item: Owed) -> None:
             IN_PROGRESS_KEY + jid,
             RETRY_KEY + jid,
             LEASE_KEY + jid,
-            SUSPECT_KEY + jid,
             RECOVERIES_KEY + jid,
         )
         pipe.zrem(item.queue, jid)

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from bot.app import create_dispatcher, set_commands
-from bot.middlewares import CommitBeforeAnswer
 from bot.web import StatusDeps, WebDeps, create_status_app, create_web_app
 from jobs.worker import (
     Presence,
@@ -61,6 +59,10 @@ async def serve(
     dp = None
     runner: web.AppRunner | None = None
     if bot:
+        # Imported here: a worker process has no use for the handlers and starts faster.
+        from bot.app import create_dispatcher, set_commands
+        from bot.middlewares import CommitBeforeAnswer
+
         dp = create_dispatcher(settings, deps.sessions, redis, deps.secrets)
         deps.bot.session.middleware(CommitBeforeAnswer())
         await set_commands(deps.bot)
