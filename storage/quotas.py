@@ -150,14 +150,17 @@ async def month_seconds(
 async def storage_bytes(session: AsyncSession, store: MediaStore, workspace_id: int) -> int:
     """Bytes on disk, plus what downloads under way have still to bring."""
     rows = await session.execute(
-        sa.select(Recording.id, Recording.source_size).where(
+        sa.select(Recording.id, Recording.source_size, Recording.options).where(
             Recording.workspace_id == workspace_id,
             Recording.status.not_in(list(TERMINAL_STATUSES)),
             Recording.stage == "fetch",
-            Recording.source_size.is_not(None),
         )
     )
-    fetching = [(int(rec), int(size or 0)) for rec, size in rows.all()]
+    fetching = []
+    for rec, known, options in rows.all():
+        expected = known or (options or {}).get("declared_bytes") or 0
+        if expected:
+            fetching.append((int(rec), int(expected)))
     return await asyncio.to_thread(_on_disk, store, workspace_id, fetching)
 
 

@@ -395,9 +395,11 @@ async def _queue(
     options: dict[str, Any] = _pipeline_options(workspace, settings)
     if video.item is not None:
         options["link_item"] = video.item
+    # Counted against the quotas until the download is measured.
     if video.duration:
-        # Counted against the month's minutes until the download is measured.
         options["declared_seconds"] = video.duration
+    if video.size:
+        options["declared_bytes"] = video.size
     recording = await repo.create_recording(
         session,
         workspace.id,
@@ -406,7 +408,6 @@ async def _queue(
         source_ref=video.url,
         source_name=video.title[:512],
         source_ext="mp4",
-        source_size=video.size or None,
         language=lang,
         chat_id=chat_id,
         thread_id=thread_id,
