@@ -1,6 +1,7 @@
-"""Benchmark of the trim stage against the usual ffmpeg recipe (and auto-editor, if present).
+"""Benchmark of the trim stage against the usual ffmpeg recipe and against auto-editor.
 
     .venv/bin/python -m bench.trim [--minutes 60] [--cache .cache/bench]
+        [--with-auto-editor] [--only NAME ...]
 
 Synthesises a lecture of the given length once (1280x720 H.264 + AAC stereo: a few
 minutes of silence at the head and tail, a five-minute body of speech with pauses,
@@ -10,9 +11,14 @@ repeated), then times, each in a fresh process so peak memory is its own:
 - ``ours --remove-pauses``: the same with pause removal;
 - ``baseline``: MP3 64 kbps 16 kHz mono, ``silencedetect`` at -40 dB on it, then a
   stream-copy cut from the first to the last sound;
-- ``auto-editor``: when it is installed.
+- ``auto-editor``: with ``--with-auto-editor``, the last pure-Python release, set up on
+  first use in its own virtual environment under the cache (its pins, NumPy 1 among
+  them, must not meet the project's), with the same pause settings as ours: silences
+  longer than ``PAUSE_MIN`` seconds shortened to ``PAUSE_KEEP`` (half of it kept on
+  each side). It always re-encodes the whole video.
 
-One run each; the numbers are seconds of wall time on this machine.
+One run each; the numbers are seconds of wall time on this machine. Ratios are only
+meaningful between runs of one invocation (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import os
 import platform
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +80,23 @@ VIDEO_ARGS = [
     "yuv420p",
 ]
 AUDIO_ARGS = ["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
+
+PAUSE_MIN = 3.0
+"""Silences longer than this are shortened (ours and auto-editor alike)."""
+PAUSE_KEEP = 1.0
+"""What is left of such a silence."""
+
+AUTO_EDITOR_VENV = "auto-editor-venv"
+AUTO_EDITOR_PINS = (
+    # The last release that is pure Python; later ones fetch a native binary at first run.
+    "auto-editor==23.32.1",
+    # Its declared av==10.0.0 has no wheel for this Python; 12.0.0 works with it.
+    "av==12.0.0",
+    "numpy<2",
+    "pillow==10.0.0",
+    # Carries the ffmpeg executable auto-editor calls for audio and muxing.
+    "ae-ffmpeg==1.1.2",
+)
 
 
 def build_lecture(minutes: float, cache: Path) -> Path:
@@ -186,12 +208,15 @@ def _video_segment(out: Path, seconds: float) -> Path:
 def run_ours(source: Path, out_dir: Path, remove_pauses: bool) -> dict[str, object]:
     from pipeline.trim import trim
 
-    result = trim(source, out_dir, remove_pauses=remove_pauses)
+    result = trim(
+        source, out_dir, remove_pauses=remove_pauses, pause_min=PAUSE_MIN, pause_keep=PAUSE_KEEP
+    )
     return {
         "duration": result.duration,
         "cuts": len(result.timeline),
         "video": result.video_method,
         "audio": result.audio_method,
+        "encoded": result.encoded_seconds,
     }
 
 
@@ -245,15 +270,136 @@ def run_baseline(source: Path, out_dir: Path) -> dict[str, object]:
     return {"duration": (last or 0.0) - first}
 
 
-def run_auto_editor(source: Path, out_dir: Path) -> dict[str, object]:
-    exe = shutil.which("auto-editor")
-    cmd = [exe] if exe else [sys.executable, "-m", "auto_editor"]
+def run_auto_editor(source: Path, out_dir: Path, python: Path) -> dict[str, object]:
+    out = out_dir / "video.mp4"
     subprocess.run(
-        [*cmd, str(source), "--no-open", "-o", str(out_dir / "video.mp4")],
+        [str(python), "-m", "auto_editor", *auto_editor_args(source, out)],
         check=True,
         capture_output=True,
     )
-    return {}
+    return {"duration": _duration(out)}
+
+
+def auto_editor_args(source: Path, out: Path) -> list[str]:
+    """auto-editor's options for our pause removal.
+
+    It marks each frame of its timeline loud or silent (peak level against 4 % of the
+    loudest, its default), turns silent runs shorter than ``mincut`` frames loud, then
+    widens every loud run by ``--margin`` on both sides: a silence longer than
+    ``PAUSE_MIN`` keeps ``PAUSE_KEEP``, as ours does.
+    """
+    fps = _frame_rate(source)
+    mincut = round(PAUSE_MIN * fps)
+    return [
+        str(source),
+        "--no-open",
+        "--progress",
+        "none",
+        "--edit",
+        f"audio:threshold=4%,mincut={mincut}",
+        "--margin",
+        f"{PAUSE_KEEP / 2:g}s",
+        "-o",
+        str(out),
+    ]
+
+
+def auto_editor_python(cache: Path) -> tuple[Path | None, str]:
+    """The interpreter of the cached auto-editor environment, set up when missing.
+
+    Returns (python, "") when ``import auto_editor`` works there, else (None, why not).
+    """
+    venv = cache / AUTO_EDITOR_VENV
+    python = venv / "bin" / "python"
+    if _imports_auto_editor(python):
+        return python, ""
+    print(f"setting up auto-editor in {venv} ...", flush=True)
+    made = subprocess.run(
+        [_base_python(), "-m", "venv", "--clear", str(venv)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        return None, "cannot create its virtual environment: " + _tail(made.stderr)
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--quiet", *AUTO_EDITOR_PINS],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if pip.returncode != 0:
+        return None, "pip could not install " + " ".join(AUTO_EDITOR_PINS) + ": " + _tail(
+            pip.stderr
+        )
+    check = subprocess.run(
+        [str(python), "-m", "auto_editor", "--version"], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        return None, "installed, but it does not start: " + _tail(check.stderr)
+    return python, ""
+
+
+def _imports_auto_editor(python: Path) -> bool:
+    if not python.exists():
+        return False
+    probe = subprocess.run(
+        [str(python), "-c", "import auto_editor.__main__"], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+def _base_python() -> str:
+    """An interpreter outside the project's virtual environment, for a venv of its own."""
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return str(base) if base.exists() else sys.executable
+
+
+def _tail(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _duration(path: Path) -> float:
+    return float(
+        subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+
+
+def _frame_rate(path: Path) -> float:
+    rate = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=avg_frame_rate",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    num, _, den = rate.partition("/")
+    return float(num) / float(den or 1)
 
 
 class TreeMemory:
@@ -319,7 +465,7 @@ def _own_peak_kb() -> int:
     return 0
 
 
-def _child(name: str, source: Path) -> None:
+def _child(name: str, source: Path, python: Path | None) -> None:
     """Run one contender and print its timing and peak memory as JSON."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-", dir=source.parent) as tmp,
@@ -333,67 +479,68 @@ def _child(name: str, source: Path) -> None:
             extra = run_ours(source, out_dir, remove_pauses=True)
         elif name == "baseline":
             extra = run_baseline(source, out_dir)
+        elif name == "auto-editor" and python is not None:
+            extra = run_auto_editor(source, out_dir, python)
         else:
-            extra = run_auto_editor(source, out_dir)
+            raise SystemExit(f"unknown contender {name}")
         seconds = time.perf_counter() - started
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        out_bytes = sum(p.stat().st_size for p in out_dir.glob("video.mp4"))
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     report = {
         "seconds": seconds,
+        "cpu": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
         "self_mb": _own_peak_kb() / 1024,
         "tree_mb": memory.peak_kb / 1024,
-        "child_mb": children,
+        "out_mb": out_bytes / 2**20,
         **extra,
     }
     print(json.dumps(report))
 
 
-def _auto_editor_available() -> bool:
-    if shutil.which("auto-editor"):
-        return True
-    probe = subprocess.run(
-        [sys.executable, "-c", "import auto_editor"], capture_output=True, check=False
-    )
-    return probe.returncode == 0
+CONTENDERS = ("baseline", "ours", "ours-pauses", "auto-editor")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--cache", type=Path, default=Path(".cache/bench"))
+    parser.add_argument(
+        "--with-auto-editor",
+        action="store_true",
+        help="also time auto-editor 23.32.1 (set up under the cache on first use)",
+    )
+    parser.add_argument("--only", nargs="+", choices=CONTENDERS, help="run just these contenders")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--python", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.source)
+        _child(args.child, args.source, args.python)
         return
 
+    cache = args.cache.resolve()
     print(f"building a {args.minutes:g}-minute 1280x720 lecture (cached) ...", flush=True)
-    source = build_lecture(args.minutes, args.cache.resolve())
-    duration = float(
-        subprocess.run(
-            [
-                "ffprobe",
-                "-v",
-                "error",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "csv=p=0",
-                str(source),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    names = ["baseline", "ours", "ours-pauses"]
-    if _auto_editor_available():
-        names.append("auto-editor")
+    source = build_lecture(args.minutes, cache)
+    duration = _duration(source)
+    names = [n for n in CONTENDERS if n in (args.only or CONTENDERS)]
+    ae_python: Path | None = None
+    ae_why = "not asked for (--with-auto-editor)"
+    if "auto-editor" in names and (args.with_auto_editor or args.only):
+        ae_python, ae_why = auto_editor_python(cache)
+        if ae_python is None:
+            print(f"auto-editor cannot run here: {ae_why}", file=sys.stderr)
+    if ae_python is None and "auto-editor" in names:
+        names.remove("auto-editor")
     results: dict[str, dict[str, float]] = {}
     for name in names:
         _drop_caches_hint(source)
+        print(f"running {name} ...", flush=True)
+        cmd = [sys.executable, "-m", "bench.trim", "--child", name, "--source", str(source)]
+        if name == "auto-editor" and ae_python is not None:
+            cmd += ["--python", str(ae_python)]
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.trim", "--child", name, "--source", str(source)],
+            cmd,
             capture_output=True,
             text=True,
             check=False,
@@ -405,31 +552,47 @@ def main() -> None:
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
 
     base = results.get("baseline", {}).get("seconds")
+    editor = results.get("auto-editor", {}).get("seconds")
     print()
     print(f"trim benchmark, {datetime.date.today()}, {_machine()}")
-    print(f"source: {duration / 60:.1f} min 1280x720 H.264 + AAC, {source.stat().st_size >> 20} MB")
+    print(
+        f"source: {duration / 60:.1f} min 1280x720 H.264 + AAC, {source.stat().st_size >> 20} MB; "
+        f"pauses over {PAUSE_MIN:g} s shortened to {PAUSE_KEEP:g} s"
+    )
     print()
-    print("| run | seconds | × realtime | vs baseline | peak MB, all processes | peak MB, Python |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name in names:
+    print(
+        "| run | seconds | × realtime | vs baseline | vs auto-editor | CPU s "
+        "| peak MB, all processes | peak MB, Python | output MB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in CONTENDERS:
         if name not in results:
-            print(f"| {name} | failed | | | | |")
+            if name == "auto-editor" and (args.only is None or name in args.only):
+                why = ae_why if ae_python is None else "failed"
+                print(f"| auto-editor | {why} | | | | | | | |")
+            elif name in names:
+                print(f"| {name} | failed | | | | | | | |")
             continue
         r = results[name]
-        ratio = f"{base / r['seconds']:.2f}× faster" if base else "—"
-        print(
-            f"| {name} | {r['seconds']:.1f} | {duration / r['seconds']:.0f}× | {ratio} "
-            f"| {r['tree_mb']:.0f} | {r['self_mb']:.0f} |"
+        vs_base = f"{base / r['seconds']:.2f}× faster" if base and name != "baseline" else "—"
+        vs_editor = (
+            f"{editor / r['seconds']:.1f}× faster" if editor and name != "auto-editor" else "—"
         )
-    if "auto-editor" not in names:
-        print("| auto-editor | not installed | | | | |")
-    for name in ("ours", "ours-pauses"):
+        print(
+            f"| {name} | {r['seconds']:.1f} | {duration / r['seconds']:.0f}× | {vs_base} "
+            f"| {vs_editor} | {r['cpu']:.0f} | {r['tree_mb']:.0f} | {r['self_mb']:.0f} "
+            f"| {r['out_mb']:.0f} |"
+        )
+    for name in ("ours", "ours-pauses", "auto-editor"):
         if name in results:
             r = results[name]
-            print(
-                f"\n{name}: kept {r.get('duration', 0) / 60:.1f} min in {r.get('cuts')} piece(s), "
-                f"video {r.get('video')}, audio {r.get('audio')}"
-            )
+            line = f"\n{name}: kept {float(r.get('duration', 0)) / 60:.1f} min"
+            if "cuts" in r:
+                line += (
+                    f" in {r.get('cuts')} piece(s), video {r.get('video')}, "
+                    f"audio {r.get('audio')}, {r.get('encoded', 0):.0f} s re-encoded"
+                )
+            print(line)
 
 
 def _drop_caches_hint(source: Path) -> None:

@@ -79,13 +79,19 @@ class CutResult:
 
 @dataclass(frozen=True)
 class FrameGrid:
-    """Frame times of the source plus the end of the last frame."""
+    """Frame times of the source plus the end of the last frame, and where it may be cut
+    by stream copy."""
 
     bounds: FloatArray
     keyframes: npt.NDArray[np.intp]
     keyframe_dts: FloatArray
     frame: float
     reorder_frames: int
+    clean: npt.NDArray[np.intp]
+    """Frame indexes (ascending, never 0 or ``frames``) where a copy may end: the frames
+    before one are the packets before it in decoding order."""
+    clean_dts: FloatArray
+    """Decoding time of the packet that starts at each clean index (same order)."""
 
     @property
     def frames(self) -> int:
@@ -100,12 +106,22 @@ class FrameGrid:
         end = max(times[-1] + step, min(duration, times[-1] + 2 * step))
         keys = np.searchsorted(times, np.asarray(packets.keyframes, dtype=np.float64))
         keys = np.clip(keys, 0, times.size - 1)
+        key_dts = np.asarray(packets.keyframe_dts, dtype=np.float64)
+        if packets.clean_ends is not None and packets.clean_end_dts is not None:
+            clean = np.asarray(packets.clean_ends, dtype=np.intp)
+            clean_dts = np.asarray(packets.clean_end_dts, dtype=np.float64)
+        else:
+            # Unknown: a closed GOP ends where the next one starts.
+            inner = keys > 0
+            clean, clean_dts = keys[inner], key_dts[inner]
         return cls(
             bounds=np.append(times, end),
             keyframes=keys,
-            keyframe_dts=np.asarray(packets.keyframe_dts, dtype=np.float64),
+            keyframe_dts=key_dts,
             frame=step,
             reorder_frames=round(packets.reorder_delay / step) if step > 0 else 0,
+            clean=clean,
+            clean_dts=clean_dts,
         )
 
     def nearest(self, t: float) -> int:
@@ -128,6 +144,33 @@ class FrameGrid:
             spans.append((a, b))
         return spans
 
+    def is_clean(self, n: int) -> bool:
+        """Whether a copy may end before frame ``n``."""
+        if n >= self.frames:
+            return True
+        i = int(np.searchsorted(self.clean, n))
+        return i < self.clean.size and int(self.clean[i]) == n
+
+    def widen(self, spans: Sequence[tuple[int, int]], reach: int) -> list[tuple[int, int]]:
+        """Spans moved outwards by at most ``reach`` frames where that lets them be copied:
+        a start back to a keyframe, an end on to a clean end. Only ever keeps more;
+        spans that come to touch are joined."""
+        out: list[tuple[int, int]] = []
+        for a, b in spans:
+            k = int(np.searchsorted(self.keyframes, a, side="right")) - 1
+            if k >= 0 and a - int(self.keyframes[k]) <= reach:
+                a = int(self.keyframes[k])
+            if not self.is_clean(b):
+                c = int(np.searchsorted(self.clean, b))
+                if c < self.clean.size and int(self.clean[c]) - b <= reach:
+                    b = int(self.clean[c])
+                elif self.frames - b <= reach:
+                    b = self.frames
+            if out and a <= out[-1][1]:
+                a, b = out[-1][0], max(b, out.pop()[1])
+            out.append((a, b))
+        return out
+
     def timeline(self, spans: Sequence[tuple[int, int]]) -> Timeline:
         return Timeline.of(
             [Interval(float(self.bounds[a]), float(self.bounds[b])) for a, b in spans]
@@ -135,24 +178,32 @@ class FrameGrid:
 
 
 def plan_pieces(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> list[Piece]:
-    """Split frame spans into copied whole GOPs and re-encoded partial GOPs."""
+    """Split frame spans into copied and re-encoded pieces.
+
+    A copy must start on a keyframe and end on a clean end, so each span is encoded from
+    its start to the first keyframe in it and copied from there on; when its end is not
+    clean, the copy stops at the last clean end before it and the rest is encoded too.
+    """
     keys = grid.keyframes
-    key_set = set(keys.tolist())
     pieces: list[Piece] = []
     for a, b in spans:
         inside = keys[(keys >= a) & (keys < b)]
         if inside.size == 0:
             pieces.append(Piece(a, b, copy=False))
             continue
-        k1, k2 = int(inside[0]), int(inside[-1])
+        k1 = int(inside[0])
         if a < k1:
             pieces.append(Piece(a, k1, copy=False))
-        if b == grid.frames or b in key_set:
+        if grid.is_clean(b):
             pieces.append(Piece(k1, b, copy=True))
+            continue
+        c = int(np.searchsorted(grid.clean, b)) - 1
+        last = int(grid.clean[c]) if c >= 0 else -1
+        if last > k1:
+            pieces.append(Piece(k1, last, copy=True))
+            pieces.append(Piece(last, b, copy=False))
         else:
-            if k2 > k1:
-                pieces.append(Piece(k1, k2, copy=True))
-            pieces.append(Piece(k2, b, copy=False))
+            pieces.append(Piece(k1, b, copy=False))
     return pieces
 
 
@@ -169,6 +220,7 @@ def cut(
     piece_preset: str = "ultrafast",
     piece_crf: float = 18,
     smart: bool = True,
+    stretch: float = 0.2,
 ) -> CutResult:
     """Write the parts of ``source`` in ``keep`` to ``out`` (H.264/AAC MP4, faststart).
 
@@ -176,7 +228,11 @@ def cut(
     copied out as ADTS (the silence analysis can write it in the same pass). ``preset``
     and ``crf`` are for a full re-encode; the short pieces at smart cuts use the fast
     ``piece_preset`` at the higher quality ``piece_crf``, which looks the same for the
-    second or so they last. ``out`` is replaced atomically. The source is only read.
+    second or so they last. A smart cut may move a cut point outwards by up to
+    ``stretch`` seconds (keeping a little more of what was to go, never less of what
+    was to stay) to where the source can be copied instead of re-encoded; the returned
+    timeline says where the cuts ended up. ``out`` is replaced atomically. The source is
+    only read.
     """
     info = info or probe(source)
     if not keep.keep:
@@ -206,16 +262,17 @@ def cut(
         spans = grid.snap(keep)
         if not spans:
             raise ValueError("the keep-list holds no whole frame")
-        timeline = grid.timeline(spans)
-        expected = sum(b - a for a, b in spans)
         attempts: list[str] = ["smart", "encode"] if smart and _smart_ok(info, grid) else ["encode"]
         last_error = ""
         for method in attempts:
             tmp_out = work / f"out-{method}.mp4"
             settings = (piece_preset, piece_crf) if method == "smart" else (preset, crf)
+            chosen = grid.widen(spans, round(stretch / grid.frame)) if method == "smart" else spans
+            timeline = grid.timeline(chosen)
+            expected = sum(b - a for a, b in chosen)
             try:
                 encoded = _render(
-                    source, info, grid, spans, timeline, work, tmp_out, adts, method, *settings
+                    source, info, grid, chosen, timeline, work, tmp_out, adts, method, *settings
                 )
             except MediaError as exc:
                 last_error = exc.detail
@@ -269,7 +326,10 @@ def _render(
             crf=crf,
             pix_fmt=info.pix_fmt or "yuv420p",
             reorder_frames=grid.reorder_frames,
+            profile=info.video_profile,
+            threads=1,
         )
+        costs: list[float] = []
         for n, piece in enumerate(pieces):
             start, end = float(grid.bounds[piece.first]), float(grid.bounds[piece.last])
             if piece.copy and info.video_is_first_stream:
@@ -281,6 +341,7 @@ def _render(
                 entry = _copy_entry(source, info, grid, piece)
                 cmd = _copy_piece_cmd(entry, work / f"piece{n:05d}.ffconcat", path)
                 what = "copying whole GOPs"
+                cost = 0.0
             else:
                 what = "re-encoding a cut"
                 encoded += end - start
@@ -292,9 +353,14 @@ def _render(
                     x264=x264,
                     timescale=info.video_timescale,
                 )
+                cost = _encode_cost(grid, piece)
             jobs.append(lambda cmd=cmd, what=what: _run(cmd, what))
+            costs.append(cost)
             lines += [f"file {_quote(path)}", f"duration {ffmpeg_cmd.sec(end - start)}"]
         concat.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # Longest first, so the two workers finish together.
+        order = sorted(range(len(jobs)), key=lambda i: -costs[i])
+        jobs = [jobs[i] for i in order]
     else:
         video_file = work / "video.mp4"
         encoded = timeline.duration
@@ -314,33 +380,70 @@ def _render(
 
     audio_result: list[tuple[Path, str | None, str]] = []
     if info.has_audio:
-        jobs.append(lambda: audio_result.append(_cut_audio(source, info, timeline, work, adts)))
+        jobs.insert(0, lambda: audio_result.append(_cut_audio(source, info, timeline, work, adts)))
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         for future in [pool.submit(job) for job in jobs]:
             future.result()
     audio, audio_fmt, audio_how = audio_result[0] if audio_result else (None, None, "none")
-    _run(
-        ffmpeg_cmd.mux_cmd(
-            out, video_concat=concat, video_file=video_file, audio=audio, audio_format=audio_fmt
-        ),
-        "muxing",
-    )
+    _mux(out, concat, video_file, audio, audio_fmt, _moov_estimate(info, grid, timeline))
     return encoded, audio_how
 
 
+def _encode_cost(grid: FrameGrid, piece: Piece) -> float:
+    """Relative work of re-encoding a piece: decoding from the keyframe before it, and
+    encoding its own frames (which costs a few times more per frame)."""
+    k = int(np.searchsorted(grid.keyframes, piece.first, side="right")) - 1
+    first_decoded = int(grid.keyframes[k]) if k >= 0 else 0
+    return (piece.last - first_decoded) + 2.5 * (piece.last - piece.first)
+
+
+def _moov_estimate(info: MediaInfo, grid: FrameGrid | None, timeline: Timeline) -> int:
+    """Bytes to set aside at the start of the output for its index, enough with room to
+    spare: per video frame and per audio packet its size, composition offset, chunk
+    offset and chunk table entry."""
+    video = round(timeline.duration / grid.frame) if grid is not None and grid.frame else 0
+    frame = _aac_frame(info) or 1024 / (info.audio_sample_rate or 48_000)
+    audio = round(timeline.duration / frame) if info.has_audio else 0
+    return 24 * video + 20 * audio + (1 << 16)
+
+
+def _mux(
+    out: Path,
+    concat: Path | None,
+    video_file: Path | None,
+    audio: Path | None,
+    audio_format: str | None,
+    moov_size: int,
+) -> None:
+    """The final MP4 with its index first: written straight into space set aside for it,
+    or, if that turns out too small, moved there by a second pass over the file."""
+    args = {
+        "video_concat": concat,
+        "video_file": video_file,
+        "audio": audio,
+        "audio_format": audio_format,
+    }
+    try:
+        _run(ffmpeg_cmd.mux_cmd(out, moov_size=moov_size, **args), "muxing")
+    except MediaError:
+        out.unlink(missing_ok=True)
+        _run(ffmpeg_cmd.mux_cmd(out, **args), "muxing")
+
+
 def _copy_entry(source: Path, info: MediaInfo, grid: FrameGrid, piece: Piece) -> list[str]:
-    """A concat entry that copies whole GOPs straight out of the source file.
+    """A concat entry that copies packets straight out of the source file, from a
+    keyframe to a clean end.
 
     The concat demuxer works on the file's own timestamps (``start_time`` not removed)
     and drops packets whose *decoding* time reaches ``outpoint``, so the outpoint is set
-    just before the decoding time of the keyframe that starts the next GOP.
+    just before the decoding time of the first packet past the clean end.
     """
     start = float(grid.bounds[piece.first])
     end = float(grid.bounds[piece.last])
     lines = [f"file {_quote(source)}", f"inpoint {ffmpeg_cmd.sec(start + info.start_time)}"]
     if piece.last < grid.frames:
-        k = int(np.searchsorted(grid.keyframes, piece.last))
-        dts = float(grid.keyframe_dts[k]) + info.start_time
+        c = int(np.searchsorted(grid.clean, piece.last))
+        dts = float(grid.clean_dts[c]) + info.start_time
         lines.append(f"outpoint {ffmpeg_cmd.sec(dts - min(grid.frame / 4, 0.0005))}")
     lines.append(f"duration {ffmpeg_cmd.sec(end - start)}")
     return lines

@@ -234,10 +234,32 @@ def aac_encode_cmd(out: Path, *, rate: int, channels: int, bitrate: int) -> list
 # --- video ---------------------------------------------------------------------------------
 
 
-def x264_args(*, preset: str, crf: float, pix_fmt: str, reorder_frames: int | None) -> list[str]:
+_X264_PROFILES = {
+    "Constrained Baseline": "baseline",
+    "Baseline": "baseline",
+    "Main": "main",
+    "High": "high",
+}
+
+
+def x264_args(
+    *,
+    preset: str,
+    crf: float,
+    pix_fmt: str,
+    reorder_frames: int | None,
+    profile: str | None = None,
+    threads: int | None = None,
+) -> list[str]:
     """libx264 settings; ``reorder_frames`` pins the B-frame delay (0, 1 or 2 frames) so
-    re-encoded pieces line up with copied ones in decoding order."""
+    re-encoded pieces line up with copied ones in decoding order, and ``profile`` (as
+    ffprobe names the source's) keeps them to the tools the source's decoder expects."""
     args = ["-c:v", "libx264", "-preset", preset, "-crf", f"{crf:g}", "-pix_fmt", pix_fmt]
+    name = _X264_PROFILES.get(profile or "")
+    if name is not None and not (name == "baseline" and reorder_frames):
+        args += ["-profile:v", name]
+    if threads is not None:
+        args += ["-threads", str(threads)]
     if reorder_frames is not None:
         params = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=3:b-pyramid=normal"}
         args += ["-x264-params", params[reorder_frames]]
@@ -257,9 +279,11 @@ def encode_piece_cmd(
 
     The seek goes before the input, so ffmpeg decodes from the previous keyframe and
     drops what comes before ``start``; ``start`` should sit a little before the wanted
-    frame's time so rounding never drops it. Timestamps pass through unchanged.
+    frame's time so rounding never drops it. Timestamps pass through unchanged. The
+    decoder runs on one thread: pieces are made two at a time, one per core.
     """
-    cmd = [*_BASE, "-ss", sec(start), "-i", str(source), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    cmd = [*_BASE, "-threads", "1", "-ss", sec(start), "-i", str(source)]
+    cmd += ["-map", "0:v:0", "-an", "-sn", "-dn"]
     cmd += ["-frames:v", str(frames), "-fps_mode", "passthrough", *x264]
     if timescale:
         cmd += ["-video_track_timescale", str(timescale)]
@@ -313,15 +337,22 @@ def mux_cmd(
     video_file: Path | None,
     audio: Path | None,
     audio_format: str | None,
+    moov_size: int | None = None,
 ) -> list[str]:
     """Put the cut video (a concat list or one file) and the cut audio into one MP4.
+
+    The index goes first, for playing while downloading: written into ``moov_size``
+    bytes set aside at the start, or without it moved there by a second pass over the
+    finished file. An index too big for its space overwrites the start of the media
+    data and only makes writing the trailer fail, so ``-xerror`` turns that into a
+    failed command.
 
     ``-copyts`` keeps the timestamps as the inputs give them (the concat list already
     starts at zero). Without it ffmpeg would subtract the concat input's start time,
     which is the *decoding* time of its first packet when that packet is copied from a
     source with B-frames, and so push the whole picture that many frames late.
     """
-    cmd = [*_BASE, "-copyts"]
+    cmd = [*_BASE, "-copyts", *(["-xerror"] if moov_size else [])]
     maps: list[str] = []
     index = 0
     if video_concat is not None:
@@ -337,7 +368,11 @@ def mux_cmd(
         cmd += ["-i", str(audio)]
         maps += ["-map", f"{index}:a:0"]
     cmd += [*maps, "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1"]
-    return [*cmd, "-movflags", "+faststart", "-f", "mp4", str(out)]
+    if moov_size:
+        cmd += ["-moov_size", str(moov_size)]
+    else:
+        cmd += ["-movflags", "+faststart"]
+    return [*cmd, "-f", "mp4", str(out)]
 
 
 # --- audio for speech recognition ------------------------------------------------------------

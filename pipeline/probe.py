@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline import ffmpeg_cmd
 from pipeline.errors import EMPTY, FFMPEG_FAILED, NOT_MEDIA, TRUNCATED, MediaError
@@ -63,6 +67,8 @@ class MediaInfo:
     audio_duration: float | None = None
     video_frames: int | None = None
     """Video frames in the stream, when the container says."""
+    video_profile: str | None = None
+    """The codec profile as ffprobe names it ("High", "Main", "Constrained Baseline")."""
 
 
 def probe(path: Path) -> MediaInfo:
@@ -109,12 +115,20 @@ class VideoPackets:
     """Decoding time of each keyframe (same order); stream copy cuts by decoding time."""
     reorder_delay: float
     """How far decoding runs ahead of presentation (pts - dts at a keyframe): B-frames."""
+    clean_ends: list[int] | None = None
+    """Frame counts ``n`` (ascending) such that the first ``n`` frames in presentation
+    order are also the first ``n`` packets in decoding order: copying packets up to there
+    gives exactly those frames, all decodable. Every frame without B-frames; behind each
+    reference frame with them. None when not known."""
+    clean_end_dts: list[float] | None = None
+    """Decoding time of the first packet after each clean end (same order)."""
 
 
 def read_video_packets(path: Path, start_time: float = 0.0) -> VideoPackets:
     """Index the first video stream from packet headers alone (no frame is decoded)."""
     proc = ffmpeg_cmd.run(ffmpeg_cmd.video_packets_cmd(path), what="read video packets")
-    frames: list[float] = []
+    times: list[float] = []
+    dts_list: list[float] = []
     keys: list[tuple[float, float]] = []
     delays: list[float] = []
     for line in proc.stdout.decode("ascii", "replace").splitlines():
@@ -125,20 +139,42 @@ def read_video_packets(path: Path, start_time: float = 0.0) -> VideoPackets:
         t = pts if pts is not None else dts
         if t is None:
             continue
-        frames.append(t - start_time)
+        times.append(t - start_time)
+        dts_list.append(dts - start_time if dts is not None else math.nan)
         if "K" in parts[2]:
             keys.append((t - start_time, (dts if dts is not None else t) - start_time))
             if pts is not None and dts is not None and len(delays) < 16:
                 delays.append(pts - dts)
-    frames.sort()
     keys.sort()
     delay = max(sorted(delays)[len(delays) // 2], 0.0) if delays else 0.0
+    clean, clean_dts = clean_prefixes(times, dts_list)
     return VideoPackets(
-        frames=frames,
+        frames=sorted(times),
         keyframes=[k[0] for k in keys],
         keyframe_dts=[k[1] for k in keys],
         reorder_delay=delay,
+        clean_ends=clean,
+        clean_end_dts=clean_dts,
     )
+
+
+def clean_prefixes(times: Sequence[float], dts: Sequence[float]) -> tuple[list[int], list[float]]:
+    """Where a stream in decoding order can be cut without losing or adding a frame.
+
+    ``times`` are presentation times and ``dts`` decoding times (NaN when unknown) of the
+    packets in file order. A prefix of ``n`` packets is clean when every time in it is
+    earlier than every time after it. Returns the clean ``n`` (0 < n < len) whose next
+    packet has a known decoding time, and those decoding times.
+    """
+    pts = np.asarray(times, dtype=np.float64)
+    if pts.size < 2:
+        return [], []
+    before = np.maximum.accumulate(pts)[:-1]
+    after = np.minimum.accumulate(pts[::-1])[::-1][1:]
+    next_dts = np.asarray(dts, dtype=np.float64)[1:]
+    ok = (before < after) & np.isfinite(next_dts)
+    where = np.flatnonzero(ok)
+    return (where + 1).tolist(), next_dts[where].tolist()
 
 
 def first_audio_packet_time(path: Path, start_time: float = 0.0) -> float | None:
@@ -233,6 +269,7 @@ def _media_info(data: dict[str, Any], size: int) -> MediaInfo:
         audio_frames=_int(audio.get("nb_frames")) if audio else None,
         audio_duration=_stream_duration(audio) if audio else None,
         video_frames=_int(video.get("nb_frames")) if video else None,
+        video_profile=video.get("profile") if video else None,
     )
 
 

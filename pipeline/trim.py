@@ -40,6 +40,8 @@ class TrimResult:
     levels: Levels
     video_method: str
     audio_method: str
+    encoded_seconds: float = 0.0
+    """Seconds of picture that went through the encoder."""
 
 
 def trim(
@@ -102,6 +104,7 @@ def trim(
         levels=analysis.levels,
         video_method=result.video,
         audio_method=result.audio,
+        encoded_seconds=result.encoded_seconds,
     )
 
 

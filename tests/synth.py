@@ -301,7 +301,7 @@ def frame_brightness(video: Path, *, size: str = "32x24") -> FloatArray:
     return frames.mean(axis=1).astype(np.float32)
 
 
-def frame_times(video: Path) -> FloatArray:
+def frame_times(video: Path) -> npt.NDArray[np.float64]:
     """Presentation times of every video frame, in order, as ffmpeg decodes them."""
     proc = subprocess.run(
         [
@@ -321,7 +321,7 @@ def frame_times(video: Path) -> FloatArray:
     )
     fields = (line.split(",")[0].strip() for line in proc.stdout.decode().splitlines())
     times = [float(x) for x in fields if x not in ("", "N/A")]
-    return np.array(sorted(times), dtype=np.float32)
+    return np.array(sorted(times), dtype=np.float64)
 
 
 def beep_onsets(audio: FloatArray, rate: int = RATE) -> list[float]:
@@ -397,14 +397,19 @@ def assert_in_sync(video: Path, expected: Sequence[float], fps: int) -> None:
 
 def assert_frames_match(source: Path, output: Path, to_source: Callable[[float], float]) -> None:
     """Every output frame shows the source frame at ``to_source(its time)``: of the source
-    frames around that one, the promised frame is the closest picture."""
+    frames around that one, the promised frame is the closest picture.
+
+    The middle of each output frame is mapped, so a frame that starts right on a cut
+    point is looked up on the correct side of it however its time was rounded."""
     src = frame_pixels(source)
     src_times = frame_times(source)
     out = frame_pixels(output)
     out_times = frame_times(output)
     assert len(out) == len(out_times)
+    half = float(np.median(np.diff(src_times))) / 2 if len(src_times) > 1 else 0.0
     for t, pixels in zip(out_times, out, strict=True):
-        want = int(np.argmin(np.abs(src_times - to_source(float(t)))))
+        shown = to_source(float(t) + half) - half
+        want = int(np.argmin(np.abs(src_times - shown)))
         errors = {
             k: float(np.mean((src[k] - pixels) ** 2))
             for k in range(max(want - 2, 0), min(want + 3, len(src)))

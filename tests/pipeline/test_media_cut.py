@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from pipeline import cut as cut_module
 from pipeline.cut import FrameGrid, Piece, cut, plan_pieces
-from pipeline.probe import VideoPackets, probe
+from pipeline.probe import VideoPackets, clean_prefixes, probe
 from pipeline.timeline import Timeline
 from tests import synth
 from tests.synth import Lecture
@@ -65,6 +67,73 @@ def test_whole_gops_are_copied_and_only_partial_ones_encoded() -> None:
     ]
 
 
+def _b_frame_grid() -> FrameGrid:
+    """10 fps, a keyframe every second, each reference frame followed by two B-frames:
+    in decoding order I0 P3 B1 B2 P6 B4 B5 P9 B7 B8 | I10 ..."""
+    gop = [0, 3, 1, 2, 6, 4, 5, 9, 7, 8]
+    pts = [(g + k) / 10 for k in range(0, 100, 10) for g in gop]
+    dts = [n / 10 - 0.2 for n in range(100)]
+    ends, ends_dts = clean_prefixes(pts, dts)
+    frames = sorted(pts)
+    return FrameGrid.from_packets(
+        VideoPackets(
+            frames=frames,
+            keyframes=frames[::10],
+            keyframe_dts=[t - 0.2 for t in frames[::10]],
+            reorder_delay=0.2,
+            clean_ends=ends,
+            clean_end_dts=ends_dts,
+        ),
+        duration=10.0,
+    )
+
+
+def test_a_copy_may_end_only_where_decoding_order_has_caught_up() -> None:
+    # I0 P3 B1 B2 P6 B4 B5 I7 P8: the B-frames need the reference after them.
+    pts = [0, 3, 1, 2, 6, 4, 5, 7, 8]
+    ends, ends_dts = clean_prefixes(pts, [n - 2 for n in range(9)])
+    assert ends == [1, 4, 7, 8]
+    assert ends_dts == [-1, 2, 5, 6]
+    # A packet whose decoding time is unknown is no place to stop a copy.
+    ends, _ = clean_prefixes(pts, [n - 2 if n != 4 else math.nan for n in range(9)])
+    assert ends == [1, 7, 8]
+
+
+def test_cut_points_widen_to_copyable_frames_and_never_narrow() -> None:
+    grid = _b_frame_grid()
+    assert grid.clean[:8].tolist() == [1, 4, 7, 10, 11, 14, 17, 20]
+    spans = [(20, 45), (58, 65), (82, 100)]
+    assert grid.widen(spans, reach=2) == [(20, 47), (58, 67), (80, 100)]
+    assert grid.widen(spans, reach=0) == spans
+    # Spans that come to touch are joined.
+    assert grid.widen([(20, 45), (46, 55)], reach=2) == [(20, 57)]
+
+
+def test_span_ends_are_copied_up_to_a_clean_end() -> None:
+    grid = _b_frame_grid()
+    assert plan_pieces(grid, [(20, 47), (58, 67), (80, 100)]) == [
+        Piece(20, 47, copy=True),
+        Piece(58, 60, copy=False),
+        Piece(60, 67, copy=True),
+        Piece(80, 100, copy=True),
+    ]
+    # An end that is not clean: copied to the clean end before it, the rest encoded.
+    assert plan_pieces(grid, [(20, 46)]) == [Piece(20, 44, copy=True), Piece(44, 46, copy=False)]
+    assert plan_pieces(grid, [(52, 56)]) == [Piece(52, 56, copy=False)]
+
+
+def _top_boxes(path: Path) -> list[bytes]:
+    kinds: list[bytes] = []
+    with path.open("rb") as fh:
+        while header := fh.read(16):
+            size = int.from_bytes(header[:4], "big")
+            if size == 1:
+                size = int.from_bytes(header[8:16], "big")
+            kinds.append(header[4:8])
+            fh.seek(fh.tell() - len(header) + size)
+    return kinds
+
+
 def _expected_marks(lecture: Lecture, timeline: Timeline) -> list[float]:
     return [timeline.to_output(m) for m in lecture.marks]
 
@@ -78,6 +147,33 @@ def test_a_cut_that_starts_on_a_keyframe_copies_from_the_source_first(
     assert result.info.video_frames == round(result.timeline.duration * lecture.fps)
     synth.assert_in_sync(result.path, _expected_marks(lecture, result.timeline), lecture.fps)
     synth.assert_frames_match(lecture.path, result.path, result.timeline.to_source)
+
+
+def test_only_the_start_of_each_part_up_to_its_first_keyframe_is_encoded(
+    lecture: Lecture, tmp_path: Path
+) -> None:
+    result = cut(lecture.path, KEEP, tmp_path / "cut.mp4")
+    # The ends, all in the middle of a GOP, moved on by at most 0.2 s to a clean end.
+    for wanted, got in zip(KEEP, result.timeline, strict=True):
+        assert got.start <= wanted.start + 0.5 / lecture.fps
+        assert wanted.end - 0.5 / lecture.fps <= got.end <= wanted.end + 0.2 + 0.5 / lecture.fps
+    to_keyframe = [
+        min(math.ceil(iv.start / lecture.gop - 1e-6) * lecture.gop, iv.end) - iv.start
+        for iv in result.timeline
+    ]
+    assert result.encoded_seconds == pytest.approx(sum(to_keyframe), abs=1e-6)
+    assert result.encoded_seconds < 2.5
+    assert _top_boxes(result.path)[:2] == [b"ftyp", b"moov"]
+
+
+def test_the_index_still_goes_first_when_the_space_set_aside_is_too_small(
+    lecture: Lecture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cut_module, "_moov_estimate", lambda *args: 64)
+    result = cut(lecture.path, KEEP, tmp_path / "cut.mp4")
+    boxes = _top_boxes(result.path)
+    assert boxes[:2] == [b"ftyp", b"moov"] and b"mdat" in boxes
+    synth.assert_in_sync(result.path, _expected_marks(lecture, result.timeline), lecture.fps)
 
 
 def test_video_that_is_not_the_first_stream_is_still_smart_cut(
