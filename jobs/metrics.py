@@ -80,12 +80,18 @@ class Counter(_Metric):
 
 
 class Gauge(_Metric):
-    """A value that goes up and down; `peak` remembers the highest it has been."""
+    """A value that goes up and down; `peak` remembers the highest it has been.
+
+    With `show_peak` the peak is exported too, as ``<name>_max``.
+    """
 
     kind = "gauge"
 
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+    def __init__(
+        self, name: str, help_text: str, labels: Sequence[str] = (), *, show_peak: bool = False
+    ) -> None:
         super().__init__(name, help_text, labels)
+        self.show_peak = show_peak
         self._values: dict[Labels, float] = {}
         self._peaks: dict[Labels, float] = {}
 
@@ -111,9 +117,14 @@ class Gauge(_Metric):
     def lines(self) -> list[str]:
         with self._lock:
             items = sorted(self._values.items())
-        return super().lines() + [
-            f"{self.name}{self._label_text(k)} {_number(v)}" for k, v in items
-        ]
+            peaks = sorted(self._peaks.items())
+        out = super().lines() + [f"{self.name}{self._label_text(k)} {_number(v)}" for k, v in items]
+        if self.show_peak:
+            peak = f"{self.name}_max"
+            out += [f"# HELP {peak} The highest {self.name} since the process started."]
+            out += [f"# TYPE {peak} gauge"]
+            out += [f"{peak}{self._label_text(k)} {_number(v)}" for k, v in peaks]
+        return out
 
 
 @dataclass
@@ -235,7 +246,12 @@ UPLOAD_SECONDS = REGISTRY.add(
     )
 )
 JOBS_RUNNING = REGISTRY.add(
-    Gauge("leap_jobs_running", "Jobs this process is running now, by queue.", ["queue"])
+    Gauge(
+        "leap_jobs_running",
+        "Pipeline and publishing jobs this process is running, by queue.",
+        ["queue"],
+        show_peak=True,
+    )
 )
 RECOVERIES = REGISTRY.add(
     Counter(
