@@ -11,7 +11,7 @@ from aiogram.types import Document, Message, Video
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.handlers.usage import refusal_text
+from bot.handlers.usage import quota_turn, refusal_text
 from jobs import control
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
@@ -66,33 +66,35 @@ async def file_received(
 
     # Telegram gives the length of videos (not of documents); what it gives is checked now.
     seconds = float(getattr(media, "duration", None) or 0) or None
-    refusal = await quotas.check(
-        session, store, workspace, settings, size=file_size or None, seconds=seconds
-    )
-    if refusal is not None:
-        await message.reply(refusal_text(_, refusal))
-        return
-
-    options = pipeline_options(workspace, settings)
-    if seconds:
-        # Counted against the month's minutes until the download is measured.
-        options["declared_seconds"] = seconds
-    recording = await repo.create_recording(
-        session,
-        workspace.id,
-        created_by=message.from_user.id if message.from_user else None,
-        source_kind=SourceKind.TELEGRAM,
-        source_ref=media.file_id,
-        source_name=file_name[:512],
-        source_size=file_size or None,
-        source_ext=safe_ext(PurePath(file_name).suffix or "mp4"),
-        language=lang,
-        chat_id=message.chat.id,
-        thread_id=message.message_thread_id if message.is_topic_message else None,
-        stage="fetch",
-        options=options,
-    )
-    await repo.stage_run(session, workspace.id, recording.id, "fetch")
+    async with quota_turn(arq, workspace.id):
+        refusal = await quotas.check(
+            session, store, workspace, settings, size=file_size or None, seconds=seconds
+        )
+        if refusal is not None:
+            await message.reply(refusal_text(_, refusal))
+            return
+        options = pipeline_options(workspace, settings)
+        if seconds:
+            # Counted against the month's minutes until the download is measured.
+            options["declared_seconds"] = seconds
+        recording = await repo.create_recording(
+            session,
+            workspace.id,
+            created_by=message.from_user.id if message.from_user else None,
+            source_kind=SourceKind.TELEGRAM,
+            source_ref=media.file_id,
+            source_name=file_name[:512],
+            source_size=file_size or None,
+            source_ext=safe_ext(PurePath(file_name).suffix or "mp4"),
+            language=lang,
+            chat_id=message.chat.id,
+            thread_id=message.message_thread_id if message.is_topic_message else None,
+            stage="fetch",
+            options=options,
+        )
+        await repo.stage_run(session, workspace.id, recording.id, "fetch")
+        # Counted from here on by whoever checks next.
+        await session.commit()
     text = _("intake.queued", name=html.escape(file_name))
     ahead = await control.queue_place(session, workspace.id, recording.id)
     if ahead:

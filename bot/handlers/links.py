@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import links as cb
 from bot.callbacks.links import PlaylistCb
-from bot.handlers.usage import refusal_text
+from bot.handlers.usage import quota_turn, refusal_text
 from bot.keyboards import links as keyboards
 from integrations import links
 from integrations.links import LinkError, LinkLimits, Playlist, Video
@@ -202,9 +202,6 @@ class LinkIntake:
         )
         try:
             found = await self.inspect(url, settings)
-            refusal = None
-            if isinstance(found, Video):
-                refusal = await _over_quota(session, store, workspace, settings, found, lang)
         except LinkError as exc:
             await _edit(bot, reply, _("links.refused", url=shown, reason=reason(exc, lang)))
             return
@@ -212,25 +209,29 @@ class LinkIntake:
             log.exception("looking at a link failed")
             await _edit(bot, reply, _("links.refused", url=shown, reason=_("error.link_failed")))
             return
-        if refusal is not None:
-            await _edit(bot, reply, _("links.refused", url=shown, reason=refusal))
-            return
         if isinstance(found, Playlist):
             await _offer(message, reply, found, workspace, settings, arq, bot, lang, _)
             return
-        await _queue(
-            session,
-            arq,
-            bot,
-            workspace,
-            settings,
-            found,
-            lang=lang,
-            chat_id=message.chat.id,
-            thread_id=message.message_thread_id if message.is_topic_message else None,
-            user_id=message.from_user.id if message.from_user else None,
-            progress_id=reply.message_id,
-        )
+        async with quota_turn(arq, workspace.id):
+            refusal = await _over_quota(session, store, workspace, settings, found, lang)
+            if refusal is None:
+                await _queue(
+                    session,
+                    arq,
+                    bot,
+                    workspace,
+                    settings,
+                    found,
+                    lang=lang,
+                    chat_id=message.chat.id,
+                    thread_id=message.message_thread_id if message.is_topic_message else None,
+                    user_id=message.from_user.id if message.from_user else None,
+                    progress_id=reply.message_id,
+                )
+        if refusal is not None:
+            # The check read the database; the next link is looked at with nothing held.
+            await session.commit()
+            await _edit(bot, reply, _("links.refused", url=shown, reason=refusal))
 
     async def answered(
         self,
@@ -287,34 +288,36 @@ class LinkIntake:
                 item=item.get("item"),
                 duration=item.get("duration"),
             )
-            refusal = await _over_quota(session, store, workspace, settings, video, lang)
+            async with quota_turn(arq, workspace.id):
+                refusal = await _over_quota(session, store, workspace, settings, video, lang)
+                if refusal is None:
+                    text = gettext(lang, "intake.queued", name=html.escape(video.title))
+                    sent = await _retry(
+                        lambda text=text: bot.send_message(
+                            prompt.chat.id,
+                            text,
+                            message_thread_id=offer.get("thread"),
+                            reply_parameters=ReplyParameters(
+                                message_id=int(offer["reply_to"]), allow_sending_without_reply=True
+                            ),
+                        )
+                    )
+                    await _queue(
+                        session,
+                        arq,
+                        bot,
+                        workspace,
+                        settings,
+                        video,
+                        lang=lang,
+                        chat_id=prompt.chat.id,
+                        thread_id=offer.get("thread"),
+                        user_id=int(offer["user"]),
+                        progress_id=sent.message_id,
+                        announced=True,
+                    )
             if refusal is not None:
                 break
-            text = gettext(lang, "intake.queued", name=html.escape(video.title))
-            sent = await _retry(
-                lambda text=text: bot.send_message(
-                    prompt.chat.id,
-                    text,
-                    message_thread_id=offer.get("thread"),
-                    reply_parameters=ReplyParameters(
-                        message_id=int(offer["reply_to"]), allow_sending_without_reply=True
-                    ),
-                )
-            )
-            await _queue(
-                session,
-                arq,
-                bot,
-                workspace,
-                settings,
-                video,
-                lang=lang,
-                chat_id=prompt.chat.id,
-                thread_id=offer.get("thread"),
-                user_id=int(offer["user"]),
-                progress_id=sent.message_id,
-                announced=True,
-            )
             queued += 1
         done = gettext(lang, "links.playlist_queued", title=title, count=queued)
         await _edit_id(

@@ -72,28 +72,25 @@ async def test_a_file_over_the_storage_quota_is_refused_with_the_numbers(
 async def test_only_so_many_recordings_are_processed_at_once(
     settings: Settings, telegram: SlowFilesTelegram, small_video: Path
 ) -> None:
-    one = settings.model_copy(update={"quota_concurrent": 1})
-    async with running(one, telegram):
-        telegram.bytes_per_second = 20_000  # the first download takes its time
+    two = settings.model_copy(update={"quota_concurrent": 2})
+    async with running(two, telegram):
+        telegram.bytes_per_second = 20_000  # downloads take their time
         user = telegram.user(1911, "Ivan", language_code="en")
         chat = telegram.private_chat(user)
-        await telegram.send_document(
-            chat, user, small_video, file_name="first.mp4", mime_type="video/mp4"
-        )
-        first = await telegram.wait_for_message(chat["id"], after=0)
-        assert "first.mp4" in first.content
-
-        mark = telegram.mark()
-        await telegram.send_document(
-            chat, user, small_video, file_name="second.mp4", mime_type="video/mp4"
-        )
-        refused = await telegram.wait_for_message(chat["id"], after=mark)
-        assert "Not accepted right now" in refused.content
-        assert "as many recordings as it may at a time (1 of 1)" in refused.content
-        assert [r.source_name for r in await rows(one, Recording)] == ["first.mp4"]
+        # Three files sent together, as an album is: they are handled side by side.
+        for n in (1, 2, 3):
+            await telegram.send_document(
+                chat, user, small_video, file_name=f"part {n}.mp4", mime_type="video/mp4"
+            )
+        await telegram.wait_for(lambda: len(telegram.sent(chat["id"])) == 3)
+        texts = [m.content or "" for m in telegram.sent(chat["id"])]
+        refused = [t for t in texts if "Not accepted right now" in t]
+        assert len(refused) == 1
+        assert "as many recordings as it may at a time (2 of 2)" in refused[0]
+        assert len(await rows(two, Recording)) == 2
 
         usage = await ask(telegram, chat, user, "/usage")
-        assert "In progress now: 1 of 1\n▰▰▰▰▰▰▰▰▰▰ 100%" in seen(usage)
+        assert "In progress now: 2 of 2\n▰▰▰▰▰▰▰▰▰▰ 100%" in seen(usage)
         telegram.bytes_per_second = None
 
 
