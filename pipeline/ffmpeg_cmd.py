@@ -261,7 +261,7 @@ def x264_args(
     if threads is not None:
         args += ["-threads", str(threads)]
     if reorder_frames is not None:
-        params = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=3:b-pyramid=normal"}
+        params = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=2:b-pyramid=normal"}
         args += ["-x264-params", params[reorder_frames]]
     return args
 

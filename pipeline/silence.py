@@ -121,6 +121,49 @@ def measure(
     return _measure_cmd(cmd)
 
 
+def measure_split(
+    source: Path,
+    duration: float,
+    *,
+    parts: int = 2,
+    lead: float = 1.0,
+    shortest: float = 60.0,
+) -> tuple[DbArray, float]:
+    """:func:`measure` of the whole first audio stream, decoded in ``parts`` stretches at
+    once (one per core) and joined.
+
+    Each stretch after the first starts decoding ``lead`` seconds early and drops that
+    lead, so no frame is measured right after a seek (an AAC decoder needs one packet
+    to settle). Stretches meet on frame boundaries, so the joined levels are frame for
+    frame those of one pass, give or take a sample. A recording with less than
+    ``shortest`` seconds per stretch is decoded in one pass.
+    """
+    frames = int(duration / FRAME)
+    if parts < 2 or frames < parts * round(shortest / FRAME):
+        return measure(source)
+    cuts = [round(frames * k / parts) for k in range(parts)]
+    lead_frames = round(lead / FRAME)
+    spans: list[tuple[float | None, float | None, int]] = []
+    for k, first in enumerate(cuts):
+        skip = min(lead_frames, first)
+        start = (first - skip) * FRAME if first else None
+        length = (cuts[k + 1] - first + skip) * FRAME if k + 1 < parts else None
+        spans.append((start, length, skip))
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        jobs = [pool.submit(measure, source, start=a, duration=n) for a, n, _ in spans]
+        decoded = [job.result() for job in jobs]
+    pieces: list[DbArray] = []
+    for k, ((db, _), (_, _, skip)) in enumerate(zip(decoded, spans, strict=True)):
+        db = db[skip:]
+        if k + 1 < parts:
+            want = cuts[k + 1] - cuts[k]
+            # A sample more or less at the end of a stretch makes a partial last frame.
+            db = db[:want] if db.size >= want else np.pad(db, (0, want - db.size), mode="edge")
+        pieces.append(db)
+    tail_seconds = decoded[-1][1] - spans[-1][2] * FRAME
+    return np.concatenate(pieces), cuts[-1] * FRAME + tail_seconds
+
+
 def _measure_cmd(cmd: list[str]) -> tuple[DbArray, float]:
     meter = LevelMeter()
     with tempfile.TemporaryFile() as err:

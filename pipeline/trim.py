@@ -72,15 +72,20 @@ def trim(
 
     with tempfile.TemporaryDirectory(prefix=".trim-", dir=out_dir) as tmp:
         adts = Path(tmp) / "track.aac" if _wants_track_copy(info, remove_pauses) else None
+        # The packet index and the copy of the sound run beside the analysis.
         with ThreadPoolExecutor(max_workers=1) as pool:
             packets_job = pool.submit(_packets, source, info)
+            if adts is not None:
+                track = ffmpeg_cmd.adts_copy_cmd(source, adts)
+                adts_job = pool.submit(ffmpeg_cmd.run, track, what="copying audio")
             if remove_pauses:
-                extra = ffmpeg_cmd.adts_output(adts) if adts is not None else ()
-                db, seconds = silence.measure(source, extra_outputs=extra)
+                db, seconds = silence.measure_split(source, info.duration)
                 analysis = silence.analyse_levels(db, seconds)
             else:
                 analysis = silence.analyse_ends(source, info.duration)
             packets = packets_job.result()
+            if adts is not None:
+                adts_job.result()
         keep = silence.keep_intervals(
             analysis.speech,
             info.duration,

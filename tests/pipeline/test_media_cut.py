@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cut as cut_module
-from pipeline.cut import FrameGrid, Piece, cut, plan_pieces
+from pipeline.cut import CutResult, FrameGrid, Piece, cut, plan_pieces
 from pipeline.probe import VideoPackets, clean_prefixes, probe
 from pipeline.timeline import Timeline
 from tests import synth
@@ -138,10 +138,15 @@ def _expected_marks(lecture: Lecture, timeline: Timeline) -> list[float]:
     return [timeline.to_output(m) for m in lecture.marks]
 
 
+@pytest.fixture(scope="module")
+def smart_cut(lecture: Lecture, tmp_path_factory: pytest.TempPathFactory) -> CutResult:
+    return cut(lecture.path, KEEP, tmp_path_factory.mktemp("smart_cut") / "cut.mp4")
+
+
 def test_a_cut_that_starts_on_a_keyframe_copies_from_the_source_first(
-    lecture: Lecture, tmp_path: Path
+    lecture: Lecture, smart_cut: CutResult
 ) -> None:
-    result = cut(lecture.path, KEEP, tmp_path / "cut.mp4")
+    result = smart_cut
     assert result.video == "smart" and result.audio == "copy"
     assert result.timeline.keep[0].start == 2.0
     assert result.info.video_frames == round(result.timeline.duration * lecture.fps)
@@ -150,9 +155,9 @@ def test_a_cut_that_starts_on_a_keyframe_copies_from_the_source_first(
 
 
 def test_only_the_start_of_each_part_up_to_its_first_keyframe_is_encoded(
-    lecture: Lecture, tmp_path: Path
+    lecture: Lecture, smart_cut: CutResult
 ) -> None:
-    result = cut(lecture.path, KEEP, tmp_path / "cut.mp4")
+    result = smart_cut
     # The ends, all in the middle of a GOP, moved on by at most 0.2 s to a clean end.
     for wanted, got in zip(KEEP, result.timeline, strict=True):
         assert got.start <= wanted.start + 0.5 / lecture.fps

@@ -90,6 +90,19 @@ def test_analysis_of_the_ends_matches_the_whole(lecture: Lecture) -> None:
         )
 
 
+def test_levels_decoded_in_stretches_join_into_those_of_one_pass(lecture: Lecture) -> None:
+    whole, seconds = silence.measure(lecture.path)
+    joined, joined_seconds = silence.measure_split(
+        lecture.path, lecture.duration, parts=3, shortest=5.0
+    )
+    assert joined.size == whole.size
+    assert joined_seconds == pytest.approx(seconds, abs=0.001)
+    assert np.abs(joined - whole).max() < 0.5
+    assert silence.analyse_levels(joined, joined_seconds).speech == pytest.approx(
+        silence.analyse_levels(whole, seconds).speech
+    )
+
+
 def test_adts_frames_are_found_across_read_blocks(lecture: Lecture, tmp_path: Path) -> None:
     adts = tmp_path / "track.aac"
     subprocess.run(
