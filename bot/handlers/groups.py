@@ -38,7 +38,7 @@ async def bot_added(
     member = await repo.upsert_member(session, workspace.id, adder.id, name=adder.full_name)
     status = (statuses or {}).get(adder.id, "member")
     role = role_from_status(status, adder.id in granted_admins(workspace))
-    await apply_role(session, workspace, member, role, actor=adder.id, source="telegram")
+    await apply_role(session, workspace, member, role, actor=adder.id, source="added_bot")
     await repo.audit(session, workspace.id, adder.id, "bot_added", str(event.chat.id))
     await bot.send_message(event.chat.id, _("start.added_to_group"))
 
