@@ -24,7 +24,7 @@ from jobs.cards import RetryCb
 from leap.settings import Settings
 from locales import Translator
 from locales.format import duration
-from storage import repo
+from storage import quotas, repo
 from storage.files import MediaStore
 from storage.models import PublicationStatus, Recording, RecordingStatus, StageStatus, Workspace
 
@@ -203,8 +203,16 @@ async def delete_confirmed(
 ) -> None:
     name = cards.display_name(recording)
     workspace_id, rec = recording.workspace_id, recording.id
+    # The deleted row no longer counts towards the month's minutes; its audit event does.
     await repo.audit(
-        session, workspace_id, query.from_user.id, "delete", f"recording:{rec}", name=name
+        session,
+        workspace_id,
+        query.from_user.id,
+        "delete",
+        f"recording:{rec}",
+        name=name,
+        source_seconds=quotas.recording_seconds(recording.media, recording.options),
+        month=recording.created_at.strftime("%Y-%m"),
     )
     await control.delete(session, arq, store, workspace_id, rec)
     await query.answer(_("recs.deleted_short"))
