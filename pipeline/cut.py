@@ -2,13 +2,21 @@
 
 Video. Every cut point is first moved to the nearest frame boundary, so the output
 frame times are exactly ``Timeline.to_output`` of the source frame times. An H.264
-source is then *smart cut*: whole GOPs are copied untouched, straight out of the
-source file by the concat demuxer (``inpoint`` on a keyframe, ``outpoint`` on the
-next cut keyframe's decoding time, ``duration`` fixing where the next piece starts),
-and only the partial GOPs at each cut are re-encoded with x264, with the same B-frame
-delay as the source so decoding times stay increasing across the joins. Anything else
-(VP9, HEVC, 10-bit, rotated, odd-sized, unindexed) is decoded once and re-encoded
-with x264, keeping just the selected frames.
+source is then *smart cut*: each kept part is copied untouched from its first keyframe
+to its end, straight out of the source file by the concat demuxer (``inpoint`` on the
+keyframe, ``outpoint`` just before the decoding time of the first packet after the
+part, ``duration`` fixing where the next piece starts). A copy can end on any *clean
+end*, a frame before which decoding order has caught up with presentation order (behind
+every frame without B-frames, behind each reference frame with them), and a cut point
+may move outwards by a few frames to reach one. Only the frames from the start of a
+part to its first keyframe are re-encoded, with x264 one thread per piece, two pieces
+at a time, the same B-frame delay as the source so decoding times stay increasing
+across the joins, and at most the source's profile. Anything else (VP9, HEVC, 10-bit,
+rotated, odd-sized, unindexed) is decoded once and re-encoded with x264, keeping just
+the selected frames.
+
+The file is written with its index first, into space set aside for it, so no second
+pass over the output is needed.
 
 Audio. AAC is copied frame by frame (an AAC packet is always a keyframe): each kept
 interval takes the run of packets whose start lies nearest to where the output needs
@@ -225,7 +233,7 @@ def cut(
     """Write the parts of ``source`` in ``keep`` to ``out`` (H.264/AAC MP4, faststart).
 
     ``info`` and ``packets`` save probing again; ``adts`` is the whole AAC track already
-    copied out as ADTS (the silence analysis can write it in the same pass). ``preset``
+    copied out as ADTS (trimming copies it while the analysis runs). ``preset``
     and ``crf`` are for a full re-encode; the short pieces at smart cuts use the fast
     ``piece_preset`` at the higher quality ``piece_crf``, which looks the same for the
     second or so they last. A smart cut may move a cut point outwards by up to

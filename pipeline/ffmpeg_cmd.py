@@ -181,11 +181,6 @@ def adts_copy_cmd(
     return [*cmd, "-f", "adts", str(out)]
 
 
-def adts_output(out: Path) -> list[str]:
-    """Extra output for :func:`pcm_cmd`: the whole AAC track, copied, as ADTS."""
-    return ["-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "copy", "-f", "adts", str(out)]
-
-
 def pcm_native_cmd(source: Path, *, rate: int, channels: int) -> list[str]:
     """The first audio stream as s16le at its own rate (for re-encoding, not analysis)."""
     return [

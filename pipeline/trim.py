@@ -1,7 +1,8 @@
 """The trim stage: find where people speak, cut the silence off, write ``video.mp4``.
 
-Audio first: the sound is decoded once to 16 kHz mono and measured; the picture is
-never decoded except for the partial GOPs at the cut points (see :mod:`pipeline.cut`).
+Audio first: the sound is decoded once to 16 kHz mono and measured (for pause removal
+in two halves at once, one per core); the picture is never decoded except for the
+partial GOPs at the starts of kept parts (see :mod:`pipeline.cut`).
 The source file is only ever read; ``video.mp4`` appears atomically, so a crash leaves
 either the previous file or none, never half of one.
 """
