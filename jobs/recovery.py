@@ -180,7 +180,8 @@ async def _recover(deps: WorkerDeps, item: Owed, settling: bool) -> int | None:
     if marked:
         return None
     if item.started:
-        if settling:
+        # Looked at again now: Redis may have lost its data since the sweep began.
+        if settling or await _redis_is_new(deps):
             return 0
         if await _recovered_too_often(deps, item):
             return 0

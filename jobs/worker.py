@@ -221,6 +221,9 @@ class Presence:
 
     async def claim(self, job_id: str) -> str | None:
         """Take the job's lease; returns the live worker holding it instead, if one does."""
+        if job_id in self.held:
+            # Queued again (Redis lost its data) while this very process still runs it.
+            return self.id
         holder = await self._claim(
             keys=[lease_key(job_id)], args=[self.id, self.lease_ms, WORKER_KEY]
         )

@@ -16,6 +16,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -155,6 +156,7 @@ class Site:
     google: FakeGoogle
     workers: list[WorkerProcess] = field(default_factory=list)
     _count: int = 0
+    _engine: Any = None
 
     # -- processes --
 
@@ -208,7 +210,12 @@ class Site:
         return process.mark.read_text()
 
     async def until(
-        self, check: Callable[[], Any], timeout: float = 60.0, process: WorkerProcess | None = None
+        self,
+        check: Callable[[], Any],
+        timeout: float = 60.0,
+        process: WorkerProcess | None = None,
+        *,
+        every: float = 0.05,
     ) -> Any:
         deadline = time.monotonic() + timeout
         while True:
@@ -220,19 +227,23 @@ class Site:
             if time.monotonic() > deadline:
                 logs = "\n".join(w.log()[-2500:] for w in ([process] if process else self.workers))
                 raise AssertionError(f"not within {timeout} s\n{logs}\n{self.telegram.dump()}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)
 
     # -- the database --
 
     async def _read(self, work: Callable[[Any], Any]) -> Any:
-        engine = create_engine(self.settings.database_url)
-        try:
-            async with session_maker(engine)() as session:
-                result = await work(session)
-                await session.commit()
-                return result
-        finally:
-            await engine.dispose()
+        if self._engine is None:
+            self._engine = create_engine(self.settings.database_url)
+        async with session_maker(self._engine)() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+
+    async def close(self) -> None:
+        for process in self.workers:
+            process.clean_up()
+        if self._engine is not None:
+            await self._engine.dispose()
 
     async def rows(self, model: type, *where: Any) -> list[Any]:
         async def read(session: Any) -> list[Any]:
@@ -400,20 +411,25 @@ def site_settings(
 
 
 @pytest.fixture
+def site_database(database_url: str) -> str:
+    """The site's database: SQLite; a test module may override this fixture."""
+    return database_url
+
+
+@pytest.fixture
 async def site(
     tmp_path: Path,
     clean_redis: str,
-    database_url: str,
+    site_database: str,
     fakes: tuple[HoldingTelegram, FakeOpenAI, FakeGoogle],
 ) -> AsyncIterator[Site]:
-    settings = site_settings(tmp_path, clean_redis, database_url, fakes)
+    settings = site_settings(tmp_path, clean_redis, site_database, fakes)
     telegram, openai, google = fakes
     made = Site(tmp_path, settings, env_for(settings), telegram, openai, google)
     try:
         yield made
     finally:
-        for process in made.workers:
-            process.clean_up()
+        await made.close()
 
 
 @contextlib.asynccontextmanager
@@ -459,3 +475,85 @@ async def send_lecture(site: Site, user_id: int, video: Path, name: str = "lectu
     mark = site.telegram.mark()
     await site.telegram.send_document(chat, user, video, file_name=name, mime_type="video/mp4")
     return await site.telegram.wait_for_message(user_id, after=mark, timeout=30)
+
+
+def _answers(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL for the load test: TEST_POSTGRES_URL, or a private throw-away cluster.
+
+    Burst writes from many updates at once are what production's PostgreSQL is for; SQLite
+    serialises writers and refuses some of them outright under such a burst.
+    """
+    import shutil
+
+    configured = os.environ.get("TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
+    initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
+    if initdb is None or postgres is None:
+        pytest.skip("no PostgreSQL: set TEST_POSTGRES_URL or install its server binaries")
+    # Outside pytest's private temporary folder, which PostgreSQL's own user cannot enter.
+    root = Path(tempfile.mkdtemp(prefix="leap-test-postgres-"))
+    data, sockets = root / "data", root / "run"
+    sockets.mkdir()
+    # PostgreSQL refuses to run as root; as root, hand the cluster to its own user.
+    as_user = "postgres" if os.geteuid() == 0 else None
+    if as_user is not None:
+        shutil.chown(root, as_user)
+        shutil.chown(sockets, as_user)
+    subprocess.run(
+        [initdb, "-D", str(data), "-U", "leap", "-A", "trust", "--no-sync"],
+        check=True, capture_output=True, user=as_user,
+    )  # fmt: skip
+    port = _free_port()
+    server = subprocess.Popen(
+        [postgres, "-D", str(data), "-p", str(port), "-k", str(sockets),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=as_user,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not _answers("127.0.0.1", port):
+        assert server.poll() is None and time.monotonic() < deadline, "PostgreSQL did not start"
+        time.sleep(0.1)
+    try:
+        yield f"postgresql+asyncpg://leap@127.0.0.1:{port}/postgres"
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, migrated database in the PostgreSQL server for one test."""
+    import uuid
+
+    import asyncpg
+
+    name = f"leap_{uuid.uuid4().hex[:12]}"
+    admin = postgres_server.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    from storage import db
+
+    db.upgrade(url)
+    return url

@@ -23,7 +23,7 @@ from tests.fakes.vk import FakeVk
 from tests.jobs.conftest import VK_GROUP, VK_USER, vk_sign_in
 from tests.reliability.conftest import Site, send_lecture
 
-SPEECH_TIMEOUT = 6.0
+SPEECH_TIMEOUT = 4.0
 
 
 def _metric(port: int, name: str) -> float:

@@ -1,5 +1,6 @@
-"""Redis loses everything mid-run (FLUSHALL, or a restart without persistence): the database
-says what is owed, and every unfinished recording is finished, each stage run once."""
+"""Redis loses everything mid-run, once by FLUSHALL and once by a restart without
+persistence: the database says what is owed, every unfinished recording is finished, no
+stage runs twice, and the worker and the bot stay up throughout."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from redis.asyncio import Redis
 
 from storage.models import RecordingStatus
 from tests.conftest import _free_port
+from tests.fakes.google import FakeGoogle
+from tests.fakes.openai import FakeOpenAI
 from tests.reliability.conftest import (
     HoldingTelegram,
     Site,
@@ -23,41 +26,6 @@ from tests.reliability.conftest import (
     send_lecture,
     site_settings,
 )
-
-LECTURES = 4
-
-
-async def _submit(site: Site, video: Path, count: int) -> list[int]:
-    for n in range(count):
-        await send_lecture(site, 700 + n, video, name=f"lecture-{n}.mp4")
-    return [r.id for r in await site.recordings()]
-
-
-async def test_flushed_redis_loses_no_recording_and_runs_no_stage_twice(
-    bot: Site, small_video: Path
-) -> None:
-    site = bot
-    site.openai.latency = 1.5  # a transcription stays in flight long enough to flush under it
-    worker = site.worker()
-    ids = await _submit(site, small_video, LECTURES)
-    await site.until(lambda: site.openai.in_flight["transcriptions"] > 0, process=worker)
-
-    redis = Redis.from_url(site.settings.redis_url)
-    try:
-        await redis.flushall()
-    finally:
-        await redis.aclose()
-
-    for rid in ids:
-        done = await site.wait_status(
-            rid, RecordingStatus.AWAITING_REVIEW, RecordingStatus.FAILED, timeout=90
-        )
-        assert done.status == RecordingStatus.AWAITING_REVIEW, done.failure_reason
-    # One speech request per recording: the stage running during the flush was not started
-    # a second time by the recovery that re-queued the others.
-    assert len(site.openai.calls("transcriptions")) == LECTURES
-    assert worker.proc.poll() is None
-    assert "re-queued by recovery" in worker.log()
 
 
 @pytest.fixture
@@ -97,42 +65,62 @@ def own_redis(tmp_path: Path, redis_server_binary: str) -> Iterator[tuple[str, C
         proc.wait(5)
 
 
-async def test_redis_restarted_without_its_data_the_workers_carry_on(
+async def _lectures(site: Site, video: Path, first_user: int, count: int) -> list[int]:
+    before = {r.id for r in await site.recordings()}
+    for n in range(count):
+        await send_lecture(site, first_user + n, video, name=f"lecture-{first_user + n}.mp4")
+    return [r.id for r in await site.recordings() if r.id not in before]
+
+
+async def _all_reviewed(site: Site, ids: list[int]) -> None:
+    for rid in ids:
+        done = await site.wait_status(
+            rid, RecordingStatus.AWAITING_REVIEW, RecordingStatus.FAILED, timeout=90
+        )
+        assert done.status == RecordingStatus.AWAITING_REVIEW, done.failure_reason
+
+
+async def test_redis_losing_its_data_loses_no_recording_and_runs_no_stage_twice(
     tmp_path: Path,
     database_url: str,
-    fakes: tuple[HoldingTelegram, object, object],
+    fakes: tuple[HoldingTelegram, FakeOpenAI, FakeGoogle],
     own_redis: tuple[str, Callable[[], None]],
     small_video: Path,
 ) -> None:
     url, restart = own_redis
-    settings = site_settings(tmp_path, url, database_url, fakes)  # type: ignore[arg-type]
+    settings = site_settings(tmp_path, url, database_url, fakes)
     telegram, openai, google = fakes
-    site = Site(tmp_path, settings, env_for(settings), telegram, openai, google)  # type: ignore[arg-type]
+    site = Site(tmp_path, settings, env_for(settings), telegram, openai, google)
+    openai.latency = 1.5  # a transcription stays in flight long enough to pull Redis from under
     try:
         async with bot_running(settings):
-            openai.latency = 1.5  # type: ignore[attr-defined]
             worker = site.worker()
-            ids = await _submit(site, small_video, 2)
-            await site.until(
-                lambda: openai.in_flight["transcriptions"] > 0,  # type: ignore[attr-defined]
-                process=worker,
-            )
 
-            # Redis goes away and comes back empty, as a restart without persistence leaves it.
+            # FLUSHALL while one recording is transcribing and the others wait in queues.
+            flushed = await _lectures(site, small_video, 700, 4)
+            await site.until(lambda: openai.in_flight["transcriptions"] > 0, process=worker)
+            redis = Redis.from_url(url)
+            try:
+                await redis.flushall()
+            finally:
+                await redis.aclose()
+            await _all_reviewed(site, flushed)
+            assert "re-queued by recovery" in worker.log()
+
+            # A restart that comes back empty, while another transcription is in flight.
+            restarted = await _lectures(site, small_video, 750, 2)
+            await site.until(lambda: openai.in_flight["transcriptions"] > 0, process=worker)
             restart()
+            await _all_reviewed(site, restarted)
 
-            for rid in ids:
-                done = await site.wait_status(
-                    rid, RecordingStatus.AWAITING_REVIEW, RecordingStatus.FAILED, timeout=90
-                )
-                assert done.status == RecordingStatus.AWAITING_REVIEW, done.failure_reason
+            # One speech request per recording: what ran while Redis lost its data was not
+            # started a second time by the recovery that re-queued everything else.
+            assert len(openai.calls("transcriptions")) == len(flushed) + len(restarted)
             assert worker.proc.poll() is None, worker.log()[-3000:]
-
-            # The bot still answers people once Redis is back.
+            # And the bot still answers people.
             user = telegram.user(799, "Late", language_code="en")
             mark = telegram.mark()
             await telegram.send_text(telegram.private_chat(user), user, "/help")
             await telegram.wait_for_message(799, after=mark, timeout=30)
     finally:
-        for process in site.workers:
-            process.clean_up()
+        await site.close()
