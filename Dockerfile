@@ -16,6 +16,14 @@ COPY locales ./locales
 RUN pip install --no-cache-dir '.[postgres,local-asr]'
 
 ENV STORAGE_DIR=/data/storage \
-    WEB_HOST=0.0.0.0
+    WEB_HOST=0.0.0.0 \
+    PYTHONUNBUFFERED=1
 VOLUME ["/data"]
+# On SIGTERM running stages get SHUTDOWN_GRACE seconds (30 by default) to finish before they
+# are put back in their queue: give `docker stop -t` / stop_grace_period a little more.
+STOPSIGNAL SIGTERM
+# `leap run` and `leap bot` answer /healthz on WEB_PORT; docker-compose.yml sets a check of
+# its own for each service (workers on WORKER_WEB_PORT).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('WEB_PORT', '8080'), timeout=5)"
 CMD ["leap", "run"]

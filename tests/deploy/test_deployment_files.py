@@ -49,3 +49,67 @@ def test_dockerfile_installs_the_package_and_ffmpeg() -> None:
     assert "pip install" in dockerfile
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["leap"] == "leap.cli:main"
+
+
+APP_SERVICES = ("bot", "worker-media", "worker-io")
+
+
+def _env(service: dict) -> dict[str, str]:
+    return {k: str(v) for k, v in (service.get("environment") or {}).items()}
+
+
+def _seconds(duration: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(duration[:-1]) * units[duration[-1]]
+
+
+def test_every_app_service_is_health_checked_on_the_port_it_serves() -> None:
+    services = _compose()["services"]
+    for name in APP_SERVICES:
+        service = services[name]
+        check = " ".join(service["healthcheck"]["test"])
+        env = _env(service)
+        port = env["WEB_PORT"] if name == "bot" else env["WORKER_WEB_PORT"]
+        assert f"127.0.0.1:{port}/healthz" in check, name
+        if name != "bot":
+            # Reachable by a scraper in the compose network, not only from inside.
+            assert env["WORKER_WEB_HOST"] == "0.0.0.0"
+    assert "/healthz" in (ROOT / "Dockerfile").read_text()
+
+
+def test_stop_grace_period_outlasts_the_shutdown_grace() -> None:
+    services = _compose()["services"]
+    for name in APP_SERVICES:
+        service = services[name]
+        grace = float(_env(service)["SHUTDOWN_GRACE"])
+        assert _seconds(service["stop_grace_period"]) >= grace + 5, name
+        assert service["restart"] == "unless-stopped"
+
+
+def test_migrations_run_once_before_the_app_services() -> None:
+    services = _compose()["services"]
+    assert services["migrate"]["command"] == ["leap", "db", "upgrade"]
+    for name in APP_SERVICES:
+        service = services[name]
+        assert _env(service)["MIGRATE_ON_START"] == "false"
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_workers_scale_by_replicas_and_share_the_same_stores() -> None:
+    services = _compose()["services"]
+    for name in ("worker-media", "worker-io"):
+        assert "replicas" in services[name]["deploy"]
+        assert "ports" not in services[name]  # replicas would fight over a host port
+    stores = {
+        (_env(services[n])["DATABASE_URL"], _env(services[n])["REDIS_URL"]) for n in APP_SERVICES
+    }
+    assert len(stores) == 1
+
+
+def test_compose_settings_are_real_settings() -> None:
+    from leap.settings import Settings
+
+    known = {name.upper() for name in Settings.model_fields}
+    for name in APP_SERVICES:
+        for key in _env(_compose()["services"][name]):
+            assert key in known, f"{name}: {key} is not a setting"
