@@ -594,7 +594,8 @@ async def stop_worker(worker: Worker, grace: float) -> None:
     worker.allow_pick_jobs = False
     if worker.main_task is not None:
         worker.main_task.cancel()
-        await asyncio.gather(worker.main_task, return_exceptions=True)
+        # The poll loop ends at its next await; never let a stuck one hold the shutdown.
+        await asyncio.wait({worker.main_task}, timeout=5.0)
     running = [t for t in worker.tasks.values() if not t.done()]
     if running:
         log.info("waiting up to %.0f s for %d running jobs", grace, len(running))
