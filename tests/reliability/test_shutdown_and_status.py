@@ -56,7 +56,8 @@ async def test_sigterm_finishes_or_requeues_running_stages_and_status_is_served(
     assert code == 200
     assert 'leap_stage_duration_seconds_count{stage="trim",outcome="done"} 1' in text
     assert re.search(r'leap_queue_depth\{queue="media",state="ready"\} \d+', text)
-    assert 'leap_workers{queue="media"} 1' in text
+    # At least this worker; a worker of an earlier test may still be winding down.
+    assert re.search(r'leap_workers\{queue="media"\} [1-9]', text)
     assert 'leap_jobs_running{queue="media"} 1' in text
 
     first.terminate()
