@@ -247,8 +247,11 @@ class Presence:
         if event is None:
             await asyncio.sleep(timeout)
             return
+        # asyncio.timeout rather than wait_for: on Python 3.11 wait_for loses a cancellation
+        # that arrives as the event is set, and the worker's loop would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         event.clear()
 
     def nudge(self, queue_name: str) -> None:
