@@ -191,17 +191,21 @@ class WorkspaceMiddleware(BaseMiddleware):
             return await handler(event, data)
 
         group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-        workspace, _created = await repo.ensure_workspace(
+        workspace, created = await repo.ensure_workspace(
             session,
             chat.id,
             WorkspaceKind.GROUP if group else WorkspaceKind.PERSONAL,
             chat.title or chat.full_name or "",
         )
+        if created:
+            # Released at once: the role look-up below waits on Telegram, not on the database.
+            await session.commit()
         member = await repo.get_member(session, workspace.id, user.id)
         settings: Settings | None = data.get("settings")
         hours = settings.role_refresh_hours if settings is not None else 24.0
         if group and (member is None or is_stale(member, hours)):
             member = await refresh_member(data["bot"], session, workspace, user)
+            await session.commit()
         elif member is None:
             member = await repo.upsert_member(
                 session, workspace.id, user.id, role=Role.OWNER, name=user.full_name

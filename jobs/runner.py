@@ -291,7 +291,7 @@ def _media_reason(job: StageJob, exc: MediaError) -> str:
         from locales.format import duration
 
         limit = job.deps.settings.max_duration_hours * 3600
-        actual = job.recording.media.get("duration") or 0.0
+        actual = job.recording.media.get("source", {}).get("duration") or 0.0
         return job._(key, duration=duration(actual), limit=duration(limit))
     text = job._(key)
     return text if text != key else job._("error.internal")

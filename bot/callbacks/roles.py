@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.filters.callback_data import CallbackData
 
 
-class RolesCb(CallbackData, prefix="rl1"):
+class RolesCb(CallbackData, prefix="ro1"):
     action: str
     user: int = 0
     page: int = 0

@@ -16,6 +16,7 @@ from jobs import control
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import Translator
+from locales.format import duration as format_duration
 from locales.format import size
 from storage import quotas, repo
 from storage.files import MediaStore, safe_ext
@@ -66,6 +67,12 @@ async def file_received(
 
     # Telegram gives the length of videos (not of documents); what it gives is checked now.
     seconds = float(getattr(media, "duration", None) or 0) or None
+    limit = settings.max_duration_hours * 3600
+    if seconds is not None and seconds > limit:
+        await message.reply(
+            _("error.too_long", duration=format_duration(seconds), limit=format_duration(limit))
+        )
+        return
     async with quota_turn(arq, workspace.id):
         refusal = await quotas.check(
             session, store, workspace, settings, size=file_size or None, seconds=seconds

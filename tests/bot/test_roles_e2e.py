@@ -139,7 +139,7 @@ async def test_owner_grants_and_revokes_admin_and_a_grant_outlives_telegram_chan
 
     # A Telegram admin is not demoted here, even by a forged press.
     forged = await telegram.press(
-        group, owner, roles.message_id, f"rl1:revoke:{adam['id']}:0", force=True
+        group, owner, roles.message_id, f"ro1:revoke:{adam['id']}:0", force=True
     )
     assert "stays an admin" in (await telegram.wait_for_answer(forged))["text"]
     assert await role_of(app.settings, adam["id"]) is Role.ADMIN
