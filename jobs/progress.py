@@ -87,7 +87,8 @@ class ProgressMessage:
         if task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(task)
         except TimeoutError:
             log.warning("progress message %s:%s not flushed in time", self.chat_id, self.message_id)
 
