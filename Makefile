@@ -20,3 +20,5 @@ format: setup
 bench: setup
 	.venv/bin/python -m bench.trim
 	.venv/bin/python -m bench.transcribe
+	.venv/bin/python -m bench.queue
+	.venv/bin/python -m bench.bot
