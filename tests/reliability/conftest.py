@@ -417,13 +417,20 @@ def site_database(database_url: str) -> str:
 
 
 @pytest.fixture
+def site_overrides() -> dict[str, Any]:
+    """Settings a test module changes for its whole site (bot and workers)."""
+    return {}
+
+
+@pytest.fixture
 async def site(
     tmp_path: Path,
     clean_redis: str,
     site_database: str,
+    site_overrides: dict[str, Any],
     fakes: tuple[HoldingTelegram, FakeOpenAI, FakeGoogle],
 ) -> AsyncIterator[Site]:
-    settings = site_settings(tmp_path, clean_redis, site_database, fakes)
+    settings = site_settings(tmp_path, clean_redis, site_database, fakes, **site_overrides)
     telegram, openai, google = fakes
     made = Site(tmp_path, settings, env_for(settings), telegram, openai, google)
     try:

@@ -40,6 +40,7 @@ async def test_a_full_disk_fails_the_stage_clearly_and_retry_finishes_it(
 ) -> None:
     site = bot
     cramped = site.worker(file_size_limit=LIMIT)
+    roomy = site.worker(ready=True)
     progress = await send_lecture(site, 951, two_mb_video)
     failed = await site.wait_status(1, RecordingStatus.FAILED, RecordingStatus.AWAITING_REVIEW)
     assert failed.status == RecordingStatus.FAILED
@@ -57,7 +58,7 @@ async def test_a_full_disk_fails_the_stage_clearly_and_retry_finishes_it(
     # Room again (a worker without the limit), and the person presses Retry.
     cramped.terminate()
     assert await cramped.exited() == 0
-    site.worker()
+    roomy.go()
     user = site.telegram.user(951, "User 951")
     await site.telegram.press(
         site.telegram.private_chat(user), user, progress.message_id, shown.buttons[0][1]

@@ -26,7 +26,13 @@ from tests.reliability.conftest import Site
 CHATS = 10
 PER_CHAT = 5
 MEDIA_JOBS = 2
-CONCURRENT = 3
+CONCURRENT = 2
+
+
+@pytest.fixture
+def site_overrides() -> dict[str, object]:
+    # Each chat may have two recordings in progress: the rest of its burst is refused.
+    return {"quota_concurrent": CONCURRENT}
 
 
 @pytest.fixture

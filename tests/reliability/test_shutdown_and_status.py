@@ -43,6 +43,8 @@ async def test_sigterm_finishes_or_requeues_running_stages_and_status_is_served(
     # A stage that ends within the grace period finishes before the worker exits.
     site.openai.fail("transcriptions", Fault(500), Fault(delay=2.0))
     first = site.worker(env=status_env)
+    second = site.worker(env={"SHUTDOWN_GRACE": "1"}, ready=True)
+    third = site.worker(ready=True)
     await send_lecture(site, 901, small_video, "finishing.mp4")
     await site.until(lambda: site.openai.in_flight["transcriptions"] > 0, process=first)
     await site.wait_running(1, "transcribe")
@@ -73,7 +75,7 @@ async def test_sigterm_finishes_or_requeues_running_stages_and_status_is_served(
 
     # A stage that outlasts the grace period is cancelled and handed back to the queue.
     site.openai.fail("transcriptions", Fault(delay=600))
-    second = site.worker(env={"SHUTDOWN_GRACE": "1"})
+    second.go()
     await site.wait_status(1, RecordingStatus.AWAITING_REVIEW)
     await send_lecture(site, 902, small_video, "cancelled.mp4")
     await site.until(lambda: site.openai.in_flight["transcriptions"] > 0, process=second)
@@ -81,7 +83,7 @@ async def test_sigterm_finishes_or_requeues_running_stages_and_status_is_served(
     assert await second.exited() == 0, second.log()[-3000:]
     assert "1 jobs cancelled; they are back in the queue" in second.log()
 
-    third = site.worker()
+    third.go()
     await site.wait_status(2, RecordingStatus.AWAITING_REVIEW)
     # Handed back cleanly: taken from the queue at once, not recovered from a dead worker.
     assert "lost its worker" not in third.log()
