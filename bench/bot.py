@@ -94,7 +94,7 @@ async def run(
     openai = FakeOpenAI()
     openai.transcriber = speech
     await openai.start()
-    database = f"sqlite+aiosqlite:///{folder / 'leap.db'}"
+    database = await _database(args.database, folder)
     await asyncio.to_thread(db.upgrade, database)
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
@@ -166,6 +166,21 @@ async def _load(telegram: FakeTelegram, args: argparse.Namespace) -> dict[str, l
     return latencies
 
 
+async def _database(server: str | None, folder: Path) -> str:
+    """SQLite in `folder`, or a new database on the PostgreSQL server `server`."""
+    if not server:
+        return f"sqlite+aiosqlite:///{folder / 'leap.db'}"
+    import asyncpg
+
+    name = f"bench_{folder.name.replace('-', '_')}_{int(time.time())}"
+    conn = await asyncpg.connect(server.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
 async def _until_busy(telegram: FakeTelegram, lectures: int) -> None:
     """Until the workers are trimming: a progress message says so."""
     for _ in range(1200):
@@ -186,6 +201,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--lectures", type=int, default=20)
+    parser.add_argument(
+        "--database",
+        help="a PostgreSQL server URL (postgresql+asyncpg://user@host:port/db) to use "
+        "instead of SQLite; each run gets a new database there",
+    )
     args = parser.parse_args()
     rows = []
     with redis_server() as url, tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
@@ -205,7 +225,8 @@ def main() -> None:
     print(f"bot answer benchmark, {datetime.date.today()}, {_machine()}")
     print(
         f"{args.rate:g} commands/s for {args.seconds:g} s from {args.users} chats; "
-        f"busy runs: {args.lectures} recordings of 20 s processing"
+        f"busy runs: {args.lectures} recordings of 20 s processing; "
+        f"database: {'PostgreSQL' if args.database else 'SQLite'}"
     )
     print()
     print("| run | command | answers | p50 ms | p99 ms | max ms | mean ms | missing |")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -46,6 +47,11 @@ async def serve(
     install_redaction()
     install_context()
     remember_secrets(settings_secrets(settings))
+    if queues and not bot and settings.worker_nice:
+        # A worker's media work (and the ffmpeg it starts, which inherits this) yields the
+        # CPU to the bot and the databases on the same machine.
+        with contextlib.suppress(OSError):
+            os.nice(settings.worker_nice)
     if settings.migrate_on_start:
         await migrate(settings)
     redis = await redis_pool(settings)

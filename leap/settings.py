@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # One JSON object per log line instead of plain text.
     log_json: bool = False
     log_level: str = "INFO"
+    # `leap worker` lowers its CPU priority (and its ffmpeg's) by this much, so a bot on the
+    # same machine keeps answering while media is processed (0: leave it).
+    worker_nice: int = 10
 
 
 @lru_cache(maxsize=1)
