@@ -11,15 +11,21 @@ import asyncio
 import json
 import re
 import urllib.request
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from jobs.runner import MAX_TRIES
 from locales import gettext
 from storage.models import RecordingStatus
+from tests.bot.test_zoom_e2e import connect_privately
 from tests.conftest import _free_port
 from tests.fakes.openai import Fault
 from tests.fakes.vk import FakeVk
+from tests.fakes.zoom import FakeZoom
 from tests.jobs.conftest import VK_GROUP, VK_USER, vk_sign_in
 from tests.reliability.conftest import Site, send_lecture
 
@@ -174,3 +180,48 @@ async def _connect_vk(site: Site, vk: FakeVk, workspace_id: int) -> None:
         )
 
     await site._read(store)
+
+
+@pytest.fixture
+async def zoom() -> AsyncIterator[FakeZoom]:
+    async with FakeZoom() as server:
+        yield server
+
+
+@pytest.fixture
+def site_overrides(zoom: FakeZoom) -> dict[str, Any]:
+    # Zoom's endpoints for the bot and the workers; its thresholds fit seconds-long videos.
+    return {
+        "zoom_api_url": zoom.api_url,
+        "zoom_oauth_url": zoom.oauth_url,
+        "zoom_min_minutes": 20,
+        "zoom_min_mb": 0.01,
+    }
+
+
+async def test_zoom_failing_is_retried_and_the_download_goes_on(
+    bot: Site, zoom: FakeZoom, small_video: Path
+) -> None:
+    # Giving up on Zoom is not shown here: its client waits 1, 3, 10 and 30 s between tries
+    # on its own (integrations/zoom.py), too long for a test; the bound is the same runner's.
+    site = bot
+    video = small_video.read_bytes()
+    yesterday = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    zoom.add_meeting("Algebra 1", yesterday, 60, [zoom.mp4("shared_screen", video)])
+    site.worker(env={"RETRY_DELAY_SCALE": "0.001"})
+    user = site.telegram.user(821, "Lena", language_code="en")
+    chat = site.telegram.private_chat(user)
+    await connect_privately(site.telegram, user, zoom)
+
+    # Two 500s from Zoom's download address: the fetch is tried again and gets the file.
+    zoom.fail("download", 500, times=2)
+    mark = site.telegram.mark()
+    await site.telegram.send_text(chat, user, "/zoom")
+    listing = await site.telegram.wait_for_message(821, after=mark)
+    await site.telegram.wait_for(lambda: "Zoom recordings" in (listing.content or ""))
+    await site.telegram.press(chat, user, listing.message_id, listing.buttons[0][1])
+    done = await site.wait_status(1, RecordingStatus.AWAITING_REVIEW, RecordingStatus.FAILED)
+    assert done.status == RecordingStatus.AWAITING_REVIEW, done.failure_reason
+    assert not zoom._faults["download"]
+    folder = site.folder(done.workspace_id, done.id)
+    assert (folder / "source.mp4").read_bytes() == video
