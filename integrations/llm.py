@@ -42,9 +42,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, Timeout
 
 from integrations import openai_api
 from pipeline.timecodes import format_hms, parse_tc
@@ -538,7 +537,7 @@ async def extract_topics(
             base_url=base_url,
             api_key=api_key or _NO_KEY,
             max_retries=0,
-            timeout=httpx.Timeout(timeout, connect=10.0),
+            timeout=Timeout(timeout, connect=10.0),
         )
 
     language_name = _language_name(language)

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, Timeout
 
 from integrations import openai_api
 from integrations.stt import (
@@ -116,7 +115,7 @@ class OpenAICompatible:
             # Keyless local servers still need the SDK to be given something.
             api_key=self.api_key or _NO_KEY,
             max_retries=0,
-            timeout=httpx.Timeout(self.timeout, connect=10.0),
+            timeout=Timeout(self.timeout, connect=10.0),
         )
 
     async def transcribe(
