@@ -4,11 +4,14 @@ Run from the repository root::
 
     .venv/bin/python -m bench.bot [--rate 100] [--seconds 10] [--users 200] [--lectures 20]
 
-The bot runs as `leap run` does (aiogram polling, the web server, and for the second run
-the media and io workers in the same process) against the fake Bot API of the tests, with
-a SQLite database and a real Redis (REDIS_URL when it answers, otherwise a private
-redis-server). People send /help and /start in turn, `--rate` commands a second spread over
-`--users` private chats, for `--seconds`. An answer's latency is from the moment its update
+The bot runs as its own process, as deployed (`leap bot`, or `leap run` for the third run),
+polling the fake Bot API of the tests, which runs in this process with the load generator:
+Telegram is another machine, so it must not share the bot's event loop. SQLite database, a
+real Redis (REDIS_URL when it answers, otherwise a private redis-server).
+
+Each of `--users` people first sends /start (which makes their workspace: timed on its own
+row), then they send /help and /start in turn, `--rate` commands a second, for `--seconds`
+("all" sums these). An answer's latency is from the moment its update
 is handed to the Bot API server to the moment the bot's reply arrives there.
 
 Runs:
@@ -18,7 +21,9 @@ Runs:
   server, so the CPU work is trimming, probing and thumbnails);
 - `leap run`, the same recordings processed by workers inside the bot's own process.
 
-Prints p50 / p99 / max per command, and how many answers were missing.
+Prints p50 / p99 / max per command, how many answers were missing, and the bot process's
+CPU time per command (which other load on the machine barely changes). `--runs alone`
+picks runs; BENCH_PREFIX="py-spy record -o bot.svg --" runs the bot under a profiler.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.queue import _machine, percentile, redis_server
-from leap.app import serve
 from leap.settings import Settings
 from storage import db
 from storage.crypto import generate_key
@@ -49,6 +53,15 @@ from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456:BENCH-token-for-the-fake-server"
 COMMANDS = ("/help", "/start")
+CPU = "cpu per command"
+FIRST = "first /start"
+PREFIX = os.environ.get("BENCH_PREFIX", "").split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def lecture(folder: Path) -> Path:
@@ -68,8 +81,8 @@ def speech(upload: Upload) -> list[Phrase]:
     return [Phrase(0.5, 2.0, "Good morning everyone.")] if upload.duration > 2.5 else []
 
 
-def worker_process(settings: Settings, folder: Path) -> subprocess.Popen[bytes]:
-    """`leap worker` configured like `settings`, as its own process."""
+def leap_process(settings: Settings, folder: Path, command: str) -> subprocess.Popen[bytes]:
+    """`leap <command>` configured like `settings`, as its own process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
     for name, value in settings.model_dump().items():
         if value is None:
@@ -77,9 +90,9 @@ def worker_process(settings: Settings, folder: Path) -> subprocess.Popen[bytes]:
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
         env[name.upper()] = json.dumps(value) if isinstance(value, dict | list) else str(value)
-    log = (folder / "worker.log").open("wb")
+    log = (folder / f"{command}.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "leap.cli", "worker"], cwd=folder, env=env, stdout=log,
+        [*PREFIX, sys.executable, "-m", "leap.cli", command], cwd=folder, env=env, stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -110,12 +123,11 @@ async def run(
         transcribe_api_key=openai.api_key,
         migrate_on_start=False,
     )
-    stop, ready = asyncio.Event(), asyncio.Event()
-    queues = ("media", "io") if mode == "in process" else ()
-    app = asyncio.create_task(serve(settings, queues=queues, stop=stop, ready=ready))
-    await asyncio.wait_for(ready.wait(), 60)
-    worker = worker_process(settings, folder) if mode == "worker process" else None
+    processes = [leap_process(settings, folder, "run" if mode == "in process" else "bot")]
+    if mode == "worker process":
+        processes.append(leap_process(settings, folder, "worker"))
     try:
+        await _until_polling(telegram)
         if busy:
             video = await asyncio.to_thread(lecture, folder)
             for n in range(args.lectures):
@@ -125,44 +137,61 @@ async def run(
                     mime_type="video/mp4",
                 )  # fmt: skip
             await _until_busy(telegram, args.lectures)
-        return await _load(telegram, args)
+        people = []
+        for n in range(args.users):
+            user = telegram.user(1000 + n, f"Person {n}", language_code="en")
+            people.append((telegram.private_chat(user), user))
+        # Everyone's first message makes their workspace; timed apart from the steady state.
+        first = await _load(telegram, people, args.rate, [(FIRST, "/start")] * len(people))
+        total = int(args.rate * args.seconds)
+        commands = [(c, c) for n in range(total) for c in [COMMANDS[(n // args.users) % 2]]]
+        bot = processes[0].pid
+        before = cpu_seconds(bot)
+        result = await _load(telegram, people, args.rate, commands)
+        # CPU per command tells the bot's own cost apart from what else the machine runs.
+        result[CPU] = [(cpu_seconds(bot) - before) / total]
+        result[FIRST] = first[FIRST]
+        result["missing"] += first.get("missing", [])
+        return result
     finally:
-        if worker is not None:
-            worker.terminate()
-            await asyncio.to_thread(worker.wait, 60)
-        stop.set()
-        await asyncio.wait_for(app, 60)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            await asyncio.to_thread(process.wait, 60)
         await openai.stop()
         await telegram.stop()
 
 
-async def _load(telegram: FakeTelegram, args: argparse.Namespace) -> dict[str, list[float]]:
-    users = [telegram.user(1000 + n, f"Person {n}", language_code="en") for n in range(args.users)]
-    chats = [telegram.private_chat(u) for u in users]
+async def _load(
+    telegram: FakeTelegram,
+    people: list[tuple[dict[str, Any], dict[str, Any]]],
+    rate: float,
+    commands: list[tuple[str, str]],
+) -> dict[str, list[float]]:
+    """Sends `commands` (label, text), the n-th from the n-th person in turn, `rate` a second."""
+    answered_before = {chat["id"]: len(telegram.sent(chat["id"])) for chat, _ in people}
     sent: dict[int, list[tuple[str, float]]] = defaultdict(list)
-    total = int(args.rate * args.seconds)
     start = time.monotonic()
-    order = itertools.cycle(range(args.users))
-    for n in range(total):
-        due = start + n / args.rate
-        delay = due - time.monotonic()
+    order = itertools.cycle(people)
+    for n, (label, text) in enumerate(commands):
+        delay = start + n / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        index = next(order)
-        command = COMMANDS[(n // args.users) % len(COMMANDS)]
-        sent[chats[index]["id"]].append((command, time.monotonic()))
-        await telegram.send_text(chats[index], users[index], command)
+        chat, user = next(order)
+        sent[chat["id"]].append((label, time.monotonic()))
+        await telegram.send_text(chat, user, text)
     # Give the last answers time to arrive.
     for _ in range(300):
-        if _answered(telegram, sent) >= total:
+        done = sum(min(len(telegram.sent(c)) - answered_before[c], len(v)) for c, v in sent.items())
+        if done >= len(commands):
             break
         await asyncio.sleep(0.1)
     latencies: dict[str, list[float]] = defaultdict(list)
-    for chat_id, commands in sent.items():
-        answers = [m.sent_at for m in telegram.sent(chat_id)]
-        for (command, at), answered in zip(commands, answers, strict=False):
-            latencies[command].append(answered - at)
-        latencies["missing"].extend([0.0] * max(len(commands) - len(answers), 0))
+    for chat_id, labels in sent.items():
+        answers = [m.sent_at for m in telegram.sent(chat_id)[answered_before[chat_id] :]]
+        for (label, at), answered in zip(labels, answers, strict=False):
+            latencies[label].append(answered - at)
+        latencies["missing"].extend([0.0] * max(len(labels) - len(answers), 0))
     return latencies
 
 
@@ -181,6 +210,15 @@ async def _database(server: str | None, folder: Path) -> str:
     return server.rsplit("/", 1)[0] + f"/{name}"
 
 
+async def _until_polling(telegram: FakeTelegram) -> None:
+    """Until the bot asks for updates, so the first commands are not timed from before."""
+    for _ in range(1200):
+        if telegram.calls_of("getUpdates"):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the bot never started polling")
+
+
 async def _until_busy(telegram: FakeTelegram, lectures: int) -> None:
     """Until the workers are trimming: a progress message says so."""
     for _ in range(1200):
@@ -189,10 +227,6 @@ async def _until_busy(telegram: FakeTelegram, lectures: int) -> None:
             return
         await asyncio.sleep(0.05)
     raise RuntimeError("the workers never started")
-
-
-def _answered(telegram: FakeTelegram, sent: dict[int, list[Any]]) -> int:
-    return sum(min(len(telegram.sent(c)), len(v)) for c, v in sent.items())
 
 
 def main() -> None:
@@ -206,7 +240,11 @@ def main() -> None:
         help="a PostgreSQL server URL (postgresql+asyncpg://user@host:port/db) to use "
         "instead of SQLite; each run gets a new database there",
     )
+    parser.add_argument(
+        "--runs", default="alone,worker process,in process", help="which runs, comma-separated"
+    )
     args = parser.parse_args()
+    chosen = {name.strip() for name in args.runs.split(",")}
     rows = []
     with redis_server() as url, tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
         runs = {
@@ -215,6 +253,8 @@ def main() -> None:
             "in process": "leap run, its workers busy",
         }
         for mode, label in runs.items():
+            if mode not in chosen:
+                continue
             folder = Path(tmp) / mode.replace(" ", "-")
             folder.mkdir()
             with contextlib.suppress(Exception):
@@ -229,19 +269,25 @@ def main() -> None:
         f"database: {'PostgreSQL' if args.database else 'SQLite'}"
     )
     print()
-    print("| run | command | answers | p50 ms | p99 ms | max ms | mean ms | missing |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| run | command | answers | p50 ms | p99 ms | max ms | mean ms | missing "
+        "| bot CPU ms/command |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, result in rows:
         missing = len(result.get("missing", []))
-        every = [v for k, v in result.items() if k != "missing" for v in v]
-        for command, values in [*((c, result.get(c, [])) for c in COMMANDS), ("all", every)]:
+        cpu = result.pop(CPU, [0.0])[0] * 1000
+        every = [v for c in COMMANDS for v in result.get(c, [])]
+        timed = [(FIRST, result.get(FIRST, [])), *((c, result.get(c, [])) for c in COMMANDS)]
+        for command, values in [*timed, ("all", every)]:
             if not values:
                 continue
             ms = [v * 1000 for v in values]
             print(
                 f"| {label} | {command} | {len(ms)} | {percentile(ms, 0.5):.1f} "
                 f"| {percentile(ms, 0.99):.1f} | {max(ms):.1f} | {statistics.fmean(ms):.1f} "
-                f"| {missing if command == 'all' else ''} |"
+                f"| {missing if command == 'all' else ''} "
+                f"| {f'{cpu:.2f}' if command == 'all' else ''} |"
             )
 
 

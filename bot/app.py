@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import routers
 from bot.middlewares import DbSessionMiddleware, ThrottlingMiddleware, WorkspaceMiddleware
+from jobs.context import media_store
 from leap.settings import Settings
 from locales import LANGUAGES, gettext
 from storage.crypto import SecretBox
-from storage.files import MediaStore
 
 COMMANDS = (
     "start",
@@ -41,15 +41,16 @@ def create_dispatcher(
         settings=settings,
         sessions=sessions,
         arq=arq,
-        store=MediaStore(settings.storage_dir),
+        store=media_store(settings),
         secrets=secrets,
     )
     throttle = ThrottlingMiddleware(arq, rate=settings.throttle_rate, burst=settings.throttle_burst)
     for observer in (dp.message, dp.callback_query):
         observer.outer_middleware(throttle)
+    workspaces = WorkspaceMiddleware()
     for observer in (dp.message, dp.callback_query, dp.my_chat_member, dp.chat_member):
         observer.outer_middleware(DbSessionMiddleware(sessions))
-        observer.outer_middleware(WorkspaceMiddleware())
+        observer.outer_middleware(workspaces)
     dp.include_routers(*routers())
     return dp
 

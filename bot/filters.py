@@ -1,8 +1,11 @@
 """Who may do what, and which conversation a message answers.
 
 Roles are decided here and nowhere else: routers that change or publish put `IsAdmin()` on
-themselves, and a refusal router after them answers everyone else. Recording ids that arrive
-in callback data are resolved here too, always within the chat's workspace.
+themselves, and a refusal router after them answers everyone else. Two checks look beyond the
+chat's own role: `AuthorOrAdmin()` (what a person started, they or an admin may answer) and
+`AdminThere()` (a private message that acts on a group needs its sender to be admin there).
+Recording ids that arrive in callback data are resolved here too, always within the chat's
+workspace.
 
 In a group Telegram's creator is the owner and its administrators are admins; the owner (and
 whoever added the bot, while an admin) may also make other members admins. Such a grant is
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +31,7 @@ from aiogram.utils.text_decorations import html_decoration
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leap.settings import Settings
 from locales import Translator
 from storage import repo
 from storage.models import Member, Role, Workspace, WorkspaceKind, utcnow
@@ -68,6 +73,54 @@ class InGroup(Filter):
         return workspace is not None and workspace.kind is WorkspaceKind.GROUP
 
 
+class AuthorOrAdmin(Filter):
+    """The sender made what the button answers, or is an admin.
+
+    An earlier filter hands over the maker's user id as `author`; a playlist offer, for one,
+    is answered by whoever sent the link, and an admin may answer for them.
+    """
+
+    async def __call__(
+        self,
+        event: TelegramObject,
+        author: int | None = None,
+        role: Role | None = None,
+        event_from_user: User | None = None,
+    ) -> bool:
+        if role is not None and role.is_admin:
+            return True
+        return author is not None and event_from_user is not None and event_from_user.id == author
+
+
+class AdminThere(Filter):
+    """The sender is an admin of `target`, the group a private conversation acts on.
+
+    An earlier filter hands over `target`; None means the sender's own personal workspace,
+    which they own. The role middleware knows only the chat the update came from, so the
+    group's member row is read here, and asked of Telegram again when it is old.
+    """
+
+    async def __call__(
+        self,
+        event: TelegramObject,
+        session: AsyncSession,
+        bot: Bot,
+        settings: Settings,
+        target: Workspace | None = None,
+        event_from_user: User | None = None,
+    ) -> bool:
+        if target is None:
+            return True
+        if event_from_user is None:
+            return False
+        member = await repo.get_member(session, target.id, event_from_user.id)
+        if member is None:
+            return False
+        if is_stale(member, settings.role_refresh_hours):
+            member = await refresh_member(bot, session, target, event_from_user)
+        return member.role.is_admin
+
+
 # --- roles: Telegram's word, grants, and keeping both current ----------------------------
 
 ROLES_KEY = "roles"
@@ -99,19 +152,31 @@ def added_by(workspace: Workspace) -> int | None:
     return int(value) if value is not None else None
 
 
-def _store_roles(workspace: Workspace, roles: dict[str, Any]) -> None:
-    # A new dict: the JSON column notices a replaced value, not one changed in place.
-    workspace.settings = {**(workspace.settings or {}), ROLES_KEY: roles}
-
-
-def set_granted(workspace: Workspace, user_id: int, granted: bool) -> None:
-    users = granted_admins(workspace)
+def _grant_in(settings: dict[str, Any], user_id: int, granted: bool) -> None:
+    roles = dict(settings.get(ROLES_KEY) or {})
+    users = {int(u) for u in roles.get("granted") or []}
     users = users | {user_id} if granted else users - {user_id}
-    _store_roles(workspace, {**_roles(workspace), "granted": sorted(users)})
+    settings[ROLES_KEY] = {**roles, "granted": sorted(users)}
 
 
-def record_adder(workspace: Workspace, user_id: int) -> None:
-    _store_roles(workspace, {**_roles(workspace), "added_by": user_id})
+def _adder_in(settings: dict[str, Any], user_id: int) -> None:
+    settings[ROLES_KEY] = {**(settings.get(ROLES_KEY) or {}), "added_by": user_id}
+
+
+async def grant_admin(
+    session: AsyncSession, workspace: Workspace, user_id: int, granted: bool
+) -> None:
+    """Make a member an admin here, or take it back, on the workspace's latest settings."""
+    await repo.update_workspace_settings(
+        session, workspace, lambda settings: _grant_in(settings, user_id, granted)
+    )
+
+
+async def remember_adder(session: AsyncSession, workspace: Workspace, user_id: int) -> None:
+    """Keep who added the bot to the group, on the workspace's latest settings."""
+    await repo.update_workspace_settings(
+        session, workspace, lambda settings: _adder_in(settings, user_id)
+    )
 
 
 def is_stale(member: Member, hours: float) -> bool:
@@ -245,6 +310,24 @@ async def refuse_non_admin_message(message: Message, _: Translator) -> None:
     await message.reply(_("common.admins_only"))
 
 
+def refusing(key: str) -> Callable[[CallbackQuery, Translator], Awaitable[None]]:
+    """A refusal router's handler for a button, for a concern that words it its own way."""
+
+    async def refuse(query: CallbackQuery, _: Translator) -> None:
+        await query.answer(_(key), show_alert=True)
+
+    return refuse
+
+
+def refusing_message(key: str) -> Callable[[Message, Translator], Awaitable[None]]:
+    """A refusal router's handler for a command, for a concern that words it its own way."""
+
+    async def refuse(message: Message, _: Translator) -> None:
+        await message.reply(_(key))
+
+    return refuse
+
+
 async def refuse_foreign(
     query: CallbackQuery,
     session: AsyncSession,
@@ -365,6 +448,10 @@ class Answering(Filter):
                 return False
             ask = await asks.get(message.chat.id, message.from_user.id, replied.message_id)
         elif message.chat.type == "private":
+            if starts_with_link(message):
+                # Pasted on its own, a link is a new recording; only a reply to the prompt
+                # makes it the answer.
+                return False
             ask = await asks.get(message.chat.id, message.from_user.id, None)
         else:
             # In a group only replies are answers; everything else is the group talking.
@@ -372,6 +459,17 @@ class Answering(Filter):
         if ask is None or (self.kinds and ask.kind not in self.kinds):
             return False
         return {"ask": ask}
+
+
+def starts_with_link(message: Message) -> bool:
+    """The text opens with a web address, typed with its scheme or marked by Telegram."""
+    text = message.text or ""
+    body = text.lstrip()
+    if body.lower().startswith(("http://", "https://")):
+        return True
+    # An address without its scheme (youtu.be/…): Telegram's entity offsets count UTF-16 units.
+    start = len(text[: len(text) - len(body)].encode("utf-16-le")) // 2
+    return any(entity.type == "url" and entity.offset == start for entity in message.entities or [])
 
 
 async def open_prompt(

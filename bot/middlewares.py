@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -182,6 +184,10 @@ class WorkspaceMiddleware(BaseMiddleware):
     between (see handlers/groups.py).
     """
 
+    def __init__(self) -> None:
+        # One update at a time makes a chat's first rows (see _first_contact).
+        self._first_contacts = asyncio.Lock()
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chat: Chat | None = data.get("event_chat")
         user: User | None = data.get("event_from_user")
@@ -191,25 +197,19 @@ class WorkspaceMiddleware(BaseMiddleware):
             return await handler(event, data)
 
         group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-        workspace, created = await repo.ensure_workspace(
-            session,
-            chat.id,
-            WorkspaceKind.GROUP if group else WorkspaceKind.PERSONAL,
-            chat.title or chat.full_name or "",
-        )
-        if created:
-            # Released at once: the role look-up below waits on Telegram, not on the database.
-            await session.commit()
-        member = await repo.get_member(session, workspace.id, user.id)
+        title = (chat.title or chat.full_name or "")[:255]
+        workspace = await repo.workspace_by_chat(session, chat.id)
+        member = await repo.get_member(session, workspace.id, user.id) if workspace else None
+        if workspace is None or (member is None and not group):
+            workspace, member = await self._first_contact(session, chat.id, user, group, title)
+        elif title and workspace.title != title:
+            workspace.title = title
         settings: Settings | None = data.get("settings")
         hours = settings.role_refresh_hours if settings is not None else 24.0
         if group and (member is None or is_stale(member, hours)):
             member = await refresh_member(data["bot"], session, workspace, user)
             await session.commit()
-        elif member is None:
-            member = await repo.upsert_member(
-                session, workspace.id, user.id, role=Role.OWNER, name=user.full_name
-            )
+        assert member is not None
         if user.full_name and member.name != user.full_name[:255]:
             # Names are shown in /roles and /audit; people rename themselves.
             member.name = user.full_name[:255]
@@ -220,6 +220,30 @@ class WorkspaceMiddleware(BaseMiddleware):
         data["lang"] = lang
         data["_"] = Translator(lang)
         return await handler(event, data)
+
+    async def _first_contact(
+        self, session: AsyncSession, chat_id: int, user: User, group: bool, title: str
+    ) -> tuple[Workspace, Member | None]:
+        """The chat's workspace (and in a private chat its owner), made if new, and saved.
+
+        Committed at once, so that no write lock is held over Redis and Telegram calls. On
+        SQLite they are also made one at a time: its single write lock, contended by a burst
+        of new chats, queues them in a sleeping busy handler for seconds. A group's members
+        are read from Telegram later.
+        """
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        async with self._first_contacts if sqlite else contextlib.nullcontext():
+            # A fresh snapshot: the update before ours may have just made these rows.
+            await session.commit()
+            kind = WorkspaceKind.GROUP if group else WorkspaceKind.PERSONAL
+            workspace, _created = await repo.ensure_workspace(session, chat_id, kind, title)
+            member = await repo.get_member(session, workspace.id, user.id)
+            if member is None and not group:
+                member = await repo.add_member(
+                    session, workspace.id, user.id, role=Role.OWNER, name=user.full_name
+                )
+            await session.commit()
+        return workspace, member
 
 
 def language_for(workspace: Workspace, member: Member, user: User) -> str:

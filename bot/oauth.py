@@ -434,7 +434,8 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     if found is None:
         return _page(lang, "oauth.page_failed", gettext(lang, "publish.export.link_expired"), 410)
     workspace_id, recording_id = found
-    path = deps.store.recording_dir(workspace_id, recording_id, create=False) / export.ARCHIVE
+    # With media in a bucket the archive was made by an io worker, perhaps on another machine.
+    path = await deps.store.fetch(workspace_id, recording_id, export.ARCHIVE)
     if not path.is_file():
         return _page(lang, "oauth.page_failed", gettext(lang, "publish.export.link_gone"), 404)
     log.info("export of recording %s downloaded", recording_id)

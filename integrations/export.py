@@ -7,6 +7,8 @@ compression (it is compressed already); text is deflated.
 A download link carries the workspace, the recording, an expiry time and an HMAC over all
 three, under a key derived from SECRET_KEY: anyone holding the link can fetch the archive
 until it expires, nobody can forge a link to another recording or stretch its lifetime.
+Links are signed with the first key of SECRET_KEY and accepted under any key it lists, so a
+new key put in front of the old one leaves the links already sent working.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hmac
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 ARCHIVE = "export.zip"
@@ -52,30 +55,55 @@ def build_archive(
     return dest.stat().st_size
 
 
-def link_key(secret_key: str) -> bytes:
-    """The signing key for download links, derived so it never equals a Fernet key in use."""
-    return hmac.new(secret_key.encode(), _KEY_LABEL, hashlib.sha256).digest()
+@dataclass(frozen=True)
+class LinkKeys:
+    """Keys for download links: the first signs, every one verifies."""
+
+    keys: tuple[bytes, ...]
+
+    @property
+    def signing(self) -> bytes:
+        return self.keys[0]
 
 
-def sign(key: bytes, workspace_id: int, recording_id: int, expires_at: int) -> str:
+def link_key(secret_key: str) -> LinkKeys:
+    """The link keys of SECRET_KEY (comma-separated, newest first), one per listed key,
+    derived so that none equals a Fernet key in use."""
+    listed = [k.strip() for k in secret_key.split(",") if k.strip()] or [secret_key]
+    keys = [_derive(k) for k in listed]
+    if len(listed) > 1:
+        # Links were once signed under the whole list; one sent just before an upgrade still
+        # opens while SECRET_KEY is unchanged (EXPORT_LINK_HOURS at most).
+        keys.append(_derive(secret_key))
+    return LinkKeys(tuple(keys))
+
+
+def sign(key: LinkKeys, workspace_id: int, recording_id: int, expires_at: int) -> str:
     """A URL-safe token naming the recording's archive until `expires_at` (Unix seconds)."""
     # Dots separate the parts: base64url signatures use every other URL-safe character.
     body = f"{workspace_id}.{recording_id}.{expires_at}"
-    return f"{body}.{_mac(key, body)}"
+    return f"{body}.{_mac(key.signing, body)}"
 
 
-def verify(key: bytes, token: str, *, now: float | None = None) -> tuple[int, int] | None:
+def verify(key: LinkKeys, token: str, *, now: float | None = None) -> tuple[int, int] | None:
     """(workspace_id, recording_id) for a genuine, unexpired token; None for anything else."""
     parts = token.split(".")
     if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
         return None
     body = ".".join(parts[:3])
-    if not hmac.compare_digest(parts[3].encode(), _mac(key, body).encode()):
+    mac = parts[3].encode()
+    # Every key is tried, so the time taken does not tell which one matched.
+    matches = [hmac.compare_digest(mac, _mac(k, body).encode()) for k in key.keys]
+    if not any(matches):
         return None
     workspace_id, recording_id, expires_at = (int(p) for p in parts[:3])
     if expires_at < (time.time() if now is None else now):
         return None
     return workspace_id, recording_id
+
+
+def _derive(secret: str) -> bytes:
+    return hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
 
 
 def _mac(key: bytes, body: str) -> str:

@@ -11,9 +11,20 @@ import httpx
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 
 ProgressCallback = Callable[[int, int | None], Awaitable[None]]
 
@@ -21,17 +32,55 @@ CHUNK = 1 << 20
 
 
 class TelegramFileError(Exception):
-    """The file cannot be had; `code` is 'file_too_big' or 'download_failed'."""
+    """The file cannot be had; `code` is 'file_too_big' or 'download_failed'.
 
-    def __init__(self, code: str, detail: str = "") -> None:
+    `transient` says the same download may well work later (a dropped connection, a 5xx, a
+    429, Telegram's own flood answer); `retry_after` is the wait Telegram asked for, if any.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        detail: str = "",
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
         self.detail = detail
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 def make_bot(token: str, api_url: str, *, local: bool = False) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/"), is_local=local))
+    session.middleware(KeepResponseTypes())
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+# Response models already built, held here so that they stay built (see KeepResponseTypes).
+_RESPONSE_TYPES: dict[object, object] = {}
+
+
+class KeepResponseTypes(BaseRequestMiddleware):
+    """Keeps alive the `Response[T]` model aiogram parses each answer with.
+
+    pydantic caches parametrised models only weakly, and a class lives in reference cycles,
+    so every garbage collection dropped them and the next call built them again: under a
+    hundred commands a second that rebuilding was a fifth of the bot's CPU time.
+    """
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        return await make_request(bot, method)
 
 
 async def download(
@@ -48,6 +97,12 @@ async def download(
         if "too big" in exc.message.lower():
             raise TelegramFileError("file_too_big", exc.message) from exc
         raise TelegramFileError("download_failed", exc.message) from exc
+    except TelegramRetryAfter as exc:
+        raise TelegramFileError(
+            "download_failed", exc.message, transient=True, retry_after=exc.retry_after
+        ) from exc
+    except (TelegramNetworkError, TelegramServerError) as exc:
+        raise TelegramFileError("download_failed", exc.message, transient=True) from exc
     if not info.file_path:
         raise TelegramFileError("download_failed", "no file path")
 
@@ -62,7 +117,10 @@ async def download(
         size = await _stream(url, part, info.file_size, on_progress)
     if info.file_size and size != info.file_size:
         part.unlink(missing_ok=True)
-        raise TelegramFileError("download_failed", f"got {size} of {info.file_size} bytes")
+        # A body cut short is the connection's doing, not the file's.
+        raise TelegramFileError(
+            "download_failed", f"got {size} of {info.file_size} bytes", transient=True
+        )
     part.replace(dest)
     return size
 
@@ -75,18 +133,35 @@ async def _stream(
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
             async with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise TelegramFileError("download_failed", f"HTTP {response.status_code}")
+                status = response.status_code
+                if status != 200:
+                    raise TelegramFileError(
+                        "download_failed",
+                        f"HTTP {status}",
+                        transient=status >= 500 or status == 429,
+                        retry_after=_retry_after(response.headers.get("Retry-After")),
+                    )
                 with part.open("wb") as fh:
                     async for chunk in response.aiter_bytes(CHUNK):
                         fh.write(chunk)
                         done += len(chunk)
                         if on_progress is not None:
                             await on_progress(done, total)
+    except TelegramFileError:
+        part.unlink(missing_ok=True)
+        raise
     except httpx.HTTPError as exc:
         part.unlink(missing_ok=True)
-        raise TelegramFileError("download_failed", type(exc).__name__) from exc
+        transient = isinstance(exc, httpx.TransportError)
+        raise TelegramFileError("download_failed", type(exc).__name__, transient=transient) from exc
     return done
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
 
 
 async def _copy(

@@ -1,9 +1,11 @@
 """A Telegram channel as a place to publish: find it, check the bot may post, post the video.
 
 The bot posts as itself, so the channel needs no token of ours: only the bot's membership as
-an administrator with the right to post. `check_channel` tells the three ways that goes wrong
-apart (no such channel, not a channel, the bot may not post), so the person can fix the right
-thing.
+an administrator with the right to post. That right alone would let anyone connect any channel
+the bot already serves, so the person connecting it must run it too: be its creator or an
+administrator who may post. `check_channel` tells the ways that goes wrong apart (no such
+channel, not a channel, the bot may not post, the person may not), so the person can fix the
+right thing.
 
 Captions are HTML (the bot's default parse mode); their length limit counts the text a reader
 sees, in UTF-16 code units, which `caption` respects by dropping whole chapter lines.
@@ -36,7 +38,7 @@ _LINK = re.compile(r"^(?:https?://)?(?:t\.me|telegram\.me)/(?:s/)?([A-Za-z][A-Za
 
 
 class ChannelError(Exception):
-    """`code`: ``not_found``, ``not_channel``, ``not_admin`` or ``cannot_post``."""
+    """`code`: ``not_found``, ``not_channel``, ``not_admin``, ``cannot_post`` or ``not_yours``."""
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -64,8 +66,8 @@ def parse_channel_ref(text: str) -> int | str | None:
     return None
 
 
-async def check_channel(bot: Bot, ref: int | str) -> ChannelInfo:
-    """The channel `ref` names, once it is sure the bot can post there."""
+async def check_channel(bot: Bot, ref: int | str, *, person: int) -> ChannelInfo:
+    """The channel `ref` names, once it is sure the bot and `person` (a user id) may post there."""
     try:
         chat = await bot.get_chat(ref)
     except TelegramForbiddenError as exc:
@@ -75,17 +77,30 @@ async def check_channel(bot: Bot, ref: int | str) -> ChannelInfo:
     if chat.type != "channel":
         raise ChannelError("not_channel", chat.type)
     me = await bot.me()
-    try:
-        member = await bot.get_chat_member(chat.id, me.id)
-    except (TelegramBadRequest, TelegramForbiddenError) as exc:
-        raise ChannelError("not_admin", exc.message) from None
-    if member.status == "administrator":
-        # Telegram names this right for channels only; an absent flag is not a refusal.
-        if getattr(member, "can_post_messages", None) is False:
-            raise ChannelError("cannot_post")
-    elif member.status != "creator":
-        raise ChannelError("not_admin", member.status)
+    standing = await _standing(bot, chat.id, me.id)
+    if standing == "admin":
+        raise ChannelError("cannot_post")
+    if standing != "posts":
+        raise ChannelError("not_admin", standing)
+    # Asked only once the bot is an administrator: Telegram lists a channel's members to
+    # its administrators alone.
+    if await _standing(bot, chat.id, person) != "posts":
+        raise ChannelError("not_yours")
     return ChannelInfo(chat_id=chat.id, title=chat.title or "", username=chat.username)
+
+
+async def _standing(bot: Bot, chat_id: int, user_id: int) -> str:
+    """``posts`` (the creator, or an administrator who may post), ``admin`` or ``none``."""
+    try:
+        member = await bot.get_chat_member(chat_id, user_id)
+    except (TelegramBadRequest, TelegramForbiddenError):
+        return "none"
+    if member.status == "creator":
+        return "posts"
+    if member.status != "administrator":
+        return "none"
+    # Telegram names this right for channels only; an absent flag is not a refusal.
+    return "admin" if getattr(member, "can_post_messages", None) is False else "posts"
 
 
 def post_link(chat_id: int, username: str | None, message_id: int) -> str:

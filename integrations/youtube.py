@@ -515,14 +515,24 @@ class YouTube:
             raise UploadSessionExpired(reason, message or "upload session not found", resp.status)
         raise error_from_response(resp.status, content)
 
-    def set_captions(self, video_id: str, srt_path: Path, language: str, name: str) -> str:
-        """Add a caption track from an SRT file; returns the caption id."""
+    def set_captions(self, video_id: str, srt_path: Path, language: str, name: str) -> str | None:
+        """Add a caption track from an SRT file; returns the caption id.
+
+        None when the video already has this track (``captionExists``): an earlier try made it
+        and its answer was lost, so the work is done.
+        """
         media = MediaFileUpload(str(srt_path), mimetype="application/octet-stream")
         body = {
             "snippet": {"videoId": video_id, "language": language, "name": name, "isDraft": False}
         }
         request = self._service.captions().insert(part="snippet", body=body, media_body=media)
-        return str(self._execute("captions.insert", request)["id"])
+        try:
+            return str(self._execute("captions.insert", request)["id"])
+        except YouTubeError as exc:
+            if exc.reason != "captionExists":
+                raise
+            log.info("YouTube captions: video %s already has the %s track", video_id, language)
+            return None
 
     def set_thumbnail(self, video_id: str, image_path: Path) -> None:
         """Set a custom thumbnail (JPEG or PNG, at most 2 MB; the channel must be verified)."""
@@ -533,15 +543,33 @@ class YouTube:
         self._execute("thumbnails.set", request)
 
     def add_to_playlist(self, video_id: str, playlist_id: str) -> str:
-        """Append the video to a playlist; returns the playlist item id."""
+        """Append the video to a playlist, unless it is in it already; returns the item id.
+
+        playlistItems.insert is not idempotent: a try whose answer was lost may have added the
+        video, and another insert would list it twice. So every try asks the playlist first.
+        """
         body = {
             "snippet": {
                 "playlistId": playlist_id,
                 "resourceId": {"kind": "youtube#video", "videoId": video_id},
             }
         }
-        request = self._service.playlistItems().insert(part="snippet", body=body)
-        return str(self._execute("playlistItems.insert", request)["id"])
+        http = self._http()
+
+        def add() -> str:
+            with _translated():
+                found = (
+                    self._service.playlistItems()
+                    .list(part="id", playlistId=playlist_id, videoId=video_id, maxResults=1)
+                    .execute(http=http)
+                )
+                items = found.get("items") or []
+                if items:
+                    return str(items[0]["id"])
+                request = self._service.playlistItems().insert(part="snippet", body=body)
+                return str(request.execute(http=http)["id"])
+
+        return self._retrying("playlistItems.insert", add)
 
 
 def _video_mimetype(path: Path) -> str:
@@ -614,7 +642,9 @@ class AsyncYouTube:
                 await task
             raise
 
-    async def set_captions(self, video_id: str, srt_path: Path, language: str, name: str) -> str:
+    async def set_captions(
+        self, video_id: str, srt_path: Path, language: str, name: str
+    ) -> str | None:
         return await asyncio.to_thread(self.client.set_captions, video_id, srt_path, language, name)
 
     async def set_thumbnail(self, video_id: str, image_path: Path) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,10 @@ def pace_key(chat_id: int, message_id: int) -> str:
     return f"leap:progress:{chat_id}:{message_id}"
 
 
+# The longest flood-control wait a card edit sits out.
+MAX_EDIT_WAIT = 30.0
+
+
 async def paced_edit(
     bot: Bot,
     redis: Redis,
@@ -240,6 +245,11 @@ async def paced_edit(
                 text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
             )
         except TelegramRetryAfter as exc:
+            if exc.retry_after > MAX_EDIT_WAIT:
+                # Not worth holding a stage or an answer for: the message keeps its last text
+                # and /recordings shows where the recording stands.
+                log.warning("card edit dropped: Telegram asks to wait %s s", exc.retry_after)
+                break
             await asyncio.sleep(exc.retry_after)
             continue
         except TelegramBadRequest as exc:
@@ -322,17 +332,44 @@ async def connected_platforms(session: AsyncSession, workspace_id: int) -> list[
     return [p for p in PLATFORMS if p == "export" or PROVIDERS.get(p) in providers]
 
 
+async def offered_platforms(session: AsyncSession, recording: Recording) -> list[str]:
+    """The connected platforms this recording can go to: sound alone skips YouTube and VK."""
+    from jobs.publish import platforms_for
+
+    usable = platforms_for(recording)
+    return [p for p in await connected_platforms(session, recording.workspace_id) if p in usable]
+
+
 def default_platforms(
     recording: Recording, workspace: Workspace | None, connected: list[str]
 ) -> list[str]:
     """The template's platforms, else the workspace's defaults, else every connected one."""
-    template = recording.media.get("compose", {}).get("platforms") or []
-    defaults = (workspace.settings or {}).get("platforms") if workspace is not None else None
-    for wanted in (template, defaults or []):
+    for wanted in _named_platforms(recording, workspace):
         chosen = [p for p in connected if p in wanted]
         if chosen:
             return chosen
     return list(connected)
+
+
+def _named_platforms(recording: Recording, workspace: Workspace | None) -> list[list[str]]:
+    """The platforms the template names, then those the workspace's settings name."""
+    template = recording.media.get("compose", {}).get("platforms") or []
+    defaults = (workspace.settings or {}).get("platforms") if workspace is not None else None
+    return [list(template), list(defaults or [])]
+
+
+def _lost_for_sound(
+    recording: Recording, workspace: Workspace | None, chosen: list[str]
+) -> list[str]:
+    """Platforms named for publishing that a sound-only recording cannot go to, when none of
+    the named ones is left: publishing by itself elsewhere would surprise whoever named them."""
+    from jobs.publish import platforms_for
+
+    named = next((n for n in _named_platforms(recording, workspace) if n), [])
+    if any(p in chosen for p in named):
+        return []
+    usable = platforms_for(recording)
+    return [p for p in named if p not in usable]
 
 
 def selected_platforms(recording: Recording, connected: list[str]) -> list[str]:
@@ -344,8 +381,18 @@ def recording_folder(store: MediaStore, recording: Recording) -> Path:
     return store.recording_dir(recording.workspace_id, recording.id, create=False)
 
 
+async def fetch_metadata(store: MediaStore, recording: Recording) -> dict[str, Any]:
+    """`load_metadata` off the event loop: with media in a bucket it may download."""
+    return await asyncio.to_thread(load_metadata, store, recording)
+
+
 def load_metadata(store: MediaStore, recording: Recording) -> dict[str, Any]:
-    path = recording_folder(store, recording) / files.METADATA
+    """metadata.json; with media in a bucket this waits for a small request."""
+    # A worker on another machine may have written it: the store brings the newest copy.
+    return _read_metadata(store.fetch_now(recording.workspace_id, recording.id, files.METADATA))
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -387,6 +434,20 @@ def recording_title(recording: Recording, metadata: dict[str, Any]) -> str:
     return str(title or display_name(recording))
 
 
+def trim_and_template(recording: Recording, _: Callable[..., str]) -> list[str]:
+    """How much trimming took off and which template made the description, when known."""
+    lines = []
+    trim = recording.media.get("trim", {})
+    if trim.get("duration"):
+        before = float(trim.get("source_duration") or trim["duration"])
+        after = float(trim["duration"])
+        lines.append(_("review.durations", before=duration(before), after=duration(after)))
+    template = recording.media.get("compose", {}).get("template")
+    if template:
+        lines.append(_("review.template", name=html.escape(str(template))))
+    return lines
+
+
 def review_text(
     recording: Recording,
     metadata: dict[str, Any],
@@ -397,18 +458,7 @@ def review_text(
     lang = recording.language
     _ = lambda key, **params: gettext(lang, key, **params)  # noqa: E731
     lines = [_("review.heading", title=html.escape(recording_title(recording, metadata)))]
-    trim = recording.media.get("trim", {})
-    if trim.get("duration"):
-        lines.append(
-            _(
-                "review.durations",
-                before=duration(float(trim.get("source_duration") or trim["duration"])),
-                after=duration(float(trim["duration"])),
-            )
-        )
-    template = recording.media.get("compose", {}).get("template")
-    if template:
-        lines.append(_("review.template", name=html.escape(str(template))))
+    lines += trim_and_template(recording, _)
 
     chapters = metadata_chapters(metadata)
     lines.append("")
@@ -428,6 +478,8 @@ def review_text(
     lines.append("")
     status = recording.status
     if status is RecordingStatus.AWAITING_REVIEW:
+        if recording.media.get("source", {}).get("has_video") is False:
+            lines.append(_("review.audio_only"))
         if selected:
             names = ", ".join(platform_name(lang, p) for p in selected)
             lines.append(_("review.publish_to", platforms=names))
@@ -474,9 +526,9 @@ def review_keyboard(
 async def card_parts(
     session: AsyncSession, store: MediaStore, recording: Recording, note: str | None = None
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    connected = await connected_platforms(session, recording.workspace_id)
+    connected = await offered_platforms(session, recording)
     selected = selected_platforms(recording, connected)
-    metadata = load_metadata(store, recording)
+    metadata = await fetch_metadata(store, recording)
     return (
         review_text(recording, metadata, connected, selected, note),
         review_keyboard(recording, connected, selected),
@@ -498,7 +550,7 @@ async def send_review_card(
     state = review_state(recording)
     if "platforms" not in state:
         workspace = await session.get(Workspace, recording.workspace_id)
-        connected = await connected_platforms(session, recording.workspace_id)
+        connected = await offered_platforms(session, recording)
         set_review_state(recording, platforms=default_platforms(recording, workspace, connected))
     text, markup = await card_parts(session, store, recording, note)
     reply = (
@@ -521,7 +573,7 @@ async def send_review_card(
 
 
 async def _send_subtitles(bot: Bot, store: MediaStore, recording: Recording, card_id: int) -> None:
-    path = recording_folder(store, recording) / files.SRT
+    path = await store.fetch(recording.workspace_id, recording.id, files.SRT)
     if not path.is_file() or path.stat().st_size == 0:
         return
     stem = Path(recording.source_name or "").stem or f"recording-{recording.id}"
@@ -591,7 +643,7 @@ async def review_ready(
 ) -> None:
     """Post the review card; start publishing at once when the template or workspace says so."""
     workspace = await session.get(Workspace, recording.workspace_id)
-    connected = await connected_platforms(session, recording.workspace_id)
+    connected = await offered_platforms(session, recording)
     platforms = default_platforms(recording, workspace, connected)
     set_review_state(recording, platforms=platforms)
     lang = recording.language
@@ -601,8 +653,12 @@ async def review_ready(
         or bool((workspace.settings or {}).get("auto_publish") if workspace is not None else False)
     )
     note = None
+    lost = _lost_for_sound(recording, workspace, platforms) if auto else []
     if auto and quality_flags(recording):
         note = gettext(lang, "review.auto_held")
+    elif lost:
+        names = ", ".join(platform_name(lang, p) for p in lost)
+        note = gettext(lang, "review.auto_held_sound", platforms=names)
     elif auto and platforms:
         try:
             await control.publish(session, redis, recording, platforms, None)

@@ -14,7 +14,7 @@ from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from pipeline.transcript import Transcript
 from storage import repo
-from storage.models import Recording
+from storage.models import Recording, SourceKind
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,22 @@ def found_language(folder: Path) -> str | None:
 def recording_facts(recording: Recording) -> dict[str, object]:
     name = recording.source_name or ""
     return {
-        "title": PurePath(name).stem or name,
+        # Links and Zoom meetings are named by their titles; files by their names.
+        "title": title_of(name) if recording.source_kind in FILES else name,
         "filename": name,
         "source_kind": recording.source_kind.value,
         "date": recording.created_at.date().isoformat() if recording.created_at else None,
         **{k: v for k, v in recording.options.get("facts", {}).items() if isinstance(k, str)},
     }
+
+
+FILES = (SourceKind.TELEGRAM, SourceKind.LOCAL)
+
+
+def title_of(name: str) -> str:
+    """A file's name without its extension; only a short, plain suffix counts as one."""
+    path = PurePath(name)
+    suffix = path.suffix.lstrip(".")
+    if suffix and len(suffix) <= 5 and suffix.isalnum() and not suffix.isdigit():
+        return path.stem or name
+    return name

@@ -1,4 +1,4 @@
-"""What people do to a recording's work: retry a failed stage, cancel, delete, queue places.
+"""What people do to a recording's work: retry a failed stage, cancel, delete, publish again.
 
 The bot calls these with its own session and Redis; nothing here talks to Telegram. Every
 function takes the workspace id, so a recording id from another workspace finds nothing.
@@ -10,10 +10,13 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from arq.connections import ArqRedis
 from arq.jobs import Job
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobs import files
@@ -27,6 +30,7 @@ from storage.files import MediaStore
 from storage.models import (
     TERMINAL_STATUSES,
     Publication,
+    PublicationStatus,
     Recording,
     RecordingStatus,
     StageRun,
@@ -34,6 +38,26 @@ from storage.models import (
 )
 
 log = logging.getLogger(__name__)
+
+# Longest a new recording may hold its workspace's quota turn (a Telegram send included).
+QUOTA_TURN_SECONDS = 60
+
+
+@asynccontextmanager
+async def quota_turn(redis: Redis, workspace_id: int) -> AsyncIterator[None]:
+    """One new recording of a workspace at a time, from its quota check to its commit.
+
+    Files sent together, links, Zoom picks and the scheduled Zoom sync are handled side by
+    side (in every bot and worker process): each would pass a check that none of the others
+    has been counted in yet.
+    """
+    async with redis.lock(
+        f"leap:quota:{workspace_id}",
+        timeout=QUOTA_TURN_SECONDS,
+        blocking_timeout=QUOTA_TURN_SECONDS,
+    ):
+        yield
+
 
 CANCELLED = "cancelled"
 
@@ -49,6 +73,35 @@ def can_retry(recording: Recording) -> bool:
 
 def can_cancel(recording: Recording) -> bool:
     return recording.status in _IN_PIPELINE and recording.stage is not None
+
+
+# A publication in one of these has a job that may be sending bytes right now.
+_PUBLISHING = (PublicationStatus.PENDING, PublicationStatus.UPLOADING)
+# Recordings whose publishing has ended; one that ended with a failed platform may try again.
+_PUBLISHED_OR_NOT = (RecordingStatus.READY, RecordingStatus.FAILED)
+
+
+def failed_platforms(recording: Recording, publications: Sequence[Publication]) -> list[str]:
+    """The platforms whose publication failed, once publishing has ended; [] otherwise."""
+    if recording.status not in _PUBLISHED_OR_NOT:
+        return []
+    if any(p.status in _PUBLISHING for p in publications):
+        return []
+    return [p.platform for p in publications if p.status is PublicationStatus.FAILED]
+
+
+async def is_publishing(session: AsyncSession, workspace_id: int, recording_id: int) -> bool:
+    """Whether a publish job of the recording may still be running or waiting to run."""
+    found = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Publication)
+        .where(
+            Publication.workspace_id == workspace_id,
+            Publication.recording_id == recording_id,
+            Publication.status.in_(_PUBLISHING),
+        )
+    )
+    return bool(found)
 
 
 async def retry(
@@ -119,9 +172,14 @@ async def delete(
     workspace_id: int,
     recording_id: int,
 ) -> bool:
-    """Remove a recording's files and rows; what was published elsewhere stays published."""
+    """Remove a recording's files and rows; what was published elsewhere stays published.
+
+    False, with nothing removed, when the recording is not there or is being published: a
+    publish job cannot be stopped half-way through an upload, and one that lost its rows
+    could neither resume nor tell anyone what it left on the platform.
+    """
     recording = await repo.get_recording(session, workspace_id, recording_id)
-    if recording is None:
+    if recording is None or await is_publishing(session, workspace_id, recording_id):
         return False
     stage = recording.stage
     running = can_cancel(recording)
@@ -164,6 +222,24 @@ async def publish(
     return list(queued)
 
 
+async def publish_again(
+    session: AsyncSession, redis: ArqRedis, recording: Recording, user_id: int | None
+) -> list[str]:
+    """Queue again the platforms a finished publication failed on; returns those queued.
+
+    Raises PlatformRefused like `publish`; [] when nothing failed or publishing goes on.
+    """
+    from jobs.publish import request_publication
+
+    rows = await repo.publications(session, recording.workspace_id, recording.id)
+    platforms = failed_platforms(recording, rows)
+    if not platforms:
+        return []
+    return await request_publication(
+        session, redis, recording.workspace_id, recording.id, platforms, user_id
+    )
+
+
 async def queue_place(session: AsyncSession, workspace_id: int, recording_id: int) -> int:
     """How many of the workspace's recordings are in the pipeline before this one (0: none)."""
     ahead = await session.scalar(
@@ -187,18 +263,28 @@ def video_duration(recording: Recording) -> float:
     return float(trim.get("duration") or recording.media.get("source", {}).get("duration") or 0.0)
 
 
+async def fetch_chapters(store: MediaStore, recording: Recording) -> list[Chapter]:
+    """`current_chapters` off the event loop: with media in a bucket it may download."""
+    return await asyncio.to_thread(current_chapters, store, recording)
+
+
 def current_chapters(store: MediaStore, recording: Recording) -> list[Chapter]:
-    """The chapters as they would be published: metadata.json's, else the found topics."""
-    folder = store.recording_dir(recording.workspace_id, recording.id, create=False)
+    """The chapters as they would be published: metadata.json's, else the found topics.
+
+    With media in a bucket this waits for a small request; async code awaits `fetch_chapters`.
+    """
+    ws, rec = recording.workspace_id, recording.id
     try:
-        metadata = json.loads((folder / files.METADATA).read_text(encoding="utf-8"))
+        # A worker on another machine may have written it: the store brings the newest copy.
+        metadata_path = store.fetch_now(ws, rec, files.METADATA)
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
         chapters = [Chapter.model_validate(c) for c in metadata.get("chapters") or []]
     except (OSError, ValueError):
         chapters = []
     if chapters:
         return chapters
     try:
-        found = Topics.load_json(folder / files.TOPICS)
+        found = Topics.load_json(store.fetch_now(ws, rec, files.TOPICS))
     except (OSError, ValueError):
         return []
     return [Chapter(start=t.start, title=t.title) for t in found.topics]
@@ -207,15 +293,19 @@ def current_chapters(store: MediaStore, recording: Recording) -> list[Chapter]:
 async def save_chapters(
     session: AsyncSession, store: MediaStore, recording: Recording, chapters: list[Chapter]
 ) -> templates.Metadata:
-    """Write a corrected chapter list into topics.json, then compose metadata.json again."""
-    folder = store.recording_dir(recording.workspace_id, recording.id)
-    try:
-        earlier = Topics.load_json(folder / files.TOPICS)
-    except (OSError, ValueError):
-        earlier = Topics()
+    """Write a corrected chapter list into topics.json and compose metadata.json again.
+
+    Raises TemplateError, having written neither file, when the template cannot render the
+    new list: the two files always describe the same chapters.
+    """
+    earlier = await _topics(store, recording)
     corrected = from_chapters(chapters, summary=earlier.summary, breaks=earlier.breaks)
-    await asyncio.to_thread(files.write_text, folder / files.TOPICS, corrected.dump_json())
-    return await recompose(session, store, recording)
+    metadata = await _composed(session, recording, corrected)
+    await _write(store, recording, files.TOPICS, corrected.dump_json())
+    await _write(store, recording, files.METADATA, metadata.dump_json())
+    _note_title(recording, metadata)
+    await session.flush()
+    return metadata
 
 
 async def recompose(
@@ -223,16 +313,30 @@ async def recompose(
 ) -> templates.Metadata:
     """metadata.json from topics.json, the recording's template and the person's own texts.
 
-    Raises TemplateError when the template cannot render.
+    Raises TemplateError, having written nothing, when the template cannot render.
     """
+    metadata = await _composed(session, recording, await _topics(store, recording))
+    await _write(store, recording, files.METADATA, metadata.dump_json())
+    _note_title(recording, metadata)
+    await session.flush()
+    return metadata
+
+
+async def _topics(store: MediaStore, recording: Recording) -> Topics:
+    try:
+        return Topics.load_json(
+            await store.fetch(recording.workspace_id, recording.id, files.TOPICS)
+        )
+    except (OSError, ValueError):
+        return Topics()
+
+
+async def _composed(
+    session: AsyncSession, recording: Recording, found: Topics
+) -> templates.Metadata:
     # Imported here: compose imports the runner, which imports cards, which import this module.
     from jobs.compose import recording_facts
 
-    folder = store.recording_dir(recording.workspace_id, recording.id)
-    try:
-        found = Topics.load_json(folder / files.TOPICS)
-    except (OSError, ValueError):
-        found = Topics()
     facts: dict[str, object] = dict(recording_facts(recording))
     template = await matched_template(session, recording, facts)
     review = recording.media.get("review") or {}
@@ -247,12 +351,18 @@ async def recompose(
         changes["description_template"] = "{{ custom_description }}\n\n{{ chapters }}"
     if changes:
         template = template.model_copy(update=changes)
-    metadata = templates.compose_metadata(template, facts, found, video_duration(recording))
-    await asyncio.to_thread(files.write_text, folder / files.METADATA, metadata.dump_json())
+    return templates.compose_metadata(template, facts, found, video_duration(recording))
+
+
+async def _write(store: MediaStore, recording: Recording, name: str, text: str) -> None:
+    folder = store.recording_dir(recording.workspace_id, recording.id)
+    await asyncio.to_thread(files.write_text, folder / name, text)
+    await store.put(recording.workspace_id, recording.id, name)
+
+
+def _note_title(recording: Recording, metadata: templates.Metadata) -> None:
     compose = {**recording.media.get("compose", {}), "title": metadata.title}
     recording.media = {**recording.media, "compose": compose}
-    await session.flush()
-    return metadata
 
 
 async def matched_template(

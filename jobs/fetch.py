@@ -6,10 +6,13 @@ from integrations import telegram
 from jobs.downloads import progress_reporter
 from jobs.fetch_link import fetch_link
 from jobs.fetch_zoom import fetch_zoom
-from jobs.runner import StageFailure, StageJob, stage
+from jobs.runner import StageFailure, StageJob, TransientFailure, stage
 from locales.format import duration, size
 from pipeline.probe import MediaInfo, probe_async
 from storage.models import SourceKind
+
+# Telegram's file servers stumble for seconds, rarely minutes; later tries wait longer.
+RETRY_AFTER = (10.0, 30.0, 90.0, 300.0)
 
 
 @stage("fetch")
@@ -51,6 +54,9 @@ async def _download_telegram(job: StageJob, dest) -> None:  # type: ignore[no-un
             job.deps.bot, job.recording.source_ref, dest, on_progress=on_progress
         )
     except telegram.TelegramFileError as exc:
+        if exc.transient:
+            delay = RETRY_AFTER[min(job.attempt, len(RETRY_AFTER)) - 1]
+            raise TransientFailure(exc.code, defer=max(delay, exc.retry_after or 0.0)) from exc
         limit = (
             settings.local_download_limit_mb
             if settings.telegram_api_local

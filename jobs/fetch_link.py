@@ -25,8 +25,8 @@ RETRY_AFTER = (20.0, 60.0, 180.0, 600.0)
 def link_limits(settings: Settings) -> LinkLimits:
     return LinkLimits(
         max_duration=settings.max_duration_hours * 3600,
-        max_size=int(float(getattr(settings, "link_max_size_gb", 4.0)) * 1_000_000_000),
-        max_items=int(getattr(settings, "playlist_max_items", 20)),
+        max_size=int(settings.link_max_size_gb * 1_000_000_000),
+        max_items=settings.playlist_max_items,
     )
 
 
@@ -61,7 +61,7 @@ async def fetch_link(job: StageJob, dest: Path) -> Path:
             item=int(item) if item else None,
             on_progress=on_progress,
             cancelled=cancelled,
-            proxy=getattr(settings, "link_proxy", None),
+            proxy=settings.link_proxy,
         )
     except asyncio.CancelledError:
         # The thread cannot be interrupted; it stops at yt-dlp's next progress report.

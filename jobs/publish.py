@@ -9,7 +9,10 @@ Never twice: a remote id (and YouTube's resumable session, VK's upload address) 
 to the Publication row the moment the platform hands it out, before any byte is sent and long
 before the row is marked done; a job that finds one continues from it instead of starting
 over. YouTube's captions, thumbnail and playlist item are not idempotent at Google, so each
-is recorded in ``recording.media["publish"]["youtube"]`` as soon as it is made.
+is recorded in ``recording.media["publish"]["youtube"]`` as soon as it is made. A Telegram
+post or export has no id before it exists and the Bot API takes no idempotency key: the row is
+marked SENDING first, and a send whose answer was lost (or a try that finds the mark) fails
+the platform with a reason asking the person to look, instead of sending a second copy.
 
 Progress: one line per platform under the recording's progress message. The lines live in
 Redis so jobs in different processes draw the same picture.
@@ -18,6 +21,10 @@ The end: when no publication of the recording is pending or uploading, the recor
 READY if at least one platform published it, FAILED if every one failed, and the chat gets
 one message with every link and, for each failed platform, the reason in plain words. A
 done publication's `error` holds a note for the person (a thumbnail YouTube refused, say).
+
+Sound without a picture (a voice message, an .m4a) can go to a Telegram channel, as audio, and
+to the export; YouTube and VK need a picture, so `request_publication` refuses them for such a
+recording before it writes anything, whoever asks.
 
 The template's choices are read from ``recording.media["compose"]`` where compose puts them:
 ``privacy`` (public, unlisted or private; private when absent), ``playlist_id``,
@@ -32,6 +39,7 @@ with a reason while the others carry on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -42,8 +50,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import sqlalchemy as sa
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramEntityTooLarge,
@@ -52,10 +62,11 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import FSInputFile
+from aiogram.types import FSInputFile, Message
 from arq import Retry
 from arq.connections import ArqRedis
 from arq.worker import Function, func
+from redis.exceptions import LockError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +74,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from integrations import export, google_oauth, telegram_channel, vk_oauth
 from integrations.vk import VkAuthError, VkError, VkUploadTarget, VkVideo, video_url
 from integrations.youtube import (
-    DEFAULT_CHUNK_SIZE,
     EDUCATION_CATEGORY,
     UPLOAD_GRANULARITY,
     AsyncYouTube,
@@ -88,6 +98,7 @@ from pipeline.topics import chapters_text
 from storage import repo
 from storage.crypto import SecretBoxError
 from storage.models import (
+    AuditEvent,
     Credential,
     Publication,
     PublicationStatus,
@@ -111,26 +122,43 @@ PRIVACY = frozenset({"public", "unlisted", "private"})
 MAX_TRIES = 20
 TIMEOUTS = {"youtube": 6 * 3600, "vk": 6 * 3600, "telegram": 3600, "export": 3600}
 LINES_TTL = 7 * 24 * 3600
+# A VK access token this close to its end is renewed before an upload starts.
+VK_REFRESH_MARGIN = 300
+# Longest a job may hold a credential's refresh lock; a token request takes seconds.
+CREDENTIAL_LOCK_SECONDS = 60
 ARCHIVE_TEXT = "description.txt"
 
-# Operators tune these through settings; until leap/settings.py names them, the defaults hold.
-_DEFAULTS: dict[str, Any] = {
-    "youtube_chunk_size": DEFAULT_CHUNK_SIZE,
-    "publish_retry_delay": 1.0,
-    "cloud_upload_limit_mb": 50.0,
-    "local_upload_limit_mb": 2000.0,
-    "export_link_hours": 24.0,
-}
+# A Telegram post or export in flight: stored as the publication's session_uri before the send
+# and cleared when the answer comes. The Bot API has no idempotency key, so a try that finds it
+# cannot know whether the message arrived, and does not send another.
+SENDING = "telegram:sending"
 
-
-def _setting(deps: WorkerDeps, name: str) -> Any:
-    return getattr(deps.settings, name, _DEFAULTS[name])
+# Platforms that show a picture: sound alone cannot be published there.
+NEEDS_PICTURE = frozenset({"youtube", "vk"})
 
 
 def upload_limit(deps: WorkerDeps) -> int:
     """Bytes the bot may send in one Telegram message (50 MB cloud, 2000 MB local server)."""
-    name = "local_upload_limit_mb" if deps.settings.telegram_api_local else "cloud_upload_limit_mb"
-    return int(float(_setting(deps, name)) * 1024 * 1024)
+    settings = deps.settings
+    limit_mb = (
+        settings.local_upload_limit_mb
+        if settings.telegram_api_local
+        else settings.cloud_upload_limit_mb
+    )
+    return int(limit_mb * 1024 * 1024)
+
+
+def is_audio_only(recording: Recording) -> bool:
+    """Sound without a picture (a voice message, an .m4a): fetch found no video stream."""
+    source = recording.media.get("source")
+    return isinstance(source, dict) and source.get("has_video") is False
+
+
+def platforms_for(recording: Recording) -> tuple[str, ...]:
+    """The platforms that can take this recording as it is."""
+    if is_audio_only(recording):
+        return tuple(p for p in PLATFORMS if p not in NEEDS_PICTURE)
+    return PLATFORMS
 
 
 def publish_job_id(recording_id: int, platform: str) -> str:
@@ -157,6 +185,16 @@ class Reconnect(Exception):
     """The platform no longer accepts the stored grant: the account must be connected again."""
 
 
+class PlatformRefused(ValueError):
+    """Publishing was asked for on platforms that cannot take the recording (sound only)."""
+
+    def __init__(self, recording_id: int, platforms: list[str]) -> None:
+        super().__init__(
+            f"recording {recording_id} is sound only; {', '.join(platforms)} need a picture"
+        )
+        self.platforms = platforms
+
+
 # --- asking for publication -----------------------------------------------------------------
 
 
@@ -172,12 +210,16 @@ async def request_publication(
 
     Idempotent: a platform already published or in progress is not queued again; a failed
     one is tried again (keeping what it already made). Commits the session, because the jobs
-    must find the rows it wrote.
+    must find the rows it wrote. Raises PlatformRefused, before writing anything, when a
+    platform cannot take the recording: buttons are only a view, this is the rule.
     """
     recording = await repo.get_recording(session, workspace_id, recording_id)
     if recording is None:
         return []
     wanted = [p for p in dict.fromkeys(platforms) if p in PLATFORMS]
+    refused = [p for p in wanted if p not in platforms_for(recording)]
+    if refused:
+        raise PlatformRefused(recording_id, refused)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for platform in wanted:
         # Two presses of Publish at once: the unique (recording, platform) decides.
@@ -201,6 +243,9 @@ async def request_publication(
         if publication.status in (PublicationStatus.PENDING, PublicationStatus.UPLOADING):
             if await has_job(redis, recording_id, f"publish:{platform}"):
                 continue
+        if publication.status == PublicationStatus.FAILED and publication.session_uri == SENDING:
+            # The person was told the message may be there and asks again: that is the answer.
+            publication.session_uri = None
         publication.status = PublicationStatus.PENDING
         publication.error = None
         queued.append(platform)
@@ -225,40 +270,20 @@ async def request_publication(
 
 
 async def _enqueue(redis: ArqRedis, workspace_id: int, recording_id: int, platform: str) -> bool:
-    job = await redis.enqueue_job(
-        f"publish_{platform}",
-        workspace_id,
-        recording_id,
-        _job_id=publish_job_id(recording_id, platform),
-        _queue_name=IO,
-    )
-    return job is not None
-
-
-async def recover(deps: WorkerDeps) -> int:
-    """Re-queue publications whose job was lost; returns how many were queued."""
-    async with deps.sessions() as session:
-        # Like repo.unfinished_work, the one sweep across workspaces: ids only, each job then
-        # reloads its rows through the scoped accessors.
-        rows = (
-            await session.execute(
-                sa.select(
-                    Publication.workspace_id, Publication.recording_id, Publication.platform
-                ).where(
-                    Publication.status.in_([PublicationStatus.PENDING, PublicationStatus.UPLOADING])
-                )
-            )
-        ).all()
-    queued = 0
-    for workspace_id, recording_id, platform in rows:
-        if platform not in PLATFORMS:
-            continue
-        if await has_job(deps.redis, recording_id, f"publish:{platform}"):
-            continue
-        if await _enqueue(deps.redis, workspace_id, recording_id, platform):
-            queued += 1
-            log.info("recording %s: publish:%s re-queued by recovery", recording_id, platform)
-    return queued
+    # A job that has just failed this platform may still hold its id for a moment while it
+    # finishes; asked again right then, wait for it rather than leave the work to the sweep.
+    for _ in range(50):
+        job = await redis.enqueue_job(
+            f"publish_{platform}",
+            workspace_id,
+            recording_id,
+            _job_id=publish_job_id(recording_id, platform),
+            _queue_name=IO,
+        )
+        if job is not None:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 # --- progress lines -------------------------------------------------------------------------
@@ -369,17 +394,32 @@ class Target:
 
     # -- what the job records --
 
-    async def save(self, **fields: Any) -> None:
-        """Store fields of the Publication row now: remote ids must outlive a crash."""
+    async def save(self, *, outcome: dict[str, Any] | None = None, **fields: Any) -> None:
+        """Store fields of the Publication row now: remote ids must outlive a crash.
+
+        `outcome` (the details of a ``published`` or ``publish_failed`` audit event) goes into
+        the audit log in the same commit, so the log never disagrees with the row.
+        """
+        workspace_id, recording_id = self.recording.workspace_id, self.recording.id
         async with self.deps.sessions() as session:
-            row = await _publication(
-                session, self.recording.workspace_id, self.recording.id, self.platform
-            )
+            row = await _publication(session, workspace_id, recording_id, self.platform)
             if row is None:
                 return
             for key, value in fields.items():
                 setattr(row, key, value)
                 setattr(self.publication, key, value)
+            if outcome is not None:
+                action = "published" if row.status == PublicationStatus.DONE else "publish_failed"
+                approver = await _approver(session, workspace_id, recording_id, self.platform)
+                await repo.audit(
+                    session,
+                    workspace_id,
+                    approver,
+                    action,
+                    f"recording:{recording_id}",
+                    platforms=[self.platform],
+                    **outcome,
+                )
             await session.commit()
 
     def remembered(self) -> dict[str, Any]:
@@ -437,6 +477,18 @@ class Target:
                 row.payload = encrypted
                 await session.commit()
         self.credential.payload = encrypted
+
+    async def reload_payload(self) -> dict[str, Any]:
+        """The connection as stored now, decrypted: another job may have renewed its tokens,
+        or a person connected the account again (which replaces the row)."""
+        if self.credential is None or self.deps.secrets is None:
+            raise PublishFailure("not_connected", platform=self.name)
+        async with self.deps.sessions() as session:
+            row = await _current_credential(session, self.recording.workspace_id, self.credential)
+        if row is None:
+            raise PublishFailure("not_connected", platform=self.name)
+        self.credential = row
+        return self.payload()
 
     # -- what the chat sees --
 
@@ -499,6 +551,33 @@ async def _publication(
     )
 
 
+async def _current_credential(
+    session: AsyncSession, workspace_id: int, credential: Credential
+) -> Credential | None:
+    """`credential`'s row as stored now, else the provider's newest (a new sign-in)."""
+    rows = await repo.credentials(session, workspace_id, credential.provider)
+    return next((r for r in rows if r.id == credential.id), rows[-1] if rows else None)
+
+
+async def _approver(
+    session: AsyncSession, workspace_id: int, recording_id: int, platform: str
+) -> int | None:
+    """Who asked for this platform last: the publish_requested event that queued it."""
+    events = await session.scalars(
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.workspace_id == workspace_id,
+            AuditEvent.action == "publish_requested",
+            AuditEvent.target == str(recording_id),
+        )
+        .order_by(AuditEvent.id.desc())
+    )
+    for event in events:
+        if platform in ((event.details or {}).get("platforms") or []):
+            return event.user_id
+    return None
+
+
 def _progress(deps: WorkerDeps, recording: Recording) -> ProgressMessage | None:
     if recording.chat_id is None or recording.progress_message_id is None:
         return None
@@ -506,7 +585,7 @@ def _progress(deps: WorkerDeps, recording: Recording) -> ProgressMessage | None:
 
 
 def _backoff(deps: WorkerDeps, job_try: int) -> float:
-    base = float(_setting(deps, "publish_retry_delay")) * 30
+    base = deps.settings.publish_retry_delay * 30
     return min(base * 2 ** max(job_try - 1, 0), 1800.0)
 
 
@@ -523,7 +602,7 @@ async def run_publish(
             return
         if publication.status in (PublicationStatus.DONE, PublicationStatus.FAILED):
             log.info("recording %s: stale publish:%s job ignored", recording_id, platform)
-            await _announce_if_finished(deps, workspace_id, recording_id)
+            await announce_if_finished(deps, workspace_id, recording_id)
             return
         credential = None
         if platform in PROVIDERS:
@@ -538,17 +617,11 @@ async def run_publish(
     try:
         url = await PUBLISHERS[platform](target)
     except Transient as exc:
-        if job_try >= MAX_TRIES:
-            await _finish(target, error=target._("publish.error.gave_up", platform=target.name))
-            return
-        delay = _backoff(deps, job_try)
-        log.warning(
-            "recording %s: publish:%s will retry in %.0f s (%s)", recording_id, platform, delay, exc
-        )
-        await target.show("retrying")
-        raise Retry(defer=delay) from None
+        await _retry_later(target, str(exc))
     except Reconnect:
-        await _connection_broken(target)
+        if not await _connection_broken(target):
+            await _retry_later(target, "the connection was renewed meanwhile")
+            return
         await _finish(target, error=target._("publish.error.reconnect", platform=target.name))
     except PublishFailure as exc:
         await _finish(target, error=target._(f"publish.error.{exc.code}", **exc.params))
@@ -561,17 +634,61 @@ async def run_publish(
         await _finish(target, url=url)
 
 
-async def _connection_broken(target: Target) -> None:
-    """Mark the connection as needing a new sign-in and ask the chat for one."""
+async def _connection_broken(target: Target) -> bool:
+    """Mark the connection as needing a new sign-in and ask the chat for one.
+
+    Only the credential this job used is marked: when the stored one changed meanwhile (a new
+    sign-in, another job's refresh) it is left alone and False comes back, since that one may
+    well work.
+    """
     box = target.deps.secrets
-    if target.credential is not None and box is not None:
+    credential = target.credential
+    if credential is not None and box is not None:
         try:
-            payload = box.decrypt(target.credential.payload)
+            payload = box.decrypt(credential.payload)
         except SecretBoxError:
             payload = {}
         payload["broken"] = True
-        await target.store_payload(payload)
+        async with target.deps.sessions() as session:
+            marked = await session.execute(
+                sa.update(Credential)
+                .where(
+                    Credential.workspace_id == target.recording.workspace_id,
+                    Credential.id == credential.id,
+                    Credential.payload == credential.payload,
+                )
+                .values(payload=box.encrypt(payload))
+            )
+            await session.commit()
+        if marked.rowcount != 1:
+            async with target.deps.sessions() as session:
+                row = await _current_credential(session, target.recording.workspace_id, credential)
+            if row is not None:
+                log.info(
+                    "recording %s: %s connection renewed meanwhile; not marked broken",
+                    target.recording.id,
+                    target.platform,
+                )
+                return False
     await target.tell(target._("publish.reconnect", platform=target.name))
+    return True
+
+
+async def _retry_later(target: Target, why: str) -> None:
+    """Raise arq's Retry with a growing delay; after MAX_TRIES, give the platform up."""
+    if target.job_try >= MAX_TRIES:
+        await _finish(target, error=target._("publish.error.gave_up", platform=target.name))
+        return
+    delay = _backoff(target.deps, target.job_try)
+    log.warning(
+        "recording %s: publish:%s will retry in %.0f s (%s)",
+        target.recording.id,
+        target.platform,
+        delay,
+        why,
+    )
+    await target.show("retrying")
+    raise Retry(defer=delay)
 
 
 async def _finish(target: Target, *, url: str | None = None, error: str | None = None) -> None:
@@ -582,16 +699,18 @@ async def _finish(target: Target, *, url: str | None = None, error: str | None =
     }
     if done:
         fields["url"] = url
-    await target.save(**fields)
+    # A file sent into the chat has no link; the log says where it went all the same.
+    outcome = {"url": url} if done else {"error": (error or "")[:500]}
+    await target.save(outcome=outcome, **fields)
     if done:
         await target.show("done")
     else:
         await target.show("failed", reason=_esc(error or ""))
         log.info("recording %s: publish:%s failed", target.recording.id, target.platform)
-    await _announce_if_finished(target.deps, target.recording.workspace_id, target.recording.id)
+    await announce_if_finished(target.deps, target.recording.workspace_id, target.recording.id)
 
 
-async def _announce_if_finished(deps: WorkerDeps, workspace_id: int, recording_id: int) -> None:
+async def announce_if_finished(deps: WorkerDeps, workspace_id: int, recording_id: int) -> None:
     """Once every platform has an outcome: the recording's final status and one links message."""
     async with deps.sessions() as session:
         rows = await repo.publications(session, workspace_id, recording_id)
@@ -693,7 +812,7 @@ async def publish_youtube_to(target: Target) -> str:
         raise PublishFailure("not_configured", platform=target.name)
     payload = target.payload()
     video = target.video()
-    delay = float(_setting(target.deps, "publish_retry_delay"))
+    delay = target.deps.settings.publish_retry_delay
     expires = payload.get("expires_at")
     client = await asyncio.to_thread(
         YouTube,
@@ -755,7 +874,7 @@ def _no_angles(text: str) -> str:
 
 async def _youtube_upload(target: Target, yt: AsyncYouTube, video: Path) -> str:
     metadata = youtube_metadata(target)
-    chunk = int(_setting(target.deps, "youtube_chunk_size"))
+    chunk = target.deps.settings.youtube_chunk_size
     chunk = max(UPLOAD_GRANULARITY, chunk // UPLOAD_GRANULARITY * UPLOAD_GRANULARITY)
     session_uri = target.publication.session_uri
     if session_uri is None:
@@ -849,7 +968,7 @@ async def publish_vk_to(target: Target) -> str:
         raise PublishFailure("vk_no_group")
     video = target.video()
     access_token = await _vk_access_token(target, payload)
-    delay = float(_setting(target.deps, "publish_retry_delay"))
+    delay = target.deps.settings.publish_retry_delay
     vk = VkVideo(
         access_token,
         api_url=settings.vk_api_url,
@@ -869,9 +988,83 @@ async def publish_vk_to(target: Target) -> str:
 
 
 async def _vk_access_token(target: Target, payload: dict[str, Any]) -> str:
-    """The stored access token, refreshed first when it is about to run out (VK's last 1 h)."""
+    """The stored access token, refreshed first when it is about to run out (VK's last 1 h).
+
+    VK ID refresh tokens are single-use, and every publication of the workspace holds the same
+    one: the refresh happens under a Redis lock per credential, against the credential as it is
+    stored by then, so a second job finds the pair the first one made instead of spending the
+    old token again (which VK ID answers with invalid_grant).
+    """
+    tokens = _vk_tokens(payload)
+    if not tokens.expires_within(VK_REFRESH_MARGIN):
+        return tokens.access_token
+    if target.credential is None:
+        raise Reconnect
+    lock = target.deps.redis.lock(
+        f"leap:lock:credential:{target.credential.id}",
+        timeout=CREDENTIAL_LOCK_SECONDS,
+        blocking_timeout=CREDENTIAL_LOCK_SECONDS + 30,
+    )
+    if not await lock.acquire():
+        raise Transient("VK ID: the connection is being refreshed by another job")
     try:
-        tokens = vk_oauth.VkTokens(
+        return await _vk_refresh(target, payload)
+    finally:
+        # An expired lock is no harm here: the new pair is stored before it is used.
+        with contextlib.suppress(LockError):
+            await lock.release()
+
+
+async def _vk_refresh(target: Target, payload: dict[str, Any]) -> str:
+    """Under the credential's lock: the stored pair if another job renewed it, else a refresh."""
+    current = await target.reload_payload()
+    tokens = _vk_tokens(current)
+    if not tokens.expires_within(VK_REFRESH_MARGIN):
+        payload.update(current)
+        return tokens.access_token
+    looked_again = False
+    while True:
+        try:
+            fresh = await vk_oauth.refresh(
+                tokens.refresh_token,
+                tokens.device_id,
+                client_id=target.deps.settings.vk_client_id or "",
+                oauth_url=target.deps.settings.vk_oauth_url,
+            )
+            break
+        except VkAuthError:
+            # Spent by someone the lock does not cover (a new sign-in, an older worker): the
+            # stored credential may hold a newer pair. Only when it does not is it gone.
+            if looked_again:
+                raise Reconnect from None
+            looked_again = True
+            current = await target.reload_payload()
+            newer = _vk_tokens(current)
+            if newer.refresh_token == tokens.refresh_token:
+                raise Reconnect from None
+            tokens = newer
+            if not tokens.expires_within(VK_REFRESH_MARGIN):
+                payload.update(current)
+                return tokens.access_token
+        except VkError as exc:
+            if exc.retryable:
+                raise Transient(f"VK ID: {exc}") from None
+            raise Reconnect from None
+    # VK ID rotates the refresh token: the new pair must be stored before anything else.
+    current.update(
+        access_token=fresh.access_token,
+        refresh_token=fresh.refresh_token,
+        expires_at=fresh.expires_at.isoformat(),
+        device_id=fresh.device_id,
+    )
+    await target.store_payload(current)
+    payload.update(current)
+    return fresh.access_token
+
+
+def _vk_tokens(payload: dict[str, Any]) -> vk_oauth.VkTokens:
+    try:
+        return vk_oauth.VkTokens(
             access_token=str(payload["access_token"]),
             refresh_token=str(payload["refresh_token"]),
             expires_at=datetime.fromisoformat(str(payload["expires_at"])),
@@ -880,30 +1073,6 @@ async def _vk_access_token(target: Target, payload: dict[str, Any]) -> str:
         )
     except (KeyError, TypeError, ValueError):
         raise Reconnect from None
-    if not tokens.expires_within(300):
-        return tokens.access_token
-    try:
-        fresh = await vk_oauth.refresh(
-            tokens.refresh_token,
-            tokens.device_id,
-            client_id=target.deps.settings.vk_client_id or "",
-            oauth_url=target.deps.settings.vk_oauth_url,
-        )
-    except VkAuthError:
-        raise Reconnect from None
-    except VkError as exc:
-        if exc.retryable:
-            raise Transient(f"VK ID: {exc}") from None
-        raise Reconnect from None
-    # VK ID rotates the refresh token: the new pair must be stored before anything else.
-    payload.update(
-        access_token=fresh.access_token,
-        refresh_token=fresh.refresh_token,
-        expires_at=fresh.expires_at.isoformat(),
-        device_id=fresh.device_id,
-    )
-    await target.store_payload(payload)
-    return fresh.access_token
 
 
 async def _vk_upload(target: Target, vk: VkVideo, video: Path, group_id: int) -> str:
@@ -950,6 +1119,9 @@ async def publish_telegram_to(target: Target) -> str:
     payload = target.payload()
     if target.publication.remote_id and target.publication.url:
         return target.publication.url
+    if target.publication.session_uri == SENDING:
+        # An earlier try sent the post and never heard back (a lost answer, a stopped worker).
+        raise PublishFailure("telegram_maybe_sent")
     video = target.video()
     bytes_ = video.stat().st_size
     limit = upload_limit(target.deps)
@@ -962,35 +1134,90 @@ async def publish_telegram_to(target: Target) -> str:
     media = target.recording.media
     source = media.get("source") or {}
     duration = (media.get("trim") or {}).get("duration") or source.get("duration")
+    seconds = int(duration) if duration else None
+    timeout = max(300, bytes_ // (256 * 1024))
     await target.show("sending")
+    await target.save(session_uri=SENDING)
     try:
-        message = await telegram_channel.post_video(
-            target.deps.bot,
-            chat_id,
-            video,
-            text,
-            duration=int(duration) if duration else None,
-            width=source.get("width"),
-            height=source.get("height"),
-            timeout=max(300, bytes_ // (256 * 1024)),
-        )
+        if is_audio_only(target.recording):
+            message = await _post_audio(target, chat_id, video, text, seconds, timeout)
+        else:
+            message = await telegram_channel.post_video(
+                target.deps.bot,
+                chat_id,
+                video,
+                text,
+                duration=seconds,
+                width=source.get("width"),
+                height=source.get("height"),
+                timeout=timeout,
+            )
     except TelegramRetryAfter as exc:
+        await target.save(session_uri=None)
         raise Retry(defer=exc.retry_after + 1) from None
     except TelegramEntityTooLarge:
+        await target.save(session_uri=None)
         raise PublishFailure(
             "telegram_too_big", size=size(target.lang, bytes_), limit_mb=limit // (1024 * 1024)
         ) from None
     except TelegramForbiddenError:
+        await target.save(session_uri=None)
         raise PublishFailure("telegram_not_admin") from None
     except TelegramBadRequest as exc:
+        await target.save(session_uri=None)
         if "chat not found" in exc.message.lower():
             raise PublishFailure("telegram_not_admin") from None
         raise PublishFailure("telegram_refused", reason=exc.message) from None
-    except (TelegramNetworkError, TelegramServerError) as exc:
-        raise Transient(f"Telegram: {exc.message}") from None
+    except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as exc:
+        await _lost_answer(target, exc)
+        raise PublishFailure("telegram_maybe_sent") from None
     url = telegram_channel.post_link(chat_id, payload.get("username"), message.message_id)
-    await target.save(remote_id=str(message.message_id), url=url)
+    await target.save(remote_id=str(message.message_id), url=url, session_uri=None)
     return url
+
+
+async def _lost_answer(target: Target, exc: Exception) -> None:
+    """A send that failed without a clear answer: retry only when nothing left this machine.
+
+    A refused connection means the request never reached Telegram, so another try is safe.
+    Anything later (a timeout, a 5xx, a broken answer) may have come after Telegram took the
+    message; the caller then fails the platform with a reason that says so, rather than risk
+    a second copy.
+    """
+    log.warning(
+        "recording %s: publish:%s send failed: %s",
+        target.recording.id,
+        target.platform,
+        getattr(exc, "message", None) or exc,
+    )
+    if _never_sent(exc):
+        await target.save(session_uri=None)
+        raise Transient(f"Telegram: {getattr(exc, 'message', exc)}")
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether `exc` comes from failing to connect, before any byte of the request went out."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _post_audio(
+    target: Target, chat_id: int, sound: Path, text: str, seconds: int | None, timeout: int
+) -> Message:
+    """A sound-only recording goes out as audio: a player in the channel, not a black video."""
+    title = target.metadata["title"]
+    return await target.deps.bot.send_audio(
+        chat_id,
+        FSInputFile(sound, filename=f"{archive_name(title, target.recording.id)[:-4]}.m4a"),
+        caption=text,
+        duration=seconds,
+        title=title[:64],
+        request_timeout=timeout,
+    )
 
 
 # --- local export ---------------------------------------------------------------------------
@@ -999,6 +1226,9 @@ async def publish_telegram_to(target: Target) -> str:
 async def publish_export_to(target: Target) -> str | None:
     if target.publication.remote_id:
         return target.publication.url
+    if target.publication.session_uri == SENDING:
+        # An earlier try sent the archive and never heard back: see publish_telegram_to.
+        raise PublishFailure("export_maybe_sent")
     deps = target.deps
     recording = target.recording
     target.video()
@@ -1016,6 +1246,7 @@ async def publish_export_to(target: Target) -> str | None:
     )
     if total <= upload_limit(deps) and recording.chat_id is not None:
         await target.show("sending")
+        await target.save(session_uri=SENDING)
         try:
             message = await deps.bot.send_document(
                 recording.chat_id,
@@ -1025,18 +1256,27 @@ async def publish_export_to(target: Target) -> str | None:
                 request_timeout=max(300, total // (256 * 1024)),
             )
         except TelegramRetryAfter as exc:
+            await target.save(session_uri=None)
             raise Retry(defer=exc.retry_after + 1) from None
-        except (TelegramNetworkError, TelegramServerError) as exc:
-            raise Transient(f"Telegram: {exc.message}") from None
-        except TelegramAPIError as exc:
+        except TelegramEntityTooLarge as exc:  # a network error by class, a refusal in fact
+            await target.save(session_uri=None)
             raise PublishFailure("export_refused", reason=exc.message) from None
-        await target.save(remote_id=f"message:{message.message_id}")
+        except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as exc:
+            await _lost_answer(target, exc)
+            raise PublishFailure("export_maybe_sent") from None
+        except TelegramAPIError as exc:
+            await target.save(session_uri=None)
+            raise PublishFailure("export_refused", reason=exc.message) from None
+        await target.save(remote_id=f"message:{message.message_id}", session_uri=None)
         return None
     secret = deps.settings.secret_key.get_secret_value() if deps.settings.secret_key else ""
     base = deps.settings.public_base_url
     if not base or not secret:
         raise PublishFailure("export_no_link", size=size(target.lang, total))
-    hours = float(_setting(deps, "export_link_hours"))
+    # The link serves the archive from the bucket when media lives in one: it must be there
+    # before anyone can follow the link.
+    await deps.store.put(recording.workspace_id, recording.id, export.ARCHIVE)
+    hours = deps.settings.export_link_hours
     expires = int((datetime.now(UTC) + timedelta(hours=hours)).timestamp())
     token = export.sign(export.link_key(secret), recording.workspace_id, recording.id, expires)
     url = f"{base.rstrip('/')}/export/{token}"

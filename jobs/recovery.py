@@ -16,6 +16,10 @@ Redis that has just lost its data (no `leap:epoch` key) gets one lease period be
 sweep re-queues anything that was running: live workers renew the leases of what they run
 within it, so a stage that is still running somewhere is never started a second time.
 
+A recording still UPLOADING though every publication has its outcome missed its ending (the
+job that finished last failed to announce it, say on a locked database): the sweep announces
+it, which moves it to READY or FAILED and posts the links message once.
+
 Never a crash loop: a job taken back from dead workers `MAX_RECOVERIES` times fails with a
 reason and a Retry button instead of running again, and a FAILED stage or publication is
 never touched (only a person's Retry or Publish queues it again).
@@ -46,6 +50,7 @@ from storage.models import (
     Publication,
     PublicationStatus,
     Recording,
+    RecordingStatus,
     StageRun,
     StageStatus,
 )
@@ -104,6 +109,7 @@ async def recover(ctx: dict[str, Any]) -> int:
             orphans.append(item)
         else:
             done += outcome
+    await _announce_finished(deps)
     if orphans:
         await asyncio.sleep(deps.settings.worker_heartbeat)
         for item in orphans:
@@ -112,6 +118,33 @@ async def recover(ctx: dict[str, Any]) -> int:
             except Exception:
                 log.exception("recording %s: %s not taken over", item.recording_id, item.name)
     return done
+
+
+async def _announce_finished(deps: WorkerDeps) -> None:
+    """Finish the recordings whose publishing ended without the ending being announced."""
+    for workspace_id, recording_id in await unannounced(deps):
+        log.warning("recording %s: publishing ended unannounced; announcing it", recording_id)
+        try:
+            await publish.announce_if_finished(deps, workspace_id, recording_id)
+        except Exception:
+            log.exception("recording %s: end of publishing not announced", recording_id)
+
+
+async def unannounced(deps: WorkerDeps) -> list[tuple[int, int]]:
+    """(workspace, recording) still UPLOADING with publications, none of them unfinished."""
+    mine = Publication.recording_id == Recording.id
+    unfinished = Publication.status.in_([PublicationStatus.PENDING, PublicationStatus.UPLOADING])
+    async with deps.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(Recording.workspace_id, Recording.id).where(
+                    Recording.status == RecordingStatus.UPLOADING,
+                    sa.exists().where(mine),
+                    ~sa.exists().where(mine, unfinished),
+                )
+            )
+        ).all()
+    return [(workspace_id, recording_id) for workspace_id, recording_id in rows]
 
 
 async def owed(deps: WorkerDeps) -> list[Owed]:
@@ -290,7 +323,7 @@ async def _give_up_publication(deps: WorkerDeps, item: Owed) -> None:
         await session.commit()
     metrics.UPLOADS.inc(platform=item.platform or "", outcome="failed")
     # The links message goes out once every platform has an outcome; this one now has.
-    await publish._announce_if_finished(deps, item.workspace_id, item.recording_id)
+    await publish.announce_if_finished(deps, item.workspace_id, item.recording_id)
 
 
 async def _enqueue(deps: WorkerDeps, item: Owed) -> bool:

@@ -5,6 +5,10 @@ here, so the chat is told why, rather than by arq's own timeout, which would onl
 job. Running out of disk space fails the stage with its own reason; the files already made
 (the source above all) stay, and the stage's own half-written output is never used because
 every output appears under its real name only once complete.
+
+With media in a bucket (STORAGE_BACKEND=s3) the recording's folder is this machine's working
+copy: the run pulls what the folder lacks before the stage and pushes what the stage made
+before the stage counts as done, so the next stage may run on any machine.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from arq import Retry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobs import metrics
 from jobs.cards import pipeline_finished, render, stage_failed
@@ -29,7 +35,8 @@ from leap.settings import Settings
 from locales import gettext
 from pipeline.errors import MediaError
 from storage import repo
-from storage.models import Recording, RecordingStatus, StageStatus
+from storage.models import TERMINAL_STATUSES, Recording, RecordingStatus, StageStatus
+from storage.objects import ObjectStoreError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,9 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 DISK_FULL_TEXTS = ("No space left on device", "File too large", "Disk quota exceeded")
 # Where a stage's count of recoveries from dead workers is kept (see jobs.recovery).
 RECOVERIES_KEY = "leap:recoveries:"
+# Seconds before a stage whose media could not be moved to or from the bucket runs again,
+# by attempt.
+STORAGE_RETRY_DELAYS = (15, 60, 180, 600)
 
 
 def stage_timeout(settings: Settings, name: str) -> float:
@@ -163,8 +173,9 @@ class StageJob:
 async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording_id: int) -> None:
     deps: WorkerDeps = ctx["deps"]
     async with deps.sessions() as session:
+        ours = await _still_ours(session, workspace_id, recording_id, name)
         recording = await repo.get_recording(session, workspace_id, recording_id)
-        if recording is None or recording.stage != name or recording.status.is_terminal:
+        if recording is None or not ours:
             log.info("recording %s: stale %s job ignored", recording_id, name)
             return
         run = await repo.stage_run(session, workspace_id, recording_id, name)
@@ -186,7 +197,10 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
     try:
         try:
             async with asyncio.timeout(deadline) as limit:
+                await sync_media(job, push=False)
                 await STAGES[name](job)
+                # Before the stage counts as done: the next one may run on another machine.
+                await sync_media(job, push=True)
         except TimeoutError as exc:
             if not limit.expired():
                 raise
@@ -197,24 +211,25 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
             await _fail(deps, job, exc.code, failure_text(job.lang, exc.code, **exc.params))
             _observe(name, "failed", started, exc.code)
             return
-        async with deps.sessions() as session:
-            run = await repo.stage_run(session, workspace_id, recording_id, name)
-            repo.mark_finished(run, StageStatus.PENDING, f"will retry: {exc.code}")
-            await session.commit()
+        if not await _will_retry(deps, job, f"will retry: {exc.code}"):
+            return
         scale_retry(exc, deps.settings)
         _observe(name, "retry", started, exc.code)
         raise
     except Retry as exc:
-        async with deps.sessions() as session:
-            run = await repo.stage_run(session, workspace_id, recording_id, name)
-            repo.mark_finished(run, StageStatus.PENDING, "will retry")
-            await session.commit()
+        if not await _will_retry(deps, job, "will retry"):
+            return
         scale_retry(exc, deps.settings)
         _observe(name, "retry", started, "retry")
         raise
     except StageFailure as exc:
         await _fail(deps, job, exc.code, job._(f"error.{exc.code}", **exc.params))
         _observe(name, "failed", started, exc.code)
+        return
+    except ObjectStoreError as exc:
+        log.error("recording %s: %s: media store: %s", recording_id, name, exc)
+        await _fail(deps, job, "storage", failure_text(job.lang, "storage"))
+        _observe(name, "failed", started, "storage")
         return
     except Exception as exc:
         if is_disk_full(exc):
@@ -233,8 +248,14 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
 
     following = next_stage(name)
     async with deps.sessions() as session:
+        taken = await _still_ours(session, workspace_id, recording_id, name)
         recording = await repo.get_recording(session, workspace_id, recording_id)
         if recording is None:
+            # Deleted while the stage ran: what it has written since belongs to no one.
+            await asyncio.to_thread(deps.store.delete_recording, workspace_id, recording_id)
+            return
+        if not taken:
+            _dropped(recording, name)
             return
         for key, value in job.updates.items():
             if key != "media":
@@ -261,6 +282,27 @@ async def run_stage(ctx: dict[str, Any], name: str, workspace_id: int, recording
         job.report("")
     else:
         await pipeline_finished(deps, recording, job.summaries)
+
+
+async def sync_media(job: StageJob, *, push: bool) -> None:
+    """Pull the recording's files into this machine's folder, or push the stage's outputs.
+
+    Nothing happens with the local store. A bucket that does not answer makes the stage run
+    again later; one that refuses (credentials, no such bucket) fails it.
+    """
+    store = job.deps.store
+    recording = job.recording
+    try:
+        if push:
+            await store.push(recording.workspace_id, recording.id)
+        else:
+            await store.pull(recording.workspace_id, recording.id)
+    except ObjectStoreError as exc:
+        if not exc.transient:
+            raise
+        log.warning("recording %s: media store: %s", recording.id, exc)
+        delay = STORAGE_RETRY_DELAYS[min(job.attempt - 1, len(STORAGE_RETRY_DELAYS) - 1)]
+        raise TransientFailure("storage", defer=delay) from exc
 
 
 def _observe(name: str, outcome: str, started: float, reason: str | None = None) -> None:
@@ -297,11 +339,66 @@ def _media_reason(job: StageJob, exc: MediaError) -> str:
     return text if text != key else job._("error.internal")
 
 
+async def _still_ours(
+    session: AsyncSession, workspace_id: int, recording_id: int, name: str
+) -> bool:
+    """Hold the recording's row for this stage; False when the stage is no longer its to run.
+
+    A cancel (or a delete, or a worker that took the stage over) may land while the stage
+    runs; the recording then has a final status or another stage, and what this run found
+    must not undo that. The conditional UPDATE locks the row, so nothing can land between
+    this check and the commit that records what the stage did.
+    """
+    taken = await session.execute(
+        sa.update(Recording)
+        .where(
+            Recording.workspace_id == workspace_id,
+            Recording.id == recording_id,
+            Recording.stage == name,
+            Recording.status.not_in(TERMINAL_STATUSES),
+        )
+        .values(stage=name)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.rowcount == 1
+
+
+async def _will_retry(deps: WorkerDeps, job: StageJob, note: str) -> bool:
+    """Mark the stage's run as waiting for its next try; False when the recording was stopped."""
+    recording = job.recording
+    async with deps.sessions() as session:
+        taken = await _still_ours(session, recording.workspace_id, recording.id, job.name)
+        current = await repo.get_recording(session, recording.workspace_id, recording.id)
+        if current is None or not taken:
+            if current is not None:
+                _dropped(current, job.name)
+            return False
+        run = await repo.stage_run(session, recording.workspace_id, recording.id, job.name)
+        repo.mark_finished(run, StageStatus.PENDING, note)
+        await session.commit()
+    return True
+
+
+def _dropped(recording: Recording, name: str) -> None:
+    log.info(
+        "recording %s: %s ended after the recording became %s (%s); its outcome is dropped",
+        recording.id,
+        name,
+        recording.status.value,
+        recording.failure_code or recording.stage,
+    )
+
+
 async def _fail(deps: WorkerDeps, job: StageJob, code: str, reason: str) -> None:
     recording = job.recording
     async with deps.sessions() as session:
+        taken = await _still_ours(session, recording.workspace_id, recording.id, job.name)
         current = await repo.get_recording(session, recording.workspace_id, recording.id)
         if current is None:
+            return
+        if not taken:
+            # Cancelled: the stage run already says so, and the chat was told by whoever did it.
+            _dropped(current, job.name)
             return
         run = await repo.stage_run(session, recording.workspace_id, recording.id, job.name)
         repo.mark_finished(run, StageStatus.FAILED, f"{code}: {reason}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from pipeline.transcript import Transcript
 
 # How long a transient failure of the speech service waits before the stage runs again.
 RETRY_DELAYS = (30, 120, 600, 1800)
+_MIB = 1024 * 1024
+# The audio sent to a speech API, in the recording's folder only while the engine works: a
+# dot-named folder is scratch to the media store, never pushed to the bucket.
+ASR_DIR = ".asr"
 
 
 @stage("transcribe")
@@ -54,7 +59,18 @@ def engine_for(settings: Settings) -> stt.SpeechToText:
         model=settings.transcribe_model,
         local_model=settings.local_whisper_model,
         concurrency=settings.transcribe_concurrency,
+        max_upload_bytes=upload_limit(settings),
     )
+
+
+def upload_limit(settings: Settings) -> int:
+    """The largest chunk the engine sends: what the chunker makes, plus a megabyte.
+
+    An operator raises TRANSCRIBE_CHUNK_MB for a service that takes larger files; a fixed
+    limit would refuse every chunk of that size. The margin keeps the default (24) at the
+    25 MB that OpenAI accepts.
+    """
+    return (settings.transcribe_chunk_mb + 1) * _MIB
 
 
 async def asr_chunks(settings: Settings, video: Path, folder: Path) -> list[stt.Chunk]:
@@ -64,14 +80,27 @@ async def asr_chunks(settings: Settings, video: Path, folder: Path) -> list[stt.
         return [(video, 0.0)]
     pieces = await asr_audio.prepare_chunks_async(
         video,
-        folder / "asr",
+        folder / ASR_DIR,
         max_seconds=settings.transcribe_chunk_seconds,
-        max_bytes=settings.transcribe_chunk_mb * 1024 * 1024,
+        max_bytes=settings.transcribe_chunk_mb * _MIB,
     )
     return [(piece.path, piece.offset) for piece in pieces]
 
 
+def forget_asr_audio(folder: Path) -> None:
+    """Remove the audio made for the engine: a run makes it afresh, and until then it would
+    only take room (and count against the workspace's storage)."""
+    shutil.rmtree(folder / ASR_DIR, ignore_errors=True)
+
+
 async def _run_engine(job: StageJob, folder: Path, language: str) -> Transcript:
+    try:
+        return await _hear(job, folder, language)
+    finally:
+        forget_asr_audio(folder)
+
+
+async def _hear(job: StageJob, folder: Path, language: str) -> Transcript:
     settings = job.deps.settings
     engine = engine_for(settings)
     chunks = await asr_chunks(settings, folder / files.VIDEO, folder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 from jobs.runner import StageJob, stage
@@ -25,6 +26,7 @@ async def trim(job: StageJob) -> None:
     # A retried stage with the same options keeps the video it already made.
     done = _previous(folder, options)
     if done is None:
+        _remove_leftovers(folder)
         job.report(job._("progress.trimming"))
         settings = job.deps.settings
         result = await asyncio.to_thread(
@@ -69,6 +71,18 @@ def _previous(folder: Path, options: dict[str, bool]) -> dict | None:
         return None
     data = json.loads(report.read_text())
     return data if data.get("options") == options else None
+
+
+# Working folders of the media functions; a run that completes removes its own.
+LEFTOVERS = (".trim-*", ".cut-*")
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Working folders of a run that died: one stage of a recording runs at a time, so any
+    found now belong to nobody, and a long recording leaves gigabytes in them."""
+    for pattern in LEFTOVERS:
+        for stale in folder.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _write_json(path: Path, data: dict) -> None:

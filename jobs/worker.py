@@ -43,7 +43,7 @@ from integrations.telegram import make_bot
 
 # Each stage module registers its stage when imported.
 from jobs import compose, fetch, metrics, publish, subtitles, topics, transcribe, trim  # noqa: F401
-from jobs.context import WorkerDeps
+from jobs.context import WorkerDeps, media_store
 from jobs.progress import ProgressHub
 from jobs.queues import IO, MEDIA, QUEUES, STAGE_QUEUE
 from jobs.recovery import LEASE_KEY, WAKE_CHANNEL, WORKER_KEY, lease_seconds, recover
@@ -65,8 +65,8 @@ from leap.logs import bind_log_context
 from leap.settings import Settings
 from storage.crypto import SecretBox
 from storage.db import create_engine, session_maker
-from storage.files import MediaStore
 from storage.models import Publication
+from storage.objects import ObjectStoreError
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +428,25 @@ def stage_function(name: str, settings: Settings | None = None) -> Function:
 def publish_function(function: Function, settings: Settings) -> Function:
     """A publishing job that is timed, counted, and waits as RETRY_DELAY_SCALE says."""
     platform = function.name.removeprefix("publish_")
-    inner = function.coroutine
+    publish_job = function.coroutine
+
+    async def inner(ctx: dict[str, Any], workspace_id: int, recording_id: int) -> None:
+        # With media in a bucket, the platform's job works on this machine's copy of it.
+        store = ctx["deps"].store
+        try:
+            await store.pull(workspace_id, recording_id)
+        except ObjectStoreError as exc:
+            if not exc.transient:
+                log.error("recording %s: %s: media store: %s", recording_id, function.name, exc)
+                raise
+            log.warning("recording %s: media store: %s", recording_id, exc)
+            raise Retry(defer=30) from exc
+        await publish_job(ctx, workspace_id, recording_id)
+        try:
+            # An export archive, for the download link whichever machine serves it.
+            await store.push(workspace_id, recording_id)
+        except ObjectStoreError as exc:
+            log.warning("recording %s: %s output not stored: %s", recording_id, platform, exc)
 
     async def job(ctx: dict[str, Any], workspace_id: int, recording_id: int) -> None:
         deps: WorkerDeps = ctx["deps"]
@@ -524,7 +542,7 @@ async def build_deps(settings: Settings, redis: ArqRedis) -> WorkerDeps:
     return WorkerDeps(
         settings=settings,
         sessions=session_maker(engine),
-        store=MediaStore(settings.storage_dir),
+        store=media_store(settings),
         bot=bot,
         redis=redis,
         progress=ProgressHub(bot, redis, settings.progress_interval),

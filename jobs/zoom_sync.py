@@ -13,6 +13,10 @@ title → targets) and nothing is imported.
 
 Workspace settings that tune it: ``zoom_sync_days`` (how far back to look), ``zoom_min_minutes``
 and ``zoom_min_mb`` (shorter or smaller recordings are left alone).
+
+Quotas are checked before each import, from the size and length Zoom gives: a recording that
+does not fit stays in Zoom, is not counted as imported, and comes in with a later sync once
+there is room. The chat is told once per held meeting, in one message per run.
 """
 
 from __future__ import annotations
@@ -36,12 +40,14 @@ from integrations.zoom import (
     meeting_uuid,
     ref_prefix,
 )
+from jobs import control
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
 from locales import gettext
+from locales.format import size
 from pipeline import templates
 from pipeline.topics import Topics
-from storage import repo
+from storage import quotas, repo
 from storage.crypto import SecretBoxError
 from storage.files import safe_ext
 from storage.models import Credential, Recording, SourceKind, Workspace
@@ -57,9 +63,6 @@ log = logging.getLogger(__name__)
 PROVIDER = "zoom"
 # Every quarter of an hour: recordings appear in Zoom's cloud some time after the meeting.
 SCHEDULE_MINUTES = {0, 15, 30, 45}
-DEFAULT_SYNC_DAYS = 7
-DEFAULT_MIN_MINUTES = 30.0
-DEFAULT_MIN_MB = 40.0
 _LOCK_TTL = 1800
 _NOTICE_TTL = 7 * 24 * 3600
 
@@ -84,36 +87,56 @@ class Planned:
 class SyncReport:
     imported: list[Planned] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
+    held: list[tuple[Planned, quotas.Refusal]] = field(default_factory=list)
+    """New recordings left in Zoom because the workspace is at a quota."""
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: SyncReport) -> None:
         self.imported += other.imported
         self.planned += other.planned
+        self.held += other.held
         self.errors += other.errors
 
 
 @dataclass(frozen=True)
 class Thresholds:
     days: int
-    min_seconds: float
-    min_bytes: int
+    min_minutes: float
+    min_mb: float
+
+    @property
+    def min_seconds(self) -> float:
+        return self.min_minutes * 60
+
+    @property
+    def min_bytes(self) -> int:
+        return int(self.min_mb * 1024 * 1024)
 
 
-def thresholds(settings: Settings, workspace_settings: dict[str, Any] | None) -> Thresholds:
-    """The workspace's own values, else the operator's, else the defaults."""
+def thresholds(
+    settings: Settings, workspace_settings: dict[str, Any] | None, *, listing: bool = False
+) -> Thresholds:
+    """The workspace's own values, else the operator's.
+
+    `listing` is for `/zoom`, which looks further back (`zoom_list_days`) than the sync does.
+    """
     own = workspace_settings or {}
 
-    def pick(name: str, default: float) -> float:
-        value = own.get(name, getattr(settings, name, default))
+    def pick(name: str, operator: float) -> float:
+        # Workspace settings are free-form JSON; a value that is not a number is not one.
         try:
-            return float(value)
+            return float(own.get(name, operator))
         except (TypeError, ValueError):
-            return default
+            return operator
 
+    if listing:
+        days = pick("zoom_list_days", settings.zoom_list_days)
+    else:
+        days = pick("zoom_sync_days", settings.zoom_sync_days)
     return Thresholds(
-        days=max(1, int(pick("zoom_sync_days", DEFAULT_SYNC_DAYS))),
-        min_seconds=pick("zoom_min_minutes", DEFAULT_MIN_MINUTES) * 60,
-        min_bytes=int(pick("zoom_min_mb", DEFAULT_MIN_MB) * 1024 * 1024),
+        days=max(1, int(days)),
+        min_minutes=pick("zoom_min_minutes", settings.zoom_min_minutes),
+        min_mb=pick("zoom_min_mb", settings.zoom_min_mb),
     )
 
 
@@ -257,12 +280,23 @@ async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: S
             if conf.get("zoom_dry_run"):
                 report.planned.append(plan)
                 continue
-            plan.recording_id = await import_recording(deps, workspace, plan)
+            outcome = await import_recording(deps, workspace, plan)
+            if outcome is None:
+                # Someone pressed Import in /zoom while this sync was under way.
+                known.add(found_recording.uuid)
+                continue
+            if isinstance(outcome, quotas.Refusal):
+                # Not marked as known: a later sync, with room again, imports it.
+                report.held.append((plan, outcome))
+                continue
+            plan.recording_id = outcome
             known.add(found_recording.uuid)
             report.imported.append(plan)
 
     if report.planned:
         await _post_plan(deps, workspace, report.planned)
+    if report.held:
+        await _announce_held(deps, workspace, report.held)
     if report.imported:
         log.info(
             "zoom sync imported %d recordings into workspace %s", len(report.imported), workspace_id
@@ -351,61 +385,154 @@ def _targets(template: templates.Template, workspace: Workspace, connected: list
 # --- doing --------------------------------------------------------------------------------
 
 
-async def import_recording(deps: WorkerDeps, workspace: Workspace, plan: Planned) -> int:
-    """Create the recording, post its progress message in the chat and queue the download."""
+async def import_recording(
+    deps: WorkerDeps, workspace: Workspace, plan: Planned
+) -> int | quotas.Refusal | None:
+    """Create the recording, post its progress message in the chat and queue the download.
+
+    Returns the new recording's id, the quota that leaves no room for it, or None when the
+    meeting has been imported meanwhile (in the last two cases nothing is created or posted).
+    """
     from aiogram.exceptions import TelegramAPIError
 
     found = plan.recording
     assert found.file is not None
     lang = workspace.language or deps.settings.default_language
-    progress_id: int | None = None
-    try:
-        message = await deps.bot.send_message(
-            workspace.chat_id, gettext(lang, "intake.queued", name=html.escape(found.topic))
-        )
-        progress_id = message.message_id
-    except TelegramAPIError as exc:
-        # The chat may be gone or muted for the bot; the recording is processed all the same.
-        log.warning("zoom import into workspace %s: no progress message: %s", workspace.id, exc)
-    options: dict[str, Any] = {
-        "zoom": found.options(plan.credential_id),
-        "facts": plan.facts,
-    }
-    if plan.auto_publish:
-        options["auto_publish"] = True
-    async with deps.sessions() as session:
-        recording = await repo.create_recording(
-            session,
-            workspace.id,
-            created_by=None,
-            source_kind=SourceKind.ZOOM,
-            source_ref=found.ref,
-            source_name=found.topic[:512],
-            source_size=found.file.size or None,
-            source_ext=safe_ext(found.file.extension or "mp4"),
-            language=lang,
-            chat_id=workspace.chat_id,
-            progress_message_id=progress_id,
-            options=options,
-            stage="fetch",
-        )
-        await repo.stage_run(session, workspace.id, recording.id, "fetch")
-        await repo.audit(
-            session,
-            workspace.id,
-            None,
-            "zoom_import",
-            f"recording:{recording.id}",
-            meeting=found.uuid,
-            file=found.file.id,
-            template=plan.template,
-            automatic=True,
-        )
-        recording_id = recording.id
-        # The worker must find the row, so commit before handing the work over.
-        await session.commit()
+    async with control.quota_turn(deps.redis, workspace.id):
+        async with deps.sessions() as session:
+            # What the sync read before it started importing is old by now: a press in /zoom
+            # takes the same turn, so asking here, in the turn, leaves no gap between the two.
+            if await imported_meetings(session, workspace.id, [found.uuid]):
+                return None
+            refusal = await quotas.check(
+                session,
+                deps.store,
+                workspace,
+                deps.settings,
+                size=found.file.size or None,
+                seconds=found.duration or None,
+            )
+        if refusal is not None:
+            return refusal
+        progress_id: int | None = None
+        try:
+            message = await deps.bot.send_message(
+                workspace.chat_id, gettext(lang, "intake.queued", name=html.escape(found.topic))
+            )
+            progress_id = message.message_id
+        except TelegramAPIError as exc:
+            # The chat may be gone or muted for the bot; the recording is processed all the same.
+            log.warning("zoom import into workspace %s: no progress message: %s", workspace.id, exc)
+        options: dict[str, Any] = {
+            "zoom": found.options(plan.credential_id),
+            "facts": plan.facts,
+        }
+        if plan.auto_publish:
+            options["auto_publish"] = True
+        async with deps.sessions() as session:
+            recording = await repo.create_recording(
+                session,
+                workspace.id,
+                created_by=None,
+                source_kind=SourceKind.ZOOM,
+                source_ref=found.ref,
+                source_name=found.topic[:512],
+                source_size=found.file.size or None,
+                source_ext=safe_ext(found.file.extension or "mp4"),
+                language=lang,
+                chat_id=workspace.chat_id,
+                progress_message_id=progress_id,
+                options=options,
+                stage="fetch",
+            )
+            await repo.stage_run(session, workspace.id, recording.id, "fetch")
+            await repo.audit(
+                session,
+                workspace.id,
+                None,
+                "zoom_import",
+                f"recording:{recording.id}",
+                meeting=found.uuid,
+                file=found.file.id,
+                template=plan.template,
+                automatic=True,
+            )
+            recording_id = recording.id
+            # The worker must find the row, and the next quota check must count it.
+            await session.commit()
     await enqueue_stage(deps.redis, workspace.id, recording_id, "fetch")
     return recording_id
+
+
+async def _announce_held(
+    deps: WorkerDeps, workspace: Workspace, held: list[tuple[Planned, quotas.Refusal]]
+) -> None:
+    """One message for what this run left in Zoom, naming each meeting only the first time."""
+    from aiogram.exceptions import TelegramAPIError
+
+    from jobs import cards
+
+    # The sync runs every quarter of an hour; the chat hears about a held meeting once.
+    fresh = [
+        (plan, refusal)
+        for plan, refusal in held
+        if await deps.redis.set(
+            f"leap:zoom:held:{workspace.id}:{plan.recording.uuid}", "1", nx=True, ex=_NOTICE_TTL
+        )
+    ]
+    if not fresh:
+        return
+    lang = workspace.language or deps.settings.default_language
+    lines = [gettext(lang, "zoom.sync.held_title")]
+    lines += [
+        gettext(
+            lang,
+            "zoom.sync.held_line",
+            date=plan.recording.start_time.strftime("%d.%m.%Y"),
+            topic=html.escape(plan.recording.topic),
+            reason=held_reason(lang, refusal),
+        )
+        for plan, refusal in fresh
+    ]
+    lines.append(gettext(lang, "zoom.sync.held_hint"))
+    try:
+        await deps.bot.send_message(workspace.chat_id, cards.fit("\n".join(lines)))
+    except TelegramAPIError as exc:
+        log.warning("zoom quota notice not posted in workspace %s: %s", workspace.id, exc)
+    log.info("zoom sync of workspace %s held %d recordings at a quota", workspace.id, len(fresh))
+
+
+def held_reason(lang: str, refusal: quotas.Refusal) -> str:
+    """Which limit keeps a recording out, with the numbers."""
+    if refusal.kind == "concurrent":
+        return gettext(
+            lang, "zoom.sync.held_concurrent", used=int(refusal.used), limit=int(refusal.limit)
+        )
+    if refusal.kind == "storage":
+        text = gettext(
+            lang,
+            "zoom.sync.held_storage",
+            used=size(lang, int(refusal.used)),
+            limit=size(lang, int(refusal.limit)),
+        )
+        asked = size(lang, int(refusal.asked)) if refusal.asked else None
+    else:
+        text = gettext(
+            lang,
+            "zoom.sync.held_minutes",
+            used=_minutes(lang, refusal.used),
+            limit=_minutes(lang, refusal.limit),
+        )
+        asked = _minutes(lang, refusal.asked) if refusal.asked else None
+    if asked is None:
+        return text
+    return f"{text}; " + gettext(lang, f"zoom.sync.held_asked_{refusal.kind}", asked=asked)
+
+
+def _minutes(lang: str, value: float) -> str:
+    # Whole minutes from ten on, one decimal below: a short lecture must not read as 0.
+    text = f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    return text.replace(".", ",") if lang == "ru" else text
 
 
 async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Planned]) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.web import StatusDeps, WebDeps, create_status_app, create_web_app
@@ -24,6 +27,20 @@ from leap.settings import Settings
 from storage import db
 
 log = logging.getLogger(__name__)
+
+
+def webhook_path(url: str) -> str:
+    """Where on the bot's web server the webhook `url` (as the proxy forwards it) arrives."""
+    return urlsplit(url).path or "/"
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The token Telegram sends with every update, so that nobody else can post updates.
+
+    Derived from the bot token: stable across restarts and replicas, with nothing to set.
+    """
+    digest = hashlib.sha256(b"leap webhook\0" + settings.bot_token.encode()).hexdigest()
+    return digest
 
 
 async def migrate(settings: Settings) -> None:
@@ -81,13 +98,28 @@ async def serve(
             secrets=deps.secrets,
             workers=workers,
         )
-        runner = await _start_site(create_web_app(web_deps), settings.web_host, settings.web_port)
-        tasks.append(
-            asyncio.create_task(
-                dp.start_polling(deps.bot, handle_signals=False, close_bot_session=False),
-                name="polling",
+        app = create_web_app(web_deps)
+        if settings.webhook_url:
+            SimpleRequestHandler(
+                dispatcher=dp, bot=deps.bot, secret_token=webhook_secret(settings)
+            ).register(app, path=webhook_path(settings.webhook_url))
+        runner = await _start_site(app, settings.web_host, settings.web_port)
+        if settings.webhook_url:
+            # Telegram posts updates to the web server from now on; nothing to poll.
+            await deps.bot.set_webhook(
+                settings.webhook_url,
+                secret_token=webhook_secret(settings),
+                allowed_updates=dp.resolve_used_update_types(),
             )
-        )
+        else:
+            # A webhook left by an earlier deployment would make every poll a conflict.
+            await deps.bot.delete_webhook()
+            tasks.append(
+                asyncio.create_task(
+                    dp.start_polling(deps.bot, handle_signals=False, close_bot_session=False),
+                    name="polling",
+                )
+            )
     elif settings.worker_web_port:
         status = create_status_app(StatusDeps(deps.sessions, redis, workers))
         runner = await _start_site(status, settings.worker_web_host, settings.worker_web_port)

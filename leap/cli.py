@@ -151,8 +151,10 @@ def _secrets_rotate(_args: argparse.Namespace) -> int:
     try:
         count = asyncio.run(rotate())
     except SecretBoxError as exc:
+        # The rotation is one transaction: nothing was re-encrypted.
         print(
-            f"{exc}: keep the old key in SECRET_KEY (after the new one) while rotating",
+            f"{exc}; nothing was changed: keep the old key in SECRET_KEY (after the new one)"
+            " while rotating",
             file=sys.stderr,
         )
         return 1

@@ -50,6 +50,19 @@ async def _database(url: str) -> str | None:
         await engine.dispose()
 
 
+def _bucket(settings: Settings) -> tuple[str | None, str]:
+    """What is wrong with the bucket (None: it can be listed) and where it is; no secrets."""
+    from jobs.context import media_store
+    from storage.objects import ObjectStoreError
+
+    try:
+        objects = media_store(settings).objects
+        objects.check()
+        return None, objects.describe()
+    except ObjectStoreError as exc:
+        return str(exc), ""
+
+
 def run_checks(settings: Settings) -> int:
     rows: list[tuple[str, str, str]] = []
 
@@ -77,6 +90,15 @@ def run_checks(settings: Settings) -> int:
         rows.append((OK, "database", settings.database_url.split("@")[-1]))
     else:
         rows.append((FAIL, "database", f"{db_error}: check DATABASE_URL, then `leap db upgrade`"))
+
+    if settings.storage_backend == "s3":
+        bucket_error, place = _bucket(settings)
+        if bucket_error is None:
+            rows.append((OK, "storage", f"{place}, working copies in {settings.storage_dir}"))
+        else:
+            rows.append((FAIL, "storage", bucket_error))
+    else:
+        rows.append((OK, "storage", f"local folder {settings.storage_dir}"))
 
     if settings.telegram_bot_token is None:
         rows.append((FAIL, "telegram", "TELEGRAM_BOT_TOKEN is not set: get one from @BotFather"))

@@ -20,13 +20,16 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from leap.settings import Settings
 
 MASK = "***"
 
 # Shapes of secrets that can show up in messages we do not write ourselves (library logs of
-# request URLs, exception texts): Telegram bot tokens, bearer tokens, OAuth query parameters.
+# request URLs, exception texts): Telegram bot tokens, bearer tokens, OAuth query parameters,
+# passwords inside URLs (database, Redis, proxy), and the signature of an export download
+# link, which is the whole of its protection (aiohttp's access log records the path).
 _PATTERNS = [
     re.compile(r"(?<!\d)\d{6,12}:[A-Za-z0-9_-]{20,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
@@ -35,6 +38,8 @@ _PATTERNS = [
         r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]{6,}"
     ),
     re.compile(r"([?&]code=)[^&\s\"']+"),
+    re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"),
+    re.compile(r"(/export/\d+\.\d+\.\d+\.)[A-Za-z0-9_-]+"),
 ]
 
 _lock = threading.Lock()
@@ -69,7 +74,19 @@ def settings_secrets(settings: Settings) -> list[str]:
         if hasattr(value, "get_secret_value"):
             secret = value.get_secret_value()
             found.extend(part.strip() for part in str(secret).split(","))
+        elif isinstance(value, str) and "://" in value:
+            # DATABASE_URL, REDIS_URL, LINK_PROXY: libraries quote them, or only their
+            # password, in connection errors.
+            found.extend(_url_password(value))
     return found
+
+
+def _url_password(url: str) -> list[str]:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []
 
 
 def install_redaction() -> None:
@@ -165,7 +182,10 @@ class _TextFormatter(logging.Formatter):
         # Records made before install_context (or by foreign factories) have no context.
         if not hasattr(record, "context"):
             record.context = ""
-        return super().format(record)
+        # The message was masked when the record was made; a traceback and a stack are
+        # written only here, and an exception's text may carry a token or a URL with its
+        # password.
+        return redact(super().format(record))
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"

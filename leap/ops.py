@@ -250,9 +250,14 @@ async def _zoom_sync(settings: Settings, args: argparse.Namespace) -> int:
             f"dry run: workspace {plan.workspace_id}, {plan.recording.topic} -> template "
             f"{plan.template} -> {plan.title} -> {targets}"
         )
+    for plan, refusal in report.held:
+        print(
+            f"held at the {refusal.kind} quota: workspace {plan.workspace_id}, "
+            f"{plan.recording.topic} (uses {refusal.used:g} of {refusal.limit:g})"
+        )
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
-    if not (report.imported or report.planned):
+    if not (report.imported or report.planned or report.held):
         print("nothing new to import")
     return 1 if report.errors else 0
 
@@ -319,9 +324,9 @@ async def _recordings_reset(settings: Settings, args: argparse.Namespace) -> int
 
 async def _recordings_clean(settings: Settings, args: argparse.Namespace) -> int:
     from integrations.telegram import make_bot
+    from jobs.context import media_store
     from jobs.retention import expire_old_media
     from locales.format import size
-    from storage.files import MediaStore
 
     if args.days < 0:
         raise Refused("--days must not be negative")
@@ -334,7 +339,7 @@ async def _recordings_clean(settings: Settings, args: argparse.Namespace) -> int
         async with _open(settings) as ops:
             results = await expire_old_media(
                 ops.sessions,
-                MediaStore(settings.storage_dir),
+                media_store(settings),
                 settings,
                 bot=bot,
                 days=args.days,
@@ -370,12 +375,15 @@ async def _publish(settings: Settings, args: argparse.Namespace) -> int:
                 f"recording {recording.id} is not processed yet "
                 f"({recording.status.value} at {recording.stage})"
             )
-        from jobs.publish import request_publication
+        from jobs.publish import PlatformRefused, request_publication
 
         assert ops.redis is not None
-        queued = await request_publication(
-            session, ops.redis, recording.workspace_id, recording.id, list(args.platforms), None
-        )
+        try:
+            queued = await request_publication(
+                session, ops.redis, recording.workspace_id, recording.id, list(args.platforms), None
+            )
+        except PlatformRefused as exc:
+            raise Refused(str(exc)) from exc
         recording = await _recording(session, args.id)
         if queued and recording.status is RecordingStatus.AWAITING_REVIEW:
             recording.status = RecordingStatus.UPLOADING
@@ -426,12 +434,13 @@ def _minutes(value: float) -> str:
 
 
 async def _workspaces(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.context import media_store
     from locales.format import size
     from storage import quotas
-    from storage.files import MediaStore
     from storage.models import Member, Recording, Workspace
 
-    store = MediaStore(settings.storage_dir)
+    # With S3 the bucket holds the media; the local folder is only a working copy.
+    store = media_store(settings)
     lines = []
     async with _open(settings) as ops, ops.sessions() as session:
         found = (await session.scalars(sa.select(Workspace).order_by(Workspace.id))).all()
@@ -482,9 +491,12 @@ async def _set_quota(settings: Settings, args: argparse.Namespace) -> int:
         workspace = await session.get(Workspace, args.id)
         if workspace is None:
             raise Refused(f"no workspace {args.id}")
-        if args.default:
-            quotas.clear_overrides(workspace)
-        quotas.set_overrides(workspace, **values)
+        # On the settings as stored now: a preference changed in the chat meanwhile stays.
+        await repo.update_workspace_settings(
+            session,
+            workspace,
+            lambda stored: quotas.change_overrides(stored, values, reset=args.default),
+        )
         own = quotas.overrides(workspace)
         await repo.audit(
             session, workspace.id, None, "quota_changed", "quota", by="operator", **own

@@ -67,17 +67,29 @@ def run_process(
     name = str(source)
     input = Path(source)
     if "://" in name:
+        # Named after the link: the downloaded file is always called "source".
         out_dir = out if out is not None else Path.cwd() / "out" / _link_stem(name)
         fresh = not out_dir.exists()
         try:
-            input = _download(name, out_dir / "source", settings)
+            input, video = _download(name, out_dir / "source", settings)
         except LinkError as exc:
             _forget(out_dir, fresh)
             return _fail(f"{name}: {_link_reason(exc)}", EXIT_BAD_INPUT)
-    elif not input.is_file():
+        # What the chat stores for a link: the page's title, as the source's name.
+        facts: dict[str, Any] = {
+            "title": video.title,
+            "filename": video.title,
+            "source_kind": "link",
+        }
+        label = name
+    elif input.is_file():
+        out_dir = out if out is not None else Path.cwd() / "out" / input.stem
+        fresh = not out_dir.exists()
+        facts = {"title": input.stem, "filename": input.name, "source_kind": "local"}
+        label = input.name
+    else:
         return _fail(f"{input}: no such file", EXIT_BAD_INPUT)
-    out_dir = out if out is not None else Path.cwd() / "out" / input.stem
-    fresh = not out_dir.exists()
+    facts["date"] = date.today().isoformat()
     stages: dict[str, dict[str, float]] = {}
 
     started = time.perf_counter()
@@ -92,10 +104,10 @@ def run_process(
         )
     except MediaError as exc:
         _forget(out_dir, fresh)
-        return _fail(f"{input.name}: {_REASONS.get(exc.code, exc.code)}", EXIT_BAD_INPUT)
+        return _fail(f"{label}: {_REASONS.get(exc.code, exc.code)}", EXIT_BAD_INPUT)
     except OSError as exc:
         _forget(out_dir, fresh)
-        return _fail(f"{input.name}: {exc.strerror or exc}", EXIT_BAD_INPUT)
+        return _fail(f"{label}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     stages["trim"] = {"seconds": round(time.perf_counter() - started, 3)}
     report: dict[str, Any] = {
         "source_duration": result.source_duration,
@@ -108,8 +120,6 @@ def run_process(
     wanted = STAGES[1 : STAGES.index(until) + 1]
     if not wanted:
         return 0
-    facts = {"title": input.stem, "filename": input.name, "source_kind": "local",
-             "date": date.today().isoformat()}  # fmt: skip
     try:
         asyncio.run(
             _understand(
@@ -117,9 +127,9 @@ def run_process(
             )
         )
     except stt.TranscriptionError as exc:
-        return _fail(f"{input.name}: transcription failed: {exc.detail or exc.code}", 1)
+        return _fail(f"{label}: transcription failed: {exc.detail or exc.code}", 1)
     except TemplateError as exc:
-        return _fail(f"{input.name}: the template failed: {exc}", 1)
+        return _fail(f"{label}: the template failed: {exc}", 1)
     return 0
 
 
@@ -136,7 +146,7 @@ async def _understand(
     # refused by trim never needs.
     from jobs.subtitles import write_subtitles
     from jobs.topics import find_topics
-    from jobs.transcribe import asr_chunks, engine_for
+    from jobs.transcribe import asr_chunks, engine_for, forget_asr_audio
 
     video = folder / files.VIDEO
     duration = float(report["duration"])
@@ -144,8 +154,11 @@ async def _understand(
     for stage in wanted:
         started = time.perf_counter()
         if stage == "transcribe":
-            chunks = await asr_chunks(settings, video, folder)
-            transcript = await engine_for(settings).transcribe(chunks, language=language)
+            try:
+                chunks = await asr_chunks(settings, video, folder)
+                transcript = await engine_for(settings).transcribe(chunks, language=language)
+            finally:
+                forget_asr_audio(folder)
             files.write_text(folder / files.TRANSCRIPT, transcript.dump_json())
         elif stage == "topics":
             assert transcript is not None
@@ -153,7 +166,7 @@ async def _understand(
             files.write_text(folder / files.TOPICS, topics.dump_json())
         elif stage == "subtitles":
             assert transcript is not None
-            write_subtitles(transcript, folder)
+            write_subtitles(transcript, folder, duration=duration)
         elif stage == "compose":
             assert topics is not None
             metadata = compose_metadata(DEFAULT_TEMPLATE, facts, topics, duration)
@@ -162,7 +175,7 @@ async def _understand(
         _write_json(folder / REPORT, report)
 
 
-def _download(url: str, folder: Path, settings: Settings) -> Path:
+def _download(url: str, folder: Path, settings: Settings) -> tuple[Path, links.Video]:
     # The fetch stage's limits, built here so that a refused link costs no start-up time.
     limits = LinkLimits(
         max_duration=settings.max_duration_hours * 3600,
@@ -170,14 +183,13 @@ def _download(url: str, folder: Path, settings: Settings) -> Path:
         max_items=settings.playlist_max_items,
     )
     folder.mkdir(parents=True, exist_ok=True)
-    path, _video = links.download(
+    return links.download(
         url,
         folder,
         AddressGuard(allow_private=settings.allow_private_urls),
         limits,
         proxy=settings.link_proxy,
     )
-    return path
 
 
 def _link_reason(exc: LinkError) -> str:

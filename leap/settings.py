@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,6 +138,20 @@ class Settings(BaseSettings):
     # `leap worker` lowers its CPU priority (and its ffmpeg's) by this much, so a bot on the
     # same machine keeps answering while media is processed (0: leave it).
     worker_nice: int = 10
+
+    # --- Media storage: this machine's folder, or a bucket of any S3 API -----------------
+    # With "s3" every process keeps its working copies under STORAGE_DIR and the bucket holds
+    # the files, so media and io workers may run on different machines.
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None  # unset: AWS itself; MinIO, Yandex: their URL
+    s3_region: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None  # unset: boto3's own chain (environment, instance role)
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = ""  # objects are kept under <prefix>/workspaces/…
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Files larger than this go up and down in parts of this size (S3's minimum part is 5 MB).
+    s3_multipart_mb: int = Field(16, ge=5)
 
 
 @lru_cache(maxsize=1)

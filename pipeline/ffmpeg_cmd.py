@@ -7,10 +7,17 @@ precision because that is ffmpeg's own internal resolution (``AV_TIME_BASE``).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+import os
+import signal
 import subprocess
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import FFMPEG_FAILED, MediaError
 
@@ -18,6 +25,9 @@ FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 
 _BASE = [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y"]
+
+# From <linux/prctl.h>.
+_PR_SET_PDEATHSIG = 1
 
 PCM_RATE = 16_000
 """Sample rate of the PCM used for silence analysis and for speech recognition."""
@@ -28,9 +38,49 @@ def sec(t: float) -> str:
     return f"{max(t, 0.0):.6f}"
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+def _parent_death_guard() -> Callable[[], None] | None:
+    """What a child runs before exec so that it dies with the process that started it.
+
+    A worker killed outright (SIGKILL, the OOM killer) cannot stop its ffmpeg children; left
+    alone they would go on burning CPU and writing into a recording folder that the next
+    worker is using. Linux can tie a child's life to its parent (PR_SET_PDEATHSIG); strictly
+    to the thread that started it, which for the pipeline is a pool thread that lives as
+    long as the worker.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def guard() -> None:
+        # Only a foreign call and a syscall: nothing here may take a lock after fork.
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            # The parent died between fork and prctl; nobody will read our output.
+            os._exit(1)
+
+    return guard
+
+
+def child_options() -> dict[str, Any]:
+    """Keyword arguments for every subprocess of the pipeline (see _parent_death_guard)."""
+    guard = _parent_death_guard()
+    return {"preexec_fn": guard} if guard is not None else {}
+
+
 def run(cmd: Sequence[str], *, what: str) -> subprocess.CompletedProcess[bytes]:
     """Run one ffmpeg/ffprobe command; a failure becomes ``MediaError("ffmpeg_failed")``."""
-    proc = subprocess.run(list(cmd), capture_output=True, check=False)
+    proc = subprocess.run(list(cmd), capture_output=True, check=False, **child_options())
     if proc.returncode != 0:
         raise MediaError(FFMPEG_FAILED, f"{what}: {last_line(proc.stderr)}")
     return proc
@@ -462,13 +512,24 @@ def pipe_ranges(
     """
     with tempfile.TemporaryFile() as dec_err, tempfile.TemporaryFile() as enc_err:
         dec = subprocess.Popen(
-            list(decode), stdout=subprocess.PIPE, stderr=dec_err, stdin=subprocess.DEVNULL
+            list(decode),
+            stdout=subprocess.PIPE,
+            stderr=dec_err,
+            stdin=subprocess.DEVNULL,
+            **child_options(),
         )
         enc = subprocess.Popen(
-            list(encode), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=enc_err
+            list(encode),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=enc_err,
+            **child_options(),
         )
         assert dec.stdout is not None and enc.stdin is not None
         pos, r, pending = 0, 0, b""
+        # The encoder stopped reading (it failed: a full disk, an unwritable output). Its
+        # own message says why; the broken pipe we see only says that it is gone.
+        broken = False
         try:
             while r < len(ranges) and (block := dec.stdout.read(1 << 20)):
                 block = pending + block
@@ -488,12 +549,23 @@ def pipe_ranges(
                 missing = sum(b - max(a, pos) for a, b in ranges[r:] if b > max(a, pos))
                 enc.stdin.write(bytes(missing * sample_bytes))
             enc.stdin.close()
+        except BrokenPipeError:
+            broken, finished = True, False
         finally:
             if dec.poll() is None:
                 dec.kill()
             dec.stdout.close()
+            if not enc.stdin.closed:
+                # Closing flushes what is still buffered, maybe into the same broken pipe;
+                # and an encoder still waiting for input would never exit.
+                with contextlib.suppress(BrokenPipeError):
+                    enc.stdin.close()
             dec_rc = dec.wait()
             enc_rc = enc.wait()
+        if broken:
+            enc_err.seek(0)
+            detail = last_line(enc_err.read()) if enc_rc != 0 else "stopped reading its input"
+            raise MediaError(FFMPEG_FAILED, f"{what}: encoding: {detail}")
         if dec_rc != 0 and not finished:
             dec_err.seek(0)
             raise MediaError(FFMPEG_FAILED, f"{what}: decoding: {last_line(dec_err.read())}")

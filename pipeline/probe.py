@@ -74,11 +74,18 @@ class MediaInfo:
 def probe(path: Path) -> MediaInfo:
     """Describe ``path``; raises :class:`MediaError` for empty, non-media or truncated files."""
     size = _size(path)
-    proc = subprocess.run(ffmpeg_cmd.probe_cmd(path), capture_output=True, check=False)
+    proc = subprocess.run(
+        ffmpeg_cmd.probe_cmd(path), capture_output=True, check=False, **ffmpeg_cmd.child_options()
+    )
     data = _ffprobe_json(path, proc.returncode, proc.stdout)
     info = _media_info(data, size)
     if info.duration <= 0:
-        proc = subprocess.run(ffmpeg_cmd.demux_duration_cmd(path), capture_output=True, check=False)
+        proc = subprocess.run(
+            ffmpeg_cmd.demux_duration_cmd(path),
+            capture_output=True,
+            check=False,
+            **ffmpeg_cmd.child_options(),
+        )
         info = _with_demuxed_duration(info, proc.returncode, proc.stderr)
     return info
 
@@ -197,6 +204,7 @@ async def _exec(cmd: list[str]) -> tuple[int, bytes, bytes]:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        **ffmpeg_cmd.child_options(),
     )
     out, err = await proc.communicate()
     return proc.returncode if proc.returncode is not None else -1, out, err

@@ -167,7 +167,13 @@ def measure_split(
 def _measure_cmd(cmd: list[str]) -> tuple[DbArray, float]:
     meter = LevelMeter()
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            **ffmpeg_cmd.child_options(),
+        )
         assert proc.stdout is not None
         with proc.stdout:
             while chunk := proc.stdout.read(1 << 20):

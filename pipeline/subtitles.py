@@ -94,6 +94,7 @@ def build_cues(
     max_duration: float = 7.0,
     min_duration: float = 1.0,
     max_gap: float = 1.5,
+    duration: float | None = None,
 ) -> list[Cue]:
     """Cut the transcript into cues a viewer can read.
 
@@ -103,6 +104,9 @@ def build_cues(
     otherwise times are spread over each segment by length. Every word ends up in
     exactly one cue; cues never overlap; a short cue is held up to
     ``min_duration`` seconds when the next one leaves room.
+
+    With ``duration`` (the video's length) no cue ends after the video does, and
+    words the engine placed at or past its end are dropped.
     """
     groups: list[list[_Token]] = []
     # Cue order is word order: overlapping segments push later cues back instead of
@@ -135,10 +139,12 @@ def build_cues(
         # A group always fits: it was closed before the word that would overflow it.
         lines = _layout(texts, max_chars_per_line, max_lines) or [" ".join(texts)]
         cues.append(Cue(start, end, lines))
-    return _settle(cues, min_duration, max_duration)
+    return _settle(cues, min_duration, max_duration, duration)
 
 
-def _settle(cues: list[Cue], min_duration: float, max_duration: float) -> list[Cue]:
+def _settle(
+    cues: list[Cue], min_duration: float, max_duration: float, duration: float | None
+) -> list[Cue]:
     """Remove overlaps and too-short cues without moving any cue's words elsewhere."""
     settled: list[Cue] = []
     for cue in cues:
@@ -153,12 +159,18 @@ def _settle(cues: list[Cue], min_duration: float, max_duration: float) -> list[C
         end = min(max(end, start + _TICK), start + max_duration)
         settled.append(Cue(start, end, cue.lines))
 
+    if duration is not None:
+        # A cue that would start within the last tick could not be shown for any time:
+        # players drop it, or show it over the end frame of the video.
+        settled = [cue for cue in settled if cue.start <= duration - _TICK]
     result: list[Cue] = []
     for i, cue in enumerate(settled):
         end = cue.end
         if end - cue.start < min_duration:
             limit = settled[i + 1].start if i + 1 < len(settled) else cue.start + min_duration
             end = max(end, min(cue.start + min_duration, limit))
+        if duration is not None:
+            end = min(end, duration)
         result.append(replace(cue, end=end))
     return result
 

@@ -40,4 +40,7 @@ class SecretBox:
 
     def rotate(self, token: str) -> str:
         """Re-encrypt under the newest key (the first in SECRET_KEY)."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise SecretBoxError("credential cannot be decrypted with the configured keys") from exc

@@ -1,17 +1,40 @@
-"""Where a workspace's media lives on disk: paths made of ids only."""
+"""Where a workspace's media lives: paths made of ids only, and the store behind them.
+
+The local folder `<root>/workspaces/<ws>/recordings/<rec>/` is where every stage reads and
+writes. With an S3 bucket behind it (`storage.objects`) that folder is a working copy: `pull`
+before a stage, `push` after it, `fetch`/`put` for the single files the bot reads and writes.
+With the local store those calls return at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import shutil
+import weakref
 from pathlib import Path
+
+from storage.objects import LocalObjects, ObjectStore, ObjectStoreError
+
+log = logging.getLogger(__name__)
 
 _EXT = re.compile(r"^[a-z0-9]{1,8}$")
 
+# One transfer per recording folder at a time in this process: parallel publishing jobs of one
+# recording would otherwise each download the same video.
+_TRANSFERS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
 
 class MediaStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, objects: ObjectStore | None = None) -> None:
         self.root = Path(root).resolve()
+        self.objects: ObjectStore = objects if objects is not None else LocalObjects()
+
+    @property
+    def remote(self) -> bool:
+        """Whether the files live in a bucket, the local folders being working copies."""
+        return self.objects.remote
 
     def workspace_dir(self, workspace_id: int) -> Path:
         return self.root / "workspaces" / str(_checked_id(workspace_id))
@@ -25,15 +48,100 @@ class MediaStore:
     def source_path(self, workspace_id: int, recording_id: int, ext: str) -> Path:
         return self.recording_dir(workspace_id, recording_id) / f"source.{safe_ext(ext)}"
 
+    def recording_key(self, workspace_id: int, recording_id: int) -> str:
+        """The recording's place in the object store: its folder, relative to the root."""
+        return (
+            self.recording_dir(workspace_id, recording_id, create=False)
+            .relative_to(self.root)
+            .as_posix()
+        )
+
     def delete_recording(self, workspace_id: int, recording_id: int) -> int:
-        """Remove a recording's files; returns the bytes freed."""
+        """Remove a recording's files (and objects); returns the bytes freed. Blocks."""
         path = self.recording_dir(workspace_id, recording_id, create=False)
         freed = _size(path)
         shutil.rmtree(path, ignore_errors=True)
+        if self.remote:
+            key = self.recording_key(workspace_id, recording_id)
+            try:
+                freed = self.objects.delete(key)
+            except ObjectStoreError as exc:
+                # The rows are gone already; say exactly what is left for an operator to remove.
+                log.error("objects under %s not deleted: %s", key, exc)
         return freed
 
     def usage(self, workspace_id: int) -> int:
+        """Bytes the workspace's media takes: in the bucket when there is one. Blocks."""
+        if self.remote:
+            key = self.workspace_dir(workspace_id).relative_to(self.root).as_posix()
+            try:
+                return self.objects.total(key)
+            except ObjectStoreError as exc:
+                log.warning("usage of workspace %s counted on this disk: %s", workspace_id, exc)
         return _size(self.workspace_dir(workspace_id))
+
+    # -- the working copy: all of these return at once with the local store --
+
+    async def pull(self, workspace_id: int, recording_id: int) -> int:
+        """Bring the recording's objects this folder lacks or holds older copies of.
+
+        Returns the bytes downloaded.
+        """
+        if not self.remote:
+            return 0
+        folder = self.recording_dir(workspace_id, recording_id)
+        key = self.recording_key(workspace_id, recording_id)
+        async with _transfer_lock(folder):
+            return await asyncio.to_thread(self.objects.pull, folder, key)
+
+    async def push(self, workspace_id: int, recording_id: int) -> int:
+        """Send the files a stage made or changed (never its temporary ones) to the bucket.
+
+        Returns the bytes uploaded.
+        """
+        if not self.remote:
+            return 0
+        folder = self.recording_dir(workspace_id, recording_id)
+        key = self.recording_key(workspace_id, recording_id)
+        async with _transfer_lock(folder):
+            return await asyncio.to_thread(self.objects.push, folder, key)
+
+    async def fetch(self, workspace_id: int, recording_id: int, name: str) -> Path:
+        """The local path of one file, brought from the bucket first when it has a newer one.
+
+        Reading is what a card or an editor needs, so a bucket that fails leaves the local
+        copy (if any) and a warning rather than an error; `put` is the one that must not fail
+        quietly.
+        """
+        if not self.remote:
+            return self.recording_dir(workspace_id, recording_id, create=False) / name
+        return await asyncio.to_thread(self.fetch_now, workspace_id, recording_id, name)
+
+    def fetch_now(self, workspace_id: int, recording_id: int, name: str) -> Path:
+        """`fetch` for synchronous readers: with a bucket it blocks for one small request."""
+        folder = self.recording_dir(workspace_id, recording_id, create=self.remote)
+        if self.remote:
+            key = self.recording_key(workspace_id, recording_id)
+            try:
+                self.objects.fetch(folder, key, name)
+            except ObjectStoreError as exc:
+                log.warning("%s of recording %s not fetched: %s", name, recording_id, exc)
+        return folder / name
+
+    async def put(self, workspace_id: int, recording_id: int, name: str) -> None:
+        """Send one file just written into the recording's folder to the bucket."""
+        if self.remote:
+            folder = self.recording_dir(workspace_id, recording_id)
+            key = self.recording_key(workspace_id, recording_id)
+            await asyncio.to_thread(self.objects.put, folder, key, name)
+
+
+def _transfer_lock(folder: Path) -> asyncio.Lock:
+    lock = _TRANSFERS.get(str(folder))
+    if lock is None:
+        lock = asyncio.Lock()
+        _TRANSFERS[str(folder)] = lock
+    return lock
 
 
 def safe_ext(ext: str) -> str:

@@ -93,10 +93,17 @@ def set_overrides(workspace: Workspace, **values: float | None) -> None:
     workspace.settings = {**(workspace.settings or {}), QUOTA_KEY: own}
 
 
-def clear_overrides(workspace: Workspace) -> None:
-    settings = dict(workspace.settings or {})
-    settings.pop(QUOTA_KEY, None)
-    workspace.settings = settings
+def change_overrides(
+    settings: dict[str, Any], values: dict[str, float | None], *, reset: bool = False
+) -> None:
+    """As `set_overrides`, in a workspace's settings dict (see repo.update_workspace_settings);
+    with `reset`, the limits not named go back to the defaults."""
+    own: dict[str, Any] = {} if reset else dict(settings.get(QUOTA_KEY) or {})
+    own.update({k: v for k, v in values.items() if v is not None})
+    if own:
+        settings[QUOTA_KEY] = own
+    else:
+        settings.pop(QUOTA_KEY, None)
 
 
 def recording_seconds(media: dict[str, Any], options: dict[str, Any]) -> float:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,33 @@ async def ensure_workspace(
     return workspace, created
 
 
+async def update_workspace_settings(
+    session: AsyncSession, workspace: Workspace, change: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Change a workspace's settings as the database holds them now; returns what is stored.
+
+    The settings hold preferences and role grants alike, and updates are handled side by
+    side: a handler that wrote back the copy its update loaded would undo whatever another
+    saved meanwhile. So the row is read again here and stays locked until the transaction
+    ends (SELECT … FOR UPDATE on PostgreSQL; SQLite has no row locks, so a write takes the
+    database's write lock first, and the read after it sees every earlier commit). `change`
+    edits a copy in place. Commit soon after: others wait for this one until then.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            sa.update(Workspace)
+            .where(Workspace.id == workspace.id)
+            .values(settings=Workspace.settings)
+            .execution_options(synchronize_session=False)
+        )
+    await session.refresh(workspace, ["settings"], with_for_update=True)
+    settings = copy.deepcopy(workspace.settings or {})
+    change(settings)
+    # A new object: the JSON column notices a replaced value, not one changed in place.
+    workspace.settings = settings
+    return settings
+
+
 async def get_member(session: AsyncSession, workspace_id: int, user_id: int) -> Member | None:
     return await session.scalar(
         sa.select(Member).where(Member.workspace_id == workspace_id, Member.user_id == user_id)
@@ -93,6 +121,24 @@ async def upsert_member(
     if language is not None:
         member.language = language
     await session.flush()
+    return member
+
+
+async def add_member(
+    session: AsyncSession, workspace_id: int, user_id: int, *, role: Role, name: str
+) -> Member:
+    """A member known to be new, in two statements; one added meanwhile is returned as is."""
+    await _insert_ignoring_conflict(
+        session,
+        Member,
+        ["workspace_id", "user_id"],
+        workspace_id=workspace_id,
+        user_id=user_id,
+        role=role,
+        name=name[:255],
+    )
+    member = await get_member(session, workspace_id, user_id)
+    assert member is not None
     return member
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -25,10 +27,34 @@ TOKEN = "123456:TEST-token-for-the-fake-server"
 TEST_SECRET_KEY = generate_key()
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Handed out in turn from a random start, so that a port given out is not given again soon.
+_PORTS = itertools.count(random.randrange(0, 4000))
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port for a server a test starts, below the kernel's range for outgoing connections.
+
+    A port picked inside that range (as binding port 0 does) can be taken by any client socket
+    (Redis, HTTP) before the server binds it, and the server then fails to start.
+    """
+    low = _ephemeral_low()
+    span = max(low - 16000, 1000)
+    for _ in range(span):
+        port = 16000 + next(_PORTS) % span
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def _reachable(url: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -83,15 +84,13 @@ async def test_leap_run_answers_start_and_stops_on_sigterm(
     assert proc.returncode == 0, stderr.decode()[-2000:]
 
 
-def test_secrets_rotate_re_encrypts_under_the_new_key(tmp_path: Path) -> None:
+def _store_credential(url: str, key: str) -> None:
     import asyncio
 
     from storage import db, repo
-    from storage.crypto import SecretBox, generate_key
+    from storage.crypto import SecretBox
     from storage.models import WorkspaceKind
 
-    old, new = generate_key(), generate_key()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     db.upgrade(url)
 
     async def store() -> None:
@@ -99,20 +98,37 @@ def test_secrets_rotate_re_encrypts_under_the_new_key(tmp_path: Path) -> None:
         async with db.session_maker(engine)() as session:
             workspace, _ = await repo.ensure_workspace(session, 1, WorkspaceKind.PERSONAL)
             await repo.store_credential(
-                session, workspace.id, SecretBox(old), provider="vk", account_name="x",
+                session, workspace.id, SecretBox(key), provider="vk", account_name="x",
                 payload={"access_token": "vk1.a.secret"},
             )  # fmt: skip
             await session.commit()
         await engine.dispose()
+
+    asyncio.run(store())
+
+
+def _read_credential(url: str, key: str) -> dict:
+    import asyncio
+
+    from storage import db, repo
+    from storage.crypto import SecretBox
 
     async def read() -> dict:
         engine = db.create_engine(url)
         async with db.session_maker(engine)() as session:
             (credential,) = await repo.credentials(session, 1)
         await engine.dispose()
-        return SecretBox(new).decrypt(credential.payload)
+        return SecretBox(key).decrypt(credential.payload)
 
-    asyncio.run(store())
+    return asyncio.run(read())
+
+
+def test_secrets_rotate_re_encrypts_under_the_new_key(tmp_path: Path) -> None:
+    from storage.crypto import generate_key
+
+    old, new = generate_key(), generate_key()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    _store_credential(url, old)
     result = subprocess.run(
         [*LEAP, "secrets", "rotate"],
         cwd=tmp_path,
@@ -122,4 +138,67 @@ def test_secrets_rotate_re_encrypts_under_the_new_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "re-encrypted 1 credentials" in result.stdout
-    assert asyncio.run(read()) == {"access_token": "vk1.a.secret"}
+    assert _read_credential(url, new) == {"access_token": "vk1.a.secret"}
+
+
+def test_secrets_rotate_without_the_old_key_explains_and_changes_nothing(tmp_path: Path) -> None:
+    from storage.crypto import generate_key
+
+    old, new = generate_key(), generate_key()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    _store_credential(url, old)
+    result = subprocess.run(
+        [*LEAP, "secrets", "rotate"],
+        cwd=tmp_path,
+        env=_env(tmp_path, SECRET_KEY=new),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "cannot be decrypted" in result.stderr
+    assert "keep the old key in SECRET_KEY" in result.stderr
+    assert _read_credential(url, old) == {"access_token": "vk1.a.secret"}
+
+
+def test_process_of_a_link_writes_into_a_folder_named_after_the_link(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests import synth
+    from tests.fakes.media_site import MediaSite
+    from tests.synth import Silence, Speech
+
+    spoken = "Today we look at sampling. A signal is measured at regular intervals."
+    lecture = synth.make_lecture(
+        tmp_path / "talk.mp4", (Silence(2.0), Speech(spoken), Silence(2.0)), size="64x48", fps=10
+    )
+    env = {k: v for k, v in _env(tmp_path).items() if not k.startswith(("LLM_", "TRANSCRIBE_"))}
+    env["ALLOW_PRIVATE_URLS"] = "true"
+    work = tmp_path / "work"
+    work.mkdir()
+
+    async def process() -> tuple[int, str]:
+        site = MediaSite({"talk.mp4": lecture.path})
+        await site.start()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *LEAP, "process", site.url("/watch/talk.mp4"), "--lang", "en",
+                cwd=work, env=env, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await asyncio.wait_for(proc.communicate(), 300)
+        finally:
+            await site.stop()
+        assert proc.returncode is not None
+        return proc.returncode, err.decode()
+
+    returncode, stderr = asyncio.run(process())
+    assert returncode == 0, stderr
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["talk"]
+    out = work / "out" / "talk"
+    assert {"video.mp4", "subtitles.srt", "metadata.json", "report.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    metadata = json.loads((out / "metadata.json").read_text())
+    # The page's title, as yt-dlp reads it (it numbers the page's one <video>).
+    assert metadata["title"].startswith("Lecture talk")

@@ -6,9 +6,14 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class TopicCb(CallbackData, prefix="tp1"):
+    """`idx` is the topic's place in the list and `at` its start in ms, which tells whether
+    the place still holds the topic the button was drawn for (someone may have changed the
+    list since)."""
+
     action: str
     rec: int
     idx: int = -1
+    at: int = -1
 
 
 PICK = "pick"

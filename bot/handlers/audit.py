@@ -15,6 +15,7 @@ from bot.callbacks.audit import AuditCb
 from bot.filters import IsAdmin, refuse_non_admin, refuse_non_admin_message
 from bot.handlers.usage import edit_quietly
 from bot.keyboards import audit as keyboards
+from bot.keyboards.language import LANGUAGE_NAMES
 from jobs.cards import platform_name
 from locales import Translator, catalogue
 from storage import repo
@@ -59,6 +60,10 @@ def _what(_: Translator, event: AuditEvent) -> str:
         platforms = details.get("platforms") or []
         if platforms:
             text += " → " + ", ".join(platform_name(_.lang, str(p)) for p in platforms)
+        # Where it went, or why not: what someone reading the log afterwards looks for.
+        outcome = details.get("url") or details.get("error")
+        if event.action in ("published", "publish_failed") and outcome:
+            text += " · " + html.escape(str(outcome))
         return text
     if kind == "template":
         return _("audit.template", name=html.escape(str(details.get("name") or ident)))
@@ -73,6 +78,9 @@ def _what(_: Translator, event: AuditEvent) -> str:
         label = platform_name(_.lang, provider) if provider in _PLATFORMS else provider.title()
         account = details.get("account")
         return html.escape(f"{label} ({account})" if account else label)
+    if event.action == "language_changed":
+        chosen = str(details.get("value") or "")
+        return html.escape(LANGUAGE_NAMES.get(chosen, chosen))
     if event.action == "settings_changed":
         return html.escape(f"{event.target}: {details.get('value')}")
     return ""

@@ -1,9 +1,11 @@
 """Connecting the workspace's accounts: YouTube, VK, a Telegram channel.
 
-Only admins connect and disconnect (in a private chat the person owns the workspace). YouTube
+Only admins connect and disconnect (in a private chat the person owns the workspace): the
+router says so with `IsAdmin()`, and its refusal router answers everyone else. YouTube
 and VK sign in through OAuth (bot/oauth.py); VK then asks which community the videos go to.
 A Telegram channel needs no sign-in: the person forwards a post from it or names it, and the
-bot checks that it may post there.
+bot checks that both it and the person may post there (a channel is someone's: the bot being
+its administrator does not make it every workspace's).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import oauth
 from bot.callbacks.connections import ConnectCb, DisconnectCb
+from bot.filters import IsAdmin, refusing, refusing_message
 from bot.keyboards import connections as keyboards
 from integrations import google_oauth, telegram_channel
 from integrations.vk import VkAuthError, VkError, VkVideo
@@ -32,7 +35,7 @@ from leap.settings import Settings
 from locales import Translator
 from storage import repo
 from storage.crypto import SecretBox, SecretBoxError
-from storage.models import Credential, Role, Workspace
+from storage.models import Credential, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ _URL = re.compile(r"\S+/oauth/(?:google|vk)/callback\S*")
 _VK_HOST = re.compile(r"^(?:https?://)?(?:m\.)?vk\.(?:com|ru)/", re.IGNORECASE)
 _VK_NUMBERED = re.compile(r"^(?:club|public|event)(\d+)$", re.IGNORECASE)
 _VK_SCREEN_NAME = re.compile(r"^[A-Za-z0-9_.]{2,64}$")
+# What everyone but an admin hears when they try to connect or disconnect anything.
+REFUSAL = "connect.admins_only"
 
 
 class Awaiting(BaseFilter):
@@ -70,10 +75,7 @@ def _thread(message: Message) -> int | None:
 # --- /connect -------------------------------------------------------------------------------
 
 
-async def connect(message: Message, role: Role, _: Translator) -> None:
-    if not role.is_admin:
-        await message.reply(_("connect.admins_only"))
-        return
+async def connect(message: Message, _: Translator) -> None:
     await message.answer(_("connect.menu"), reply_markup=keyboards.connect_menu(_))
 
 
@@ -81,16 +83,12 @@ async def connect_chosen(
     query: CallbackQuery,
     callback_data: ConnectCb,
     workspace: Workspace,
-    role: Role,
     settings: Settings,
     arq: ArqRedis,
     secrets: SecretBox | None,
     lang: str,
     _: Translator,
 ) -> None:
-    if not role.is_admin:
-        await query.answer(_("connect.admins_only"), show_alert=True)
-        return
     message = query.message
     if not isinstance(message, Message):
         await query.answer()
@@ -176,13 +174,12 @@ async def channel_named(
     message: Message,
     session: AsyncSession,
     workspace: Workspace,
-    role: Role,
     bot: Bot,
     arq: ArqRedis,
     secrets: SecretBox | None,
     _: Translator,
 ) -> None:
-    if not role.is_admin or message.from_user is None:
+    if message.from_user is None:
         return
     origin = message.forward_origin
     ref: int | str | None
@@ -194,7 +191,7 @@ async def channel_named(
         await message.reply(_("connect.channel_unknown_input"))
         return
     try:
-        info = await telegram_channel.check_channel(bot, ref)
+        info = await telegram_channel.check_channel(bot, ref, person=message.from_user.id)
     except telegram_channel.ChannelError as exc:
         await message.reply(_(f"connect.channel_error.{exc.code}"))
         return
@@ -249,13 +246,12 @@ async def vk_group_named(
     awaited: dict[str, Any],
     session: AsyncSession,
     workspace: Workspace,
-    role: Role,
     settings: Settings,
     arq: ArqRedis,
     secrets: SecretBox | None,
     _: Translator,
 ) -> None:
-    if not role.is_admin or message.from_user is None or secrets is None:
+    if message.from_user is None or secrets is None:
         return
     credential = await _credential(session, workspace.id, int(awaited.get("credential_id", 0)))
     if credential is None or credential.provider != "vk":
@@ -318,13 +314,9 @@ async def list_connections(
     message: Message,
     session: AsyncSession,
     workspace: Workspace,
-    role: Role,
     secrets: SecretBox | None,
     _: Translator,
 ) -> None:
-    if not role.is_admin:
-        await message.reply(_("connect.admins_only"))
-        return
     rows = await repo.credentials(session, workspace.id)
     await message.answer(
         _connections_text(rows, secrets, _), reply_markup=keyboards.connections(_, rows)
@@ -374,14 +366,10 @@ async def disconnect(
     callback_data: DisconnectCb,
     session: AsyncSession,
     workspace: Workspace,
-    role: Role,
     settings: Settings,
     secrets: SecretBox | None,
     _: Translator,
 ) -> None:
-    if not role.is_admin:
-        await query.answer(_("connect.admins_only"), show_alert=True)
-        return
     credential = await _credential(session, workspace.id, callback_data.credential_id)
     if credential is None:
         await query.answer(_("connections.already_gone"))
@@ -421,17 +409,44 @@ async def _revoke_google(settings: Settings, payload: dict[str, Any]) -> None:
         log.warning("Google did not revoke the grant: %s", exc.error)
 
 
+async def reply_refused(message: Message, arq: ArqRedis, _: Translator) -> None:
+    """An answer the bot waited for, from someone who is no longer an admin: the wait ends."""
+    if message.from_user is not None:
+        await oauth.reply_received(arq, message.chat.id, message.from_user.id)
+    await message.reply(_(REFUSAL))
+
+
 def make_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(connect, Command("connect"))
-    router.message.register(list_connections, Command("connections"))
-    router.callback_query.register(
-        connect_chosen, ConnectCb.filter(F.provider.in_(keyboards.PROVIDERS))
-    )
-    router.callback_query.register(disconnect, DisconnectCb.filter())
-    router.message.register(pasted_redirect, F.text.contains("/oauth/") & F.text.contains("state="))
     # A command while the bot waits for an answer is a command, not the answer.
     plain_text = F.text & ~F.text.startswith("/")
-    router.message.register(channel_named, F.forward_origin | plain_text, Awaiting("channel"))
-    router.message.register(vk_group_named, plain_text, Awaiting("vk_group"))
+    awaited = (
+        (F.forward_origin | plain_text, Awaiting("channel")),
+        (plain_text, Awaiting("vk_group")),
+    )
+
+    # Whoever started a sign-in finishes it; the pending sign-in says who that is.
+    anyone = Router(name=f"{__name__}.anyone")
+    anyone.message.register(pasted_redirect, F.text.contains("/oauth/") & F.text.contains("state="))
+
+    admin = Router(name=f"{__name__}.admin")
+    admin.message.filter(IsAdmin())
+    admin.callback_query.filter(IsAdmin())
+    admin.message.register(connect, Command("connect"))
+    admin.message.register(list_connections, Command("connections"))
+    admin.callback_query.register(
+        connect_chosen, ConnectCb.filter(F.provider.in_(keyboards.PROVIDERS))
+    )
+    admin.callback_query.register(disconnect, DisconnectCb.filter())
+    for handler, filters in zip((channel_named, vk_group_named), awaited, strict=True):
+        admin.message.register(handler, *filters)
+
+    refused = Router(name=f"{__name__}.refused")
+    refused.message.register(refusing_message(REFUSAL), Command("connect", "connections"))
+    refused.callback_query.register(refusing(REFUSAL), ConnectCb.filter())
+    refused.callback_query.register(refusing(REFUSAL), DisconnectCb.filter())
+    for filters in awaited:
+        refused.message.register(reply_refused, *filters)
+
+    router.include_routers(anyone, admin, refused)
     return router

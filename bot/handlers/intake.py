@@ -1,4 +1,8 @@
-"""Recordings arriving as files: check what we can before any download, then queue the fetch."""
+"""Recordings arriving as files: check what we can before any download, then queue the fetch.
+
+Videos and sound alike: a lecture recorded on a phone's voice recorder, or sent as a voice
+message, goes through the same pipeline and comes out as a podcast-style recording.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import logging
 from pathlib import PurePath
 
 from aiogram import F, Router
-from aiogram.types import Document, Message, Video
+from aiogram.enums import ChatType
+from aiogram.types import Audio, Document, Message, Video, VideoNote, Voice
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.handlers.usage import quota_turn, refusal_text
+from bot.handlers.usage import refusal_text
 from jobs import control
 from jobs.enqueue import enqueue_stage
 from leap.settings import Settings
@@ -25,6 +30,24 @@ from storage.models import SourceKind, Workspace
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = {"mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "3gp"}
+AUDIO_EXTS = {"m4a", "mp3", "ogg", "oga", "opus", "wav", "flac", "aac"}
+# What a sound file is called when Telegram sends no name: the extension its type implies.
+_AUDIO_MIME_EXTS = {
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/m4a": "m4a",
+    "audio/aac": "aac",
+    "audio/ogg": "ogg",
+    "audio/opus": "opus",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+}
+
+Media = Video | VideoNote | Document | Audio | Voice
 
 
 def is_video(mime: str | None, file_name: str | None) -> bool:
@@ -33,6 +56,42 @@ def is_video(mime: str | None, file_name: str | None) -> bool:
     ext = PurePath(file_name or "").suffix.lower().lstrip(".")
     # Clients send odd types (octet-stream) for real videos; the probe after download decides.
     return ext in VIDEO_EXTS and (mime is None or not mime.startswith(("image/", "text/")))
+
+
+def is_audio(mime: str | None, file_name: str | None) -> bool:
+    if mime and mime.startswith("audio/"):
+        return True
+    ext = PurePath(file_name or "").suffix.lower().lstrip(".")
+    return ext in AUDIO_EXTS and (mime is None or not mime.startswith(("image/", "text/")))
+
+
+def is_recording(mime: str | None, file_name: str | None) -> bool:
+    """A file the pipeline can take: a video, or sound alone (published as a podcast)."""
+    return is_video(mime, file_name) or is_audio(mime, file_name)
+
+
+def received_media(message: Message) -> tuple[Media, str, str | None]:
+    """The file a message carries, the name it goes by and its type, as far as Telegram says."""
+    if message.video is not None:
+        return message.video, message.video.file_name or "video.mp4", message.video.mime_type
+    if message.video_note is not None:
+        # Round videos come without a name or a type; they are always MP4.
+        return message.video_note, "video.mp4", "video/mp4"
+    if message.voice is not None:
+        voice = message.voice
+        mime = voice.mime_type or "audio/ogg"
+        # A voice message has no name; the day it was said tells recordings apart.
+        name = f"voice-{message.date:%Y-%m-%d}.{_AUDIO_MIME_EXTS.get(mime, 'ogg')}"
+        return voice, name, mime
+    if message.audio is not None:
+        audio = message.audio
+        mime = audio.mime_type
+        ext = _AUDIO_MIME_EXTS.get(mime or "", "mp3")
+        name = audio.file_name or (f"{audio.title}.{ext}" if audio.title else f"audio.{ext}")
+        return audio, name, mime
+    document = message.document
+    assert document is not None
+    return document, document.file_name or "video.mp4", document.mime_type
 
 
 async def file_received(
@@ -45,10 +104,8 @@ async def file_received(
     lang: str,
     _: Translator,
 ) -> None:
-    media: Video | Document = message.video or message.document or message.video_note  # type: ignore[assignment]
-    file_name = getattr(media, "file_name", None) or "video.mp4"
-    mime = getattr(media, "mime_type", None) or ("video/mp4" if message.video_note else None)
-    if not is_video(mime, file_name):
+    media, file_name, mime = received_media(message)
+    if not is_recording(mime, file_name):
         await message.reply(
             _("intake.not_video", name=html.escape(file_name), mime=html.escape(mime or "?"))
         )
@@ -65,7 +122,8 @@ async def file_received(
         await message.reply(_(key, size=size(lang, file_size), limit_mb=limit_mb))
         return
 
-    # Telegram gives the length of videos (not of documents); what it gives is checked now.
+    # Telegram gives the length of videos, sound and voice (not of documents); what it
+    # gives is checked now.
     seconds = float(getattr(media, "duration", None) or 0) or None
     limit = settings.max_duration_hours * 3600
     if seconds is not None and seconds > limit:
@@ -73,7 +131,13 @@ async def file_received(
             _("error.too_long", duration=format_duration(seconds), limit=format_duration(limit))
         )
         return
-    async with quota_turn(arq, workspace.id):
+    # The middlewares read (and for a new member, wrote) in a transaction that is still open.
+    # Ended before waiting for the turn: on SQLite an open write would hold the database while
+    # the turn's holder waits to write (each waiting for the other until "database is locked"),
+    # and an old read snapshot would miss what the holder commits. The check and the insert
+    # below then start a fresh transaction that sees every recording counted before this one.
+    await session.commit()
+    async with control.quota_turn(arq, workspace.id):
         refusal = await quotas.check(
             session, store, workspace, settings, size=file_size or None, seconds=seconds
         )
@@ -126,7 +190,27 @@ def pipeline_options(workspace: Workspace, settings: Settings) -> dict[str, obje
     }
 
 
+# Voice and round video messages in a group shorter than this are people talking, not lectures.
+GROUP_TALK_SECONDS = 300
+
+
+def is_talk(message: Message) -> bool:
+    """A short voice or round video message in a group: conversation, left alone.
+
+    In a private chat everything sent to the bot is meant for it; a team's chat is also where
+    its members talk, and a voice note there is rarely a lecture.
+    """
+    short = message.voice or message.video_note
+    if short is None or message.chat.type == ChatType.PRIVATE:
+        return False
+    return (short.duration or 0) < GROUP_TALK_SECONDS
+
+
 def make_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(file_received, F.video | F.document | F.video_note)
+    router.message.register(
+        file_received,
+        F.video | F.document | F.video_note | F.audio | F.voice,
+        ~F.func(is_talk),
+    )
     return router

@@ -33,18 +33,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import links as cb
 from bot.callbacks.links import PlaylistCb
-from bot.handlers.usage import quota_turn, refusal_text
+from bot.filters import AuthorOrAdmin
+from bot.handlers.usage import refusal_text
 from bot.keyboards import links as keyboards
 from integrations import links
-from integrations.links import LinkError, LinkLimits, Playlist, Video
+from integrations.links import LinkError, Playlist, Video
 from integrations.url_guard import AddressGuard
+from jobs import control
 from jobs.enqueue import enqueue_stage
+from jobs.fetch_link import link_limits
 from leap.settings import Settings
 from locales import Translator, gettext
 from locales.format import duration, size
 from storage import quotas, repo
 from storage.files import MediaStore
-from storage.models import Role, SourceKind, Workspace
+from storage.models import SourceKind, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +94,6 @@ def _links_in(message: Message) -> list[tuple[str, str]]:
 
 def _is_web(address: str) -> bool:
     return address.lower().startswith(("http://", "https://"))
-
-
-def limits_for(settings: Settings) -> LinkLimits:
-    return LinkLimits(
-        max_duration=settings.max_duration_hours * 3600,
-        max_size=int(float(getattr(settings, "link_max_size_gb", 4.0)) * 1_000_000_000),
-        max_items=int(getattr(settings, "playlist_max_items", 20)),
-    )
 
 
 def reason(exc: LinkError, lang: str) -> str:
@@ -154,8 +149,8 @@ class LinkIntake:
                         links.inspect,
                         url,
                         guard,
-                        limits_for(settings),
-                        proxy=getattr(settings, "link_proxy", None),
+                        link_limits(settings),
+                        proxy=settings.link_proxy,
                     ),
                     INSPECT_TIMEOUT,
                 )
@@ -212,7 +207,7 @@ class LinkIntake:
         if isinstance(found, Playlist):
             await _offer(message, reply, found, workspace, settings, arq, bot, lang, _)
             return
-        async with quota_turn(arq, workspace.id):
+        async with control.quota_turn(arq, workspace.id):
             refusal = await _over_quota(session, store, workspace, settings, found, lang)
             if refusal is None:
                 await _queue(
@@ -237,33 +232,17 @@ class LinkIntake:
         self,
         query: CallbackQuery,
         callback_data: PlaylistCb,
+        offer: dict[str, Any],
         session: AsyncSession,
+        workspace: Workspace,
         settings: Settings,
         store: MediaStore,
         arq: ArqRedis,
         bot: Bot,
-        _: Translator,
-        workspace: Workspace | None = None,
-        role: Role | None = None,
     ) -> None:
         prompt = query.message
-        if prompt is None or workspace is None:
-            await query.answer(_("links.offer_expired"), show_alert=True)
-            return
+        assert prompt is not None  # LiveOffer found the offer by this message
         key = _offer_key(prompt.chat.id, prompt.message_id)
-        raw = await arq.get(key)
-        offer: dict[str, Any] | None = json.loads(raw) if raw else None
-        if offer is None or offer.get("ws") != workspace.id:
-            await query.answer(_("links.offer_expired"), show_alert=True)
-            with contextlib.suppress(TelegramAPIError):
-                # Buttons of an offer that is gone only mislead; they may be gone already.
-                await bot.edit_message_reply_markup(
-                    chat_id=prompt.chat.id, message_id=prompt.message_id, reply_markup=None
-                )
-            return
-        if query.from_user.id != offer["user"] and not (role is not None and role.is_admin):
-            await query.answer(_("links.offer_not_yours"), show_alert=True)
-            return
         # Two quick presses: only the one that removes the offer acts on it.
         if not await arq.delete(key):
             await query.answer()
@@ -281,51 +260,74 @@ class LinkIntake:
             return
         queued = 0
         refusal: str | None = None
-        for item in offer["videos"]:
-            video = Video(
-                url=item["url"],
-                title=item["title"],
-                item=item.get("item"),
-                duration=item.get("duration"),
-            )
-            async with quota_turn(arq, workspace.id):
-                refusal = await _over_quota(session, store, workspace, settings, video, lang)
-                if refusal is None:
-                    text = gettext(lang, "intake.queued", name=html.escape(video.title))
-                    sent = await _retry(
-                        lambda text=text: bot.send_message(
-                            prompt.chat.id,
-                            text,
-                            message_thread_id=offer.get("thread"),
-                            reply_parameters=ReplyParameters(
-                                message_id=int(offer["reply_to"]), allow_sending_without_reply=True
-                            ),
+        # Nothing held while waiting for the quota turn: an open transaction would hold SQLite
+        # against the turn's holder, and its old snapshot would miss what that holder counted.
+        await session.commit()
+        try:
+            for item in offer["videos"]:
+                video = Video(
+                    url=item["url"],
+                    title=item["title"],
+                    item=item.get("item"),
+                    duration=item.get("duration"),
+                )
+                async with control.quota_turn(arq, workspace.id):
+                    refusal = await _over_quota(session, store, workspace, settings, video, lang)
+                    if refusal is None:
+                        progress_id = await _announce(bot, prompt.chat.id, offer, video, lang)
+                        await _queue(
+                            session,
+                            arq,
+                            bot,
+                            workspace,
+                            settings,
+                            video,
+                            lang=lang,
+                            chat_id=prompt.chat.id,
+                            thread_id=offer.get("thread"),
+                            user_id=int(offer["user"]),
+                            progress_id=progress_id,
+                            announced=True,
                         )
-                    )
-                    await _queue(
-                        session,
-                        arq,
-                        bot,
-                        workspace,
-                        settings,
-                        video,
-                        lang=lang,
-                        chat_id=prompt.chat.id,
-                        thread_id=offer.get("thread"),
-                        user_id=int(offer["user"]),
-                        progress_id=sent.message_id,
-                        announced=True,
-                    )
-            if refusal is not None:
-                break
-            queued += 1
-        done = gettext(lang, "links.playlist_queued", title=title, count=queued)
-        await _edit_id(
-            bot,
-            prompt.chat.id,
-            prompt.message_id,
-            f"{done}\n{refusal}" if refusal else done,
+                if refusal is not None:
+                    break
+                queued += 1
+        finally:
+            # The offer is gone from Redis already: whatever happened above, the message
+            # says how many of its videos were queued, and loses its buttons.
+            done = gettext(lang, "links.playlist_queued", title=title, count=queued)
+            await _edit_id(
+                bot,
+                prompt.chat.id,
+                prompt.message_id,
+                f"{done}\n{refusal}" if refusal else done,
+            )
+
+
+async def _announce(
+    bot: Bot, chat_id: int, offer: dict[str, Any], video: Video, lang: str
+) -> int | None:
+    """The progress message of one video of a playlist; None when Telegram would not take it.
+
+    The video is queued either way: the worker reports on it without a message of its own
+    rather than the rest of the playlist being lost.
+    """
+    text = gettext(lang, "intake.queued", name=html.escape(video.title))
+    try:
+        sent = await _retry(
+            lambda: bot.send_message(
+                chat_id,
+                text,
+                message_thread_id=offer.get("thread"),
+                reply_parameters=ReplyParameters(
+                    message_id=int(offer["reply_to"]), allow_sending_without_reply=True
+                ),
+            )
         )
+    except TelegramAPIError as exc:
+        log.warning("no progress message for a playlist video in chat %s: %s", chat_id, exc)
+        return None
+    return sent.message_id
 
 
 async def _offer(
@@ -391,7 +393,7 @@ async def _queue(
     chat_id: int,
     thread_id: int | None,
     user_id: int | None,
-    progress_id: int,
+    progress_id: int | None,
     announced: bool = False,
 ) -> None:
     """One recording for one video, its progress message, and the fetch handed on."""
@@ -421,7 +423,7 @@ async def _queue(
     await repo.stage_run(session, workspace.id, recording.id, "fetch")
     # The worker must find the row, so commit before handing the work over.
     await session.commit()
-    if not announced:
+    if not announced and progress_id is not None:
         await _edit_id(
             bot, chat_id, progress_id, gettext(lang, "intake.queued", name=html.escape(video.title))
         )
@@ -457,6 +459,41 @@ async def _over_quota(
 
 def _offer_key(chat_id: int, message_id: int) -> str:
     return f"leap:links:offer:{chat_id}:{message_id}"
+
+
+class LiveOffer(Filter):
+    """The button answers a playlist offer of this workspace that still stands.
+
+    Hands over the `offer` and its `author`, the person who sent the link, for `AuthorOrAdmin`.
+    """
+
+    async def __call__(
+        self, query: CallbackQuery, arq: ArqRedis, workspace: Workspace | None = None
+    ) -> bool | dict[str, Any]:
+        prompt = query.message
+        if prompt is None or workspace is None:
+            return False
+        raw = await arq.get(_offer_key(prompt.chat.id, prompt.message_id))
+        offer: dict[str, Any] | None = json.loads(raw) if raw else None
+        if offer is None or offer.get("ws") != workspace.id:
+            return False
+        return {"offer": offer, "author": int(offer["user"])}
+
+
+async def offer_not_yours(query: CallbackQuery, _: Translator) -> None:
+    await query.answer(_("links.offer_not_yours"), show_alert=True)
+
+
+async def offer_gone(query: CallbackQuery, bot: Bot, _: Translator) -> None:
+    await query.answer(_("links.offer_expired"), show_alert=True)
+    prompt = query.message
+    if prompt is None:
+        return
+    with contextlib.suppress(TelegramAPIError):
+        # Buttons of an offer that is gone only mislead; they may be gone already.
+        await bot.edit_message_reply_markup(
+            chat_id=prompt.chat.id, message_id=prompt.message_id, reply_markup=None
+        )
 
 
 def _shorten(url: str, limit: int = 120) -> str:
@@ -507,5 +544,10 @@ def make_router() -> Router:
     router = Router(name=__name__)
     intake = LinkIntake()
     router.message.register(intake.received, F.text | F.caption, HasLinks())
-    router.callback_query.register(intake.answered, PlaylistCb.filter())
+    # The person who sent the link answers its playlist offer, or an admin does for them.
+    router.callback_query.register(
+        intake.answered, PlaylistCb.filter(), LiveOffer(), AuthorOrAdmin()
+    )
+    router.callback_query.register(offer_not_yours, PlaylistCb.filter(), LiveOffer())
+    router.callback_query.register(offer_gone, PlaylistCb.filter())
     return router

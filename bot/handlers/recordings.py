@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import recordings as cb
 from bot.callbacks.recordings import RecCb, RecListCb
 from bot.filters import IsAdmin, OwnRecording, refuse_foreign, refuse_non_admin
+from bot.handlers.usage import edit_quietly
 from bot.keyboards import recordings as keyboards
 from jobs import cards, control
 from jobs.cards import RetryCb
@@ -64,7 +65,8 @@ async def page_pressed(
     await query.answer()
     text, markup = await _page(session, workspace, _, max(callback_data.page, 0))
     if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
+        # The page already shown, pressed again, changes nothing: not an error.
+        await edit_quietly(query.message, text, markup)
 
 
 async def _page(
@@ -85,11 +87,10 @@ async def open_pressed(
     callback_data: RecCb,
     recording: Recording,
     session: AsyncSession,
-    store: MediaStore,
     _: Translator,
 ) -> None:
     await query.answer()
-    await _show(query, session, store, recording, callback_data.page, _)
+    await show_card(query, session, recording, callback_data.page, _)
 
 
 async def retry_pressed(
@@ -98,7 +99,6 @@ async def retry_pressed(
     recording: Recording,
     session: AsyncSession,
     arq: ArqRedis,
-    store: MediaStore,
     _: Translator,
 ) -> None:
     stage = await control.retry(session, arq, recording.workspace_id, recording.id)
@@ -106,7 +106,7 @@ async def retry_pressed(
         await query.answer(_("recs.nothing_to_retry"), show_alert=True)
         return
     await _retried(session, recording, query, stage, _)
-    await _show(query, session, store, recording, callback_data.page, _)
+    await show_card(query, session, recording, callback_data.page, _)
 
 
 async def progress_retry_pressed(
@@ -145,7 +145,6 @@ async def cancel_pressed(
     session: AsyncSession,
     arq: ArqRedis,
     bot: Bot,
-    store: MediaStore,
     settings: Settings,
     _: Translator,
 ) -> None:
@@ -154,7 +153,7 @@ async def cancel_pressed(
     await query.answer(_("recs.cancelling"))
     stage = await control.cancel(session, arq, recording.workspace_id, recording.id, line)
     if stage is None:
-        await _show(query, session, store, recording, callback_data.page, _)
+        await show_card(query, session, recording, callback_data.page, _)
         return
     await repo.audit(
         session,
@@ -165,7 +164,7 @@ async def cancel_pressed(
         stage=stage,
     )
     await session.commit()
-    await _show(query, session, store, recording, callback_data.page, _)
+    await show_card(query, session, recording, callback_data.page, _)
     if recording.chat_id is not None and recording.progress_message_id is not None:
         summaries = dict(recording.media.get("summaries") or {})
         await cards.paced_edit(
@@ -187,9 +186,10 @@ async def delete_pressed(
 ) -> None:
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.edit_text(
+        await edit_quietly(
+            query.message,
             _("recs.delete_confirm", name=html.escape(cards.display_name(recording))),
-            reply_markup=keyboards.confirm_delete(_, recording.id, callback_data.page),
+            keyboards.confirm_delete(_, recording.id, callback_data.page),
         )
 
 
@@ -214,7 +214,11 @@ async def delete_confirmed(
         source_seconds=quotas.recording_seconds(recording.media, recording.options),
         month=recording.created_at.strftime("%Y-%m"),
     )
-    await control.delete(session, arq, store, workspace_id, rec)
+    if not await control.delete(session, arq, store, workspace_id, rec):
+        # A publication started since the question was asked: nothing was removed.
+        await session.rollback()
+        await query.answer(_("recs.delete_publishing"), show_alert=True)
+        return
     await query.answer(_("recs.deleted_short"))
     if isinstance(query.message, Message):
         await query.message.edit_text(_("recs.deleted", name=html.escape(name)))
@@ -235,10 +239,9 @@ async def review_pressed(
     await cards.send_review_card(bot, session, store, recording)
 
 
-async def _show(
+async def show_card(
     query: CallbackQuery,
     session: AsyncSession,
-    store: MediaStore,
     recording: Recording,
     number: int,
     _: Translator,
@@ -246,8 +249,10 @@ async def _show(
     if not isinstance(query.message, Message):
         return
     text = await recording_text(session, recording, _)
+    publications = await repo.publications(session, recording.workspace_id, recording.id)
+    markup = keyboards.recording(_, recording, number, publications)
     try:
-        await query.message.edit_text(text, reply_markup=keyboards.recording(_, recording, number))
+        await query.message.edit_text(text, reply_markup=markup)
     except Exception as exc:  # "not modified" after a press that changed nothing shown
         log.debug("recording card not edited: %s", exc)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import logging
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
@@ -30,6 +32,7 @@ from bot.filters import (
 from bot.keyboards import review as keyboards
 from jobs import cards, control
 from jobs.cards import PlatformCb, ReviewCb
+from jobs.publish import PlatformRefused, platforms_for
 from locales import Translator
 from pipeline.templates import MAX_TITLE_CHARS, TemplateError
 from pipeline.timecodes import (
@@ -57,6 +60,9 @@ ASK_RETIME = "topic_time"
 ASK_ADD = "topic_add"
 ASK_TITLE = "title"
 ASK_DESCRIPTION = "description"
+TEXT_ASKS = (ASK_TITLE, ASK_DESCRIPTION)
+# How each topic prompt changes the list, as the audit log names it.
+TOPIC_CHANGES = {ASK_LIST: "list", ASK_RENAME: "rename", ASK_RETIME: "time", ASK_ADD: "add"}
 
 _ADDED_LINE = re.compile(r"^\s*(\S+)\s+(.+)$")
 _ALERT = 190
@@ -76,7 +82,11 @@ async def toggle_platform(
 ) -> None:
     if not await _under_review(query, recording, _):
         return
-    connected = await cards.connected_platforms(session, recording.workspace_id)
+    if callback_data.p not in platforms_for(recording):
+        # Only a forged or very old button gets here: the card offers no such toggle.
+        await query.answer(_needs_picture(_, [callback_data.p]), show_alert=True)
+        return
+    connected = await cards.offered_platforms(session, recording)
     if callback_data.p not in connected:
         await query.answer(_("review.not_connected"), show_alert=True)
         return
@@ -102,13 +112,17 @@ async def publish(
 ) -> None:
     if not await _under_review(query, recording, _):
         return
-    connected = await cards.connected_platforms(session, recording.workspace_id)
+    connected = await cards.offered_platforms(session, recording)
     platforms = cards.selected_platforms(recording, connected)
     if not platforms:
         await query.answer(_("review.choose_first"), show_alert=True)
         return
     try:
         queued = await control.publish(session, arq, recording, platforms, query.from_user.id)
+    except PlatformRefused as exc:
+        await session.rollback()
+        await query.answer(_needs_picture(_, exc.platforms), show_alert=True)
+        return
     except Exception:
         log.exception("recording %s: publishing did not start", recording.id)
         await session.rollback()
@@ -143,7 +157,7 @@ async def discard(
 async def preview(
     query: CallbackQuery, recording: Recording, store: MediaStore, _: Translator
 ) -> None:
-    metadata = cards.load_metadata(store, recording)
+    metadata = await cards.fetch_metadata(store, recording)
     if not metadata or not isinstance(query.message, Message):
         await query.answer(_("review.no_metadata"), show_alert=True)
         return
@@ -164,20 +178,29 @@ async def ask_title(
     arq: ArqRedis,
     _: Translator,
 ) -> None:
-    if not await _under_review(query, recording, _) or not isinstance(query.message, Message):
+    if not await _under_review(query, recording, _):
         return
-    await query.answer()
     if callback_data.action == cards.TITLE:
         kind, text = ASK_TITLE, _("review.ask_title")
     else:
         kind, text = ASK_DESCRIPTION, _("review.ask_description")
-    user = query.from_user
-    await open_prompt(
-        query.message, user.id, user.full_name, text, Ask(kind, rec=recording.id), arq
-    )
+    await _prompt(query, arq, text, Ask(kind, rec=recording.id))
 
 
-async def text_answered(
+@dataclass(frozen=True)
+class _Saved:
+    """An answer taken: what to tell the person, and the topics to show when they changed.
+
+    `saved` is False when the answer was for a topic that is no longer where it was: nothing
+    is saved, and the editor shows the list as it is now.
+    """
+
+    reply: str
+    chapters: list[Chapter] | None = None
+    saved: bool = True
+
+
+async def answered(
     message: Message,
     ask: Ask,
     session: AsyncSession,
@@ -187,28 +210,103 @@ async def text_answered(
     _: Translator,
     workspace: Workspace,
 ) -> None:
-    recording = await _recording_for(message, ask, session, arq, workspace.id, _)
-    if recording is None:
+    """A reply to one of the card's prompts: checked, saved with its audit event, then closed.
+
+    What is wrong with an answer is said and the prompt stays open for another try.
+    """
+    user = message.from_user
+    assert user is not None
+    recording = await repo.get_recording(session, workspace.id, ask.rec)
+    asks = Asks(arq)
+    if recording is None or recording.status is not RecordingStatus.AWAITING_REVIEW:
+        await asks.drop(message.chat.id, user.id, ask.prompt)
+        await message.reply(_("review.not_under_review"))
         return
-    text = (message.text or "").strip()
+    text = message.text or ""
+    if ask.kind in TEXT_ASKS:
+        outcome = await _text_answer(session, store, recording, ask, text, user.id, _)
+    else:
+        outcome = await _topics_answer(session, store, recording, ask, text, user.id, _)
+    if isinstance(outcome, str):
+        await message.reply(outcome)
+        return
+    await asks.drop(message.chat.id, user.id, ask.prompt)
+    await message.reply(outcome.reply)
+    if outcome.saved:
+        await cards.refresh_review_card(bot, session, store, recording)
+    editor = ask.data.get("editor")
+    if outcome.chapters is not None and isinstance(editor, int):
+        try:
+            await bot.edit_message_text(
+                text=editor_text(_, recording, outcome.chapters),
+                chat_id=message.chat.id,
+                message_id=editor,
+                reply_markup=keyboards.topic_list(_, recording.id, outcome.chapters),
+            )
+        except Exception as exc:  # the editor may be gone; the card already shows the change
+            log.debug("topic editor not updated: %s", exc)
+
+
+async def _text_answer(
+    session: AsyncSession,
+    store: MediaStore,
+    recording: Recording,
+    ask: Ask,
+    text: str,
+    user_id: int,
+    _: Translator,
+) -> _Saved | str:
+    """A new title or description, composed into metadata.json; or what is wrong with it."""
+    text = text.strip()
     if ask.kind == ASK_TITLE:
         text = " ".join(text.split())
         if not text or len(text) > MAX_TITLE_CHARS:
-            await message.reply(_("review.title_length", limit=MAX_TITLE_CHARS))
-            return
+            return _("review.title_length", limit=MAX_TITLE_CHARS)
         cards.set_review_state(recording, title=text)
+        action, details = "title_changed", {"title": text}
     else:
         cards.set_review_state(recording, description=text)
+        action, details = "description_changed", {"chars": len(text)}
     try:
         await control.recompose(session, store, recording)
     except TemplateError as exc:
         await session.rollback()
-        await message.reply(_("review.compose_failed", reason=html.escape(str(exc))))
-        return
+        return _("review.compose_failed", reason=html.escape(str(exc)))
+    await _audit(session, recording, user_id, action, **details)
     await session.commit()
-    await Asks(arq).drop(message.chat.id, message.from_user.id, ask.prompt)  # type: ignore[union-attr]
-    await message.reply(_("review.saved"))
-    await cards.refresh_review_card(bot, session, store, recording)
+    return _Saved(_("review.saved"))
+
+
+async def _topics_answer(
+    session: AsyncSession,
+    store: MediaStore,
+    recording: Recording,
+    ask: Ask,
+    text: str,
+    user_id: int,
+    _: Translator,
+) -> _Saved | str:
+    """A corrected list, or one topic renamed, moved or added; or what is wrong with it."""
+    chapters = await control.fetch_chapters(store, recording)
+    if ask.kind == ASK_LIST:
+        try:
+            changed = parse_topic_list(text, control.video_duration(recording))
+        except TopicListError as exc:
+            return topic_errors(_, exc.errors)
+    else:
+        if ask.kind != ASK_ADD and not _same_topic(chapters, ask.idx, ask.data.get("at")):
+            return _Saved(_("topics_edit.stale"), chapters, saved=False)
+        edited = _edited(_, ask, chapters, text)
+        if isinstance(edited, str):
+            return edited
+        problem = _check(_, edited, recording)
+        if problem:
+            return problem
+        changed = edited
+    problem = await _save(session, store, recording, changed, user_id, TOPIC_CHANGES[ask.kind], _)
+    if problem:
+        return problem
+    return _Saved(_("topics_edit.saved", count=len(changed)), changed)
 
 
 # --- the topic editor --------------------------------------------------------------------
@@ -235,7 +333,7 @@ async def open_editor(
     if not await _under_review(query, recording, _) or not isinstance(query.message, Message):
         return
     await query.answer()
-    chapters = control.current_chapters(store, recording)
+    chapters = await control.fetch_chapters(store, recording)
     await query.message.reply(
         editor_text(_, recording, chapters),
         reply_markup=keyboards.topic_list(_, recording.id, chapters),
@@ -254,10 +352,12 @@ async def topic_pressed(
 ) -> None:
     if not await _under_review(query, recording, _) or not isinstance(query.message, Message):
         return
-    chapters = control.current_chapters(store, recording)
+    chapters = await control.fetch_chapters(store, recording)
     action, idx = callback_data.action, callback_data.idx
-    if action in (cb.PICK, cb.RENAME, cb.RETIME, cb.DELETE) and not 0 <= idx < len(chapters):
-        # The list changed since this keyboard was drawn.
+    if action in (cb.PICK, cb.RENAME, cb.RETIME, cb.DELETE) and not _same_topic(
+        chapters, idx, callback_data.at
+    ):
+        # The list changed since this keyboard was drawn: the place holds another topic now.
         await query.answer(_("topics_edit.stale"), show_alert=True)
         await _show_editor(query.message, _, recording, chapters)
         return
@@ -272,7 +372,7 @@ async def topic_pressed(
                 time=format_tc(chapter.start),
                 title=html.escape(chapter.title),
             ),
-            reply_markup=keyboards.topic_actions(_, recording.id, idx),
+            reply_markup=keyboards.topic_actions(_, recording.id, idx, chapter),
         )
     elif action == cb.BACK:
         await query.answer()
@@ -286,7 +386,11 @@ async def topic_pressed(
         if problem:
             await query.answer(_short(problem), show_alert=True)
             return
-        await _save(session, bot, store, recording, changed)
+        problem = await _save(session, store, recording, changed, user.id, "delete", _)
+        if problem:
+            await query.answer(_short(problem), show_alert=True)
+            return
+        await cards.refresh_review_card(bot, session, store, recording)
         await query.answer(_("topics_edit.deleted"))
         await _show_editor(query.message, _, recording, changed)
     else:
@@ -300,62 +404,18 @@ async def topic_pressed(
             await query.answer()
             return
         kind, key = prompts[action]
-        await query.answer()
         current = "\n".join(f"{format_hms(c.start)} {html.escape(c.title)}" for c in chapters)
         text = _(key, number=idx + 1, current=current or "00:00:00 …")
-        ask = Ask(kind, rec=recording.id, idx=idx, data={"editor": query.message.message_id})
-        await open_prompt(query.message, user.id, user.full_name, text, ask, arq)
-
-
-async def topics_answered(
-    message: Message,
-    ask: Ask,
-    session: AsyncSession,
-    arq: ArqRedis,
-    bot: Bot,
-    store: MediaStore,
-    _: Translator,
-    workspace: Workspace,
-) -> None:
-    recording = await _recording_for(message, ask, session, arq, workspace.id, _)
-    if recording is None:
-        return
-    text = message.text or ""
-    chapters = control.current_chapters(store, recording)
-    duration = control.video_duration(recording)
-    if ask.kind == ASK_LIST:
-        try:
-            changed = parse_topic_list(text, duration)
-        except TopicListError as exc:
-            await message.reply(topic_errors(_, exc.errors))
-            return
-    else:
-        changed = _edited(_, ask, chapters, text)
-        if isinstance(changed, str):
-            await message.reply(changed)
-            return
-        problem = _check(_, changed, recording)
-        if problem:
-            await message.reply(problem)
-            return
-    await _save(session, bot, store, recording, changed)
-    await Asks(arq).drop(message.chat.id, message.from_user.id, ask.prompt)  # type: ignore[union-attr]
-    await message.reply(_("topics_edit.saved", count=len(changed)))
-    editor = ask.data.get("editor")
-    if isinstance(editor, int):
-        try:
-            await bot.edit_message_text(
-                text=editor_text(_, recording, changed),
-                chat_id=message.chat.id,
-                message_id=editor,
-                reply_markup=keyboards.topic_list(_, recording.id, changed),
-            )
-        except Exception as exc:  # the editor may be gone; the card already shows the change
-            log.debug("topic editor not updated: %s", exc)
+        data = {"editor": query.message.message_id, "at": callback_data.at}
+        ask = Ask(kind, rec=recording.id, idx=idx, data=data)
+        await _prompt(query, arq, text, ask)
 
 
 def _edited(_: Translator, ask: Ask, chapters: list[Chapter], text: str) -> list[Chapter] | str:
-    """The chapter list after one rename, retime or addition, or what is wrong with the text."""
+    """The chapter list after one rename, retime or addition, or what is wrong with the text.
+
+    For a rename or a retime the caller has checked that `ask.idx` still names its topic.
+    """
     text = " ".join(text.split())
     if ask.kind == ASK_ADD:
         match = _ADDED_LINE.match(text)
@@ -367,8 +427,6 @@ def _edited(_: Translator, ask: Ask, chapters: list[Chapter], text: str) -> list
             return _("topics_edit.err_time_format")
         added = Chapter(start=start, title=match.group(2).strip())
         return sorted([*chapters, added], key=lambda c: c.start)
-    if not 0 <= ask.idx < len(chapters):
-        return _("topics_edit.stale")
     old = chapters[ask.idx]
     if ask.kind == ASK_RENAME:
         if not text:
@@ -381,6 +439,13 @@ def _edited(_: Translator, ask: Ask, chapters: list[Chapter], text: str) -> list
             return _("topics_edit.err_time_format")
     changed = [*chapters[: ask.idx], replaced, *chapters[ask.idx + 1 :]]
     return sorted(changed, key=lambda c: c.start)
+
+
+def _same_topic(chapters: list[Chapter], idx: int, at: object) -> bool:
+    """Whether place `idx` still holds the topic that started at `at` ms when it was shown."""
+    return (
+        0 <= idx < len(chapters) and isinstance(at, int) and keyboards.start_ms(chapters[idx]) == at
+    )
 
 
 def _check(_: Translator, chapters: list[Chapter], recording: Recording) -> str | None:
@@ -422,14 +487,45 @@ def _short(text: str) -> str:
 
 async def _save(
     session: AsyncSession,
-    bot: Bot,
     store: MediaStore,
     recording: Recording,
     chapters: list[Chapter],
-) -> None:
-    await control.save_chapters(session, store, recording, chapters)
+    user_id: int,
+    how: str,
+    _: Translator,
+) -> str | None:
+    """Save the chapters with their audit event; or say why the template could not take them.
+
+    A template that fails on the new list leaves topics.json and metadata.json as they were.
+    """
+    try:
+        await control.save_chapters(session, store, recording, chapters)
+    except TemplateError as exc:
+        return _("review.compose_failed", reason=html.escape(str(exc)))
+    await _audit(session, recording, user_id, "topics_changed", how=how, count=len(chapters))
     await session.commit()
-    await cards.refresh_review_card(bot, session, store, recording)
+    return None
+
+
+async def _audit(
+    session: AsyncSession, recording: Recording, user_id: int, action: str, **details: Any
+) -> None:
+    await repo.audit(
+        session, recording.workspace_id, user_id, action, f"recording:{recording.id}", **details
+    )
+
+
+async def _prompt(query: CallbackQuery, arq: ArqRedis, text: str, ask: Ask) -> None:
+    """Ask the presser for text in the chat; their reply reaches `answered`."""
+    await query.answer()
+    if isinstance(query.message, Message):
+        user = query.from_user
+        await open_prompt(query.message, user.id, user.full_name, text, ask, arq)
+
+
+def _needs_picture(_: Translator, platforms: list[str]) -> str:
+    names = ", ".join(cards.platform_name(_.lang, p) for p in platforms)
+    return _("review.needs_picture", platforms=names)
 
 
 async def _show_editor(
@@ -446,22 +542,6 @@ async def _under_review(query: CallbackQuery, recording: Recording, _: Translato
         return True
     await query.answer(_("review.not_under_review"), show_alert=True)
     return False
-
-
-async def _recording_for(
-    message: Message,
-    ask: Ask,
-    session: AsyncSession,
-    arq: ArqRedis,
-    workspace_id: int,
-    _: Translator,
-) -> Recording | None:
-    recording = await repo.get_recording(session, workspace_id, ask.rec)
-    if recording is None or recording.status is not RecordingStatus.AWAITING_REVIEW:
-        await Asks(arq).drop(message.chat.id, message.from_user.id, ask.prompt)  # type: ignore[union-attr]
-        await message.reply(_("review.not_under_review"))
-        return None
-    return recording
 
 
 def make_router() -> Router:
@@ -488,8 +568,7 @@ def make_router() -> Router:
         preview, ReviewCb.filter(F.action == cards.PREVIEW), OwnRecording()
     )
     members.callback_query.register(topic_pressed, TopicCb.filter(), OwnRecording())
-    members.message.register(topics_answered, Answering(ASK_LIST, ASK_RENAME, ASK_RETIME, ASK_ADD))
-    members.message.register(text_answered, Answering(ASK_TITLE, ASK_DESCRIPTION))
+    members.message.register(answered, Answering(*TEXT_ASKS, *TOPIC_CHANGES))
 
     refused = Router(name=f"{__name__}.refused")
     refused.callback_query.register(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from aiogram import Bot, Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import roles as cb
@@ -21,11 +21,12 @@ from bot.callbacks.roles import RolesCb
 from bot.filters import (
     InGroup,
     ManagesRoles,
+    grant_admin,
     granted_admins,
     role_from_status,
-    set_granted,
     telegram_status,
 )
+from bot.handlers.usage import edit_quietly
 from bot.keyboards import roles as keyboards
 from locales import Translator
 from storage import repo
@@ -45,7 +46,7 @@ def _names(_: Translator, members: Sequence[Member]) -> str:
 
 async def view(
     session: AsyncSession, workspace: Workspace, number: int, _: Translator
-) -> tuple[str, object]:
+) -> tuple[str, InlineKeyboardMarkup]:
     """The text and keyboard of one page of /roles."""
     everyone = list(await repo.members(session, workspace.id))
     granted = granted_admins(workspace)
@@ -79,7 +80,7 @@ async def roles_command(
     message: Message, session: AsyncSession, workspace: Workspace, _: Translator
 ) -> None:
     text, markup = await view(session, workspace, 0, _)
-    await message.answer(text, reply_markup=markup)  # type: ignore[arg-type]
+    await message.answer(text, reply_markup=markup)
 
 
 async def roles_pressed(
@@ -99,7 +100,8 @@ async def roles_pressed(
         await query.answer()
     if isinstance(query.message, Message):
         text, markup = await view(session, workspace, callback_data.page, _)
-        await query.message.edit_text(text, reply_markup=markup)  # type: ignore[arg-type]
+        # A page pressed twice shows what is shown already.
+        await edit_quietly(query.message, text, markup)
 
 
 async def _change(
@@ -118,7 +120,7 @@ async def _change(
     name = _name(member)
     status = await telegram_status(bot, workspace.chat_id, member.user_id)
     if status in ("left", "kicked"):
-        set_granted(workspace, member.user_id, False)
+        await grant_admin(session, workspace, member.user_id, False)
         member.role = role_from_status(status, False)
         await query.answer(_("roles.gone", name=name), show_alert=True)
         return None
@@ -132,7 +134,8 @@ async def _change(
     if not granting and status in _ADMINS:
         await query.answer(_("roles.stays_admin", name=name), show_alert=True)
         return None
-    set_granted(workspace, member.user_id, granting)
+    # From the grants saved last: an admin may be changing /settings at this very moment.
+    await grant_admin(session, workspace, member.user_id, granting)
     before = member.role
     member.role = role_from_status(status or "member", granting)
     member.updated_at = utcnow()

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import settings as cb
 from bot.callbacks.settings import SetCb
 from bot.filters import IsAdmin, refuse_non_admin
+from bot.handlers.start import LANGUAGE_CHANGED
+from bot.handlers.usage import edit_quietly
 from bot.keyboards import settings as keyboards
 from bot.keyboards.language import LANGUAGE_NAMES
 from jobs.cards import platform_name
@@ -81,42 +83,37 @@ async def changed(
     _: Translator,
 ) -> None:
     action, value = callback_data.action, callback_data.value
-    chosen: dict[str, Any] = dict(workspace.settings or {})
+    if action == cb.LANGUAGE and value not in LANGUAGES:
+        await query.answer()
+        return
+    if action == cb.PLATFORM and value not in PLATFORMS:
+        await query.answer()
+        return
+    if action == cb.STT and value not in keyboards.LECTURE_LANGUAGES:
+        await query.answer()
+        return
+    audited: tuple[str, str, dict[str, Any]] | None
     if action == cb.LANGUAGE:
-        if value not in LANGUAGES:
-            await query.answer()
-            return
+        # Recorded as /language records it, so /audit tells both the same way, and a
+        # language pressed again changes nothing and logs nothing.
+        audited = None
+        if value != _.lang:
+            audited = (LANGUAGE_CHANGED, "language", {"value": value, "was": _.lang})
         workspace.language = value
         if workspace.kind is WorkspaceKind.PERSONAL:
             member.language = value
         _ = Translator(value)
-    elif action == cb.PLATFORM:
-        if value not in PLATFORMS:
-            await query.answer()
-            return
-        platforms = list(chosen.get("platforms") or [])
-        platforms = (
-            [p for p in platforms if p != value] if value in platforms else [*platforms, value]
+    else:
+        # Changed on the settings as saved last, not as this update loaded them: an owner
+        # may be granting or revoking admins in /roles at this very moment.
+        chosen = await repo.update_workspace_settings(
+            session, workspace, lambda current: _apply(current, action, value)
         )
-        chosen["platforms"] = [p for p in PLATFORMS if p in platforms]
-    elif action == cb.TRIM:
-        chosen["remove_pauses"] = value == "pauses"
-    elif action == cb.STT:
-        if value not in keyboards.LECTURE_LANGUAGES:
-            await query.answer()
-            return
-        chosen["transcribe_language"] = value
-    elif action == cb.AUTO:
-        chosen["auto_publish"] = not chosen.get("auto_publish")
-    workspace.settings = chosen
-    await repo.audit(
-        session,
-        workspace.id,
-        query.from_user.id,
-        "settings_changed",
-        action,
-        value=value if action != cb.AUTO else chosen["auto_publish"],
-    )
+        shown = chosen.get("auto_publish") if action == cb.AUTO else value
+        audited = ("settings_changed", action, {"value": shown})
+    if audited is not None:
+        what, target, details = audited
+        await repo.audit(session, workspace.id, query.from_user.id, what, target, **details)
     await session.commit()
     await query.answer(_("prefs.saved"))
     if action == cb.AUTO:
@@ -125,13 +122,30 @@ async def changed(
         await _show_section(query, action, workspace, settings, _)
 
 
+def _apply(current: dict[str, Any], action: str, value: str) -> None:
+    """One press of /settings on the workspace's settings (checked values only)."""
+    if action == cb.PLATFORM:
+        platforms = list(current.get("platforms") or [])
+        platforms = (
+            [p for p in platforms if p != value] if value in platforms else [*platforms, value]
+        )
+        current["platforms"] = [p for p in PLATFORMS if p in platforms]
+    elif action == cb.TRIM:
+        current["remove_pauses"] = value == "pauses"
+    elif action == cb.STT:
+        current["transcribe_language"] = value
+    elif action == cb.AUTO:
+        current["auto_publish"] = not current.get("auto_publish")
+
+
 async def _show_menu(
     query: CallbackQuery, workspace: Workspace, settings: Settings, _: Translator
 ) -> None:
     if isinstance(query.message, Message):
-        await query.message.edit_text(
+        await edit_quietly(
+            query.message,
             menu_text(_, workspace, settings),
-            reply_markup=keyboards.menu(_, bool((workspace.settings or {}).get("auto_publish"))),
+            keyboards.menu(_, bool((workspace.settings or {}).get("auto_publish"))),
         )
 
 
@@ -142,9 +156,11 @@ async def _show_section(
         return
     current = dict(workspace.settings or {})
     current.setdefault("transcribe_language", settings.transcribe_language)
-    await query.message.edit_text(
+    # A choice pressed again (the language already spoken) leaves the section as it was.
+    await edit_quietly(
+        query.message,
         _(f"prefs.section_{name}"),
-        reply_markup=keyboards.section(_, name, current, _.lang, PLATFORMS),
+        keyboards.section(_, name, current, _.lang, PLATFORMS),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from arq.connections import ArqRedis
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -136,6 +136,20 @@ async def card_text(
     return cards.fit("\n".join(lines))
 
 
+async def card_view(
+    _: Translator,
+    session: AsyncSession,
+    workspace: Workspace,
+    row: TemplateRow,
+    heading: str = "",
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A template's card with its buttons, under `heading` when one is given."""
+    text = await card_text(_, session, workspace, row)
+    template = parsed(row)
+    markup = keyboards.template_card(_, row.id, template, PLATFORMS) if template else None
+    return (f"{heading}\n\n{text}" if heading else text), markup
+
+
 def _code(source: str) -> str:
     shown = source if len(source) <= _SOURCE_SHOWN else source[: _SOURCE_SHOWN - 1] + "…"
     return f"<code>{html.escape(shown)}</code>"
@@ -159,6 +173,12 @@ async def list_pressed(
     query: CallbackQuery, session: AsyncSession, workspace: Workspace, _: Translator
 ) -> None:
     await query.answer()
+    await _show_list(query, session, workspace, _)
+
+
+async def _show_list(
+    query: CallbackQuery, session: AsyncSession, workspace: Workspace, _: Translator
+) -> None:
     rows = list(await repo.templates(session, workspace.id))
     if isinstance(query.message, Message):
         await query.message.edit_text(
@@ -186,9 +206,7 @@ async def _show_card(
 ) -> None:
     if not isinstance(query.message, Message):
         return
-    text = await card_text(_, session, workspace, row)
-    template = parsed(row)
-    markup = keyboards.template_card(_, row.id, template, PLATFORMS) if template else None
+    text, markup = await card_view(_, session, workspace, row)
     try:
         await query.message.edit_text(text, reply_markup=markup)
     except Exception as exc:  # "not modified" when a press changed nothing visible
@@ -239,7 +257,8 @@ async def _latest_processed(
     session: AsyncSession, workspace: Workspace, store: MediaStore
 ) -> tuple[Recording, Topics] | None:
     for recording in await repo.list_recordings(session, workspace.id, limit=20):
-        path = store.recording_dir(workspace.id, recording.id, create=False) / files.TOPICS
+        # With media in a bucket the topics may exist only there (made on a worker elsewhere).
+        path = await store.fetch(workspace.id, recording.id, files.TOPICS)
         if not path.is_file():
             continue
         try:
@@ -302,6 +321,25 @@ def errors_text(_: Translator, exc: ValidationError | str) -> str:
     return _("tpl.invalid", errors="\n".join(lines))
 
 
+async def _saved_answer(
+    message: Message,
+    session: AsyncSession,
+    workspace: Workspace,
+    body: dict[str, Any],
+    row: TemplateRow | None,
+    action: str,
+    _: Translator,
+) -> TemplateRow | ValidationError:
+    """Store what the person sent; when it is no valid template, tell them what is wrong."""
+    assert message.from_user is not None
+    try:
+        return await save(session, workspace, message.from_user.id, body, row, action)
+    except ValidationError as exc:
+        await session.rollback()
+        await message.reply(errors_text(_, exc))
+        return exc
+
+
 async def new_pressed(query: CallbackQuery, arq: ArqRedis, _: Translator) -> None:
     await query.answer()
     if isinstance(query.message, Message):
@@ -351,24 +389,21 @@ async def new_answered(
     for key in ("title_template", "description_template"):
         if key in data:
             body[key] = data[key]
-    try:
-        row = await save(session, workspace, user.id, body, None, "template_created")
-    except ValidationError as exc:
+    row = await _saved_answer(message, session, workspace, body, None, "template_created", _)
+    if isinstance(row, ValidationError):
         # Start the failing step again rather than the whole dialogue.
-        await session.rollback()
-        retry = NEW_TITLE if "title_template" in str(exc) else NEW_DESCRIPTION
-        data.pop("title_template" if retry == NEW_TITLE else "description_template", None)
-        await message.reply(errors_text(_, exc))
-        key = "tpl.ask_title" if retry == NEW_TITLE else "tpl.ask_description"
+        retry, key, field = (
+            (NEW_TITLE, "tpl.ask_title", "title_template")
+            if "title_template" in str(row)
+            else (NEW_DESCRIPTION, "tpl.ask_description", "description_template")
+        )
+        data.pop(field, None)
         await open_prompt(message, user.id, user.full_name, _(key), Ask(retry, data=data), arq)
         return
-    template = parsed(row)
-    await message.answer(
-        _("tpl.created", name=html.escape(row.name))
-        + "\n\n"
-        + await card_text(_, session, workspace, row),
-        reply_markup=keyboards.template_card(_, row.id, template, PLATFORMS) if template else None,
+    text, markup = await card_view(
+        _, session, workspace, row, _("tpl.created", name=html.escape(row.name))
     )
+    await message.answer(text, reply_markup=markup)
 
 
 def _answer(data: dict[str, Any], key: str, text: str) -> None:
@@ -392,8 +427,8 @@ async def edit_pressed(
     if not isinstance(query.message, Message):
         return
     kind, key = EDIT_FIELDS[callback_data.action]
-    user = query.from_user
     ask = Ask(kind, idx=template.id, data={"card": query.message.message_id})
+    user = query.from_user
     await open_prompt(query.message, user.id, user.full_name, _(key), ask, arq)
 
 
@@ -430,23 +465,17 @@ async def edit_answered(
         except ValueError:
             await message.reply(_("tpl.priority_number"))
             return
-    try:
-        row = await save(session, workspace, user.id, body, row, "template_changed")
-    except ValidationError as exc:
-        await session.rollback()
-        await message.reply(errors_text(_, exc))
+    saved = await _saved_answer(message, session, workspace, body, row, "template_changed", _)
+    if isinstance(saved, ValidationError):
         return
     await Asks(arq).drop(message.chat.id, user.id, ask.prompt)
     await message.reply(_("tpl.saved"))
     card = ask.data.get("card")
-    template = parsed(row)
-    if isinstance(card, int) and template is not None:
+    if isinstance(card, int):
+        text, markup = await card_view(_, session, workspace, saved)
         try:
             await bot.edit_message_text(
-                text=await card_text(_, session, workspace, row),
-                chat_id=message.chat.id,
-                message_id=card,
-                reply_markup=keyboards.template_card(_, row.id, template, PLATFORMS),
+                text=text, chat_id=message.chat.id, message_id=card, reply_markup=markup
             )
         except Exception as exc:  # the card may be gone; the change is saved either way
             log.debug("template card not updated: %s", exc)
@@ -518,11 +547,7 @@ async def delete_confirmed(
     await session.delete(template)
     await session.commit()
     await query.answer(_("tpl.deleted", name=name))
-    rows = list(await repo.templates(session, workspace.id))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            list_text(_, rows), reply_markup=keyboards.template_list(_, rows)
-        )
+    await _show_list(query, session, workspace, _)
 
 
 async def file_received(
@@ -553,19 +578,13 @@ async def file_received(
     if not isinstance(body, dict):
         await message.reply(_("tpl.not_a_mapping"))
         return
-    try:
-        row = await save(session, workspace, user.id, body, None, "template_uploaded")
-    except ValidationError as exc:
-        await session.rollback()
-        await message.reply(errors_text(_, exc))
+    row = await _saved_answer(message, session, workspace, body, None, "template_uploaded", _)
+    if isinstance(row, ValidationError):
         return
-    template = parsed(row)
-    await message.reply(
-        _("tpl.uploaded", name=html.escape(row.name))
-        + "\n\n"
-        + await card_text(_, session, workspace, row),
-        reply_markup=keyboards.template_card(_, row.id, template, PLATFORMS) if template else None,
+    text, markup = await card_view(
+        _, session, workspace, row, _("tpl.uploaded", name=html.escape(row.name))
     )
+    await message.reply(text, reply_markup=markup)
 
 
 def _parse_error(exc: Exception) -> str:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.usage import UsageCb
@@ -24,20 +21,6 @@ from storage.models import Workspace
 
 BAR_WIDTH = 10
 # Longest a check-and-create may hold a workspace's turn (a Telegram send included).
-TURN_SECONDS = 60
-
-
-@asynccontextmanager
-async def quota_turn(redis: Redis, workspace_id: int) -> AsyncIterator[None]:
-    """One new recording of a workspace at a time, from its quota check to its commit.
-
-    Files sent together arrive as updates handled side by side (in every bot process): each
-    would pass a check that none of the others has been counted in yet.
-    """
-    async with redis.lock(
-        f"leap:quota:{workspace_id}", timeout=TURN_SECONDS, blocking_timeout=TURN_SECONDS
-    ):
-        yield
 
 
 def bar(used: float, limit: float) -> str:

@@ -3,16 +3,22 @@
 Connecting: an admin sends the credentials of a Zoom Server-to-Server OAuth app (account id,
 client id, client secret) in a private chat. The message is deleted as soon as it is read, the
 credentials are tried at once by asking Zoom for a token, and they are stored encrypted.
+Waiting for them takes only messages that look like them; whatever else the person writes
+meanwhile (an answer to another prompt, a link) is handled as if nobody waited, and a message
+that looked like credentials but could not be read ends the wait.
 
 Which workspace an account serves: the one the admin asked from. `/zoom_connect` in a private
 chat connects the admin's personal workspace. In a group, the bot never takes secrets; it
 remembers for a quarter of an hour that this admin wants Zoom for this group and asks for the
-credentials in the private chat, where they then connect the group (the admin's role in the
-group is checked again when they arrive).
+credentials in the private chat, where they then connect the group (`AdminThere` checks the
+sender's role in that group again when they arrive).
 
 `/zoom` lists the recent recordings of the workspace's accounts, marks the ones already
 imported, and offers a button for each of the others; a button queues the recording like a
-file sent to the chat.
+file sent to the chat, once the workspace's quotas have room for it.
+
+Only admins connect, list and import: the router says so with `IsAdmin()`, and its refusal
+router answers everyone else.
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.zoom import ZoomPickCb
+from bot.filters import (
+    AdminThere,
+    InGroup,
+    IsAdmin,
+    refuse_non_admin,
+    refuse_non_admin_message,
+)
+from bot.handlers.usage import refusal_text
 from bot.keyboards import zoom as keyboards
 from integrations.zoom import (
     Credentials,
@@ -43,15 +57,16 @@ from integrations.zoom import (
     ZoomError,
     ZoomRecording,
 )
+from jobs import control
 from jobs.enqueue import enqueue_stage
-from jobs.zoom_sync import imported_meetings
+from jobs.zoom_sync import imported_meetings, thresholds
 from leap.settings import Settings
 from locales import Translator
 from locales.format import duration, size
-from storage import repo
+from storage import quotas, repo
 from storage.crypto import SecretBox, SecretBoxError
-from storage.files import safe_ext
-from storage.models import Role, SourceKind, Workspace, WorkspaceKind
+from storage.files import MediaStore, safe_ext
+from storage.models import Recording, SourceKind, Workspace, WorkspaceKind
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +74,6 @@ PROVIDER = "zoom"
 AWAIT_TTL = 15 * 60
 PICK_TTL = 3600
 LIST_LIMIT = 15
-LIST_DAYS = 30
-# The same defaults as the scheduled sync: short calls and tiny files are rarely lectures.
-MIN_MINUTES = 30.0
-MIN_MB = 40.0
 
 _LABELLED = re.compile(
     r"\b(account[ _-]?id|client[ _-]?id|client[ _-]?secret)\W{0,3}[:=]\s*([^\s,;]+)",
@@ -91,6 +102,25 @@ def _looks_like_credentials(text: str) -> bool:
     return len(_LABELLED.findall(text)) >= 2
 
 
+def _key_like(word: str) -> bool:
+    """A generated id or secret rather than a word: long, with digits or capitals inside."""
+    if len(word) < 8 or not _VALUE.fullmatch(word):
+        return False
+    return any(c.isdigit() for c in word) or any(c.isupper() for c in word[1:])
+
+
+def _answers_connect_prompt(text: str) -> bool:
+    """Credentials as a person sends them after /zoom_connect: labelled, or bare values.
+
+    Bare, they are two to four generated-looking values, never words: a title typed for
+    another prompt or a remark meanwhile is not the answer.
+    """
+    if _looks_like_credentials(text):
+        return True
+    words = text.split()
+    return 2 <= len(words) <= 4 and all(_key_like(word) for word in words)
+
+
 def _await_key(user_id: int) -> str:
     return f"leap:zoom:await:{user_id}"
 
@@ -99,83 +129,102 @@ def _pick_key(workspace_id: int, key: str) -> str:
     return f"leap:zoom:pick:{workspace_id}:{key}"
 
 
-class ExpectingCredentials(BaseFilter):
-    """A private text the bot asked for with /zoom_connect, or one that plainly carries them.
+class PendingConnect(BaseFilter):
+    """Where credentials sent privately go now, handed over as `target` and `asked`.
 
-    Hands the handler `target`: the workspace id the admin asked to connect, or None for the
-    personal workspace.
+    `target` is the group whose admin asked with /zoom_connect in the last quarter of an hour,
+    or None for the sender's personal workspace; `asked` says whether the bot asked at all.
     """
 
-    async def __call__(self, message: Message, arq: ArqRedis) -> bool | dict[str, Any]:
-        text = message.text or ""
-        if message.from_user is None or not text or text.startswith("/"):
+    async def __call__(
+        self, message: Message, session: AsyncSession, arq: ArqRedis
+    ) -> bool | dict[str, Any]:
+        if message.from_user is None:
             return False
         raw = await arq.get(_await_key(message.from_user.id))
-        # A link sent meanwhile is a recording for the intake, not an answer to the prompt.
-        if raw is not None and not text.lstrip().lower().startswith(("http://", "https://")):
-            return {"target": json.loads(raw).get("workspace_id")}
-        if _looks_like_credentials(text):
-            return {"target": None}
-        return False
+        pending = json.loads(raw).get("workspace_id") if raw is not None else None
+        return {"target": await _group(session, pending), "asked": raw is not None}
+
+
+class ExpectingCredentials(BaseFilter):
+    """A private text that carries Zoom credentials; hands it over as `secret`.
+
+    Comes after `PendingConnect`. Labelled values are taken whenever they come; bare ones only
+    while the bot waits after /zoom_connect. Anything else (a title for an open prompt, a
+    link) goes on to the routers after this one.
+    """
+
+    async def __call__(self, message: Message, asked: bool = False) -> bool | dict[str, Any]:
+        text = message.text or ""
+        if not text or text.startswith("/"):
+            return False
+        taken = _answers_connect_prompt(text) if asked else _looks_like_credentials(text)
+        return {"secret": text} if taken else False
 
 
 # --- connecting -----------------------------------------------------------------------------
 
 
-async def connect(
+async def _expect_credentials(arq: ArqRedis, user_id: int, workspace_id: int | None) -> None:
+    """Remember for a while which workspace this person's next credentials are for."""
+    await arq.set(_await_key(user_id), json.dumps({"workspace_id": workspace_id}), ex=AWAIT_TTL)
+
+
+async def _forget(message: Message) -> None:
+    """Delete a message that carried (or may have carried) secrets; gone already is fine."""
+    with contextlib.suppress(TelegramAPIError):
+        await message.delete()
+
+
+async def connect_in_group(
     message: Message,
     command: CommandObject,
     workspace: Workspace,
-    role: Role,
-    session: AsyncSession,
     bot: Bot,
     arq: ArqRedis,
-    secrets: SecretBox | None,
-    settings: Settings,
     _: Translator,
 ) -> None:
-    user = message.from_user
-    if user is None:
-        return
-    if workspace.kind is WorkspaceKind.GROUP:
-        if command.args:
-            # Whoever typed them, secrets do not stay in a group's history.
-            with contextlib.suppress(TelegramAPIError):
-                await message.delete()
-            await message.answer(_("zoom.group_secret_exposed"))
-        if not role.is_admin:
-            await message.answer(_("common.admins_only"))
-            return
-        target = {"workspace_id": workspace.id}
-        await arq.set(_await_key(user.id), json.dumps(target), ex=AWAIT_TTL)
-        me = await bot.me()
-        await message.answer(
-            _("zoom.group_send_privately", title=html.escape(workspace.title)),
-            reply_markup=keyboards.open_private(_, f"https://t.me/{me.username}"),
-        )
-        return
-    if not role.is_admin:
-        await message.reply(_("common.admins_only"))
-        return
-    raw = await arq.get(_await_key(user.id))
-    pending = json.loads(raw) if raw is not None else {"workspace_id": None}
     if command.args:
-        await receive(
-            message, command.args, pending.get("workspace_id"), workspace, session, bot, arq,
-            secrets, settings, _,
-        )  # fmt: skip
+        await pasted_in_group(message, _)
+    if message.from_user is None:
         return
-    await arq.set(_await_key(user.id), json.dumps(pending), ex=AWAIT_TTL)
+    await _expect_credentials(arq, message.from_user.id, workspace.id)
+    me = await bot.me()
+    await message.answer(
+        _("zoom.group_send_privately", title=html.escape(workspace.title)),
+        reply_markup=keyboards.open_private(_, f"https://t.me/{me.username}"),
+    )
+
+
+async def connect_in_private(
+    message: Message, target: Workspace | None, arq: ArqRedis, _: Translator
+) -> None:
+    if message.from_user is None:
+        return
+    # Asking again keeps the group an earlier /zoom_connect there chose.
+    await _expect_credentials(arq, message.from_user.id, target.id if target else None)
     text = _("zoom.connect_prompt")
-    group = await _group(session, pending.get("workspace_id"))
-    if group is not None:
-        text += "\n\n" + _("zoom.connect_target", title=html.escape(group.title))
+    if target is not None:
+        text += "\n\n" + _("zoom.connect_target", title=html.escape(target.title))
     await message.answer(text)
+
+
+async def refuse_connect(
+    message: Message, command: CommandObject, workspace: Workspace, _: Translator
+) -> None:
+    if workspace.kind is WorkspaceKind.GROUP:
+        # Whoever typed them, secrets do not stay in a group's history.
+        if command.args:
+            await pasted_in_group(message, _)
+        await message.answer(_("common.admins_only"))
+    else:
+        await message.reply(_("common.admins_only"))
 
 
 async def credentials_sent(
     message: Message,
-    target: int | None,
+    secret: str,
+    target: Workspace | None,
     workspace: Workspace,
     session: AsyncSession,
     bot: Bot,
@@ -184,16 +233,24 @@ async def credentials_sent(
     settings: Settings,
     _: Translator,
 ) -> None:
-    await receive(
-        message, message.text or "", target, workspace, session, bot, arq, secrets, settings, _
-    )
+    await receive(message, secret, target or workspace, session, bot, arq, secrets, settings, _)
+
+
+async def credentials_refused(
+    message: Message, target: Workspace | None, arq: ArqRedis, _: Translator
+) -> None:
+    """Credentials for a group where the sender is not (or no longer) an admin."""
+    await _forget(message)
+    if message.from_user is not None:
+        await arq.delete(_await_key(message.from_user.id))
+    title = target.title if target is not None else ""
+    await message.answer(_("zoom.not_admin_there", title=html.escape(title)))
 
 
 async def receive(
     message: Message,
     text: str,
-    target_id: int | None,
-    workspace: Workspace,
+    target: Workspace,
     session: AsyncSession,
     bot: Bot,
     arq: ArqRedis,
@@ -204,24 +261,20 @@ async def receive(
     """Read, delete, check with Zoom, store encrypted."""
     user = message.from_user
     assert user is not None
-    with contextlib.suppress(TelegramAPIError):
-        await message.delete()
+    await _forget(message)
     creds = parse_credentials(text)
     if creds is None:
-        await message.answer(_("zoom.unreadable"))
+        # One miss ends the wait: the person's next messages are theirs again, and the
+        # answer says how to start over.
+        await arq.delete(_await_key(user.id))
+        if target.kind is WorkspaceKind.GROUP:
+            await message.answer(_("zoom.unreadable_group", title=html.escape(target.title)))
+        else:
+            await message.answer(_("zoom.unreadable"))
         return
     if secrets is None:
         await message.answer(_("zoom.no_secret_key"))
         return
-    target = workspace
-    group = await _group(session, target_id)
-    if group is not None:
-        member = await repo.get_member(session, group.id, user.id)
-        if member is None or not member.role.is_admin:
-            await arq.delete(_await_key(user.id))
-            await message.answer(_("zoom.not_admin_there", title=html.escape(group.title)))
-            return
-        target = group
 
     status = await message.answer(_("zoom.checking"))
     try:
@@ -277,14 +330,19 @@ async def receive(
             )
 
 
-async def _check(settings: Settings, creds: Credentials) -> str:
-    """Ask Zoom for a token with these credentials; returns a name for the account."""
-    async with ZoomClient(
+def _client(settings: Settings, creds: Credentials) -> ZoomClient:
+    # A person is waiting: two quick retries, not the sync's patient ones.
+    return ZoomClient(
         creds,
         api_url=settings.zoom_api_url,
         oauth_url=settings.zoom_oauth_url,
         retry_delays=(1.0, 3.0),
-    ) as client:
+    )
+
+
+async def _check(settings: Settings, creds: Credentials) -> str:
+    """Ask Zoom for a token with these credentials; returns a name for the account."""
+    async with _client(settings, creds) as client:
         await client.token()
         try:
             me = await client.me()
@@ -308,34 +366,16 @@ async def _edit(message: Message, text: str) -> None:
 
 async def pasted_in_group(message: Message, _: Translator) -> None:
     """Credentials typed into a group: gone at once, and the group is told to replace them."""
-    with contextlib.suppress(TelegramAPIError):
-        await message.delete()
+    await _forget(message)
     await message.answer(_("zoom.group_secret_exposed"))
 
 
 # --- listing and importing ------------------------------------------------------------------
 
 
-def _limits(settings: Settings, workspace: Workspace) -> tuple[int, float, float]:
-    own = workspace.settings or {}
-
-    def value(name: str, default: float) -> float:
-        try:
-            return float(own.get(name, getattr(settings, name, default)))
-        except (TypeError, ValueError):
-            return default
-
-    return (
-        int(value("zoom_list_days", LIST_DAYS)),
-        value("zoom_min_minutes", MIN_MINUTES),
-        value("zoom_min_mb", MIN_MB),
-    )
-
-
 async def list_recordings(
     message: Message,
     workspace: Workspace,
-    role: Role,
     session: AsyncSession,
     arq: ArqRedis,
     secrets: SecretBox | None,
@@ -343,9 +383,6 @@ async def list_recordings(
     lang: str,
     _: Translator,
 ) -> None:
-    if not role.is_admin:
-        await message.reply(_("common.admins_only"))
-        return
     rows = await repo.credentials(session, workspace.id, PROVIDER)
     if not rows:
         await message.answer(_("zoom.none_connected"))
@@ -354,7 +391,7 @@ async def list_recordings(
         await message.answer(_("zoom.no_secret_key"))
         return
     status = await message.answer(_("zoom.loading"))
-    days, minutes, mb = _limits(settings, workspace)
+    limits = thresholds(settings, workspace.settings, listing=True)
     today = datetime.now(UTC).date()
     found: list[tuple[int, str, ZoomRecording]] = []
     problems: list[str] = []
@@ -362,17 +399,12 @@ async def list_recordings(
         account = html.escape(row.account_name or f"#{row.id}")
         try:
             creds = Credentials.from_payload(secrets.decrypt(row.payload))
-            async with ZoomClient(
-                creds,
-                api_url=settings.zoom_api_url,
-                oauth_url=settings.zoom_oauth_url,
-                retry_delays=(1.0, 3.0),
-            ) as client:
+            async with _client(settings, creds) as client:
                 listed = await client.list_recordings(
-                    today - timedelta(days=days - 1),
+                    today - timedelta(days=limits.days - 1),
                     today,
-                    min_duration=minutes * 60,
-                    min_size=int(mb * 1024 * 1024),
+                    min_duration=limits.min_seconds,
+                    min_size=limits.min_bytes,
                 )
         except (ZoomAuthError, SecretBoxError):
             problems.append(_("zoom.account_refused", account=account))
@@ -385,7 +417,7 @@ async def list_recordings(
     found = found[:LIST_LIMIT]
 
     done = await imported_meetings(session, workspace.id, [r.uuid for _c, _a, r in found])
-    lines = [_("zoom.list_title", days=days)] if found else []
+    lines = [_("zoom.list_title", days=limits.days)] if found else []
     buttons: list[tuple[int, str, str]] = []
     for number, (credential_id, account_name, rec) in enumerate(found, 1):
         if rec.processing or rec.file is None:
@@ -410,7 +442,14 @@ async def list_recordings(
             )
         )
     if not found and not problems:
-        lines.append(_("zoom.list_empty", days=days, minutes=f"{minutes:g}", mb=f"{mb:g}"))
+        lines.append(
+            _(
+                "zoom.list_empty",
+                days=limits.days,
+                minutes=f"{limits.min_minutes:g}",
+                mb=f"{limits.min_mb:g}",
+            )
+        )
     lines += problems
     if buttons:
         lines += ["", _("zoom.list_hint")]
@@ -421,17 +460,17 @@ async def pick(
     query: CallbackQuery,
     callback_data: ZoomPickCb,
     workspace: Workspace,
-    role: Role,
     session: AsyncSession,
+    settings: Settings,
+    store: MediaStore,
     arq: ArqRedis,
+    bot: Bot,
     lang: str,
     _: Translator,
 ) -> None:
-    if not role.is_admin:
-        await query.answer(_("common.admins_only"), show_alert=True)
-        return
+    key = _pick_key(workspace.id, callback_data.key)
     # Taken, not read: two presses at once must not import the recording twice.
-    raw = await arq.getdel(_pick_key(workspace.id, callback_data.key))
+    raw = await arq.getdel(key)
     if raw is None:
         await query.answer(_("zoom.list_expired"), show_alert=True)
         return
@@ -447,7 +486,64 @@ async def pick(
         await query.answer(_("zoom.already_imported"), show_alert=True)
         return
     anchor = query.message if isinstance(query.message, Message) else None
-    chat_id = anchor.chat.id if anchor is not None else workspace.chat_id
+    # Whatever this update read or wrote is saved before waiting for the turn: an open
+    # transaction would hold SQLite against the turn's holder, and its old snapshot would
+    # miss the recordings that holder counts in.
+    await session.commit()
+    async with control.quota_turn(arq, workspace.id):
+        # Asked again in the turn: another admin's list, or the sync, may have taken the
+        # meeting while this press waited, and every import of a workspace takes this turn.
+        if await imported_meetings(session, workspace.id, [found.uuid]):
+            await query.answer(_("zoom.already_imported"), show_alert=True)
+            return
+        refusal = await quotas.check(
+            session,
+            store,
+            workspace,
+            settings,
+            size=found.file.size or None,
+            seconds=found.duration or None,
+        )
+        if refusal is not None:
+            # The button stays: once there is room, the same press imports the recording.
+            await arq.set(key, raw, ex=PICK_TTL)
+            await query.answer()
+            await _say(bot, workspace, anchor, refusal_text(_, refusal))
+            return
+        recording = await _create(session, workspace, query, anchor, found, item, lang)
+        # Counted from here on by whoever checks next.
+        await session.commit()
+    text = _("intake.queued", name=html.escape(found.topic))
+    if anchor is not None:
+        progress = await anchor.answer(text)
+        recording.progress_message_id = progress.message_id
+    # The worker must find the row, so commit before handing the work over.
+    await session.commit()
+    await enqueue_stage(arq, workspace.id, recording.id, "fetch")
+    await query.answer(_("zoom.queued"))
+    log.info("recording %s queued from Zoom in workspace %s", recording.id, workspace.id)
+
+
+async def _say(bot: Bot, workspace: Workspace, anchor: Message | None, text: str) -> None:
+    """A message below the list a button was pressed on, or in the chat when that is gone."""
+    if anchor is not None:
+        await anchor.answer(text)
+    else:
+        await bot.send_message(workspace.chat_id, text)
+
+
+async def _create(
+    session: AsyncSession,
+    workspace: Workspace,
+    query: CallbackQuery,
+    anchor: Message | None,
+    found: ZoomRecording,
+    item: dict[str, Any],
+    lang: str,
+) -> Recording:
+    """The recording row of a picked Zoom file, its fetch stage and the audit trace."""
+    assert found.file is not None
+    options = dict(item.get("options") or {})
     recording = await repo.create_recording(
         session,
         workspace.id,
@@ -458,7 +554,7 @@ async def pick(
         source_size=found.file.size or None,
         source_ext=safe_ext(found.file.extension or "mp4"),
         language=lang,
-        chat_id=chat_id,
+        chat_id=anchor.chat.id if anchor is not None else workspace.chat_id,
         thread_id=anchor.message_thread_id
         if anchor is not None and anchor.is_topic_message
         else None,
@@ -484,28 +580,42 @@ async def pick(
         file=found.file.id,
         automatic=False,
     )
-    text = _("intake.queued", name=html.escape(found.topic))
-    if anchor is not None:
-        progress = await anchor.answer(text)
-        recording.progress_message_id = progress.message_id
-    # The worker must find the row, so commit before handing the work over.
-    await session.commit()
-    await enqueue_stage(arq, workspace.id, recording.id, "fetch")
-    await query.answer(_("zoom.queued"))
-    log.info("recording %s queued from Zoom in workspace %s", recording.id, workspace.id)
+    return recording
 
 
 def make_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(connect, Command("zoom_connect"))
-    router.message.register(list_recordings, Command("zoom"))
-    router.message.register(
-        credentials_sent, F.chat.type == ChatType.PRIVATE, F.text, ExpectingCredentials()
-    )
-    router.message.register(
+
+    # Credentials arrive in a private chat, typed after /zoom_connect or on their own. The
+    # group they are meant for (if any) decides who may send them.
+    private = Router(name=f"{__name__}.private")
+    private.message.filter(F.chat.type == ChatType.PRIVATE)
+    typed = (Command("zoom_connect", magic=F.args.as_("secret")), PendingConnect())
+    pasted = (F.text, PendingConnect(), ExpectingCredentials())
+    for carrier in (typed, pasted):
+        private.message.register(credentials_sent, *carrier, AdminThere())
+        private.message.register(credentials_refused, *carrier)
+
+    admin = Router(name=f"{__name__}.admin")
+    admin.message.filter(IsAdmin())
+    admin.callback_query.filter(IsAdmin())
+    admin.message.register(connect_in_group, Command("zoom_connect"), InGroup())
+    admin.message.register(connect_in_private, Command("zoom_connect"), PendingConnect())
+    admin.message.register(list_recordings, Command("zoom"))
+    admin.callback_query.register(pick, ZoomPickCb.filter())
+
+    refused = Router(name=f"{__name__}.refused")
+    refused.message.register(refuse_connect, Command("zoom_connect"))
+    refused.message.register(refuse_non_admin_message, Command("zoom"))
+    refused.callback_query.register(refuse_non_admin, ZoomPickCb.filter())
+
+    # Credentials typed into a group are deleted whoever typed them.
+    exposed = Router(name=f"{__name__}.exposed")
+    exposed.message.register(
         pasted_in_group,
         F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}),
         F.text.func(_looks_like_credentials),
     )
-    router.callback_query.register(pick, ZoomPickCb.filter())
+
+    router.include_routers(private, admin, refused, exposed)
     return router

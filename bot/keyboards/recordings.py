@@ -12,7 +12,7 @@ from bot.callbacks.recordings import RecCb, RecListCb
 from jobs import control
 from jobs.cards import display_name
 from locales import Translator
-from storage.models import Recording, RecordingStatus
+from storage.models import Publication, Recording, RecordingStatus
 
 STATUS_MARKS = {
     RecordingStatus.INITIALIZED: "🕓",
@@ -58,12 +58,23 @@ def page(
     return builder.as_markup()
 
 
-def recording(_: Translator, recording: Recording, number: int) -> InlineKeyboardMarkup:
+def recording(
+    _: Translator,
+    recording: Recording,
+    number: int,
+    publications: Sequence[Publication] = (),
+) -> InlineKeyboardMarkup:
+    """One recording's actions; `publications` are its rows, for Publish again."""
     rec = recording.id
     builder = InlineKeyboardBuilder()
     if control.can_retry(recording):
         builder.button(
             text=_("recs.button_retry"), callback_data=RecCb(action=cb.RETRY, rec=rec, page=number)
+        )
+    if control.failed_platforms(recording, publications):
+        builder.button(
+            text=_("recs.button_publish_again"),
+            callback_data=RecCb(action=cb.PUBLISH_AGAIN, rec=rec, page=number),
         )
     if control.can_cancel(recording):
         builder.button(

@@ -13,12 +13,18 @@ from pipeline.timecodes import Chapter
 _LABEL = 28
 
 
+def start_ms(chapter: Chapter) -> int:
+    """The chapter's start as its buttons carry it."""
+    return round(chapter.start * 1000)
+
+
 def topic_list(_: Translator, rec: int, chapters: list[Chapter]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for index, chapter in enumerate(chapters):
         title = chapter.title if len(chapter.title) <= _LABEL else chapter.title[: _LABEL - 1] + "…"
         builder.button(
-            text=f"{index + 1}. {title}", callback_data=TopicCb(action=cb.PICK, rec=rec, idx=index)
+            text=f"{index + 1}. {title}",
+            callback_data=TopicCb(action=cb.PICK, rec=rec, idx=index, at=start_ms(chapter)),
         )
     builder.button(text=_("topics_edit.button_add"), callback_data=TopicCb(action=cb.ADD, rec=rec))
     builder.button(
@@ -32,14 +38,15 @@ def topic_list(_: Translator, rec: int, chapters: list[Chapter]) -> InlineKeyboa
     return builder.as_markup()
 
 
-def topic_actions(_: Translator, rec: int, idx: int) -> InlineKeyboardMarkup:
+def topic_actions(_: Translator, rec: int, idx: int, chapter: Chapter) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    at = start_ms(chapter)
     for action, key in (
         (cb.RENAME, "topics_edit.button_rename"),
         (cb.RETIME, "topics_edit.button_time"),
         (cb.DELETE, "topics_edit.button_delete"),
         (cb.BACK, "topics_edit.button_back"),
     ):
-        builder.button(text=_(key), callback_data=TopicCb(action=action, rec=rec, idx=idx))
+        builder.button(text=_(key), callback_data=TopicCb(action=action, rec=rec, idx=idx, at=at))
     builder.adjust(3, 1)
     return builder.as_markup()

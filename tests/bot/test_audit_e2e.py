@@ -63,7 +63,7 @@ async def test_audit_is_paged_named_in_the_chats_language_and_for_admins_only(
     assert entries[1].endswith("<b>changed the settings</b> · lang: ru")
     assert entries[2].endswith("<b>changed a template</b> · template «Physics»")
     assert entries[3].endswith("<b>deleted</b> · recording #4")
-    assert entries[4].endswith("<b>published</b> · recording #5 → YouTube")
+    assert entries[4].endswith("<b>sent to publishing</b> · recording #5 → YouTube")
     assert entries[5].endswith("<b>connected an account</b> · YouTube (Lecture channel)")
     assert [label for label, _ in log.buttons] == ["Older ▶️"]
 
@@ -86,7 +86,7 @@ async def test_audit_is_paged_named_in_the_chats_language_and_for_admins_only(
     russian = await ask(telegram, group, owner, "/audit")
     assert "Журнал действий" in russian.content
     assert "Olga · <b>назначил администратором</b> · Sam" in russian.content
-    assert "<b>опубликовал</b> · запись №5 → YouTube" in russian.content
+    assert "<b>отправил на публикацию</b> · запись №5 → YouTube" in russian.content
 
 
 async def test_an_empty_log_says_so(app: RunningBot, telegram: FakeTelegram) -> None:

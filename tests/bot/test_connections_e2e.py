@@ -17,11 +17,14 @@ from redis.asyncio import Redis
 from leap.settings import Settings
 from storage.crypto import SecretBox
 from storage.db import create_engine
-from storage.models import AuditEvent, Credential
+from storage.models import AuditEvent, Credential, Role
+from tests.bot.test_roles_e2e import wait_for_role
+from tests.bot.test_zoom_e2e import connect_privately, zoom_settings
 from tests.conftest import running
 from tests.fakes.google import FakeGoogle
 from tests.fakes.telegram import BotMessage, FakeTelegram
 from tests.fakes.vk import FakeVk
+from tests.fakes.zoom import FakeZoom
 
 VK_USER = 7
 CHANNEL = -1009876543210
@@ -225,6 +228,47 @@ async def test_only_admins_connect_in_a_group(public: Settings, telegram: FakeTe
     assert listing.buttons == []
 
 
+async def test_in_a_group_only_admins_disconnect_and_a_demoted_admin_is_not_heard(
+    public: Settings, telegram: FakeTelegram
+) -> None:
+    group = telegram.group(-100701, "Physics")
+    admin = telegram.user(313, "Adam")
+    student = telegram.user(314, "Sam")
+    telegram.set_admins(group["id"], [admin["id"]])
+    telegram.channel(CHANNEL, "Lectures channel", username="lectures_channel", admins=(313,))
+    refusal_text = "Only admins of this workspace can connect or disconnect accounts."
+
+    async with running(public, telegram):
+        await _choose(telegram, group, admin, "Telegram channel")
+        mark = telegram.mark()
+        await telegram.send_text(group, admin, "https://t.me/lectures_channel")
+        await telegram.wait_for_message(group["id"], after=mark)
+        mark = telegram.mark()
+        await telegram.send_text(group, admin, "/connections")
+        listing = await telegram.wait_for_message(group["id"], after=mark)
+        [(_label, disconnect)] = listing.buttons
+
+        query = await telegram.press(group, student, listing.message_id, disconnect)
+        refused = await telegram.wait_for_answer(query)
+        assert refused["show_alert"] is True and refused["text"] == refusal_text
+        assert len(await _rows(public, Credential)) == 1
+
+        query = await telegram.press(group, admin, listing.message_id, disconnect)
+        assert (await telegram.wait_for_answer(query))["text"] == "Telegram channel disconnected."
+        assert await _rows(public, Credential) == []
+
+        # Asked for a channel, then demoted in Telegram: the answer is no longer taken.
+        await _choose(telegram, group, admin, "Telegram channel")
+        await telegram.chat_member_changed(group, admin, old="administrator", new="member")
+        await wait_for_role(public, admin["id"], Role.MEMBER)
+        mark = telegram.mark()
+        await telegram.send_text(group, admin, "@lectures_channel")
+        answer = await telegram.wait_for_message(group["id"], after=mark)
+        assert answer.content == refusal_text
+
+    assert await _rows(public, Credential) == []
+
+
 async def test_vk_connects_and_the_community_is_chosen(
     public: Settings, telegram: FakeTelegram, vk: FakeVk
 ) -> None:
@@ -273,7 +317,9 @@ async def test_telegram_channel_is_checked_before_it_is_connected(
 ) -> None:
     user = telegram.user(331, "Rita")
     chat = telegram.private_chat(user)
-    channel = telegram.channel(CHANNEL, "Lectures channel", username="lectures_channel")
+    channel = telegram.channel(
+        CHANNEL, "Lectures channel", username="lectures_channel", creator=user["id"]
+    )
     telegram.channel(-1005555555555, "Other channel", username="other_channel")
     telegram.set_admins(-1005555555555, [], bot_is_admin=False)
 
@@ -314,7 +360,7 @@ async def test_connections_are_listed_and_disconnecting_revokes_at_google(
 ) -> None:
     user = telegram.user(341, "Pavel")
     chat = telegram.private_chat(user)
-    telegram.channel(CHANNEL, "Lectures channel", username="lectures_channel")
+    telegram.channel(CHANNEL, "Lectures channel", username="lectures_channel", admins=(341,))
 
     async with running(public, telegram):
         await telegram.send_text(chat, user, "/connections")
@@ -355,3 +401,72 @@ async def test_connections_are_listed_and_disconnecting_revokes_at_google(
     assert listing.content.splitlines()[1:] == ["• Telegram channel: Lectures channel"]
     actions = [(e.action, e.target) for e in await _rows(public, AuditEvent)]
     assert actions[-1] == ("connection_removed", "youtube")
+
+
+async def test_only_who_runs_a_channel_connects_it(
+    public: Settings, telegram: FakeTelegram
+) -> None:
+    dana = telegram.user(351, "Dana")  # created the channel
+    boris = telegram.user(352, "Boris")  # runs nothing there
+    vera = telegram.user(353, "Vera")  # an administrator without the right to post
+    channel = telegram.channel(
+        CHANNEL,
+        "Department lectures",
+        username="dept_lectures",
+        creator=dana["id"],
+        admins=(vera["id"],),
+        cannot_post=(vera["id"],),
+    )
+    refusal = "You can connect only a channel you run"
+
+    async def name_channel(person: dict[str, Any]) -> str:
+        chat = telegram.private_chat(person)
+        await _choose(telegram, chat, person, "Telegram channel")
+        mark = telegram.mark()
+        await telegram.send_text(chat, person, "@dept_lectures")
+        return (await telegram.wait_for_message(chat["id"], after=mark)).content or ""
+
+    async with running(public, telegram):
+        assert "Telegram channel connected" in await name_channel(dana)
+        assert refusal in await name_channel(boris)
+        assert refusal in await name_channel(vera)
+
+        # A post forwarded from the channel is no key to it either.
+        chat = telegram.private_chat(boris)
+        mark = telegram.mark()
+        post = await telegram.send_text(chat, boris, "Lecture 3 is up")
+        post["forward_origin"] = {
+            "type": "channel",
+            "chat": channel,
+            "message_id": 7,
+            "date": int(time.time()),
+        }
+        forwarded = await telegram.wait_for_message(chat["id"], after=mark)
+        assert refusal in (forwarded.content or "")
+
+        mark = telegram.mark()
+        await telegram.send_text(chat, boris, "/connections")
+        listing = await telegram.wait_for_message(chat["id"], after=mark)
+
+    assert listing.content == "No accounts are connected yet. Use /connect."
+    [credential] = await _rows(public, Credential)
+    assert _box(public).decrypt(credential.payload)["chat_id"] == CHANNEL
+    assert credential.created_by == dana["id"]
+
+
+async def test_a_connected_zoom_account_is_listed_by_its_name(
+    settings: Settings, telegram: FakeTelegram
+) -> None:
+    user = telegram.user(361, "Nina")
+    chat = telegram.private_chat(user)
+    async with FakeZoom() as zoom, running(zoom_settings(settings, zoom), telegram):
+        await connect_privately(telegram, user, zoom)
+        mark = telegram.mark()
+        await telegram.send_text(chat, user, "/connections")
+        listing = await telegram.wait_for_message(chat["id"], after=mark)
+
+    assert listing.content.splitlines() == [
+        "<b>Connected accounts</b>",
+        f"• Zoom: {zoom.email}",
+    ]
+    assert [label for label, _data in listing.buttons] == [f"Disconnect Zoom: {zoom.email}"]

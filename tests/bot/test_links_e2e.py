@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from leap.settings import Settings
 from storage.db import create_engine
 from storage.models import Recording, SourceKind
+from tests.bot.chat_fixtures import bot_only, seen
 from tests.conftest import RunningBot, running
 from tests.fakes.media_site import MediaSite
 from tests.fakes.telegram import BotMessage, FakeTelegram
@@ -284,3 +285,64 @@ async def test_operators_limits_on_size_and_playlist_length_apply(
         await telegram.wait_for(lambda: "Process them?" in (offer.content or ""))
         assert "2 videos, 30:00 in total" in offer.content
         assert "The list has 3 videos; I will take the first 2." in offer.content
+
+
+async def test_in_a_group_a_playlist_offer_is_answered_by_its_sender_or_an_admin(
+    local_app: RunningBot, telegram: FakeTelegram, site: MediaSite
+) -> None:
+    group = telegram.group(-100701, "Signals")
+    admin = telegram.user(320, "Adam", language_code="en")
+    sender = telegram.user(321, "Sam", language_code="en")
+    other = telegram.user(322, "Nina", language_code="en")
+    telegram.set_admins(group["id"], [admin["id"]])
+
+    async def offered(path: str) -> BotMessage:
+        mark = telegram.mark()
+        await telegram.send_text(group, sender, site.url(path))
+        offer = await telegram.wait_for_message(group["id"], after=mark)
+        await telegram.wait_for(lambda: "Process them?" in (offer.content or ""))
+        return offer
+
+    def no(offer: BotMessage) -> str:
+        return next(data for text, data in offer.buttons if "No" in text)
+
+    offer = await offered("/course")
+    query = await telegram.press(group, other, offer.message_id, no(offer))
+    answer = await telegram.wait_for_answer(query)
+    assert answer["show_alert"] is True
+    assert answer["text"] == "Only the person who sent the link or an admin can answer."
+    assert offer.buttons != []
+    await telegram.press(group, sender, offer.message_id, no(offer))
+    await telegram.wait_for(lambda: "Nothing was queued" in (offer.content or ""))
+
+    offer = await offered("/feed.xml")
+    await telegram.press(group, admin, offer.message_id, no(offer))
+    await telegram.wait_for(lambda: "Nothing was queued" in (offer.content or ""))
+    assert await _recordings(local_app.settings.database_url) == []
+
+
+async def test_a_playlist_is_queued_whole_when_one_progress_message_fails(
+    settings: Settings, telegram: FakeTelegram, site: MediaSite
+) -> None:
+    local = settings.model_copy(update={"allow_private_urls": True})
+    user = telegram.user(314, "Rosa", language_code="en")
+    chat = telegram.private_chat(user)
+    async with bot_only(local):
+        await telegram.send_text(chat, user, site.url("/feed.xml"))
+        offer = await _answer_to(telegram, 314, "Process them?")
+        yes = next(data for text, data in offer.buttons if "Yes" in text)
+        # Telegram turns down the first video's progress message.
+        telegram.fail_next("sendMessage", error_code=400)
+        await telegram.press(chat, user, offer.message_id, yes)
+        await telegram.wait_for(lambda: "Queued: 3" in (offer.content or ""))
+
+    assert offer.buttons == []
+    rows = await _recordings(local.database_url)
+    assert [r.source_name for r in rows] == ["Lecture 1", "Lecture 2", "Lecture 3"]
+    assert rows[0].progress_message_id is None
+    progress = [m for m in telegram.sent(314) if m.message_id != offer.message_id]
+    assert [m.message_id for m in progress] == [r.progress_message_id for r in rows[1:]]
+    assert [seen(m) for m in progress] == [
+        "🎬 Lecture 2\n⏳ Waiting in the queue…",
+        "🎬 Lecture 3\n⏳ Waiting in the queue…",
+    ]

@@ -7,10 +7,13 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from leap.settings import Settings
 from storage import repo
 from storage.db import create_engine, session_maker
 from storage.models import (
     AuditEvent,
+    Publication,
+    PublicationStatus,
     Recording,
     RecordingStatus,
     SourceKind,
@@ -21,6 +24,7 @@ from storage.models import (
 from tests.bot import chat_fixtures
 from tests.bot.chat_fixtures import (
     SlowFilesTelegram,
+    bot_only,
     button,
     recording_row,
     reviewable,
@@ -168,3 +172,42 @@ async def test_delete_removes_files_and_rows_and_is_for_admins(
     assert await rows(app.settings, StageRun) == []
     events = await rows(app.settings, AuditEvent, action="delete")
     assert [e.user_id for e in events] == [owner["id"]]
+
+
+async def test_delete_waits_while_the_recording_is_being_published(
+    settings: Settings, telegram: SlowFilesTelegram, lecture_video: Path
+) -> None:
+    async with bot_only(settings):  # no workers: the publish job stays queued
+        group = telegram.group(-100931, "Signals")
+        owner = telegram.user(931, "Olga", language_code="en")
+        telegram.set_admins(group["id"], [], creator=owner["id"])
+        made = await reviewable(settings, telegram, group, owner, lecture_video)
+        card = await telegram.wait_for_message(
+            group["id"], lambda m: "Ready for review" in seen(m), after=0
+        )
+        await telegram.send_text(group, owner, "/recordings")
+        listing = await telegram.wait_for_message(group["id"], lambda m: "Recordings" in seen(m))
+        await telegram.press(group, owner, listing.message_id, button(listing, "signals"))
+        await telegram.wait_for(lambda: "Waiting for review" in seen(listing))
+        # The question is asked before publishing starts and answered after.
+        await telegram.press(group, owner, listing.message_id, button(listing, "Delete"))
+        await telegram.wait_for(lambda: "Yes, delete" in str(listing.buttons))
+        sure = button(listing, "Yes, delete")
+        await telegram.press(group, owner, card.message_id, button(card, "Publish"))
+        await telegram.wait_for(lambda: "Publishing to: File" in seen(card))
+
+        query = await telegram.press(group, owner, listing.message_id, sure)
+        answer = await telegram.wait_for_answer(query)
+        assert answer["show_alert"] is True
+        assert "being published right now" in answer["text"]
+        await telegram.press(group, owner, listing.message_id, button(listing, "Keep it"))
+        await telegram.wait_for(lambda: "Publishing" in seen(listing))
+        query = await telegram.press(group, owner, listing.message_id, button(listing, "Delete"))
+        assert "being published" in (await telegram.wait_for_answer(query))["text"]
+
+    assert made.folder.is_dir()
+    recording = await recording_row(settings, made.recording_id)
+    assert recording.status == RecordingStatus.UPLOADING
+    [publication] = await rows(settings, Publication, recording_id=made.recording_id)
+    assert publication.status == PublicationStatus.PENDING
+    assert await rows(settings, AuditEvent, action="delete") == []

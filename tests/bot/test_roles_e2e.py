@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from leap.settings import Settings
 from storage.db import create_engine, session_maker
-from storage.models import AuditEvent, Member, Role
+from storage.models import AuditEvent, Member, Role, Workspace
 from tests.bot.chat_fixtures import button, seen
 from tests.conftest import RunningBot
 from tests.fakes.telegram import BotMessage, FakeTelegram
@@ -221,3 +221,118 @@ async def test_roles_in_a_private_chat_are_explained(
     user = telegram.user(1841, "Pat", language_code="ru")
     answer = await ask(telegram, telegram.private_chat(user), user, "/roles")
     assert "командных пространствах" in answer.content
+
+
+async def test_only_admins_change_a_groups_language_and_the_log_keeps_it(
+    app: RunningBot, telegram: FakeTelegram
+) -> None:
+    group, owner = await group_with_owner(app, telegram, -100805)
+    sam = telegram.user(1851, "Sam", language_code="en")
+
+    menu = await ask(telegram, group, sam, "/language")
+    answer = await press(telegram, group, sam, menu, button(menu, "Русский"))
+    # Refused in the language the member pressed: the one they read best.
+    assert answer["show_alert"] is True
+    assert answer["text"] == "Это могут делать только администраторы пространства."
+    assert "Choose the language" in (await ask(telegram, group, sam, "/language")).content
+
+    await press(telegram, group, owner, menu, button(menu, "Русский"))
+    await telegram.wait_for(lambda: "✓ Русский" in str(menu.buttons))
+    # Pressing the language the group already speaks changes nothing and logs nothing.
+    await press(telegram, group, owner, menu, button(menu, "Русский"))
+
+    log = await ask(telegram, group, owner, "/audit")
+    assert "Olga · <b>сменил язык группы</b> · Русский" in log.content
+    assert log.content.count("сменил язык группы") == 1
+    assert "Sam" not in log.content
+
+
+async def _workspace_settings(settings: Settings, chat_id: int) -> dict[str, Any]:
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_maker(engine)() as session:
+            found = await session.scalar(
+                sa.select(Workspace.settings).where(Workspace.chat_id == chat_id)
+            )
+            return dict(found or {})
+    finally:
+        await engine.dispose()
+
+
+async def _sam_made_admin_and_platforms_open(
+    app: RunningBot, telegram: FakeTelegram, chat_id: int
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], BotMessage, BotMessage]:
+    """Olga's group where she made Sam an admin; Adam, a Telegram admin, has /settings open."""
+    adam = telegram.user(chat_id % 1000 + 2000, "Adam", language_code="en")
+    group, owner = await group_with_owner(app, telegram, chat_id, adam)
+    sam = telegram.user(chat_id % 1000 + 3000, "Sam", language_code="en")
+    await ask(telegram, group, sam, "/start")
+    roles = await ask(telegram, group, owner, "/roles")
+    assert (await press(telegram, group, owner, roles, button(roles, "Sam")))["text"] == (
+        "Sam is now an admin."
+    )
+    await telegram.wait_for(lambda: "⭐ Sam" in str(roles.buttons))
+    prefs = await ask(telegram, group, adam, "/settings")
+    await press(telegram, group, adam, prefs, button(prefs, "Platforms"))
+    await telegram.wait_for(lambda: "YouTube" in str(prefs.buttons))
+    return group, owner, adam, sam, roles, prefs
+
+
+async def test_a_settings_change_made_meanwhile_does_not_bring_back_a_revoked_admin(
+    app: RunningBot, telegram: FakeTelegram
+) -> None:
+    group, owner, adam, sam, roles, prefs = await _sam_made_admin_and_platforms_open(
+        app, telegram, -100806
+    )
+    # Adam's role is a day old, so his press first asks Telegram for the group's admins;
+    # Olga takes Sam's admin back while Telegram is slow to answer.
+    engine = create_engine(app.settings.database_url)
+    try:
+        async with session_maker(engine)() as session:
+            await session.execute(
+                sa.update(Member)
+                .where(Member.user_id == adam["id"])
+                .values(updated_at=datetime.now(UTC) - timedelta(hours=25))
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    slow = telegram.hold("getChatAdministrators")
+    youtube = await telegram.press(group, adam, prefs.message_id, button(prefs, "YouTube"))
+    await slow.reached()
+    revoked = await press(telegram, group, owner, roles, button(roles, "Sam"))
+    slow.release()
+    saved = await telegram.wait_for_answer(youtube)
+
+    assert revoked["text"] == "Sam is a member again."
+    assert saved["text"] == "Saved."
+    stored = await _workspace_settings(app.settings, group["id"])
+    assert stored["platforms"] == ["youtube"]
+    assert stored["roles"]["granted"] == []
+    # Promoted and demoted in Telegram, Sam is a member: no grant of Olga's stands any more.
+    await telegram.chat_member_changed(group, sam, old="member", new="administrator", by=owner)
+    await wait_for_role(app.settings, sam["id"], Role.ADMIN)
+    await telegram.chat_member_changed(group, sam, old="administrator", new="member", by=owner)
+    await wait_for_role(app.settings, sam["id"], Role.MEMBER)
+
+
+async def test_a_revoke_made_meanwhile_does_not_undo_a_settings_change(
+    app: RunningBot, telegram: FakeTelegram
+) -> None:
+    group, owner, adam, sam, roles, prefs = await _sam_made_admin_and_platforms_open(
+        app, telegram, -100807
+    )
+    # Olga's press asks Telegram how Sam stands; Adam changes /settings while it is slow.
+    slow = telegram.hold("getChatMember", user_id=sam["id"])
+    revoke = await telegram.press(group, owner, roles.message_id, button(roles, "Sam"))
+    await slow.reached()
+    saved = await press(telegram, group, adam, prefs, button(prefs, "YouTube"))
+    slow.release()
+    revoked = await telegram.wait_for_answer(revoke)
+
+    assert saved["text"] == "Saved."
+    assert revoked["text"] == "Sam is a member again."
+    stored = await _workspace_settings(app.settings, group["id"])
+    assert stored["platforms"] == ["youtube"]
+    assert stored["roles"]["granted"] == []
+    assert "Publish to: YouTube" in seen(await ask(telegram, group, adam, "/settings"))

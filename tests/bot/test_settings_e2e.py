@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from storage.models import AuditEvent, Recording, Workspace
 from tests.bot.chat_fixtures import bot_only, button, rows, seen
@@ -58,7 +61,9 @@ async def test_settings_are_stored_and_new_recordings_carry_them(
             "platforms": ["youtube"],
             "auto_publish": True,
         }
-        assert len(await rows(settings, AuditEvent, action="settings_changed")) == 5
+        assert len(await rows(settings, AuditEvent, action="settings_changed")) == 4
+        [changed] = await rows(settings, AuditEvent, action="language_changed")
+        assert changed.details == {"value": "ru", "was": "en"}
 
         await telegram.send_video(chat, user, small_video, file_name="talk.mp4")
         queued = await telegram.wait_for_message(1101, lambda m: "talk.mp4" in seen(m))
@@ -88,3 +93,28 @@ async def test_group_members_see_settings_but_only_admins_change_them(
         query = await telegram.press(group, admin, menu.message_id, button(menu, "long pauses"))
         assert (await telegram.wait_for_answer(query))["text"] == "Saved."
         assert (await rows(settings, Workspace))[0].settings == {"remove_pauses": True}
+
+
+async def test_pressing_the_language_already_spoken_changes_nothing_and_is_no_error(
+    settings, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with bot_only(settings):
+        user = telegram.user(1121, "Ann", language_code="en")
+        chat = telegram.private_chat(user)
+        await telegram.send_text(chat, user, "/settings")
+        menu = await telegram.wait_for_message(1121, after=0)
+        await telegram.press(chat, user, menu.message_id, button(menu, "Language"))
+        await telegram.wait_for(lambda: "✅ English" in str(menu.buttons))
+        shown = (menu.content, menu.buttons)
+
+        query = await telegram.press(chat, user, menu.message_id, button(menu, "English"))
+        answer = await telegram.wait_for_answer(query)
+
+    assert answer["text"] == "Saved."
+    assert (menu.content, menu.buttons) == shown
+    # Telegram answered the identical edit with "message is not modified"; nobody minds.
+    [unchanged] = [c for c in telegram.calls_of("editMessageText") if c.error]
+    assert "message is not modified" in unchanged.error
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert await rows(settings, AuditEvent, action="language_changed") == []

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from leap.settings import Settings
 from storage.crypto import SecretBox
 from storage.db import create_engine
-from storage.models import Credential, Recording, StageRun, Workspace
+from storage.models import Credential, Recording, Role, StageRun, Workspace
+from tests.bot.test_roles_e2e import wait_for_role
 from tests.conftest import TEST_SECRET_KEY, running
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zoom import FakeZoom
@@ -119,9 +120,11 @@ async def test_wrong_credentials_are_refused_and_not_kept(
         assert "Zoom не принял" in (status.content or "")
         assert (902, sent["message_id"]) in telegram.deleted_user_messages
 
-        # Nonsense is deleted as well, and explained.
+        # Credentials that cannot be read are deleted as well, and explained.
         mark = telegram.mark()
-        sent = await telegram.send_text(chat, user, "my secret is hunter2 and more words here")
+        sent = await telegram.send_text(
+            chat, user, f"Account ID: {zoom.account_id}\nClient ID: {zoom.client_id}"
+        )
         reply = await telegram.wait_for_message(902, after=mark)
         assert "три значения" in (reply.content or "")
         assert (902, sent["message_id"]) in telegram.deleted_user_messages
@@ -228,3 +231,79 @@ async def test_zoom_lists_recordings_and_a_button_imports_one(
     assert [d.range is not None for d in zoom.downloads if d.file_id == lecture.id] == [False, True]
     fetch = [r for r in await rows(config.database_url, StageRun) if r.stage == "fetch"]
     assert fetch[0].status == "done"
+
+
+async def test_in_a_group_only_admins_list_and_import_zoom_recordings(
+    settings: Settings, telegram: FakeTelegram, zoom: FakeZoom, small_video: Path
+) -> None:
+    zoom.add_meeting(
+        "Linear Algebra 2", days_ago(1), 60, [zoom.mp4("shared_screen", small_video.read_bytes())]
+    )
+    config = zoom_settings(settings, zoom)
+    async with running(config, telegram):
+        group = telegram.group(-100906, "Linear Algebra")
+        admin = telegram.user(906, "Olga", language_code="en")
+        student = telegram.user(907, "Sam", language_code="en")
+        telegram.set_admins(group["id"], [admin["id"]])
+        mark = telegram.mark()
+        await telegram.send_text(group, admin, "/zoom_connect")
+        await telegram.wait_for_message(group["id"], after=mark)
+        await connect_privately(telegram, admin, zoom)
+
+        mark = telegram.mark()
+        await telegram.send_text(group, student, "/zoom")
+        refusal = await telegram.wait_for_message(
+            group["id"], lambda m: "Only admins" in (m.content or ""), after=mark
+        )
+        assert refusal.buttons == []
+
+        mark = telegram.mark()
+        await telegram.send_text(group, admin, "/zoom")
+        listing = await telegram.wait_for_message(
+            group["id"], lambda m: "Asking Zoom" in (m.content or ""), after=mark
+        )
+        await telegram.wait_for(lambda: bool(listing.buttons))
+        [(_label, data)] = listing.buttons
+
+        query = await telegram.press(group, student, listing.message_id, data)
+        answer = await telegram.wait_for_answer(query)
+        assert answer["show_alert"] is True and "Only admins" in answer["text"]
+        assert await rows(config.database_url, Recording) == []
+
+        mark = telegram.mark()
+        query = await telegram.press(group, admin, listing.message_id, data)
+        assert (await telegram.wait_for_answer(query))["text"] == "Queued for processing."
+        progress = await telegram.wait_for_message(group["id"], after=mark)
+        await telegram.wait_for(lambda: "Received" in (progress.content or ""), timeout=30)
+
+    [recording] = await rows(config.database_url, Recording)
+    assert recording.source_name == "Linear Algebra 2"
+    assert recording.created_by == admin["id"]
+
+
+async def test_credentials_for_a_group_are_refused_once_the_sender_is_no_longer_its_admin(
+    settings: Settings, telegram: FakeTelegram, zoom: FakeZoom
+) -> None:
+    config = zoom_settings(settings, zoom)
+    async with running(config, telegram):
+        group = telegram.group(-100908, "Geometry")
+        admin = telegram.user(908, "Olga", language_code="en")
+        telegram.set_admins(group["id"], [admin["id"]])
+        mark = telegram.mark()
+        await telegram.send_text(group, admin, "/zoom_connect")
+        await telegram.wait_for_message(group["id"], after=mark)
+        await telegram.chat_member_changed(group, admin, old="administrator", new="member")
+        await wait_for_role(config, admin["id"], Role.MEMBER)
+
+        chat = telegram.private_chat(admin)
+        mark = telegram.mark()
+        sent = await telegram.send_text(chat, admin, credentials_text(zoom))
+        answer = await telegram.wait_for_message(admin["id"], after=mark)
+        assert answer.content == (
+            "You are not an admin of «Geometry», so I did not connect Zoom there."
+        )
+        assert (admin["id"], sent["message_id"]) in telegram.deleted_user_messages
+
+    # Refused before Zoom was asked anything, and nothing was kept.
+    assert zoom.token_grants == []
+    assert await rows(config.database_url, Credential) == []

@@ -113,3 +113,25 @@ def test_compose_settings_are_real_settings() -> None:
     for name in APP_SERVICES:
         for key in _env(_compose()["services"][name]):
             assert key in known, f"{name}: {key} is not a setting"
+
+
+def test_media_lives_in_a_bucket_that_exists_before_the_app_starts() -> None:
+    services = _compose()["services"]
+    minio = services["minio"]
+    assert "server" in minio["command"]
+    assert "ready" in " ".join(minio["healthcheck"]["test"])
+    creator = services["minio-bucket"]
+    assert creator["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert creator["restart"] == "no"
+    script = " ".join(creator["command"])
+    for name in APP_SERVICES:
+        service = services[name]
+        env = _env(service)
+        assert env["STORAGE_BACKEND"] == "s3", name
+        assert env["S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert f"mc mb --ignore-existing leap/{env['S3_BUCKET']}" in script, name
+        # The keys the app signs with are MinIO's own, whatever the operator sets.
+        assert env["S3_ACCESS_KEY_ID"] == minio["environment"]["MINIO_ROOT_USER"]
+        assert env["S3_SECRET_ACCESS_KEY"] == minio["environment"]["MINIO_ROOT_PASSWORD"]
+        condition = service["depends_on"]["minio-bucket"]["condition"]
+        assert condition == "service_completed_successfully", name

@@ -12,9 +12,11 @@ and httpx the way Google does:
 - YouTube: ``channels.list``, ``videos.insert`` through the resumable protocol (``POST
   …/upload/youtube/v3/videos?uploadType=resumable`` → 200 + ``Location``; ``PUT`` chunks with
   ``Content-Range`` → 308 + ``Range`` until the last → 200 with the video; ``bytes */N``
-  asks for the state), ``captions.insert`` (multipart), ``thumbnails.set`` (media) and
-  ``playlistItems.insert``, each checking the bearer token and the scopes the bundled
-  discovery document allows for that method. Errors have Google's JSON shape.
+  asks for the state), ``captions.insert`` (multipart; ``captionExists`` for a second track
+  of the same language and name), ``thumbnails.set`` (media), ``playlistItems.insert`` and
+  ``playlistItems.list`` (by playlist, narrowed by video), each checking the bearer token
+  and the scopes the bundled discovery document allows for that method. Errors have Google's
+  JSON shape.
 
 Everything that arrives is recorded (`videos`, `sessions`, `chunks`, `captions`,
 `thumbnails`, `playlist_items`, `token_grants`), and `fail` / `hold` inject faults::
@@ -69,6 +71,7 @@ REASON_DOMAINS = {
     "dailyLimitExceeded": "usageLimits",
     "videoNotFound": "youtube.video",
     "playlistNotFound": "youtube.playlistItem",
+    "captionExists": "youtube.caption",
 }
 DEFAULT_REASONS = {
     400: "badRequest",
@@ -236,6 +239,8 @@ class Fault:
     commit: int
     drop: bool
     hold: bool
+    # The request is carried out before the failure: an answer lost on its way back.
+    after: bool = False
 
 
 class FakeGoogle(FakeServer):
@@ -287,6 +292,7 @@ class FakeGoogle(FakeServer):
         app.router.add_post("/revoke", self._revoke)
         app.router.add_get("/youtube/v3/channels", self._channels)
         app.router.add_post("/youtube/v3/playlistItems", self._playlist_items)
+        app.router.add_get("/youtube/v3/playlistItems", self._playlist_items_list)
         app.router.add_post("/upload/youtube/v3/videos", self._videos_insert)
         app.router.add_put("/upload/youtube/v3/videos", self._upload_put)
         app.router.add_post("/upload/youtube/v3/captions", self._captions_insert)
@@ -408,18 +414,20 @@ class FakeGoogle(FakeServer):
         skip: int = 0,
         commit: int = 0,
         drop: bool = False,
+        after: bool = False,
     ) -> None:
         """Answer the next `times` requests of `kind` (after letting `skip` through) badly.
 
         Kinds: token, channels, videos.insert, upload (a chunk PUT), status (a ``bytes */N``
         PUT), captions, thumbnails, playlistItems. For ``upload``, `commit` bytes of the chunk
         are kept before the failure, as when Google stored part of it. `drop` closes the
-        connection instead of answering.
+        connection instead of answering. With `after`, a captions or playlistItems insert is
+        carried out first, as when Google made the item and the answer was lost.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         self._faults.append(
-            Fault(kind, status, reason, message, times, skip, commit, drop, hold=False)
+            Fault(kind, status, reason, message, times, skip, commit, drop, hold=False, after=after)
         )
 
     def hold(self, kind: str = "upload", *, skip: int = 0) -> None:
@@ -770,7 +778,9 @@ class FakeGoogle(FakeServer):
 
     async def _captions_insert(self, request: web.Request) -> web.Response:
         self._authorize(request, "youtube.captions.insert")
-        await self._apply(self._fault("captions"))
+        fault = self._fault("captions")
+        if fault is None or not fault.after:
+            await self._apply(fault)
         if request.query.get("uploadType") != "multipart":
             return google_error(400, "badRequest", "this fake takes multipart captions only")
         parts = _multipart(request.headers.get("Content-Type", ""), await request.read())
@@ -786,6 +796,12 @@ class FakeGoogle(FakeServer):
             return google_error(404, "videoNotFound", "The video could not be found.")
         if not snippet.get("language"):
             return google_error(400, "invalidMetadata", "snippet.language is required")
+        if any(
+            (c.video_id, c.language, c.name)
+            == (video_id, snippet["language"], snippet.get("name", ""))
+            for c in self.captions
+        ):
+            return google_error(409, "captionExists", "The specified caption track already exists.")
         caption = Caption(
             id=self._new_id("AUieDa"),
             video_id=video_id,
@@ -795,6 +811,8 @@ class FakeGoogle(FakeServer):
             content=parts[1][1],
         )
         self.captions.append(caption)
+        if fault is not None and fault.after:
+            await self._apply(fault)
         return web.json_response(
             {
                 "kind": "youtube#caption",
@@ -833,7 +851,9 @@ class FakeGoogle(FakeServer):
 
     async def _playlist_items(self, request: web.Request) -> web.Response:
         self._authorize(request, "youtube.playlistItems.insert")
-        await self._apply(self._fault("playlistItems"))
+        fault = self._fault("playlistItems")
+        if fault is None or not fault.after:
+            await self._apply(fault)
         try:
             body = json.loads(await request.read())
         except ValueError:
@@ -848,17 +868,47 @@ class FakeGoogle(FakeServer):
         position = sum(1 for item in self.playlist_items if item.playlist_id == playlist_id)
         item = PlaylistItem(self._new_id("UEx"), playlist_id, resource["videoId"], position)
         self.playlist_items.append(item)
+        if fault is not None and fault.after:
+            await self._apply(fault)
+        return web.json_response(_playlist_item_json(item))
+
+    async def _playlist_items_list(self, request: web.Request) -> web.Response:
+        """playlistItems.list by ``playlistId`` (optionally narrowed by ``videoId``) or ``id``."""
+        self._authorize(request, "youtube.playlistItems.list")
+        query = request.query
+        if not query.get("part"):
+            return google_error(400, "missingRequiredParameter", "No filter selected.")
+        if "playlistId" in query:
+            if query["playlistId"] not in self.playlists:
+                return google_error(404, "playlistNotFound", "The playlist could not be found.")
+            found = [i for i in self.playlist_items if i.playlist_id == query["playlistId"]]
+            if "videoId" in query:
+                found = [i for i in found if i.video_id == query["videoId"]]
+        elif "id" in query:
+            ids = set(query["id"].split(","))
+            found = [i for i in self.playlist_items if i.id in ids]
+        else:
+            return google_error(400, "missingRequiredParameter", "No filter selected.")
+        limit = int(query.get("maxResults") or 5)
         return web.json_response(
             {
-                "kind": "youtube#playlistItem",
-                "id": item.id,
-                "snippet": {
-                    "playlistId": playlist_id,
-                    "position": position,
-                    "resourceId": {"kind": "youtube#video", "videoId": item.video_id},
-                },
+                "kind": "youtube#playlistItemListResponse",
+                "pageInfo": {"totalResults": len(found), "resultsPerPage": limit},
+                "items": [_playlist_item_json(i) for i in found[:limit]],
             }
         )
+
+
+def _playlist_item_json(item: PlaylistItem) -> dict[str, Any]:
+    return {
+        "kind": "youtube#playlistItem",
+        "id": item.id,
+        "snippet": {
+            "playlistId": item.playlist_id,
+            "position": item.position,
+            "resourceId": {"kind": "youtube#video", "videoId": item.video_id},
+        },
+    }
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:

@@ -108,6 +108,17 @@ def bad_request(what: str) -> ApiError:
     return ApiError(400, f"Bad Request: {what}")
 
 
+class MigratedError(ApiError):
+    """A write to a group that has become a supergroup; names the chat to write to instead."""
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(400, "Bad Request: group chat was upgraded to a supergroup chat")
+        self.new_chat_id = new_chat_id
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "parameters": {"migrate_to_chat_id": self.new_chat_id}}
+
+
 @dataclass
 class Call:
     """One Bot API request as the server saw it."""
@@ -204,6 +215,23 @@ class _Fault:
     description: str
     retry_after: int | None
     times: int
+
+
+@dataclass
+class Hold:
+    """A Bot API call kept waiting until the test lets it go (see FakeTelegram.hold)."""
+
+    method: str
+    match: dict[str, Any]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def reached(self, timeout: float = 15.0) -> None:
+        """Until the held call has arrived at the server."""
+        await asyncio.wait_for(self.arrived.wait(), timeout)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -396,6 +424,8 @@ class FakeTelegram:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.deleted_user_messages: set[tuple[int, int]] = set()
         self.webhook: dict[str, Any] | None = None
+        self.webhook_posts: list[tuple[int, int]] = []
+        """(update_id, HTTP status) of every update posted to the webhook."""
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.blocked_by: set[int] = set()
@@ -404,7 +434,11 @@ class FakeTelegram:
         self._chats: dict[int, dict[str, Any]] = {}
         self._chat_usernames: dict[str, int] = {}
         self._members: dict[int, dict[int, str]] = {}
+        # (channel, administrator) pairs without the channel's right to post.
+        self._cannot_post: set[tuple[int, int]] = set()
         self._threads: dict[int, set[int]] = {}
+        # Groups that became supergroups: old chat id → new chat id.
+        self._migrated: dict[int, int] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._bot_messages: dict[tuple[int, int], BotMessage] = {}
         self._user_messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -415,6 +449,9 @@ class FakeTelegram:
         self._files_by_path: dict[str, StoredFile] = {}
         self._queries: dict[str, _CallbackQuery] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._holds: list[Hold] = []
+        self._late_faults: dict[str, list[_Fault]] = {}
+        self._download_faults: list[int] = []
         self._flood_limit: tuple[int, float] | None = None
         self._chat_writes: dict[str, list[float]] = {}
 
@@ -424,6 +461,7 @@ class FakeTelegram:
         self._updates_changed = asyncio.Event()
         self._poll_generation = 0
         self._closing = False
+        self._webhook_task: asyncio.Task[None] | None = None
 
         self._runner: web.AppRunner | None = None
         self._methods: dict[str, tuple[str, Callable[[dict[str, Any]], Awaitable[Any]]]] = {}
@@ -448,7 +486,10 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._closing = True
+        for held in self._holds:
+            held.release()
         self._wake_pollers()
+        await self._stop_webhook_delivery()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -536,16 +577,63 @@ class FakeTelegram:
         self._threads.setdefault(chat_id, set())
         return dict(chat)
 
-    def channel(
-        self, chat_id: int, title: str = "Lectures channel", *, username: str | None = None
+    def basic_group(self, chat_id: int, title: str = "Lectures") -> dict[str, Any]:
+        """A basic group (type "group"), what a new group is until Telegram upgrades it."""
+        chat: dict[str, Any] = {"id": chat_id, "type": "group", "title": title}
+        self._chats[chat_id] = chat
+        self._members.setdefault(chat_id, {}).setdefault(self.bot_id, "member")
+        return dict(chat)
+
+    async def migrate_to_supergroup(
+        self, chat: dict[str, Any], new_id: int, *, by: dict[str, Any]
     ) -> dict[str, Any]:
-        """A channel the bot posts to as an administrator."""
+        """The group becomes a supergroup with a new id, as Telegram does it when `by` turns on
+        a supergroup feature: the members (and the bot) move over, the service message with
+        migrate_to_chat_id appears in the old chat and the one with migrate_from_chat_id in the
+        new, and the old chat refuses messages from then on. Returns the new chat.
+        """
+        old = self._chats[chat["id"]]
+        new: dict[str, Any] = {"id": new_id, "type": "supergroup", "title": old.get("title", "")}
+        self._chats[new_id] = new
+        self._members[new_id] = dict(self._members.get(chat["id"], {}))
+        self._threads.setdefault(new_id, set())
+        self._users.setdefault(by["id"], dict(by))
+        told = self._user_message(chat, by)
+        told["migrate_to_chat_id"] = new_id
+        self._queue_update("message", told)
+        self._migrated[chat["id"]] = new_id
+        moved = self._user_message(new, by)
+        moved["migrate_from_chat_id"] = chat["id"]
+        self._queue_update("message", moved)
+        return dict(new)
+
+    def channel(
+        self,
+        chat_id: int,
+        title: str = "Lectures channel",
+        *,
+        username: str | None = None,
+        creator: int | None = None,
+        admins: tuple[int, ...] = (),
+        cannot_post: tuple[int, ...] = (),
+    ) -> dict[str, Any]:
+        """A channel the bot posts to as an administrator.
+
+        `creator` and `admins` run it too; the administrators in `cannot_post` (the bot's id
+        included) have the channel's "Post messages" right turned off.
+        """
         chat: dict[str, Any] = {"id": chat_id, "type": "channel", "title": title}
         if username is not None:
             chat["username"] = username
             self._chat_usernames[username.lower()] = chat_id
         self._chats[chat_id] = chat
-        self._members.setdefault(chat_id, {})[self.bot_id] = "administrator"
+        members = self._members.setdefault(chat_id, {})
+        members[self.bot_id] = "administrator"
+        for user_id in admins:
+            members[user_id] = "administrator"
+        if creator is not None:
+            members[creator] = "creator"
+        self._cannot_post.update((chat_id, user_id) for user_id in cannot_post)
         return dict(chat)
 
     def create_topic(self, chat: dict[str, Any], thread_id: int | None = None) -> int:
@@ -612,12 +700,10 @@ class FakeTelegram:
         file_size: int | None = None,
     ) -> dict[str, Any]:
         """The user sends a file; ``file_size`` overrides the size Telegram reports."""
-        stored = self._store_file(data, "documents", file_name, mime_type, file_size)
-        message = self._user_message(chat, user, thread_id=thread_id)
-        message["document"] = self._file_json(stored, with_name=True)
-        self._add_caption(message, caption)
-        self._queue_update("message", message)
-        return message
+        return self._send_file(
+            chat, user, data, "document", "documents", file_name, mime_type,
+            caption=caption, thread_id=thread_id, file_size=file_size,
+        )  # fmt: skip
 
     async def send_video(
         self,
@@ -634,14 +720,11 @@ class FakeTelegram:
         thread_id: int | None = None,
         file_size: int | None = None,
     ) -> dict[str, Any]:
-        stored = self._store_file(data, "videos", file_name, mime_type, file_size)
-        message = self._user_message(chat, user, thread_id=thread_id)
-        video = self._file_json(stored, with_name=True)
-        video.update(duration=duration, width=width, height=height)
-        message["video"] = video
-        self._add_caption(message, caption)
-        self._queue_update("message", message)
-        return message
+        return self._send_file(
+            chat, user, data, "video", "videos", file_name, mime_type,
+            caption=caption, thread_id=thread_id, file_size=file_size,
+            duration=duration, width=width, height=height,
+        )  # fmt: skip
 
     async def send_audio(
         self,
@@ -656,11 +739,46 @@ class FakeTelegram:
         thread_id: int | None = None,
         file_size: int | None = None,
     ) -> dict[str, Any]:
-        stored = self._store_file(data, "music", file_name, mime_type, file_size)
+        return self._send_file(
+            chat, user, data, "audio", "music", file_name, mime_type,
+            caption=caption, thread_id=thread_id, file_size=file_size, duration=duration,
+        )  # fmt: skip
+
+    async def send_voice(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        data: bytes | Path,
+        *,
+        duration: int,
+        file_size: int | None = None,
+    ) -> dict[str, Any]:
+        """The user records a voice message: OGG/Opus with a length and no file name."""
+        stored = self._store_file(data, "voice", None, "audio/ogg", file_size)
+        message = self._user_message(chat, user)
+        message["voice"] = {**self._file_json(stored, with_name=False), "duration": duration}
+        self._queue_update("message", message)
+        return message
+
+    def _send_file(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        data: bytes | Path,
+        field: str,
+        folder: str,
+        file_name: str,
+        mime_type: str,
+        *,
+        caption: str | None,
+        thread_id: int | None,
+        file_size: int | None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A message carrying a file as `field` ("document", "video", ...) with `extra` in it."""
+        stored = self._store_file(data, folder, file_name, mime_type, file_size)
         message = self._user_message(chat, user, thread_id=thread_id)
-        audio = self._file_json(stored, with_name=True)
-        audio["duration"] = duration
-        message["audio"] = audio
+        message[field] = {**self._file_json(stored, with_name=True), **extra}
         self._add_caption(message, caption)
         self._queue_update("message", message)
         return message
@@ -901,6 +1019,34 @@ class FakeTelegram:
             _Fault(error_code, description, retry_after, times)
         )
 
+    def hold(self, method: str, **match: Any) -> Hold:
+        """Keep the next call of ``method`` whose parameters include ``match`` waiting.
+
+        The call is answered (as usual) once the test calls ``release()``; ``reached()``
+        waits until it has arrived. Lets a test act while the bot is in the middle of
+        something, as a slow network would let a person.
+        """
+        held = Hold(method.lower(), match)
+        self._holds.append(held)
+        return held
+
+    def fail_after(
+        self, method: str, *, error_code: int = 502, description: str | None = None, times: int = 1
+    ) -> None:
+        """The next ``times`` calls of ``method`` do their work, then answer this error.
+
+        As when Telegram's front end loses the answer: the message is in the chat, and the
+        bot hears a failure.
+        """
+        text = description or ("Bad Gateway" if error_code == 502 else "Internal Server Error")
+        self._late_faults.setdefault(method.lower(), []).append(
+            _Fault(error_code, text, None, times)
+        )
+
+    def fail_download(self, *, status: int = 502, times: int = 1) -> None:
+        """The next ``times`` file downloads are answered with HTTP ``status``."""
+        self._download_faults.extend([status] * times)
+
     # -- internals: building the world's objects ----------------------------
 
     def _new_message_id(self, chat_id: int) -> int:
@@ -1033,6 +1179,10 @@ class FakeTelegram:
             )
             if self._chats.get(chat_id, {}).get("is_forum"):
                 rights["can_manage_topics"] = True
+            if self._chats.get(chat_id, {}).get("type") == "channel":
+                # Rights Telegram gives channel administrators only.
+                posts = (chat_id, user["id"]) not in self._cannot_post
+                rights.update(can_post_messages=posts, can_edit_messages=posts)
             return {
                 "status": "administrator",
                 "user": user,
@@ -1158,11 +1308,20 @@ class FakeTelegram:
         self.calls.append(call)
         try:
             call.params = await self._read_params(request)
+            held = self._take_hold(canonical, call.params)
+            if held is not None:
+                held.arrived.set()
+                await held.released.wait()
             fault = self._take_fault(canonical)
             if fault is not None:
                 raise fault
             self._check_flood(canonical, call.params)
             result = await handler(call.params)
+            late = self._late_faults.get(canonical.lower())
+            if late:
+                late[0].times -= 1
+                lost = late.pop(0) if late[0].times <= 0 else late[0]
+                raise ApiError(lost.error_code, lost.description)
         except ApiError as error:
             call.error = error.description
             return web.json_response(error.payload(), status=error.code)
@@ -1173,6 +1332,15 @@ class FakeTelegram:
                 {"ok": False, "error_code": 500, "description": call.error}, status=500
             )
         return web.json_response({"ok": True, "result": result})
+
+    def _take_hold(self, method: str, params: dict[str, Any]) -> Hold | None:
+        for held in self._holds:
+            if held.method == method.lower() and all(
+                str(params.get(key)) == str(value) for key, value in held.match.items()
+            ):
+                self._holds.remove(held)
+                return held
+        return None
 
     def _take_fault(self, method: str) -> ApiError | None:
         queue = self._faults.get(method.lower())
@@ -1225,6 +1393,9 @@ class FakeTelegram:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
+        if self._download_faults:
+            status = self._download_faults.pop(0)
+            return web.Response(status=status, text=f"<html>{status}</html>")
         stored = self._files_by_path.get(request.match_info["path"])
         if stored is None:
             return web.json_response(
@@ -1338,14 +1509,57 @@ class FakeTelegram:
         if params.get("drop_pending_updates"):
             self._updates.clear()
         self.webhook = {k: v for k, v in params.items() if not k.startswith("attach://")}
+        if "allowed_updates" in params:
+            self._allowed_updates = set(params["allowed_updates"] or []) or None
         self._wake_pollers()
+        if self._webhook_task is None:
+            self._webhook_task = asyncio.create_task(self._deliver_to_webhook())
         return True
 
     async def _delete_webhook(self, params: dict[str, Any]) -> bool:
         if params.get("drop_pending_updates"):
             self._updates.clear()
         self.webhook = None
+        await self._stop_webhook_delivery()
         return True
+
+    async def _deliver_to_webhook(self) -> None:
+        """Posts each update to the webhook in turn, as Telegram does, until it is deleted.
+
+        An update leaves the queue once the webhook answers 2xx; otherwise it is posted again.
+        """
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            while self.webhook is not None and not self._closing:
+                batch = self._deliverable(1)
+                if not batch:
+                    changed = self._updates_changed
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), 1.0)
+                    continue
+                update, url = batch[0], self.webhook["url"]
+                headers = {}
+                if token := self.webhook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = token
+                try:
+                    async with http.post(url, json=update, headers=headers) as answer:
+                        status = answer.status
+                except aiohttp.ClientError:
+                    status = 0
+                self.webhook_posts.append((update["update_id"], status))
+                if 200 <= status < 300:
+                    with contextlib.suppress(ValueError):
+                        self._updates.remove(update)
+                else:
+                    await asyncio.sleep(0.2)
+
+    async def _stop_webhook_delivery(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
         webhook = self.webhook or {}
@@ -1379,6 +1593,8 @@ class FakeTelegram:
 
     def _writable_chat(self, params: dict[str, Any]) -> int:
         chat_id = self._target_chat(params, writing=True)
+        if chat_id in self._migrated:
+            raise MigratedError(self._migrated[chat_id])
         chat = self._chats[chat_id]
         if chat["type"] == "private":
             if chat_id in self.blocked_by:

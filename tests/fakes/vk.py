@@ -19,6 +19,7 @@ Tests play the people and the faults::
         landing = await vk.approve(authorize_url, user_id=7)   # the browser's redirect target
         vk.fail("video.save", code=6, times=2)    # VK error 6 twice, then normal answers
         vk.fail_upload(times=1, status=500)
+        vk.token_delay = 0.5                      # VK ID answers token requests slowly
         ...
         vk.videos[0].title, vk.videos[0].data     # what reached VK
 
@@ -28,6 +29,7 @@ stored whole in memory, and video processing finishes the moment the bytes arriv
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import itertools
@@ -185,6 +187,9 @@ class FakeVk(FakeServer):
         self.videos: list[SavedVideo] = []
         self.calls: list[MethodCall] = []
         self.token_requests: list[dict[str, str]] = []
+        # Seconds VK ID takes to answer a token request, read before it looks at the form: a
+        # slow answer lets two clients hold the same refresh token at once, as they would.
+        self.token_delay = 0.0
 
         self._grants: dict[str, Grant] = {}
         self._codes: dict[str, _Code] = {}
@@ -518,6 +523,8 @@ class FakeVk(FakeServer):
     async def _handle_token(self, request: web.Request) -> web.Response:
         form = {key: str(value) for key, value in (await request.post()).items()}
         self.token_requests.append(form)
+        if self.token_delay:
+            await asyncio.sleep(self.token_delay)
         try:
             if form.get("client_id") != self.client_id:
                 raise OAuthFailure("invalid_client", "unknown client_id", 401)

@@ -41,6 +41,16 @@ async def google() -> AsyncIterator[FakeGoogle]:
         yield fake
 
 
+def _client(google: FakeGoogle, **changed: str) -> dict[str, str]:
+    """The client's credentials and the token endpoint, as every token call takes them."""
+    return {
+        "client_id": google.client_id,
+        "client_secret": google.client_secret,
+        "token_url": google.token_url,
+        **changed,
+    }
+
+
 def _auth_url(google: FakeGoogle, state: str, verifier: str) -> str:
     return authorization_url(google.client_id, REDIRECT, state, verifier, auth_url=google.auth_url)
 
@@ -55,9 +65,7 @@ async def _connect(google: FakeGoogle) -> Tokens:
         code,
         verifier,
         REDIRECT,
-        client_id=google.client_id,
-        client_secret=google.client_secret,
-        token_url=google.token_url,
+        **_client(google),
     )
 
 
@@ -115,9 +123,7 @@ async def test_connect_approve_exchange_and_refresh(google: FakeGoogle) -> None:
 
     renewed = await refresh(
         tokens.refresh_token or "",
-        client_id=google.client_id,
-        client_secret=google.client_secret,
-        token_url=google.token_url,
+        **_client(google),
     )
     assert renewed.access_token != tokens.access_token
     assert renewed.access_token in google.access_tokens
@@ -131,9 +137,7 @@ async def test_refresh_takes_a_rotated_refresh_token() -> None:
         issued = google.issue_tokens()
         renewed = await refresh(
             issued["refresh_token"],
-            client_id=google.client_id,
-            client_secret=google.client_secret,
-            token_url=google.token_url,
+            **_client(google),
         )
     assert renewed.refresh_token not in (None, issued["refresh_token"])
 
@@ -147,9 +151,7 @@ async def test_pkce_verifier_must_match_the_challenge(google: FakeGoogle) -> Non
             code,
             other,
             REDIRECT,
-            client_id=google.client_id,
-            client_secret=google.client_secret,
-            token_url=google.token_url,
+            **_client(google),
         )
     assert caught.value.error == "invalid_grant"
     assert not isinstance(caught.value, OAuthRevoked)
@@ -158,11 +160,7 @@ async def test_pkce_verifier_must_match_the_challenge(google: FakeGoogle) -> Non
 async def test_a_code_works_once(google: FakeGoogle) -> None:
     verifier, _ = new_pkce()
     code, _ = parse_redirect(google.approve(_auth_url(google, "s", verifier)))
-    kwargs = {
-        "client_id": google.client_id,
-        "client_secret": google.client_secret,
-        "token_url": google.token_url,
-    }
+    kwargs = _client(google)
     await exchange_code(code, verifier, REDIRECT, **kwargs)
     with pytest.raises(OAuthError, match="invalid_grant"):
         await exchange_code(code, verifier, REDIRECT, **kwargs)
@@ -176,9 +174,7 @@ async def test_wrong_client_secret_is_invalid_client(google: FakeGoogle) -> None
             code,
             verifier,
             REDIRECT,
-            client_id=google.client_id,
-            client_secret="not-the-secret",
-            token_url=google.token_url,
+            **_client(google, client_secret="not-the-secret"),
         )
     assert caught.value.error == "invalid_client"
 
@@ -189,9 +185,7 @@ async def test_revoked_refresh_token_raises_oauth_revoked(google: FakeGoogle) ->
     with pytest.raises(OAuthRevoked) as caught:
         await refresh(
             tokens.refresh_token or "",
-            client_id=google.client_id,
-            client_secret=google.client_secret,
-            token_url=google.token_url,
+            **_client(google),
         )
     assert caught.value.error == "invalid_grant"
 
@@ -202,9 +196,7 @@ async def test_token_endpoint_outage_is_transient(google: FakeGoogle) -> None:
     with pytest.raises(OAuthTransient):
         await refresh(
             issued["refresh_token"],
-            client_id=google.client_id,
-            client_secret=google.client_secret,
-            token_url=google.token_url,
+            **_client(google),
         )
     dead = f"http://127.0.0.1:{_closed_port()}/token"
     with pytest.raises(OAuthTransient):
@@ -237,9 +229,7 @@ async def test_browser_consent_redirects_to_our_callback(google: FakeGoogle) -> 
         code,
         verifier,
         REDIRECT,
-        client_id=google.client_id,
-        client_secret=google.client_secret,
-        token_url=google.token_url,
+        **_client(google),
     )
     assert tokens.refresh_token
 
@@ -280,9 +270,7 @@ async def test_unticked_scope_shows_as_missing(google: FakeGoogle) -> None:
         code,
         verifier,
         REDIRECT,
-        client_id=google.client_id,
-        client_secret=google.client_secret,
-        token_url=google.token_url,
+        **_client(google),
     )
     assert tokens.missing_scopes() == set(YOUTUBE_SCOPES)
 
@@ -304,17 +292,13 @@ async def test_secrets_stay_out_of_logs_and_reprs(
     tokens = await _connect(google)
     renewed = await refresh(
         tokens.refresh_token or "",
-        client_id=google.client_id,
-        client_secret=google.client_secret,
-        token_url=google.token_url,
+        **_client(google),
     )
     google.revoke(tokens.refresh_token or "")
     with pytest.raises(OAuthRevoked) as caught:
         await refresh(
             tokens.refresh_token or "",
-            client_id=google.client_id,
-            client_secret=google.client_secret,
-            token_url=google.token_url,
+            **_client(google),
         )
     logging.getLogger("test").info("connected: %r %r", tokens, renewed)
     seen = caplog.text + str(caught.value) + repr(tokens) + repr(renewed)

@@ -76,6 +76,23 @@ async def test_a_failed_platform_is_listed_while_the_others_finish(world: World)
     assert (await world.recording()).status == RecordingStatus.READY.value
     assert (await world.publications())["telegram"].status == PublicationStatus.FAILED.value
 
+    # Each outcome is in the workspace's log, under whoever asked for the publication.
+    outcomes = {
+        e.details["platforms"][0]: e
+        for e in await world.audit()
+        if e.action in ("published", "publish_failed")
+    }
+    assert {p: e.action for p, e in outcomes.items()} == {
+        "youtube": "published",
+        "telegram": "publish_failed",
+        "export": "published",
+    }
+    assert {e.user_id for e in outcomes.values()} == {world.user["id"]}
+    assert {e.target for e in outcomes.values()} == {f"recording:{world.recording_id}"}
+    assert outcomes["youtube"].details["url"] == f"https://youtu.be/{video.id}"
+    assert outcomes["export"].details["url"] is None  # the archive went into the chat
+    assert "is not connected" in outcomes["telegram"].details["error"]
+
 
 async def test_tokens_are_encrypted_at_rest_and_never_logged(
     world: World, caplog: pytest.LogCaptureFixture

@@ -77,3 +77,17 @@ def test_download_links_expire_and_cannot_be_stretched() -> None:
     assert export.verify(key, stretched, now=now) is None
     assert export.verify(export.link_key("another secret"), token, now=now) is None
     assert export.verify(key, "../../etc/passwd", now=now) is None
+
+
+async def test_an_archive_whose_answer_was_lost_is_not_sent_again(world: World) -> None:
+    world.telegram.fail_after("sendDocument", error_code=502)
+
+    async with running(world.settings, world.telegram):
+        await world.publish(["export"])
+        links = await world.links_message()
+
+    [document] = [m for m in world.telegram.sent(world.chat["id"]) if m.document is not None]
+    _check_archive(world, document.document.data)
+    publication = (await world.publications())["export"]
+    assert publication.status == PublicationStatus.FAILED.value
+    assert "may already be in this chat" in links.content

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from storage.models import PublicationStatus, RecordingStatus
+import dataclasses
+import shutil
+from typing import Any
+
+from storage import repo
+from storage.models import PublicationStatus, RecordingStatus, SourceKind
 from tests.conftest import running
 from tests.jobs.conftest import VK_GROUP, VK_USER, World
 
@@ -85,3 +90,59 @@ async def test_token_near_expiry_is_refreshed_and_the_new_pair_kept(world: World
     assert len(refreshes) == 1
     [saved] = world.vk.videos
     assert saved.data is not None
+
+
+async def another_lecture(world: World) -> World:
+    """A second reviewed recording in the same chat, with the same files, as its own World."""
+
+    async def create(session: Any) -> int:
+        first = await repo.get_recording(session, world.workspace_id, world.recording_id)
+        assert first is not None
+        second = await repo.create_recording(
+            session,
+            world.workspace_id,
+            created_by=world.user["id"],
+            source_kind=SourceKind.TELEGRAM,
+            source_ref="file-id-2",
+            source_name="lecture 2.mp4",
+            source_ext="mp4",
+            status=RecordingStatus.AWAITING_REVIEW,
+            language="en",
+            chat_id=world.chat["id"],
+            media=dict(first.media),
+        )
+        return second.id
+
+    recording_id = await world._session_call(create)
+    folder = world.folder.parent / str(recording_id)
+    shutil.copytree(world.folder, folder)
+    return dataclasses.replace(world, recording_id=recording_id, folder=folder)
+
+
+async def test_two_publications_at_once_refresh_the_token_once_and_keep_the_connection(
+    world: World,
+) -> None:
+    old = await world.connect_vk(expires_in=120)
+    second = await another_lecture(world)
+    # VK ID answers slowly, so both jobs hold the same single-use refresh token at once.
+    world.vk.token_delay = 0.5
+    assert await world.publish(["vk"]) == ["vk"]
+    assert await second.publish(["vk"]) == ["vk"]
+
+    async with running(world.settings, world.telegram):
+        await world.telegram.wait_for(lambda: len(world.links_messages()) == 2, timeout=30)
+
+    refreshes = [r for r in world.vk.token_requests if r["grant_type"] == "refresh_token"]
+    assert [r["refresh_token"] for r in refreshes] == [old["refresh_token"]]
+    assert len(world.vk.videos) == 2
+    assert all(v.data == (world.folder / "video.mp4").read_bytes() for v in world.vk.videos)
+    assert all(v.uploads == 1 for v in world.vk.videos)
+    for one in (world, second):
+        publication = (await one.publications())["vk"]
+        assert publication.status == PublicationStatus.DONE.value, publication.error
+    [credential] = await world.credentials()
+    kept = world.box.decrypt(credential.payload)
+    assert "broken" not in kept
+    assert kept["refresh_token"] != old["refresh_token"]
+    assert world.vk.owner_of(kept["access_token"]) == ("user", VK_USER)
+    assert not any("/connect" in (m.content or "") for m in world.telegram.sent(world.chat["id"]))

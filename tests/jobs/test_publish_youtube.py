@@ -107,10 +107,17 @@ async def test_stopped_worker_resumes_the_same_upload(world: World) -> None:
 
 
 def _job_cancelled() -> bool:
-    return any(
-        task.cancelling() and task.get_coro().__qualname__ == "Worker.run_job"  # type: ignore[union-attr]
+    """The worker gave up on its job: being cancelled, or already gone.
+
+    Only called while the job's outside call is held, so a job that is gone was cancelled;
+    looking for `cancelling()` alone could miss a cancellation that completes between looks.
+    """
+    jobs = [
+        task
         for task in asyncio.all_tasks()
-    )
+        if task.get_coro().__qualname__ == "Worker.run_job"  # type: ignore[union-attr]
+    ]
+    return not jobs or any(task.cancelling() for task in jobs)
 
 
 async def test_quota_exceeded_waits_for_the_reset_and_says_when(world: World) -> None:
@@ -173,3 +180,31 @@ async def test_revoked_grant_marks_the_connection_and_asks_to_reconnect(world: W
     [credential] = await world.credentials()
     assert world.box.decrypt(credential.payload)["broken"] is True
     assert (await world.recording()).status == RecordingStatus.FAILED.value
+
+
+async def test_captions_and_playlist_item_whose_answers_were_lost_are_made_once(
+    world: World,
+) -> None:
+    await world.connect_youtube()
+    playlist = world.google.add_playlist("Signals")
+    await world.set_compose(playlist_id=playlist)
+    # Google makes the caption track and the playlist item, and the answers come back as 503s.
+    world.google.fail("captions", 503, after=True)
+    world.google.fail("playlistItems", 503, after=True)
+
+    async with running(world.settings, world.telegram):
+        await world.publish(["youtube"])
+        links = await world.links_message()
+
+    [video] = world.google.videos.values()
+    [caption] = world.google.captions
+    assert caption.video_id == video.id
+    [item] = world.google.playlist_items
+    assert (item.playlist_id, item.video_id) == (playlist, video.id)
+    publication = (await world.publications())["youtube"]
+    assert publication.status == PublicationStatus.DONE.value
+    # Nothing was refused, so the person is told of nothing.
+    assert publication.error is None
+    assert "not added" not in links.content
+    done = (await world.recording()).media["publish"]["youtube"]
+    assert done["captions"] is not False and done["playlist"] == item.id

@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
 from redis.asyncio import Redis
 
+from jobs import publish, recovery
 from leap.app import serve
+from storage.models import Publication, PublicationStatus, RecordingStatus
 from tests.conftest import running
 from tests.fakes.telegram import FakeTelegram
+from tests.jobs.conftest import World
+from tests.jobs.test_retention import run_sql
+from tests.jobs.test_zoom_sync import worker_deps
 
 
 async def test_work_queued_before_redis_was_lost_is_recovered(
@@ -38,3 +44,34 @@ async def test_work_queued_before_redis_was_lost_is_recovered(
     # Workers come back; the recovery sweep at start-up finds the recording in the database.
     async with running(settings, telegram):
         await telegram.wait_for(lambda: "Received" in (progress.content or ""), timeout=30)
+
+
+async def test_a_recording_whose_announcement_was_lost_is_finished_by_the_sweep(
+    world: World,
+) -> None:
+    # The channel post went out and its row says so, but announcing the end failed (say, the
+    # database was locked a moment): the recording still says UPLOADING and no job is owed.
+    await world.connect_channel()
+    assert await world.publish(["telegram"]) == ["telegram"]
+    url = "https://t.me/lectures_channel/7"
+    await run_sql(
+        world.settings.database_url,
+        sa.update(Publication)
+        .where(Publication.recording_id == world.recording_id)
+        .values(status=PublicationStatus.DONE, remote_id="7", url=url),
+    )
+    assert (await world.recording()).status == RecordingStatus.UPLOADING.value
+
+    async with worker_deps(world.settings) as deps:
+        await recovery.recover({"deps": deps})
+        [links] = world.links_messages()
+        # Sweeps (and late jobs) that find it finished say nothing more.
+        await recovery.recover({"deps": deps})
+        await asyncio.gather(
+            publish.announce_if_finished(deps, world.workspace_id, world.recording_id),
+            publish.announce_if_finished(deps, world.workspace_id, world.recording_id),
+        )
+
+    assert world.links_messages() == [links]
+    assert url in (links.content or "")
+    assert (await world.recording()).status == RecordingStatus.READY.value

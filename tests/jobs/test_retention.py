@@ -8,13 +8,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from jobs.retention import retention
+from jobs.retention import expirable, expire_recording, retention
 from leap.settings import Settings
 from storage.db import create_engine
-from storage.models import Publication, Recording, RecordingStatus
+from storage.models import AuditEvent, Publication, Recording, RecordingStatus
 from tests.bot.test_zoom_e2e import rows
 from tests.conftest import running
 from tests.fakes.telegram import FakeTelegram
+from tests.jobs.conftest import World
 from tests.jobs.test_zoom_sync import set_workspace, worker_deps
 
 
@@ -103,3 +104,71 @@ async def test_old_media_is_freed_and_the_chat_is_told(
     assert kept[new.id].status != RecordingStatus.EXPIRED.value
     links = await rows(settings.database_url, Publication)
     assert [(p.recording_id, p.url) for p in links] == [(old.id, "https://youtu.be/yt-1")]
+    # The log says the sweep removed the old lecture's media, and no person did.
+    events = [
+        e for e in await rows(settings.database_url, AuditEvent) if e.action == "media_expired"
+    ]
+    assert [(e.target, e.user_id) for e in events] == [(f"recording:{old.id}", None)]
+    assert events[0].details["name"] == "old lecture.mp4"
+    assert events[0].details["by"] == "retention"
+    assert events[0].details["bytes"] > 0
+
+
+async def test_a_recording_published_while_the_sweep_runs_keeps_its_media(world: World) -> None:
+    url = world.settings.database_url
+    await run_sql(
+        url,
+        sa.update(Recording)
+        .where(Recording.id == world.recording_id)
+        .values(updated_at=datetime.now(UTC) - timedelta(days=40)),
+    )
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+
+    async with worker_deps(world.settings) as deps:
+        assert await expirable(deps.sessions, world.workspace_id, cutoff) == [world.recording_id]
+        # Between the sweep's look and its change, a person presses Publish.
+        assert await world.publish(["export"]) == ["export"]
+        expired = await expire_recording(
+            deps.sessions,
+            deps.store,
+            world.workspace_id,
+            world.recording_id,
+            cutoff,
+            days=30,
+            by="retention",
+        )
+
+    assert expired is None
+    assert (world.folder / "video.mp4").read_bytes()
+    recording = await world.recording()
+    assert recording.status == RecordingStatus.UPLOADING.value
+    assert "expired_at" not in recording.media
+    assert not [e for e in await world.audit() if e.action == "media_expired"]
+
+
+async def test_a_recording_touched_while_the_sweep_runs_keeps_its_media(world: World) -> None:
+    url = world.settings.database_url
+    old = datetime.now(UTC) - timedelta(days=40)
+    where = Recording.id == world.recording_id
+    await run_sql(url, sa.update(Recording).where(where).values(updated_at=old))
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+
+    async with worker_deps(world.settings) as deps:
+        assert await expirable(deps.sessions, world.workspace_id, cutoff) == [world.recording_id]
+        # Someone edits the topics in between: still awaiting review, but changed just now.
+        await run_sql(url, sa.update(Recording).where(where).values(updated_at=datetime.now(UTC)))
+        kept = await expire_recording(
+            deps.sessions, deps.store, world.workspace_id, world.recording_id, cutoff,
+            days=30, by="retention",
+        )  # fmt: skip
+        # Left alone, it expires once it has been untouched long enough.
+        await run_sql(url, sa.update(Recording).where(where).values(updated_at=old))
+        gone = await expire_recording(
+            deps.sessions, deps.store, world.workspace_id, world.recording_id, cutoff,
+            days=30, by="retention",
+        )  # fmt: skip
+
+    assert kept is None
+    assert gone is not None and gone[0] == "lecture.mp4" and gone[1] > 0
+    assert not world.folder.exists()
+    assert (await world.recording()).status == RecordingStatus.EXPIRED.value

@@ -153,3 +153,46 @@ def test_whole_transcript_to_srt_round_trips_its_words() -> None:
     srt = to_srt(build_cues(transcript))
     texts = [m.group(4) for m in _SRT_BLOCK.finditer(srt)]
     assert " ".join(texts).split() == transcript.text().split()
+
+
+def test_the_last_cue_ends_with_the_video() -> None:
+    transcript = Transcript(
+        language="en",
+        segments=[
+            Segment(start=3590.0, end=3594.0, text="And that is all for today."),
+            Segment(start=3599.70, end=3599.95, text="Thanks."),
+        ],
+    )
+    cues = build_cues(transcript, duration=3600.0)
+    assert cues[-1].lines == ["Thanks."]
+    assert cues[-1].end == pytest.approx(3600.0)
+    assert to_srt(cues).endswith("00:59:59,700 --> 01:00:00,000\nThanks.\n")
+    assert to_vtt(cues).endswith("00:59:59.700 --> 01:00:00.000\nThanks.\n")
+
+
+def test_words_placed_past_the_end_of_the_video_get_no_cue() -> None:
+    words = [
+        Word(start=58.2, end=58.9, word="Goodbye"),
+        Word(start=58.9, end=59.6, word="everyone."),
+        Word(start=60.0, end=60.4, word="Music"),
+        Word(start=61.0, end=61.5, word="plays."),
+    ]
+    transcript = Transcript(
+        language="en",
+        segments=[
+            Segment(start=58.2, end=59.6, text="Goodbye everyone.", words=words[:2]),
+            Segment(start=60.0, end=61.5, text="Music plays.", words=words[2:]),
+        ],
+    )
+    cues = build_cues(transcript, duration=60.0)
+    assert _cue_words(cues) == ["Goodbye", "everyone."]
+    assert all(cue.end <= 60.0 for cue in cues)
+    _assert_limits(cues)
+
+
+def test_a_cue_straddling_the_end_is_cut_at_the_end() -> None:
+    transcript = Transcript(
+        language="en", segments=[Segment(start=8.0, end=12.0, text="The engine overran.")]
+    )
+    (cue,) = build_cues(transcript, duration=10.0)
+    assert (cue.start, cue.end) == (pytest.approx(8.0), pytest.approx(10.0))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,10 @@ def install(stage: str) -> None:
     if stage == "trim":
         from pipeline import trim as media
 
-        def held_trim(*_args: Any, **_kwargs: Any) -> Any:
+        def held_trim(_source: Path, out_dir: Path, *_args: Any, **_kwargs: Any) -> Any:
+            # Killed half-way, as a real trim would be: its working folder stays behind.
+            work = Path(tempfile.mkdtemp(prefix=".trim-", dir=out_dir))
+            (work / "audio.wav").write_bytes(b"\0" * 4096)
             hold("trim")
 
         media.trim = held_trim  # type: ignore[assignment]

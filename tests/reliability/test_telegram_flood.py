@@ -9,6 +9,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from integrations.telegram import make_bot
+from jobs.cards import paced_edit
 from jobs.progress import ProgressHub
 from storage.models import RecordingStatus
 from tests.fakes.telegram import FakeTelegram
@@ -66,3 +67,33 @@ async def test_a_finished_reporter_leaves_its_last_text_to_the_background(
     finally:
         await redis.aclose()
         await bot.session.close()
+
+
+async def test_a_card_edit_under_an_hour_of_flood_control_is_dropped_not_waited_for(
+    telegram: FakeTelegram, clean_redis: str
+) -> None:
+    bot = make_bot(telegram.token, telegram.base_url)
+    redis = Redis.from_url(clean_redis)
+    try:
+        chat = telegram.private_chat(telegram.user(963, "Ann"))
+        shown = await bot.send_message(chat["id"], "Trimming…")
+        telegram.fail_next("editMessageText", error_code=429, retry_after=3600)
+        # Had it waited out the hour, the stage that failed would still be holding its worker.
+        await asyncio.wait_for(
+            paced_edit(bot, redis, chat["id"], shown.message_id, "Failed: disk full", None, 0.1),
+            10,
+        )
+        assert len(telegram.calls_of("editMessageText")) == 1
+
+        # A short wait is sat out, and the edit then lands.
+        telegram.fail_next("editMessageText", error_code=429, retry_after=1)
+        await paced_edit(bot, redis, chat["id"], shown.message_id, "Failed: disk full", None, 0.1)
+        await telegram.wait_for(lambda: "Failed: disk full" in (shown_text(telegram, chat) or ""))
+    finally:
+        await redis.aclose()
+        await bot.session.close()
+
+
+def shown_text(telegram: FakeTelegram, chat: dict[str, object]) -> str | None:
+    sent = telegram.sent(int(chat["id"]))  # type: ignore[call-overload]
+    return sent[0].content if sent else None

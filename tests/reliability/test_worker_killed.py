@@ -102,6 +102,7 @@ async def test_a_worker_killed_in_each_stage_is_replaced_and_nothing_is_done_twi
     assert vtt.startswith("WEBVTT") and srt.count(" --> ") == vtt.count(" --> ") > 0
     assert json.loads((folder / "metadata.json").read_text())["title"] == "lecture"
     assert not list(folder.rglob("*.part"))
+    assert not list(folder.glob(".trim-*"))
 
     # YouTube got one video from one upload session, every byte sent once.
     [uploaded] = site.google.videos.values()

@@ -26,12 +26,10 @@ from tests.safety.conftest import (
     folder_of,
     labels,
     leftovers,
-    recordings_of,
     reply_to,
     seen,
     select,
     snapshot,
-    workspace_of,
 )
 
 
@@ -154,11 +152,11 @@ async def test_audio_only_recording_goes_through_as_a_podcast(world: World, inpu
 
 
 @pytest.mark.parametrize("as_audio", [True, False], ids=["audio_message", "m4a_document"])
-async def test_sound_sent_as_music_or_m4a_gets_an_answer(
+async def test_sound_sent_as_music_or_m4a_is_taken_as_a_podcast(
     world: World, inputs: Inputs, as_audio: bool
 ) -> None:
-    """A sound file sent as music or as an .m4a document is either taken as a recording or
-    refused with what to send instead; it is never met with silence."""
+    """A sound file sent as music or as an .m4a document is a recording like any other: it
+    reaches review, and only what can take sound alone is offered."""
     telegram, settings = world.telegram, world.settings
     user_id = 7112 if as_audio else 7113
     user = telegram.user(user_id, "Ann", language_code="en")
@@ -174,12 +172,14 @@ async def test_sound_sent_as_music_or_m4a_gets_an_answer(
             chat, user, inputs.podcast, file_name="podcast.m4a", mime_type="audio/mp4"
         )
     answer = await telegram.wait_for_message(user_id, after=mark)
-    if "Waiting in the queue" in seen(answer):
-        [recording] = await at_rest(settings, user_id)
-        assert recording.status is not RecordingStatus.FAILED, recording.failure_reason
-    else:
-        assert "video" in seen(answer).lower(), seen(answer)
-        assert await recordings_of(settings, user_id) == []
-        workspace = await workspace_of(settings, user_id)
-        assert workspace is not None
-        assert before.changed_beyond(await snapshot(settings), workspace.id) == []
+    assert "Waiting in the queue" in seen(answer), seen(answer)
+    card = await telegram.wait_for_message(
+        user_id, lambda m: "Ready for review: podcast" in seen(m), after=mark, timeout=60
+    )
+    [recording] = await at_rest(settings, user_id)
+    assert recording.status is RecordingStatus.AWAITING_REVIEW, recording.failure_reason
+    assert recording.source_ext == "m4a"
+    assert "Sound only" in seen(card)
+    assert not any("YouTube" in label or "VK" in label for label in labels(card))
+    assert leftovers(settings) == []
+    assert before.changed_beyond(await snapshot(settings), recording.workspace_id) == []

@@ -120,7 +120,7 @@ async def _build_bravo(
         b, bob, yaml.safe_dump(body).encode(), file_name="bravo.yaml", mime_type="text/yaml"
     )
     await reply_to(telegram, B_CHAT, mark, "saved from the file")
-    telegram.channel(CHANNEL, "Bravo channel", username="bravo_channel")
+    telegram.channel(CHANNEL, "Bravo channel", username="bravo_channel", creator=bob["id"])
     menu = await _say(telegram, b, bob, "/connect", "What should I connect?")
     mark = telegram.mark()
     await _press(telegram, b, bob, menu, "Telegram channel")
