@@ -536,6 +536,21 @@ def crons_for(queue: str, settings: Settings) -> list[CronJob]:
 # --- building and stopping ------------------------------------------------------------------
 
 
+def preload(settings: Settings) -> None:
+    """Import now the libraries that stages otherwise import on their first run.
+
+    Importing openai or faster-whisper holds the event loop for half a second or more. A
+    worker process pays that while it has other jobs' heartbeats to wait; in `leap run` the
+    same loop answers people, so there it is paid at start instead.
+    """
+    import integrations.llm
+    import integrations.stt.api  # noqa: F401
+
+    if settings.transcribe_engine == "local":
+        with contextlib.suppress(ImportError):
+            import faster_whisper  # noqa: F401
+
+
 async def build_deps(settings: Settings, redis: ArqRedis) -> WorkerDeps:
     engine = create_engine(settings.database_url)
     bot = make_bot(settings.bot_token, settings.telegram_api_url, local=settings.telegram_api_local)

@@ -7,7 +7,9 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -19,6 +21,7 @@ from jobs.worker import (
     build_deps,
     build_workers,
     close_deps,
+    preload,
     redis_pool,
     stop_worker,
 )
@@ -47,6 +50,29 @@ async def migrate(settings: Settings) -> None:
     await asyncio.to_thread(db.upgrade, settings.database_url)
 
 
+def step_back_stage_threads(nice: int) -> None:
+    """Beside the bot in one process, let only the threads stages work in yield the CPU.
+
+    Linux gives every thread a priority of its own, and a child process takes the one of the
+    thread that started it, so the media work done in threads and the ffmpeg they start step
+    back while the event loop that answers people keeps its priority. Call it once, in the
+    running loop of a process that is the bot and its workers: it replaces that loop's
+    default executor.
+    """
+    if not nice or not sys.platform.startswith("linux"):
+        # Elsewhere nice() lowers the whole process, the bot with it.
+        return
+
+    def step_back() -> None:
+        # On Linux nice() changes the calling thread only.
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(thread_name_prefix="stage", initializer=step_back)
+    )
+
+
 async def serve(
     settings: Settings,
     *,
@@ -69,6 +95,8 @@ async def serve(
         # CPU to the bot and the databases on the same machine.
         with contextlib.suppress(OSError):
             os.nice(settings.worker_nice)
+    if queues and bot:
+        preload(settings)
     if settings.migrate_on_start:
         await migrate(settings)
     redis = await redis_pool(settings)

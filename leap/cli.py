@@ -64,9 +64,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, *, bot: bool, queues: tuple[str, ...]) -> int:
-    from leap.app import serve
+    from leap.app import serve, step_back_stage_threads
 
     async def go() -> None:
+        if bot and queues:
+            step_back_stage_threads(settings.worker_nice)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

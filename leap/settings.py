@@ -136,7 +136,8 @@ class Settings(BaseSettings):
     log_json: bool = False
     log_level: str = "INFO"
     # `leap worker` lowers its CPU priority (and its ffmpeg's) by this much, so a bot on the
-    # same machine keeps answering while media is processed (0: leave it).
+    # same machine keeps answering while media is processed; `leap run` lowers only the
+    # threads its stages work in and their ffmpeg (0: leave it).
     worker_nice: int = 10
 
     # --- Media storage: this machine's folder, or a bucket of any S3 API -----------------
