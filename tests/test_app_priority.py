@@ -27,6 +27,8 @@ def _child_niceness() -> int:
 
 def test_stage_threads_and_their_children_step_back_while_the_loop_keeps_its_priority() -> None:
     base = _niceness()
+    if base > 15:
+        pytest.skip(f"the tests already run at niceness {base}: no room to step back")
 
     async def go() -> tuple[int, int, int]:
         step_back_stage_threads(4)
