@@ -1,14 +1,28 @@
 """Sign-ins to YouTube (Google OAuth) and VK (VK ID), and download links for exports.
 
-`begin` keeps a pending sign-in in Redis under a fresh random state for ten minutes, bound to
-the workspace, the person and the chat that asked, with the PKCE verifier that never leaves
-the server; it returns the consent page's address for the person to open. The provider then
-sends the browser to ``PUBLIC_BASE_URL/oauth/<google|vk>/callback``. Without a public
-address the redirect goes to this machine's loopback address, which the person's browser
-usually cannot open, so the person pastes the address from the browser into the chat
-instead (bot/handlers/connections.py). Either way `take` removes the pending sign-in first,
-so a state works once, and `finish` exchanges the code, stores the tokens encrypted, writes
-an audit event and tells the chat.
+A sign-in is finished only by the person who started it, and nothing is stored until they say so:
+
+1. `begin` keeps a pending sign-in in Redis under a fresh random state for ten minutes, bound to
+   the workspace, the person and the chat that asked, with the PKCE verifier that never leaves
+   the server; it returns the consent page's address. In a group that address goes to the
+   person in a private message, never into the group (bot/handlers/connections.py).
+2. The provider sends the browser to ``PUBLIC_BASE_URL/oauth/<google|vk>/callback``. Without a
+   public address the redirect goes to this machine's loopback address, which the browser
+   usually cannot open, so the starter pastes the address into the chat instead; a pasted
+   address is taken only from the person who started that sign-in.
+3. `finish` reads the pending sign-in without removing it, exchanges the code and reads who
+   the account is (the YouTube channel's title, the VK person's name). A code that does not
+   work (forged, spent, refused) leaves the state usable for the real callback. Only then is
+   the state claimed, by one atomic delete: of two callbacks that both got tokens, one goes
+   on and the other is told the link was used.
+4. The tokens wait, encrypted with the SecretBox, as a confirmation in Redis for ten minutes,
+   and the chat that started the sign-in is asked "Connect X?" with Confirm and Cancel. The
+   buttons answer only the starter (the handlers check); `take_confirmation` removes it in the
+   same step it reads it, and only a Confirm calls `store`, which replaces the workspace's
+   account of that provider and writes the audit event naming the starter and the account.
+
+Someone who gets hold of the consent link and approves with their own account therefore gets
+no further than a question in the chat that only the starter can answer.
 
 The web routes answer the browser with a short page in the person's language; a state that
 is unknown, spent or expired gets a page saying so and nothing is stored.
@@ -21,24 +35,27 @@ import hmac
 import html
 import json
 import logging
+import secrets as random
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
+from aiogram.types import InlineKeyboardMarkup
 from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.keyboards import connections as keyboards
 from bot.web import DEPS
 from integrations import export, google_oauth, vk_oauth
 from integrations.vk import VkError
 from integrations.youtube import AsyncYouTube, YouTube, YouTubeError
 from leap.settings import Settings
-from locales import choose_language, gettext
+from locales import Translator, choose_language, gettext
 from storage import repo
-from storage.crypto import SecretBox
+from storage.crypto import SecretBox, SecretBoxError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +67,7 @@ def _esc(text: str) -> str:
 
 STATE_TTL = 600
 AWAIT_TTL = 600
+CONFIRM_TTL = 600
 # The path segment of each provider's callback route.
 ROUTES = {"youtube": "google", "vk": "vk"}
 
@@ -65,6 +83,24 @@ class PendingSignIn:
     lang: str
     verifier: str
     redirect_uri: str
+    # Shown to everyone else who presses the confirmation's buttons.
+    user_name: str = ""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A consent whose code worked, waiting for its starter's Confirm; nothing is stored yet."""
+
+    key: str
+    provider: str
+    workspace_id: int
+    user_id: int
+    user_name: str
+    chat_id: int
+    thread_id: int | None
+    lang: str
+    account: str
+    payload: dict[str, Any] = field(repr=False)
 
 
 class SignInError(Exception):
@@ -78,6 +114,10 @@ class SignInError(Exception):
 
 def _state_key(provider: str, state: str) -> str:
     return f"leap:oauth:{provider}:{state}"
+
+
+def _confirm_key(key: str) -> str:
+    return f"leap:oauth:confirm:{key}"
 
 
 def redirect_uri(settings: Settings, provider: str) -> str:
@@ -100,11 +140,12 @@ async def begin(
     *,
     workspace_id: int,
     user_id: int,
+    user_name: str,
     chat_id: int,
     thread_id: int | None,
     lang: str,
-) -> str:
-    """Start a sign-in; returns the consent page's address."""
+) -> tuple[str, str]:
+    """Start a sign-in; returns its state and the consent page's address."""
     redirect = redirect_uri(settings, provider)
     if provider == "youtube":
         verifier, _challenge = google_oauth.new_pkce()
@@ -134,9 +175,15 @@ async def begin(
         lang=lang,
         verifier=verifier,
         redirect_uri=redirect,
+        user_name=user_name,
     )
     await redis.set(_state_key(provider, state), json.dumps(asdict(pending)), ex=STATE_TTL)
-    return url
+    return state, url
+
+
+async def forget(redis: Redis, provider: str, state: str) -> None:
+    """Drop a pending sign-in whose link never reached its person."""
+    await redis.delete(_state_key(provider, state))
 
 
 async def peek(redis: Redis, provider: str, state: str) -> PendingSignIn | None:
@@ -144,13 +191,9 @@ async def peek(redis: Redis, provider: str, state: str) -> PendingSignIn | None:
     return _pending(raw)
 
 
-async def take(redis: Redis, provider: str, state: str) -> PendingSignIn | None:
-    """The pending sign-in for `state`, removed in the same step so it cannot be used twice."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.get(_state_key(provider, state))
-        pipe.delete(_state_key(provider, state))
-        raw, _deleted = await pipe.execute()
-    return _pending(raw)
+async def _claim(redis: Redis, pending: PendingSignIn) -> bool:
+    """Use the state up; True for exactly one caller, however many ask at once."""
+    return bool(await redis.delete(_state_key(pending.provider, pending.state)))
 
 
 def _pending(raw: bytes | str | None) -> PendingSignIn | None:
@@ -197,47 +240,93 @@ async def finish(
     url: str,
     *,
     settings: Settings,
-    session: AsyncSession,
     secrets: SecretBox | None,
     bot: Bot,
     redis: Redis,
 ) -> tuple[bool, str]:
-    """Exchange the code in `url`, store the account, tell the chat; (connected, message)."""
+    """Exchange the code in `url` and ask the chat to confirm the account; (asked, message).
+
+    On failure the message says why, in the starter's language, and is for the caller to show
+    (the browser's page, or a reply to the pasted address): a forged code must not be able to
+    fill a group with messages.
+    """
     name = gettext(pending.lang, f"connect.provider.{pending.provider}")
     try:
         if secrets is None:
             raise SignInError("connect.error.no_secret_key")
         if pending.provider == "youtube":
-            account = await _finish_google(pending, url, settings, session, secrets)
-            text = gettext(pending.lang, "connect.youtube_done", channel=_esc(account))
+            account, payload = await _google_account(pending, url, settings)
         else:
-            account = await _finish_vk(pending, url, settings, session, secrets, redis)
-            text = gettext(pending.lang, "connect.vk_done", account=_esc(account))
-        await session.commit()
-        ok = True
+            account, payload = await _vk_account(pending, url, settings)
+        # Everything up to here leaves the state as it was; from here on it is ours alone.
+        if not await _claim(redis, pending):
+            raise SignInError("connect.error.expired_link")
     except SignInError as exc:
-        # Raised before anything is written, so the caller's session stays as it was.
-        text = gettext(pending.lang, exc.key, provider=name, **exc.params)
-        ok = False
+        return False, gettext(pending.lang, exc.key, provider=name, **exc.params)
     except Exception:
         log.exception("%s sign-in for chat %s failed", pending.provider, pending.chat_id)
-        await session.rollback()
-        text = gettext(pending.lang, "connect.error.unreachable", provider=name)
-        ok = False
-    await say(bot, pending.chat_id, pending.thread_id, text)
-    return ok, text
+        return False, gettext(pending.lang, "connect.error.unreachable", provider=name)
+    signed = SignedIn(
+        key=random.token_urlsafe(12),
+        provider=pending.provider,
+        workspace_id=pending.workspace_id,
+        user_id=pending.user_id,
+        user_name=pending.user_name,
+        chat_id=pending.chat_id,
+        thread_id=pending.thread_id,
+        lang=pending.lang,
+        account=account,
+        payload=payload,
+    )
+    await redis.set(_confirm_key(signed.key), secrets.encrypt(asdict(signed)), ex=CONFIRM_TTL)
+    _ = Translator(pending.lang)
+    question = _(
+        f"connect.confirm.{pending.provider}",
+        account=_esc(account),
+        name=_esc(pending.user_name or str(pending.user_id)),
+    )
+    await say(
+        bot, pending.chat_id, pending.thread_id, question, keyboards.confirm_sign_in(_, signed.key)
+    )
+    return True, gettext(pending.lang, "oauth.page_confirm_text")
 
 
-async def say(bot: Bot, chat_id: int, thread_id: int | None, text: str) -> None:
+async def confirmation(redis: Redis, box: SecretBox, key: str) -> SignedIn | None:
+    """The sign-in waiting for a Confirm under `key`, left in place."""
+    return _signed_in(box, await redis.get(_confirm_key(key)))
+
+
+async def take_confirmation(redis: Redis, box: SecretBox, key: str) -> SignedIn | None:
+    """The sign-in waiting under `key`, removed in the same step: one answer per question."""
+    return _signed_in(box, await redis.getdel(_confirm_key(key)))
+
+
+def _signed_in(box: SecretBox, raw: bytes | str | None) -> SignedIn | None:
+    if not raw:
+        return None
     try:
-        await bot.send_message(chat_id, text, message_thread_id=thread_id)
+        return SignedIn(**box.decrypt(raw.decode() if isinstance(raw, bytes) else raw))
+    except (SecretBoxError, TypeError, ValueError):
+        return None
+
+
+async def say(
+    bot: Bot,
+    chat_id: int,
+    thread_id: int | None,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    try:
+        await bot.send_message(chat_id, text, message_thread_id=thread_id, reply_markup=markup)
     except TelegramAPIError as exc:
         log.warning("cannot tell chat %s about a connection: %s", chat_id, exc.message)
 
 
-async def _finish_google(
-    pending: PendingSignIn, url: str, settings: Settings, session: AsyncSession, box: SecretBox
-) -> str:
+async def _google_account(
+    pending: PendingSignIn, url: str, settings: Settings
+) -> tuple[str, dict[str, Any]]:
+    """The channel's title and what to store, from the code in `url`."""
     if not configured(settings, "youtube"):
         raise SignInError("connect.error.not_configured")
     try:
@@ -293,18 +382,13 @@ async def _finish_google(
         "scope": tokens.scope,
         "channel": channel,
     }
-    await _replace_credential(session, box, pending, channel, payload)
-    return channel
+    return channel, payload
 
 
-async def _finish_vk(
-    pending: PendingSignIn,
-    url: str,
-    settings: Settings,
-    session: AsyncSession,
-    box: SecretBox,
-    redis: Redis,
-) -> str:
+async def _vk_account(
+    pending: PendingSignIn, url: str, settings: Settings
+) -> tuple[str, dict[str, Any]]:
+    """The person's name on VK and what to store, from the code in `url`."""
     if not configured(settings, "vk"):
         raise SignInError("connect.error.not_configured")
     try:
@@ -329,7 +413,13 @@ async def _finish_vk(
         if exc.retryable:
             raise SignInError("connect.error.unreachable") from None
         raise SignInError("connect.error.refused") from None
-    account = f"id{tokens.user_id}"
+    try:
+        person = await vk_oauth.person_name(tokens.access_token, api_url=settings.vk_api_url)
+    except VkError as exc:
+        # The id alone still says whose account it is; the person checks it before confirming.
+        log.info("VK did not name the signed-in person: %s", exc)
+        person = ""
+    account = f"{person} (id{tokens.user_id})" if person else f"id{tokens.user_id}"
     payload = {
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
@@ -338,41 +428,32 @@ async def _finish_vk(
         "device_id": tokens.device_id,
         "scope": list(tokens.scope),
     }
-    credential_id = await _replace_credential(session, box, pending, account, payload)
-    await expect_reply(
-        redis, pending.chat_id, pending.user_id, "vk_group", credential_id=credential_id
-    )
-    return account
+    return account, payload
 
 
-async def _replace_credential(
-    session: AsyncSession,
-    box: SecretBox,
-    pending: PendingSignIn,
-    account: str,
-    payload: dict[str, Any],
-) -> int:
+async def store(session: AsyncSession, box: SecretBox, signed: SignedIn) -> int:
+    """Keep a confirmed account, in place of the workspace's old one; the credential's id."""
     # One account per provider and workspace: connecting again replaces the old one. The old
     # grant is not revoked, because Google revokes a whole grant and a reconnect of the same
     # account shares it with the new tokens.
-    for old in await repo.credentials(session, pending.workspace_id, pending.provider):
+    for old in await repo.credentials(session, signed.workspace_id, signed.provider):
         await session.delete(old)
     credential = await repo.store_credential(
         session,
-        pending.workspace_id,
+        signed.workspace_id,
         box,
-        provider=pending.provider,
-        account_name=account,
-        payload=payload,
-        created_by=pending.user_id,
+        provider=signed.provider,
+        account_name=signed.account[:255],
+        payload=signed.payload,
+        created_by=signed.user_id,
     )
     await repo.audit(
         session,
-        pending.workspace_id,
-        pending.user_id,
+        signed.workspace_id,
+        signed.user_id,
         "connection_added",
-        pending.provider,
-        account=account,
+        signed.provider,
+        account=signed.account,
     )
     return credential.id
 
@@ -406,21 +487,19 @@ def _callback(provider: str) -> Callable[[web.Request], Awaitable[web.Response]]
         if not state:
             # VK ID's SDK may put everything into the fragment, which browsers never send.
             return _page(lang, "oauth.page_failed", gettext(lang, "oauth.page_no_state"), 400)
-        pending = await take(deps.redis, provider, state)
+        pending = await peek(deps.redis, provider, state)
         if pending is None:
             return _page(lang, "oauth.page_failed", gettext(lang, "oauth.page_expired"), 400)
-        async with deps.sessions() as session:
-            ok, text = await finish(
-                pending,
-                str(request.url),
-                settings=deps.settings,
-                session=session,
-                secrets=deps.secrets,
-                bot=deps.bot,
-                redis=deps.redis,
-            )
+        ok, text = await finish(
+            pending,
+            str(request.url),
+            settings=deps.settings,
+            secrets=deps.secrets,
+            bot=deps.bot,
+            redis=deps.redis,
+        )
         if ok:
-            return _page(pending.lang, "oauth.page_done", gettext(pending.lang, "oauth.page_back"))
+            return _page(pending.lang, "oauth.page_confirm", text)
         return _page(pending.lang, "oauth.page_failed", text, 400)
 
     return handle

@@ -10,6 +10,7 @@ The flow, as the bot drives it::
     landing = parse_redirect(address, expected_state=state)
     tokens = await exchange_code(landing.code, verifier, landing.device_id, redirect_uri,
                                  client_id=client_id, oauth_url=..., state=state)
+    name = await person_name(tokens.access_token, api_url=...)   # for the person to confirm
     # an hour later
     tokens = await refresh(tokens.refresh_token, tokens.device_id, client_id=..., oauth_url=...)
 
@@ -216,6 +217,34 @@ async def refresh(
         form["scope"] = " ".join(scopes)
     payload = await _token_request(oauth_url, form, client)
     return _tokens(payload, device_id, form["state"])
+
+
+async def person_name(
+    access_token: str,
+    *,
+    api_url: str = DEFAULT_API_URL,
+    api_version: str = DEFAULT_API_VERSION,
+    retry_delays: Sequence[float] = (1.0,),
+) -> str:
+    """The signed-in person's name as VK shows it ("Ann Smith"), for them to check.
+
+    Raises `VkError` when VK names nobody (a community's token, an answer without a name).
+    """
+
+    def ask() -> str:
+        with VkVideo(
+            access_token, api_url=api_url, api_version=api_version, retry_delays=retry_delays
+        ) as vk:
+            response = vk.call("users.get")
+        people = response if isinstance(response, list) else []
+        person = people[0] if people and isinstance(people[0], dict) else {}
+        parts = (str(person.get("first_name") or ""), str(person.get("last_name") or ""))
+        name = " ".join(part for part in parts if part).strip()
+        if not name:
+            raise VkError(TOKEN_CHECK_FAILED, "VK named nobody for this token")
+        return name
+
+    return await asyncio.to_thread(ask)
 
 
 async def validate_community_token(

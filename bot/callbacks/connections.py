@@ -11,3 +11,10 @@ class ConnectCb(CallbackData, prefix="cn1"):
 
 class DisconnectCb(CallbackData, prefix="cn2"):
     credential_id: int
+
+
+class SignInCb(CallbackData, prefix="cn3"):
+    """Confirm ("ok") or Cancel ("no") of a finished sign-in, by its random key."""
+
+    action: str
+    key: str

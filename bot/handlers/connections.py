@@ -3,6 +3,14 @@
 Only admins connect and disconnect (in a private chat the person owns the workspace): the
 router says so with `IsAdmin()`, and its refusal router answers everyone else. YouTube
 and VK sign in through OAuth (bot/oauth.py); VK then asks which community the videos go to.
+
+A sign-in belongs to the admin who started it. In a group its consent link is sent to them in
+a private message and never posted in the group; when the bot cannot write to them (they never
+opened a chat with it), the group is told so with a button that opens the bot, and the
+sign-in is dropped. A pasted redirect address is taken only from the starter, in the chat of
+the sign-in or their own private chat. Once the provider has named the account, the chat is
+asked to confirm it: the buttons answer only the starter (everyone else hears whose question
+it is), the starter must still be an admin, and only Confirm stores the account.
 A Telegram channel needs no sign-in: the person forwards a post from it or names it, and the
 bot checks that both it and the person may post there (a channel is someone's: the bot being
 its administrator does not make it every workspace's).
@@ -26,16 +34,16 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import oauth
-from bot.callbacks.connections import ConnectCb, DisconnectCb
+from bot.callbacks.connections import ConnectCb, DisconnectCb, SignInCb
 from bot.filters import IsAdmin, refusing, refusing_message
 from bot.keyboards import connections as keyboards
 from integrations import google_oauth, telegram_channel
 from integrations.vk import VkAuthError, VkError, VkVideo
 from leap.settings import Settings
-from locales import Translator
+from locales import Translator, choose_language
 from storage import repo
 from storage.crypto import SecretBox, SecretBoxError
-from storage.models import Credential, Workspace
+from storage.models import Credential, Workspace, WorkspaceKind
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,26 @@ class Awaiting(BaseFilter):
         return {"awaited": data}
 
 
+class NotTheStarter(BaseFilter):
+    """A press on a sign-in's Confirm or Cancel by anyone but its starter, or on one gone.
+
+    Hands over `signed_in` (None when the question has expired or was answered). The starter's
+    own press goes on to the admin router, which checks that they are still an admin.
+    """
+
+    async def __call__(
+        self,
+        query: CallbackQuery,
+        callback_data: SignInCb,
+        arq: ArqRedis,
+        secrets: SecretBox | None,
+    ) -> bool | dict[str, Any]:
+        found = await oauth.confirmation(arq, secrets, callback_data.key) if secrets else None
+        if found is not None and found.user_id == query.from_user.id:
+            return False
+        return {"signed_in": found}
+
+
 def _thread(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
@@ -82,8 +110,10 @@ async def connect(message: Message, _: Translator) -> None:
 async def connect_chosen(
     query: CallbackQuery,
     callback_data: ConnectCb,
+    session: AsyncSession,
     workspace: Workspace,
     settings: Settings,
+    bot: Bot,
     arq: ArqRedis,
     secrets: SecretBox | None,
     lang: str,
@@ -106,25 +136,64 @@ async def connect_chosen(
     if not oauth.configured(settings, provider):
         await message.answer(_("connect.error.not_configured", provider=name))
         return
-    url = await oauth.begin(
+    person = query.from_user
+    state, url = await oauth.begin(
         settings,
         arq,
         provider,
         workspace_id=workspace.id,
-        user_id=query.from_user.id,
+        user_id=person.id,
+        user_name=person.full_name,
         chat_id=message.chat.id,
         thread_id=_thread(message),
         lang=lang,
     )
+    if workspace.kind is not WorkspaceKind.GROUP:
+        await message.answer(
+            _link_text(_, provider, settings), reply_markup=keyboards.authorize(_, provider, url)
+        )
+        return
+    # Whoever opens the link can approve with their own account: it goes to the starter alone.
+    privately = Translator(await _private_language(session, person.id, person.language_code))
+    text = _link_text(privately, provider, settings)
+    text += "\n\n" + privately("connect.link_for_group", title=_esc(workspace.title))
+    try:
+        await bot.send_message(
+            person.id, text, reply_markup=keyboards.authorize(privately, provider, url)
+        )
+    except TelegramAPIError as exc:
+        # 403 when they never opened a chat with the bot (or blocked it): the link goes nowhere.
+        log.info("cannot send a sign-in link to user %s: %s", person.id, exc.message)
+        await oauth.forget(arq, provider, state)
+        me = await bot.me()
+        await message.answer(
+            _("connect.cannot_write", name=_esc(person.full_name)),
+            reply_markup=keyboards.open_private(_, f"https://t.me/{me.username}?start=connect"),
+        )
+        return
+    await message.answer(_("connect.sent_privately", name=_esc(person.full_name)))
+
+
+def _link_text(_: Translator, provider: str, settings: Settings) -> str:
     text = _(f"connect.link.{provider}")
     if not settings.public_base_url:
         text += "\n\n" + _("connect.paste_hint")
-    await message.answer(text, reply_markup=keyboards.authorize(_, provider, url))
+    return text
+
+
+async def _private_language(session: AsyncSession, user_id: int, code: str | None) -> str:
+    """The language of the person's private chat with the bot, as far as it is known."""
+    personal = await repo.workspace_by_chat(session, user_id)
+    if personal is not None:
+        member = await repo.get_member(session, personal.id, user_id)
+        chosen = (member.language if member else None) or personal.language
+        if chosen:
+            return chosen
+    return choose_language(code)
 
 
 async def pasted_redirect(
     message: Message,
-    session: AsyncSession,
     settings: Settings,
     secrets: SecretBox | None,
     bot: Bot,
@@ -146,16 +215,17 @@ async def pasted_redirect(
     if found is None:
         await message.answer(_("connect.error.expired_link"))
         return
-    if found.chat_id != message.chat.id or found.user_id != user_id:
+    # The starter pastes it where the sign-in began, or in their private chat with the link.
+    if found.user_id != user_id or message.chat.id not in (found.chat_id, found.user_id):
         await message.answer(_("connect.error.not_yours"))
         return
-    pending = await oauth.take(arq, found.provider, found.state)
-    if pending is None:
-        await message.answer(_("connect.error.expired_link"))
-        return
-    await oauth.finish(
-        pending, url, settings=settings, session=session, secrets=secrets, bot=bot, redis=arq
+    ok, text = await oauth.finish(
+        found, url, settings=settings, secrets=secrets, bot=bot, redis=arq
     )
+    if not ok:
+        await message.answer(text)
+    elif message.chat.id != found.chat_id:
+        await message.answer(_("connect.confirm_there"))
 
 
 def _state_of(url: str) -> str:
@@ -165,6 +235,61 @@ def _state_of(url: str) -> str:
         if values:
             return values[0]
     return ""
+
+
+# --- the starter's answer to "Connect X?" -------------------------------------------------
+
+
+async def sign_in_not_theirs(
+    query: CallbackQuery, signed_in: oauth.SignedIn | None, _: Translator
+) -> None:
+    if signed_in is None:
+        await query.answer(_("connect.confirm_expired"), show_alert=True)
+        return
+    name = signed_in.user_name or str(signed_in.user_id)
+    await query.answer(_("connect.only_starter", name=name), show_alert=True)
+
+
+async def sign_in_answered(
+    query: CallbackQuery,
+    callback_data: SignInCb,
+    session: AsyncSession,
+    workspace: Workspace,
+    arq: ArqRedis,
+    secrets: SecretBox | None,
+    _: Translator,
+) -> None:
+    signed = await oauth.take_confirmation(arq, secrets, callback_data.key) if secrets else None
+    if (
+        signed is None
+        or signed.user_id != query.from_user.id
+        or signed.workspace_id != workspace.id
+    ):
+        await query.answer(_("connect.confirm_expired"), show_alert=True)
+        return
+    assert secrets is not None
+    name = _(f"connect.provider.{signed.provider}")
+    if callback_data.action != "ok":
+        await query.answer()
+        await _settle(query, _("connect.cancelled", provider=name))
+        return
+    credential_id = await oauth.store(session, secrets, signed)
+    if signed.provider == "vk":
+        await oauth.expect_reply(
+            arq, signed.chat_id, signed.user_id, "vk_group", credential_id=credential_id
+        )
+        text = _("connect.vk_done", account=_esc(signed.account))
+    else:
+        text = _("connect.youtube_done", channel=_esc(signed.account))
+    await query.answer()
+    await _settle(query, text)
+
+
+async def _settle(query: CallbackQuery, text: str) -> None:
+    """The question becomes its answer, without buttons."""
+    if isinstance(query.message, Message):
+        with contextlib.suppress(TelegramAPIError):
+            await query.message.edit_text(text)
 
 
 # --- Telegram channel -----------------------------------------------------------------------
@@ -425,9 +550,11 @@ def make_router() -> Router:
         (plain_text, Awaiting("vk_group")),
     )
 
-    # Whoever started a sign-in finishes it; the pending sign-in says who that is.
+    # Whoever started a sign-in finishes it; the pending sign-in says who that is, and everyone
+    # else who presses its confirmation is told whose it is.
     anyone = Router(name=f"{__name__}.anyone")
     anyone.message.register(pasted_redirect, F.text.contains("/oauth/") & F.text.contains("state="))
+    anyone.callback_query.register(sign_in_not_theirs, SignInCb.filter(), NotTheStarter())
 
     admin = Router(name=f"{__name__}.admin")
     admin.message.filter(IsAdmin())
@@ -438,6 +565,7 @@ def make_router() -> Router:
         connect_chosen, ConnectCb.filter(F.provider.in_(keyboards.PROVIDERS))
     )
     admin.callback_query.register(disconnect, DisconnectCb.filter())
+    admin.callback_query.register(sign_in_answered, SignInCb.filter())
     for handler, filters in zip((channel_named, vk_group_named), awaited, strict=True):
         admin.message.register(handler, *filters)
 
@@ -445,6 +573,7 @@ def make_router() -> Router:
     refused.message.register(refusing_message(REFUSAL), Command("connect", "connections"))
     refused.callback_query.register(refusing(REFUSAL), ConnectCb.filter())
     refused.callback_query.register(refusing(REFUSAL), DisconnectCb.filter())
+    refused.callback_query.register(refusing(REFUSAL), SignInCb.filter())
     for filters in awaited:
         refused.message.register(reply_refused, *filters)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks.connections import ConnectCb, DisconnectCb
+from bot.callbacks.connections import ConnectCb, DisconnectCb, SignInCb
 from locales import Translator
 from storage.models import Credential
 
@@ -27,6 +27,19 @@ def connect_menu(_: Translator) -> InlineKeyboardMarkup:
 def authorize(_: Translator, provider: str, url: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_(f"connect.open.{provider}"), url=url)
+    return builder.as_markup()
+
+
+def confirm_sign_in(_: Translator, key: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("connect.answer.confirm"), callback_data=SignInCb(action="ok", key=key))
+    builder.button(text=_("connect.answer.cancel"), callback_data=SignInCb(action="no", key=key))
+    return builder.as_markup()
+
+
+def open_private(_: Translator, url: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("connect.open_bot"), url=url)
     return builder.as_markup()
 
 

@@ -94,6 +94,24 @@ async def _choose(
     return await telegram.wait_for_message(chat["id"], after=mark)
 
 
+async def confirm(
+    telegram: FakeTelegram,
+    chat: dict[str, Any],
+    user: dict[str, Any],
+    account: str,
+    *,
+    label: str = "Connect",
+) -> BotMessage:
+    """The bot asks whether to connect `account`; `user` presses `label`; the answered question."""
+    question = await telegram.wait_for_message(
+        chat["id"], lambda m: account in (m.content or "") and bool(m.buttons), after=0
+    )
+    data = next(target for text, target in question.buttons if label in text)
+    await telegram.press(chat, user, question.message_id, data)
+    await telegram.wait_for(lambda: not question.buttons)
+    return question
+
+
 async def test_youtube_connects_through_the_web_callback(
     public: Settings,
     telegram: FakeTelegram,
@@ -113,12 +131,16 @@ async def test_youtube_connects_through_the_web_callback(
         assert redirect.startswith(f"{public.public_base_url}/oauth/google/callback?")
         async with httpx.AsyncClient() as http:
             page = await http.get(redirect)
-            done = await telegram.wait_for_message(
-                chat["id"], lambda m: "YouTube connected" in (m.content or ""), after=0
+            question = await telegram.wait_for_message(
+                chat["id"], lambda m: "Connect the YouTube channel" in (m.content or ""), after=0
             )
+            # Nothing is kept before the person says the account is the right one.
+            assert await _rows(public, Credential) == []
+            assert "<b>Lecture Hall</b>" in (question.content or "")
+            done = await confirm(telegram, chat, user, "Lecture Hall")
             again = await http.get(redirect)
 
-    assert page.status_code == 200 and "Connected" in page.text
+    assert page.status_code == 200 and "confirm the account" in page.text
     assert done.content == "YouTube connected: <b>Lecture Hall</b>"
     # A state works once: the same redirect a second time stores nothing.
     assert again.status_code == 400 and "already used" in again.text
@@ -189,9 +211,7 @@ async def test_pasted_redirect_address_finishes_the_sign_in(
         assert "someone else" in refusal.content
 
         pasted = await telegram.send_text(chat, user, f"вот: {redirect}")
-        done = await telegram.wait_for_message(
-            chat["id"], lambda m: "YouTube подключён" in (m.content or ""), after=0
-        )
+        done = await confirm(telegram, chat, user, "Lecture Hall", label="Подключить")
 
     assert done.content == "YouTube подключён: <b>Lecture Hall</b>"
     assert (chat["id"], pasted["message_id"]) in telegram.deleted_user_messages
@@ -281,9 +301,7 @@ async def test_vk_connects_and_the_community_is_chosen(
         redirect = await vk.approve(prompt.buttons[0][1], user_id=VK_USER)
         async with httpx.AsyncClient() as http:
             page = await http.get(redirect)
-        asked = await telegram.wait_for_message(
-            chat["id"], lambda m: "VK connected" in (m.content or ""), after=0
-        )
+        asked = await confirm(telegram, chat, user, "Ann (id7)")
 
         answers = []
         for text in ("not a link at all!", "https://vk.com/nosuchclub", "vk.com/club43"):
@@ -299,6 +317,7 @@ async def test_vk_connects_and_the_community_is_chosen(
         listing = await telegram.wait_for_message(chat["id"], after=mark)
 
     assert page.status_code == 200
+    assert "VK connected (Ann (id7))" in asked.content
     assert "send me the link to the VK community" in asked.content
     assert "Send the link to the VK community" in answers[0]
     assert "couldn't find that VK community" in answers[1]
@@ -370,9 +389,7 @@ async def test_connections_are_listed_and_disconnecting_revokes_at_google(
         prompt = await _choose(telegram, chat, user, "YouTube")
         async with httpx.AsyncClient() as http:
             await http.get(google.approve(prompt.buttons[0][1]))
-        await telegram.wait_for_message(
-            chat["id"], lambda m: "YouTube connected" in (m.content or ""), after=0
-        )
+        await confirm(telegram, chat, user, "Lecture Hall")
         await _choose(telegram, chat, user, "Telegram channel")
         mark = telegram.mark()
         await telegram.send_text(chat, user, "https://t.me/lectures_channel")

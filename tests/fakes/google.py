@@ -27,8 +27,10 @@ Everything that arrives is recorded (`videos`, `sessions`, `chunks`, `captions`,
         google.fail("videos.insert", 403, reason="quotaExceeded")
         google.expire_access_tokens()                  # next API call gets 401, then refreshes
 
-Deliberate simplifications: one Google account with one channel, no ETags or paging, videos
-never go through processing, and captions are stored as sent without being parsed.
+Deliberate simplifications: one Google account with one channel (``approve(...,
+channel_title=...)`` consents as another account, whose tokens name that channel), no ETags
+or paging, videos never go through processing, and captions are stored as sent without being
+parsed.
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ class Grant:
     offline: bool
     consent: bool
     used: bool = False
+    # The channel of the account that consented; None for the fake's own account.
+    channel_title: str | None = None
 
 
 @dataclass
@@ -160,6 +164,7 @@ class AccessToken:
     scopes: frozenset[str]
     refresh_token: str | None
     expired: bool = False
+    channel_title: str | None = None
 
 
 @dataclass
@@ -167,6 +172,7 @@ class RefreshToken:
     token: str
     scopes: frozenset[str]
     revoked: bool = False
+    channel_title: str | None = None
 
 
 @dataclass
@@ -324,10 +330,13 @@ class FakeGoogle(FakeServer):
 
     # -- the person and the test's hand -------------------------------------
 
-    def approve(self, auth_url: str, *, scopes: set[str] | None = None) -> str:
+    def approve(
+        self, auth_url: str, *, scopes: set[str] | None = None, channel_title: str | None = None
+    ) -> str:
         """Consent as the person would; returns the URL the browser is redirected to.
 
         `scopes` narrows the grant, as unticking boxes on Google's consent page does.
+        `channel_title` consents as another Google account, the one with that channel.
         """
         query = self._auth_query(auth_url)
         requested = frozenset(query["scope"].split())
@@ -347,6 +356,7 @@ class FakeGoogle(FakeServer):
             challenge_method=method,
             offline=query.get("access_type") == "offline",
             consent="consent" in query.get("prompt", "").split(),
+            channel_title=channel_title,
         )
         params = {"state": query.get("state", ""), "code": code, "scope": " ".join(granted)}
         return _with_query(query["redirect_uri"], params)
@@ -574,8 +584,10 @@ class FakeGoogle(FakeServer):
         refresh = None
         if grant.offline and (grant.consent or first):
             refresh = self._new_refresh_token(grant.scopes)
+            refresh.channel_title = grant.channel_title
         self.granted_scopes |= grant.scopes
         access = self._new_access_token(grant.scopes, refresh)
+        access.channel_title = grant.channel_title
         body: dict[str, Any] = {
             "access_token": access.token,
             "expires_in": 3599,
@@ -593,8 +605,11 @@ class FakeGoogle(FakeServer):
             return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         if self.rotate_refresh_tokens:
             record.revoked = True
+            channel_title = record.channel_title
             record = self._new_refresh_token(record.scopes)
+            record.channel_title = channel_title
         access = self._new_access_token(record.scopes, record)
+        access.channel_title = record.channel_title
         body: dict[str, Any] = {
             "access_token": access.token,
             "expires_in": 3599,
@@ -627,7 +642,18 @@ class FakeGoogle(FakeServer):
         if request.query.get("mine") != "true":
             return google_error(400, "missingRequiredParameter", "this fake knows only mine=true")
         items = []
-        if self.channel_title is not None:
+        bearer = request.headers.get("Authorization", "").partition(" ")[2]
+        other = self.access_tokens[bearer].channel_title
+        if other is not None:
+            channel_id = "UC" + hashlib.sha256(other.encode()).hexdigest()[:22]
+            items.append(
+                {
+                    "kind": "youtube#channel",
+                    "id": channel_id,
+                    "snippet": {"title": other, "description": ""},
+                }
+            )
+        elif self.channel_title is not None:
             items.append(
                 {
                     "kind": "youtube#channel",

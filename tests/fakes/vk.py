@@ -5,7 +5,7 @@
 * ``GET|POST /method/<name>`` with ``access_token`` and ``v`` (query or form), answering
   ``{"response": ...}`` or ``{"error": {"error_code", "error_msg", "request_params"}}``.
   Methods: ``video.save`` (answers an ``upload_url`` on this server), ``video.get``,
-  ``groups.getById``.
+  ``groups.getById``, ``users.get`` (the token's person, or the ids asked for).
 * ``POST /upload.do?ticket=...``: the upload server, multipart field ``video_file``.
 * ``GET /authorize`` and ``POST /oauth2/auth``: VK ID's consent page and token endpoint
   (authorization code with PKCE S256, refresh with rotation, device_id binding).
@@ -203,6 +203,7 @@ class FakeVk(FakeServer):
             "video.save": self._video_save,
             "video.get": self._video_get,
             "groups.getById": self._groups_get_by_id,
+            "users.get": self._users_get,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -422,6 +423,27 @@ class FakeVk(FakeServer):
         if _version(params.get("v", "")) >= GROUPS_WRAPPED_SINCE:
             return {"groups": groups, "profiles": []}
         return groups
+
+    async def _users_get(self, grant: Grant, params: dict[str, str]) -> list[dict[str, Any]]:
+        raw = params.get("user_ids", "")
+        if raw:
+            ids = [_optional_int(item, "user_ids") for item in raw.split(",") if item.strip()]
+        elif grant.kind == "user":
+            ids = [grant.subject]
+        else:
+            # A community's token speaks for no person.
+            return []
+        return [
+            {
+                "id": user.id,
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "can_access_closed": True,
+                "is_closed": False,
+            }
+            for user in (self.users.get(user_id or 0) for user_id in ids)
+            if user is not None
+        ]
 
     def _group_id(self, text: str) -> int:
         text = text.strip()

@@ -12,7 +12,7 @@ from tests.jobs.conftest import World
 
 
 async def _reconnect_youtube(world: World) -> None:
-    """/connect, YouTube, sign in with Google in the browser."""
+    """/connect, YouTube, sign in with Google in the browser, confirm the channel in the chat."""
     telegram, chat, user = world.telegram, world.chat, world.user
     mark = telegram.mark()
     await telegram.send_text(chat, user, "/connect")
@@ -24,7 +24,11 @@ async def _reconnect_youtube(world: World) -> None:
     async with httpx.AsyncClient() as http:
         page = await http.get(world.google.approve(link))
     assert page.status_code == 200
-    await telegram.wait_for_message(chat["id"], lambda m: "YouTube connected" in seen(m), after=0)
+    question = await telegram.wait_for_message(
+        chat["id"], lambda m: "Connect the YouTube channel" in seen(m), after=mark
+    )
+    await telegram.press(chat, user, question.message_id, button(question, "Connect"))
+    await telegram.wait_for(lambda: "YouTube connected" in seen(question))
 
 
 async def _recording_card(world: World) -> BotMessage:
