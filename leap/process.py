@@ -40,6 +40,7 @@ EXIT_UNAVAILABLE = 2
 _REASONS = {
     "empty": "the file is empty",
     "not_media": "not an audio or video file",
+    "playlist": "this file is a playlist, not a recording",
     "truncated": "the file is incomplete (cut off before its end)",
     "no_audio": "there is no audio track",
     "no_video": "there is no video track",

@@ -20,11 +20,13 @@ SILENT = "silent"
 """There is an audio stream, but nobody speaks in it."""
 TOO_LONG = "too_long"
 """The recording is longer than the configured maximum."""
+PLAYLIST = "playlist"
+"""The file is a list of other files (a playlist, a concat script), not a recording."""
 FFMPEG_FAILED = "ffmpeg_failed"
 """ffmpeg or ffprobe failed on input that looked valid."""
 
 CODES = frozenset(
-    {NOT_MEDIA, EMPTY, TRUNCATED, NO_AUDIO, NO_VIDEO, SILENT, TOO_LONG, FFMPEG_FAILED}
+    {NOT_MEDIA, EMPTY, TRUNCATED, NO_AUDIO, NO_VIDEO, SILENT, TOO_LONG, PLAYLIST, FFMPEG_FAILED}
 )
 
 

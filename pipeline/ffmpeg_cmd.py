@@ -3,6 +3,14 @@
 Nothing here runs a process except :func:`run`, and nothing goes through a shell, so
 file names with spaces or quotes are safe. Times are formatted with microsecond
 precision because that is ffmpeg's own internal resolution (``AV_TIME_BASE``).
+
+Every file is opened through :func:`media_input`: ffmpeg guesses a format from the
+content, whatever the name, and some of its formats (HLS playlists, concat scripts, image
+sequences, DASH manifests) read *other* files named inside them. A user's "video" that is
+really a playlist would make ffmpeg read any file the worker can reach. So each input names
+the demuxers it may be read with (:data:`MEDIA_DEMUXERS`, none of which opens a second file),
+the only protocol allowed is ``file``, and the name goes in as a ``file:`` URL, so a name
+like ``concat:a|b``, ``subfile,,…:x`` or ``-f.mp4`` is a file name and nothing else.
 """
 
 from __future__ import annotations
@@ -28,6 +36,41 @@ _BASE = [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y"]
 
 # From <linux/prctl.h>.
 _PR_SET_PDEATHSIG = 1
+
+MEDIA_DEMUXERS: tuple[str, ...] = (
+    "mov",
+    "matroska",
+    "ogg",
+    "mp3",
+    "wav",
+    "w64",
+    "flac",
+    "aac",
+    "ac3",
+    "eac3",
+    "avi",
+    "mpegts",
+    "mpeg",
+    "flv",
+    "asf",
+    "caf",
+    "amr",
+    "amrnb",
+    "amrwb",
+    "aiff",
+    "mxf",
+    "wv",
+    "nut",
+)
+"""Demuxers that read recordings: each reads exactly the one file it is given (mov follows
+external data references only when asked to, and nothing here asks)."""
+
+PLAYLIST_DEMUXERS = frozenset({"hls", "concat", "dash", "webm_dash_manifest", "imf"})
+"""Formats that are lists of other files: a user's file in one of them is refused."""
+
+_LISTS = ("concat", "mov", "matroska")
+"""What our own concat lists may be read with: the lists themselves and the MP4/Matroska
+files they name (only those are cut by copying, see pipeline.cut)."""
 
 PCM_RATE = 16_000
 """Sample rate of the PCM used for silence analysis and for speech recognition."""
@@ -86,6 +129,28 @@ def run(cmd: Sequence[str], *, what: str) -> subprocess.CompletedProcess[bytes]:
     return proc
 
 
+def file_url(path: Path) -> str:
+    """``path`` as a ``file:`` URL: ffmpeg reads it as a name, never as options or a protocol."""
+    return f"file:{path}"
+
+
+def media_input(path: Path, *, formats: Sequence[str] = MEDIA_DEMUXERS) -> list[str]:
+    """The input options for one media file (ffmpeg and ffprobe alike), see the module."""
+    return [
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        ",".join(formats),
+        "-i",
+        file_url(path),
+    ]
+
+
+def list_input(listing: Path) -> list[str]:
+    """A concat list that we wrote, naming files of one recording's folder."""
+    return ["-f", "concat", "-safe", "0", *media_input(listing, formats=_LISTS)]
+
+
 def last_line(stderr: bytes) -> str:
     lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
     return lines[-1] if lines else "no message"
@@ -104,7 +169,7 @@ def probe_cmd(path: Path) -> list[str]:
         "json",
         "-show_format",
         "-show_streams",
-        str(path),
+        *media_input(path),
     ]
 
 
@@ -120,8 +185,7 @@ def demux_duration_cmd(path: Path) -> list[str]:
         "-v",
         "error",
         "-stats",
-        "-i",
-        str(path),
+        *media_input(path),
         "-map",
         "0",
         "-c",
@@ -145,7 +209,7 @@ def video_packets_cmd(path: Path) -> list[str]:
         "packet=pts_time,dts_time,flags",
         "-of",
         "csv=p=0",
-        str(path),
+        *media_input(path),
     ]
 
 
@@ -163,7 +227,7 @@ def first_audio_packet_cmd(path: Path) -> list[str]:
         "packet=pts_time",
         "-of",
         "csv=p=0",
-        str(path),
+        *media_input(path),
     ]
 
 
@@ -190,7 +254,7 @@ def pcm_cmd(
         cmd += ["-ss", sec(start)]
     if duration is not None:
         cmd += ["-t", sec(duration)]
-    cmd += ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    cmd += [*media_input(source), "-map", "0:a:0", "-vn", "-sn", "-dn"]
     cmd += ["-af", f"aresample={rate}:async=1:first_pts=0", "-ac", "1"]
     cmd += ["-c:a", "pcm_s16le", "-f", "s16le", "pipe:1", *extra_outputs]
     return cmd
@@ -201,7 +265,7 @@ def pcm_spans_cmd(source: Path, spans: Sequence[tuple[float, float]]) -> list[st
     into one mono s16le stream on stdout by a single process (each input seeks)."""
     cmd = [*_BASE]
     for start, duration in spans:
-        cmd += ["-ss", sec(start), "-t", sec(duration), "-i", str(source)]
+        cmd += ["-ss", sec(start), "-t", sec(duration), *media_input(source)]
     joined = "".join(f"[{k}:a:0]" for k in range(len(spans)))
     graph = f"{joined}concat=n={len(spans)}:v=0:a=1,aresample={PCM_RATE},"
     graph += "aformat=sample_fmts=s16:channel_layouts=mono[pcm]"
@@ -223,7 +287,7 @@ def adts_copy_cmd(
         seek = max(start - 5.0, 0.0)
         lead = start - seek
         cmd += ["-ss", sec(seek)]
-    cmd += ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "copy"]
+    cmd += [*media_input(source), "-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "copy"]
     if start is not None:
         cmd += ["-ss", sec(lead)]
     if duration is not None:
@@ -235,8 +299,7 @@ def pcm_native_cmd(source: Path, *, rate: int, channels: int) -> list[str]:
     """The first audio stream as s16le at its own rate (for re-encoding, not analysis)."""
     return [
         *_BASE,
-        "-i",
-        str(source),
+        *media_input(source),
         "-map",
         "0:a:0",
         "-vn",
@@ -327,7 +390,7 @@ def encode_piece_cmd(
     frame's time so rounding never drops it. Timestamps pass through unchanged. The
     decoder runs on one thread: pieces are made two at a time, one per core.
     """
-    cmd = [*_BASE, "-threads", "1", "-ss", sec(start), "-i", str(source)]
+    cmd = [*_BASE, "-threads", "1", "-ss", sec(start), *media_input(source)]
     cmd += ["-map", "0:v:0", "-an", "-sn", "-dn"]
     cmd += ["-frames:v", str(frames), "-fps_mode", "passthrough", *x264]
     if timescale:
@@ -349,7 +412,7 @@ def encode_selected_cmd(
     vf = f"select='{select}',setpts='{setpts}'"
     if scale_even:
         vf += ",scale=trunc(iw/2)*2:trunc(ih/2)*2"
-    cmd = [*_BASE, "-i", str(source), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf]
+    cmd = [*_BASE, *media_input(source), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf]
     cmd += ["-fps_mode", "passthrough", *x264]
     return [*cmd, "-map_metadata", "-1", "-f", "mp4", str(out)]
 
@@ -359,12 +422,7 @@ def concat_copy_cmd(listing: Path, out: Path) -> list[str]:
     return [
         *_BASE,
         "-copyts",
-        "-f",
-        "concat",
-        "-safe",
-        "0",
-        "-i",
-        str(listing),
+        *list_input(listing),
         "-map",
         "0:v:0",
         "-c",
@@ -401,16 +459,16 @@ def mux_cmd(
     maps: list[str] = []
     index = 0
     if video_concat is not None:
-        cmd += ["-f", "concat", "-safe", "0", "-i", str(video_concat)]
+        cmd += list_input(video_concat)
     elif video_file is not None:
-        cmd += ["-i", str(video_file)]
+        cmd += media_input(video_file)
     if video_concat is not None or video_file is not None:
         maps += ["-map", f"{index}:v:0"]
         index += 1
     if audio is not None:
         if audio_format:
             cmd += ["-f", audio_format]
-        cmd += ["-i", str(audio)]
+        cmd += media_input(audio)
         maps += ["-map", f"{index}:a:0"]
     cmd += [*maps, "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1"]
     if moov_size:
@@ -427,8 +485,7 @@ def asr_audio_cmd(media: Path, out: Path, *, codec: Sequence[str], muxer: str) -
     """The first audio stream as 16 kHz mono in the given codec, gaps filled with silence."""
     return [
         *_BASE,
-        "-i",
-        str(media),
+        *media_input(media),
         "-map",
         "0:a:0",
         "-vn",
@@ -477,8 +534,7 @@ def audio_slice_cmd(
         sec(start),
         "-t",
         sec(duration),
-        "-i",
-        str(audio),
+        *media_input(audio),
         "-map",
         "0:a:0",
         "-vn",
@@ -576,7 +632,7 @@ def pipe_ranges(
 
 def frame_cmd(video: Path, out: Path, *, at: float, width: int | None) -> list[str]:
     """One frame at ``at`` seconds as a JPEG (seek before the input: fast)."""
-    cmd = [*_BASE, "-ss", sec(at), "-i", str(video), "-map", "0:v:0", "-frames:v", "1"]
+    cmd = [*_BASE, "-ss", sec(at), *media_input(video), "-map", "0:v:0", "-frames:v", "1"]
     if width:
         cmd += ["-vf", f"scale={width}:-2"]
     return [*cmd, "-q:v", "2", "-f", "image2", "-update", "1", str(out)]

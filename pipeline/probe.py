@@ -7,6 +7,8 @@ Bad input is classified as follows:
   all (a recording or upload cut short), and a Matroska/WebM whose segment is longer
   than the file, are ``truncated``; this holds even when ffprobe can read the header of
   a ``+faststart`` file, because its media data is still missing;
+- a list of other files (an HLS playlist, an ffconcat script, a DASH manifest) is
+  ``playlist``, whatever its name: it is never opened as one (see pipeline.ffmpeg_cmd);
 - anything ffprobe cannot open, or that holds neither a video nor an audio stream (a
   document, a still image, a subtitle file), is ``not_media``.
 
@@ -33,10 +35,15 @@ from typing import Any
 import numpy as np
 
 from pipeline import ffmpeg_cmd
-from pipeline.errors import EMPTY, FFMPEG_FAILED, NOT_MEDIA, TRUNCATED, MediaError
+from pipeline.errors import EMPTY, FFMPEG_FAILED, NOT_MEDIA, PLAYLIST, TRUNCATED, MediaError
 
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "apng")
 _STATS_TIME = re.compile(rb"time=\s*(-?)(\d+):(\d+):(\d+(?:\.\d+)?)")
+# ffmpeg names the format it found but may not use: "[hls @ 0x55…] Format not on whitelist".
+_REFUSED_FORMAT = re.compile(rb"\[([\w,]+) @ [^\]]*\] Format not on whitelist")
+# Lines that only lists of files have; checked on the first bytes of a file ffmpeg refused.
+_LIST_MARKERS = (b"#EXTM3U", b"#EXTINF", b"#EXT-X-", b"ffconcat version", b"<MPD")
+_LIST_START = re.compile(rb"(?:#\s*)?(?:file\s+\S|ffconcat\b)")
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def probe(path: Path) -> MediaInfo:
     proc = subprocess.run(
         ffmpeg_cmd.probe_cmd(path), capture_output=True, check=False, **ffmpeg_cmd.child_options()
     )
-    data = _ffprobe_json(path, proc.returncode, proc.stdout)
+    data = _ffprobe_json(path, proc.returncode, proc.stdout, proc.stderr)
     info = _media_info(data, size)
     if info.duration <= 0:
         proc = subprocess.run(
@@ -93,8 +100,8 @@ def probe(path: Path) -> MediaInfo:
 async def probe_async(path: Path) -> MediaInfo:
     """:func:`probe` for the event loop: the processes run without blocking it."""
     size = _size(path)
-    rc, out, _ = await _exec(ffmpeg_cmd.probe_cmd(path))
-    data = _ffprobe_json(path, rc, out)
+    rc, out, err = await _exec(ffmpeg_cmd.probe_cmd(path))
+    data = _ffprobe_json(path, rc, out, err)
     info = _media_info(data, size)
     if info.duration <= 0:
         rc, _, err = await _exec(ffmpeg_cmd.demux_duration_cmd(path))
@@ -217,11 +224,13 @@ def _size(path: Path) -> int:
     return size
 
 
-def _ffprobe_json(path: Path, returncode: int, stdout: bytes) -> dict[str, Any]:
+def _ffprobe_json(path: Path, returncode: int, stdout: bytes, stderr: bytes) -> dict[str, Any]:
     state = container_state(path)
     if state == "truncated":
         raise MediaError(TRUNCATED, f"{path.name} ends before its media data does")
     if returncode != 0:
+        if is_file_list(path, stderr):
+            raise MediaError(PLAYLIST, f"{path.name} lists other files")
         raise MediaError(NOT_MEDIA, f"ffprobe cannot read {path.name}")
     try:
         data = json.loads(stdout or b"{}")
@@ -232,9 +241,31 @@ def _ffprobe_json(path: Path, returncode: int, stdout: bytes) -> dict[str, Any]:
     return data
 
 
+def is_file_list(path: Path, stderr: bytes = b"") -> bool:
+    """Whether ``path`` is a playlist or a concat script rather than a recording: by the
+    format ffmpeg recognised and refused, or by the lines such lists are made of."""
+    refused = _REFUSED_FORMAT.search(stderr)
+    if refused is not None:
+        names = refused.group(1).decode("ascii", "replace").split(",")
+        if ffmpeg_cmd.PLAYLIST_DEMUXERS.intersection(names):
+            return True
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    if b"\0" in head:
+        return False
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return any(marker in start for marker in _LIST_MARKERS) or bool(_LIST_START.match(start))
+
+
 def _media_info(data: dict[str, Any], size: int) -> MediaInfo:
     fmt: dict[str, Any] = data["format"]
     format_name = str(fmt.get("format_name", ""))
+    if not set(format_name.split(",")).intersection(ffmpeg_cmd.MEDIA_DEMUXERS):
+        # The inputs' whitelist makes this impossible; a guard for a future caller.
+        raise MediaError(NOT_MEDIA, f"not a recording format ({format_name or 'unknown'})")
     streams: list[dict[str, Any]] = data.get("streams", [])
     is_image = any(tag in format_name for tag in _IMAGE_FORMATS)
     video = next(

@@ -1,7 +1,15 @@
 """Where a workspace's media lives: paths made of ids only, and the store behind them.
 
-The local folder `<root>/workspaces/<ws>/recordings/<rec>/` is where every stage reads and
-writes. With an S3 bucket behind it (`storage.objects`) that folder is a working copy: `pull`
+The local folder `<root>/workspaces/<ws>/recordings/<rec>-<tag>/` is where every stage reads
+and writes. The tag is an HMAC of the two ids under a key that never leaves this machine
+(`<root>/.folder-key`, made once): nobody who knows a recording's ids can name its folder,
+so no file a user sends can point at another recording by a relative path, even if
+something ever opened one (ffmpeg is not allowed to: pipeline.ffmpeg_cmd). A folder of the
+old id-only layout is moved to its tagged name the first time it is asked for. In the
+bucket the key stays `workspaces/<ws>/recordings/<rec>`: hosts with keys of their own
+still share it, and nothing reads the bucket by a name a user gave.
+
+With an S3 bucket behind it (`storage.objects`) that folder is a working copy: `pull`
 before a stage, `push` after it, `fetch`/`put` for the single files the bot reads and writes.
 With the local store those calls return at once.
 """
@@ -9,8 +17,14 @@ With the local store those calls return at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import hashlib
+import hmac
 import logging
+import os
 import re
+import secrets
 import shutil
 import weakref
 from pathlib import Path
@@ -40,21 +54,26 @@ class MediaStore:
         return self.root / "workspaces" / str(_checked_id(workspace_id))
 
     def recording_dir(self, workspace_id: int, recording_id: int, *, create: bool = True) -> Path:
-        path = self.workspace_dir(workspace_id) / "recordings" / str(_checked_id(recording_id))
+        recordings = self.workspace_dir(workspace_id) / "recordings"
+        legacy = recordings / str(_checked_id(recording_id))
+        path = recordings / f"{recording_id}-{self._tag(workspace_id, recording_id)}"
+        if not path.exists() and legacy.is_dir():
+            with contextlib.suppress(FileNotFoundError):
+                legacy.rename(path)
         if create:
             path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def _tag(self, workspace_id: int, recording_id: int) -> str:
+        message = f"{workspace_id}/{recording_id}".encode()
+        return hmac.new(_folder_key(self.root), message, hashlib.sha256).hexdigest()[:24]
 
     def source_path(self, workspace_id: int, recording_id: int, ext: str) -> Path:
         return self.recording_dir(workspace_id, recording_id) / f"source.{safe_ext(ext)}"
 
     def recording_key(self, workspace_id: int, recording_id: int) -> str:
-        """The recording's place in the object store: its folder, relative to the root."""
-        return (
-            self.recording_dir(workspace_id, recording_id, create=False)
-            .relative_to(self.root)
-            .as_posix()
-        )
+        """The recording's place in the object store (ids only: see the module)."""
+        return f"workspaces/{_checked_id(workspace_id)}/recordings/{_checked_id(recording_id)}"
 
     def delete_recording(self, workspace_id: int, recording_id: int) -> int:
         """Remove a recording's files (and objects); returns the bytes freed. Blocks."""
@@ -142,6 +161,35 @@ def _transfer_lock(folder: Path) -> asyncio.Lock:
         lock = asyncio.Lock()
         _TRANSFERS[str(folder)] = lock
     return lock
+
+
+_KEY_FILE = ".folder-key"
+
+
+@functools.cache
+def _folder_key(root: Path) -> bytes:
+    """The store's folder key: read, or made once for every process that shares the root.
+
+    A new key is written beside its final name and linked there, so two processes starting
+    together both end up with whichever was linked first.
+    """
+    path = root / _KEY_FILE
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    root.mkdir(parents=True, exist_ok=True)
+    draft = root / f"{_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secrets.token_hex(32))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 
 def safe_ext(ext: str) -> str:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from leap.app import serve
 from storage.db import create_engine
+from storage.files import MediaStore
 from storage.models import Member, Recording, RecordingStatus, Role, StageRun, StageStatus
 from tests.conftest import TOKEN, RunningBot, running
 from tests.fakes.telegram import FakeTelegram
@@ -100,12 +101,8 @@ async def test_video_document_is_received_and_probed(
 
     recording = await wait_for_rest(app.settings.database_url)
     assert recording.stage is None
-    stored = (
-        app.settings.storage_dir
-        / "workspaces"
-        / str(recording.workspace_id)
-        / "recordings"
-        / str(recording.id)
+    stored = MediaStore(app.settings.storage_dir).recording_dir(
+        recording.workspace_id, recording.id, create=False
     )
     assert (stored / "source.mp4").read_bytes() == small_video.read_bytes()
     runs = await _rows(app.settings.database_url, StageRun)
@@ -155,11 +152,9 @@ async def test_pdf_named_mp4_fails_with_a_reason(app: RunningBot, telegram: Fake
     assert recording.failure_code == "not_media"
     # The source is kept for a retry or an inspection.
     source = (
-        app.settings.storage_dir
-        / "workspaces"
-        / str(recording.workspace_id)
-        / "recordings"
-        / str(recording.id)
+        MediaStore(app.settings.storage_dir).recording_dir(
+            recording.workspace_id, recording.id, create=False
+        )
         / "source.mp4"
     )
     assert source.exists()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from leap.settings import Settings
 from storage.db import create_engine
+from storage.files import MediaStore
 from storage.models import Recording, SourceKind
 from tests.bot.chat_fixtures import bot_only, seen
 from tests.conftest import RunningBot, running
@@ -73,11 +74,9 @@ async def test_direct_link_is_downloaded_and_probed(
     assert recording.source_name == "small"
     assert recording.source_ext == "mp4"
     stored = (
-        local_app.settings.storage_dir
-        / "workspaces"
-        / str(recording.workspace_id)
-        / "recordings"
-        / str(recording.id)
+        MediaStore(local_app.settings.storage_dir).recording_dir(
+            recording.workspace_id, recording.id, create=False
+        )
         / "source.mp4"
     )
     assert stored.read_bytes() == small_video.read_bytes()

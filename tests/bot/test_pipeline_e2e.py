@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from pipeline.probe import probe
+from storage.files import MediaStore
 from tests.bot.test_foundation_e2e import wait_for_rest
 from tests.conftest import RunningBot
 from tests.fakes.telegram import FakeTelegram
@@ -21,7 +22,7 @@ async def test_lecture_is_transcribed_chaptered_and_subtitled(
     )
     progress = await telegram.wait_for_message(701, after=0)
     recording = await wait_for_rest(app.settings.database_url, timeout=120)
-    folder = app.settings.storage_dir / "workspaces" / "1" / "recordings" / str(recording.id)
+    folder = MediaStore(app.settings.storage_dir).recording_dir(1, recording.id, create=False)
 
     transcript = json.loads((folder / "transcript.json").read_text())
     text = " ".join(s["text"] for s in transcript["segments"]).lower()

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from leap.settings import Settings
 from storage import repo
 from storage.db import create_engine, session_maker
+from storage.files import MediaStore
 from storage.models import (
     AuditEvent,
     Publication,
@@ -130,7 +131,7 @@ async def test_cancel_stops_a_running_job_and_retry_starts_it_again(
         assert not await redis.exists("arq:job:rec:1:fetch", "arq:in-progress:rec:1:fetch")
     finally:
         await redis.aclose()
-    folder = app.settings.storage_dir / "workspaces" / "1" / "recordings" / "1"
+    folder = MediaStore(app.settings.storage_dir).recording_dir(1, 1, create=False)
     assert not (folder / "source.mp4").exists()
     await telegram.wait_for(lambda: "Cancelled by Ann" in seen(progress), timeout=20)
     assert [a for a in await rows(app.settings, AuditEvent, action="cancel")]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.probe import probe
+from storage.files import MediaStore
 from tests.conftest import RunningBot
 from tests.fakes.telegram import FakeTelegram
 from tests.synth import Lecture
 
 
 def _folder(app: RunningBot) -> Path:
-    return app.settings.storage_dir / "workspaces" / "1" / "recordings" / "1"
+    return MediaStore(app.settings.storage_dir).recording_dir(1, 1, create=False)
 
 
 async def test_lecture_is_trimmed_and_the_chat_is_told(

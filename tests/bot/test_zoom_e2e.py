@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from leap.settings import Settings
 from storage.crypto import SecretBox
 from storage.db import create_engine
+from storage.files import MediaStore
 from storage.models import Credential, Recording, Role, StageRun, Workspace
 from tests.bot.test_roles_e2e import wait_for_role
 from tests.conftest import TEST_SECRET_KEY, running
@@ -219,11 +220,9 @@ async def test_zoom_lists_recordings_and_a_button_imports_one(
     assert recording.source_ref.endswith(f":{lecture.id}")
     assert recording.source_name == "Linear Algebra 1"
     source = (
-        config.storage_dir
-        / "workspaces"
-        / str(recording.workspace_id)
-        / "recordings"
-        / str(recording.id)
+        MediaStore(config.storage_dir).recording_dir(
+            recording.workspace_id, recording.id, create=False
+        )
         / "source.mp4"
     )
     assert source.read_bytes() == video

@@ -29,6 +29,7 @@ from leap.settings import Settings
 from storage import repo
 from storage.crypto import SecretBox
 from storage.db import create_engine, session_maker
+from storage.files import MediaStore
 from storage.models import (
     AuditEvent,
     Credential,
@@ -313,12 +314,8 @@ async def world(
     finally:
         await engine.dispose()
 
-    folder = (
-        pub_settings.storage_dir
-        / "workspaces"
-        / str(workspace_id)
-        / "recordings"
-        / str(recording_id)
+    folder = MediaStore(pub_settings.storage_dir).recording_dir(
+        workspace_id, recording_id, create=False
     )
     folder.mkdir(parents=True)
     (folder / "video.mp4").write_bytes((lecture_files / "video.mp4").read_bytes())

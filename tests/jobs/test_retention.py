@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from jobs.retention import expirable, expire_recording, retention
 from leap.settings import Settings
 from storage.db import create_engine
+from storage.files import MediaStore
 from storage.models import AuditEvent, Publication, Recording, RecordingStatus
 from tests.bot.test_zoom_e2e import rows
 from tests.conftest import running
@@ -56,7 +57,7 @@ async def test_old_media_is_freed_and_the_chat_is_told(
         old, new = await settled(settings.database_url, 2)
         workspace_id = await set_workspace(settings.database_url, 921, retention_days=30)
         folders = {
-            r.id: settings.storage_dir / "workspaces" / str(workspace_id) / "recordings" / str(r.id)
+            r.id: MediaStore(settings.storage_dir).recording_dir(workspace_id, r.id, create=False)
             for r in (old, new)
         }
         assert all((folder / "source.mp4").exists() for folder in folders.values())

@@ -33,6 +33,7 @@ from leap.settings import Settings
 from storage import repo
 from storage.crypto import SecretBox
 from storage.db import create_engine, session_maker
+from storage.files import MediaStore
 from storage.models import Publication, Recording, RecordingStatus, StageRun
 from tests.conftest import TEST_SECRET_KEY, TOKEN, _free_port, make_settings
 from tests.fakes.google import FakeGoogle
@@ -288,12 +289,8 @@ class Site:
         await self.until(check, timeout)
 
     def folder(self, workspace_id: int, recording_id: int) -> Path:
-        return (
-            self.settings.storage_dir
-            / "workspaces"
-            / str(workspace_id)
-            / "recordings"
-            / str(recording_id)
+        return MediaStore(self.settings.storage_dir).recording_dir(
+            workspace_id, recording_id, create=False
         )
 
     async def connect_youtube(self, workspace_id: int) -> None:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from leap.settings import Settings
 from storage.db import create_engine, session_maker, upgrade
+from storage.files import MediaStore
 from storage.models import Base, Recording, Workspace
 from tests import synth
 from tests.conftest import TEST_SECRET_KEY, TOKEN, RunningBot, _free_port, make_settings, running
@@ -223,12 +224,8 @@ async def at_rest(
 
 
 def folder_of(settings: Settings, recording: Recording) -> Path:
-    return (
-        settings.storage_dir
-        / "workspaces"
-        / str(recording.workspace_id)
-        / "recordings"
-        / str(recording.id)
+    return MediaStore(settings.storage_dir).recording_dir(
+        recording.workspace_id, recording.id, create=False
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from leap.settings import Settings
+from storage.files import MediaStore
 from storage.models import RecordingStatus
 from tests import synth
 from tests.bot.test_foundation_e2e import wait_for_rest
@@ -87,5 +88,8 @@ async def test_speech_api_audio_is_not_stored(
     keys = {k.removeprefix(where + "/") for k in plain_s3.keys(bucket)}
     assert {"video.mp4", "transcript.json", "subtitles.srt"} <= keys
     assert [k for k in keys if "asr" in k] == []
-    folder = site.storage_dir / where
+    folder = MediaStore(site.storage_dir).recording_dir(
+        recording.workspace_id, recording.id, create=False
+    )
+    assert folder.is_dir()
     assert [p for p in folder.rglob("*") if "asr" in p.name] == []

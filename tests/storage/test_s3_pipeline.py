@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from jobs.context import media_store
 from leap.app import serve
 from leap.settings import Settings
+from storage.files import MediaStore
 from storage.models import RecordingStatus
 from tests import synth
 from tests.bot import chat_fixtures
@@ -130,8 +131,10 @@ async def test_media_and_io_workers_on_two_machines_share_only_the_bucket(
         assert "signals" in subtitles.document.data.decode().lower()
 
         where = f"workspaces/{recording.workspace_id}/recordings/{recording.id}"
-        on_media = tmp_path / "media-host" / where
-        on_io = tmp_path / "io-host" / where
+        ids = (recording.workspace_id, recording.id)
+        # Each host names the folder with a key of its own; the bucket knows only the ids.
+        on_media = MediaStore(tmp_path / "media-host").recording_dir(*ids, create=False)
+        on_io = MediaStore(tmp_path / "io-host").recording_dir(*ids, create=False)
         # Each machine made its own stages' files and fetched the rest from the bucket.
         assert {"video.mp4", "transcript.json", "subtitles.srt"} <= stored_files(on_media)
         assert "metadata.json" not in stored_files(on_media)
@@ -193,9 +196,9 @@ async def test_a_bot_without_the_files_previews_templates_and_serves_export_link
         made = await reviewable(io_host, telegram, chat, user, lecture_video)
         await media_store(io_host).push(made.workspace_id, made.recording_id)
         card = await telegram.wait_for_message(961, lambda m: "Publish" in str(m.buttons), after=0)
-        on_bot = (
-            tmp_path / "bot-host" / "workspaces" / str(made.workspace_id) / "recordings"
-        ) / str(made.recording_id)
+        on_bot = MediaStore(tmp_path / "bot-host").recording_dir(
+            made.workspace_id, made.recording_id, create=False
+        )
         assert not on_bot.exists()
 
         template = {"name": "Signals", "title_template": "{{ title }} — a lecture"}
