@@ -1,24 +1,35 @@
 """Recordings behind links: what yt-dlp finds at a URL, and downloading it, behind the guard.
 
-Everything here blocks (yt-dlp is synchronous); callers run it in a thread. Every request
-yt-dlp makes — the page, each redirect hop, manifests, fragments, the media — goes through
-one request handler that checks its URL with the address guard and opens its sockets through
-the guard, so no download can be steered to a private address.
+Everything here blocks (yt-dlp is synchronous); callers run it in a thread, or in a process
+of its own when it must be stoppable (`integrations.link_probe`). Every request yt-dlp makes —
+the page, each redirect hop, manifests, fragments, the media — goes through one request
+handler that checks its URL with the address guard and opens its sockets through the guard,
+so no download can be steered to a private address.
+
+The same handler bounds what a link can make us hold. A body read whole (a page, a manifest,
+an API answer, a redirect's body) may hold PAGE_MAX_BYTES once decoded, and so may every read
+while the link is being looked at; only the media of a download streams past that, to disk,
+where the size limit of `LinkLimits` stops it. Compressed bodies are inflated as they are read,
+never more than was asked for, so a small gzip bomb cannot become a large page. Past the
+limit the work ends with `link_page_too_large`, and nothing more is read for it.
 """
 
 from __future__ import annotations
 
 import functools
 import http.client
+import io
 import logging
 import re
 import threading
 import urllib.parse
 import urllib.request
+import urllib.response
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from yt_dlp import YoutubeDL
 from yt_dlp.networking import HEADRequest
@@ -59,6 +70,11 @@ GUARDED_PROTOCOLS = frozenset(
 )
 
 TRANSIENT_CODES = frozenset({"link_unreachable"})
+
+PAGE_MAX_BYTES = 10_000_000
+"""The most one page, manifest or API answer may hold, decoded. Real video pages and the
+scripts yt-dlp reads from them stay within a few MB; yt-dlp holds several copies of a page
+while it parses it, so this also bounds what looking at a link costs in memory."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,7 @@ def inspect(
         # One more than we take tells us there are more without reading a whole channel.
         "playlistend": limits.max_items + 1,
     }
-    with _GuardedYoutubeDL(params, guard) as ydl:
+    with _GuardedYoutubeDL(params, guard, _Budget()) as ydl:
         info = _extract(ydl, url, guard)
         if info.get("_type") == "playlist":
             return _playlist(info, url, limits)
@@ -163,7 +179,8 @@ def download(
     # A page that has become a playlist since it was looked at gives its first video only.
     params["playlist_items"] = str(item or 1)
     folder.mkdir(parents=True, exist_ok=True)
-    with _GuardedYoutubeDL(params, guard) as ydl:
+    budget = _Budget()
+    with _GuardedYoutubeDL(params, guard, budget) as ydl:
         info = _extract(ydl, url, guard)
         if info.get("_type") == "playlist":
             entries = [e for e in info.get("entries") or [] if e]
@@ -173,6 +190,9 @@ def download(
         _check_playable(info, guard)
         video = _video(ydl, info, url, limits)
         progress.parts = max(len(info.get("requested_formats") or ()), 1)
+        # From here on the media streams to disk, bounded by the size limit; pages and
+        # manifests read whole stay bounded by the budget.
+        budget.media = True
         try:
             done = ydl.process_ie_result(info, download=True)
         except _TooLarge as exc:
@@ -182,7 +202,9 @@ def download(
         except _Cancelled:
             raise
         except YoutubeDLError as exc:
-            raise classify(exc, guard) from exc
+            raise classify(exc, guard, budget) from exc
+        if budget.exceeded:
+            raise budget.refusal()
     path = _written(done, folder)
     if path is None:
         raise LinkError("link_failed")
@@ -258,11 +280,14 @@ def _params(proxy: str | None) -> dict[str, Any]:
     return params
 
 
-def _extract(ydl: YoutubeDL, url: str, guard: AddressGuard) -> dict[str, Any]:
+def _extract(ydl: _GuardedYoutubeDL, url: str, guard: AddressGuard) -> dict[str, Any]:
     try:
         info = ydl.extract_info(url, download=False)
     except YoutubeDLError as exc:
-        raise classify(exc, guard) from exc
+        raise classify(exc, guard, ydl.budget) from exc
+    if ydl.budget.exceeded:
+        # An extractor that swallowed the refusal has worked on a page it did not get whole.
+        raise ydl.budget.refusal()
     if not info:
         raise LinkError("link_unsupported")
     return dict(info)
@@ -459,12 +484,16 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
-def classify(exc: BaseException, guard: AddressGuard) -> LinkError:
+def classify(exc: BaseException, guard: AddressGuard, budget: _Budget | None = None) -> LinkError:
     """Turn what yt-dlp raised into a code people get a message for."""
     if guard.refused:
         return _refusal(guard.refused[0])
+    if budget is not None and budget.exceeded:
+        return budget.refusal()
     chain = list(_causes(exc))
     for cause in chain:
+        if isinstance(cause, _PageTooLarge):
+            return LinkError("link_page_too_large", {"limit": PAGE_MAX_BYTES // 1_000_000})
         if isinstance(cause, LinkError):
             return cause
         if isinstance(cause, AddressRefused):
@@ -522,10 +551,175 @@ class _Refused(TransportError):
     """yt-dlp's kind of network error, so extractors and downloaders fail as on any other."""
 
 
+class _PageTooLarge(TransportError):
+    """A body over the budget; a network error to yt-dlp, so that it gives up on the request."""
+
+
+class _Budget:
+    """What one piece of work (looking at a link, downloading it) may read.
+
+    Bodies read whole hold at most `page_bytes`, and so do streamed reads until `media` is
+    set: then the media streams to disk and the size limit of the download takes over. The
+    first body over the limit spends the budget: nothing more is sent or read for the work,
+    so yt-dlp's retries end at once, and the refusal is remembered for `classify`, since
+    yt-dlp wraps or swallows what the handler raises.
+    """
+
+    def __init__(self, page_bytes: int = PAGE_MAX_BYTES) -> None:
+        self.page_bytes = page_bytes
+        self.media = False
+        self.exceeded = False
+
+    def refusal(self) -> LinkError:
+        return LinkError("link_page_too_large", {"limit": self.page_bytes // 1_000_000})
+
+    def spend(self) -> NoReturn:
+        self.exceeded = True
+        raise _PageTooLarge(f"a body over {self.page_bytes} bytes")
+
+    def check(self) -> None:
+        if self.exceeded:
+            raise _PageTooLarge("the budget of this link is spent")
+
+
+_CHUNK = 64 * 1024
+
+
+class _RawChunks:
+    """The bytes of a response as they arrive, one socket read at a time."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self._response = response
+
+    def chunk(self, most: int) -> bytes:
+        data = self._response.read1(most)
+        if not data:
+            self._response.close()
+        return data
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class _Inflated:
+    """One content encoding (gzip or deflate) undone as the bytes arrive.
+
+    Never makes more than was asked for in one call: what a small input would still inflate
+    to waits in zlib's unconsumed tail until it is asked for.
+    """
+
+    def __init__(self, source: _RawChunks | _Inflated, encoding: str) -> None:
+        self._source = source
+        self._deflate = encoding == "deflate"
+        # Servers send "deflate" both raw and with zlib's header; raw is tried first.
+        wbits = -zlib.MAX_WBITS if self._deflate else zlib.MAX_WBITS | 16
+        self._inflater = zlib.decompressobj(wbits)
+        self._started = False
+
+    def chunk(self, most: int) -> bytes:
+        while not self._inflater.eof:
+            data = self._inflater.unconsumed_tail or self._source.chunk(_CHUNK)
+            if not data:
+                return b""
+            out = self._inflate(data, most)
+            if out:
+                return out
+        # One payload only, as yt-dlp decodes it: whatever follows the end is ignored.
+        return b""
+
+    def _inflate(self, data: bytes, most: int) -> bytes:
+        try:
+            out = self._inflater.decompress(data, most)
+        except zlib.error:
+            if not (self._deflate and not self._started):
+                raise
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
+            out = self._inflater.decompress(data, most)
+        self._started = True
+        return out
+
+    def close(self) -> None:
+        self._source.close()
+
+
+class _Body(io.RawIOBase):
+    """A response body read within the budget (see `_Budget`)."""
+
+    def __init__(self, response: http.client.HTTPResponse, budget: _Budget) -> None:
+        super().__init__()
+        self._budget = budget
+        source: _RawChunks | _Inflated = _RawChunks(response)
+        # Content-Encoding lists the encodings in the order they were applied; any other
+        # than these is passed on as it came, as yt-dlp does with one it cannot undo.
+        encodings = [
+            e.strip().lower() for e in (response.headers.get("Content-Encoding") or "").split(",")
+        ]
+        encoded = False
+        for encoding in reversed(encodings):
+            if encoding in ("gzip", "x-gzip", "deflate"):
+                source = _Inflated(source, "deflate" if encoding == "deflate" else "gzip")
+                encoded = True
+        self._source = source
+        declared = response.headers.get("Content-Length")
+        exact = declared and declared.isdigit() and not encoded
+        exact = exact and getattr(response, "_method", None) != "HEAD"
+        self._declared = int(declared) if exact else None
+        self._taken = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._budget.check()
+        whole = size is None or size < 0
+        if whole and self._declared is not None and self._declared > self._budget.page_bytes:
+            self._refuse()  # no need to read what it says it holds
+        want = self._budget.page_bytes + 1 - self._taken if whole else size
+        pieces: list[bytes] = []
+        got = 0
+        while want is not None and got < want:
+            piece = self._source.chunk(min(want - got, _CHUNK) if whole else want - got)
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+            self._taken += len(piece)
+            if self._taken > self._budget.page_bytes and (whole or not self._budget.media):
+                self._refuse()
+        return b"".join(pieces)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._source.close()
+        super().close()
+
+    def _refuse(self) -> NoReturn:
+        # Closing tells the server at once that nobody reads the rest.
+        self.close()
+        self._budget.spend()
+
+
 class _GuardedHTTPHandler(HTTPHandler):
-    def __init__(self, guard: AddressGuard, **kwargs: Any) -> None:
+    def __init__(self, guard: AddressGuard, budget: _Budget, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._guard = guard
+        self._budget = budget
+
+    def http_response(self, req: urllib.request.Request, resp: Any) -> Any:
+        # yt-dlp's own handler reads a compressed body whole and inflates it at once.
+        wrapped = urllib.response.addinfourl(
+            _Body(resp, self._budget), resp.headers, resp.url, resp.code
+        )
+        wrapped.msg = resp.msg
+        wrapped.reason = getattr(resp, "reason", None)
+        return wrapped
+
+    https_response = http_response
 
     def http_open(self, req: urllib.request.Request) -> Any:
         return self._open(http.client.HTTPConnection, req)
@@ -576,9 +770,10 @@ class LeapGuardedRH(UrllibRH):
 
     _SUPPORTED_URL_SCHEMES = ("http", "https")
 
-    def __init__(self, *, guard: AddressGuard, **kwargs: Any) -> None:
+    def __init__(self, *, guard: AddressGuard, budget: _Budget, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._guard = guard
+        self._budget = budget
 
     def _create_instance(
         self, proxies: dict[str, str], cookiejar: Any, legacy_ssl_support: bool | None = None
@@ -588,6 +783,7 @@ class LeapGuardedRH(UrllibRH):
             ProxyHandler(proxies),
             _GuardedHTTPHandler(
                 self._guard,
+                self._budget,
                 debuglevel=int(bool(self.verbose)),
                 context=self._make_sslcontext(legacy_ssl_support=legacy_ssl_support),
                 source_address=self.source_address,
@@ -603,6 +799,7 @@ class LeapGuardedRH(UrllibRH):
         return opener
 
     def _send(self, request: Any) -> Any:
+        self._budget.check()
         try:
             self._guard.check_url(request.url)
             return super()._send(request)
@@ -613,13 +810,14 @@ class LeapGuardedRH(UrllibRH):
 class _GuardedYoutubeDL(YoutubeDL):
     """YoutubeDL whose only way onto the network is the guarded handler."""
 
-    def __init__(self, params: dict[str, Any], guard: AddressGuard) -> None:
+    def __init__(self, params: dict[str, Any], guard: AddressGuard, budget: _Budget) -> None:
         self._guard = guard
+        self.budget = budget
         super().__init__(params)
 
     def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
         return super().build_request_director(
-            [functools.partial(LeapGuardedRH, guard=self._guard)], preferences
+            [functools.partial(LeapGuardedRH, guard=self._guard, budget=self.budget)], preferences
         )
 
 

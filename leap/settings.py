@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     link_max_size_gb: float = 4.0
     playlist_max_items: int = 20
     link_proxy: str | None = None
+    # Seconds one look at a link may take, from start to answer; then it is stopped.
+    link_check_seconds: float = 60.0
     # Zoom and retention; each can be overridden per workspace in its settings.
     zoom_sync_days: int = 7
     zoom_list_days: int = 30

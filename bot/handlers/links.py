@@ -1,9 +1,14 @@
 """Recordings arriving as links: one recording per video, checked before download.
 
-The link is looked at here, in a thread, before anything is queued: a refusal (a private
-address, a site yt-dlp does not know, a video that is too long or too large) reaches the
-person within seconds, and a playlist is offered for confirmation with its size. The fetch
-stage looks again on fresh information before it downloads.
+The link is looked at here before anything is queued: a refusal (a private address, a site
+yt-dlp does not know, a video that is too long or too large) reaches the person within
+seconds, and a playlist is offered for confirmation with its size. The fetch stage looks
+again on fresh information before it downloads.
+
+Each look runs in a child process (`integrations.link_probe`) that is killed at the deadline
+(`link_check_seconds`), reads at most a few MB of pages, and never holds a thread the stages
+need; INSPECT_SLOTS of them run at once per bot process, and the others wait their turn
+with the "looking at the link" message showing.
 """
 
 from __future__ import annotations
@@ -36,9 +41,8 @@ from bot.callbacks.links import PlaylistCb
 from bot.filters import AuthorOrAdmin
 from bot.handlers.usage import refusal_text
 from bot.keyboards import links as keyboards
-from integrations import links
+from integrations import link_probe
 from integrations.links import LinkError, Playlist, Video
-from integrations.url_guard import AddressGuard
 from jobs import control
 from jobs.enqueue import enqueue_stage
 from jobs.fetch_link import link_limits
@@ -53,9 +57,8 @@ log = logging.getLogger(__name__)
 
 # Links taken from one message; the rest are named as left out.
 MAX_LINKS = 5
-# Links looked at together by one bot process; each holds a thread while yt-dlp works.
+# Links looked at together by one bot process; each is a child process while yt-dlp works.
 INSPECT_SLOTS = 3
-INSPECT_TIMEOUT = 90.0
 OFFER_TTL = 24 * 3600
 
 # Telegram marks http(s) addresses as entities; other schemes are found here so that they
@@ -141,21 +144,15 @@ class LinkIntake:
         self.slots = asyncio.Semaphore(INSPECT_SLOTS)
 
     async def inspect(self, url: str, settings: Settings) -> Video | Playlist:
-        guard = AddressGuard(allow_private=settings.allow_private_urls)
+        # The deadline starts with the look itself, not with the wait for a slot.
         async with self.slots:
-            try:
-                return await asyncio.wait_for(
-                    asyncio.to_thread(
-                        links.inspect,
-                        url,
-                        guard,
-                        link_limits(settings),
-                        proxy=settings.link_proxy,
-                    ),
-                    INSPECT_TIMEOUT,
-                )
-            except TimeoutError as exc:
-                raise LinkError("link_unreachable") from exc
+            return await link_probe.inspect(
+                url,
+                link_limits(settings),
+                allow_private=settings.allow_private_urls,
+                proxy=settings.link_proxy,
+                seconds=settings.link_check_seconds,
+            )
 
     async def received(
         self,
