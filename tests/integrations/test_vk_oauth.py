@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from integrations.vk import VkAuthError, VkVideo
+from integrations.vk import VkAuthError, VkError, VkVideo
 from integrations.vk_oauth import (
     VkGrantRejected,
     VkOAuthError,
@@ -21,6 +21,7 @@ from integrations.vk_oauth import (
     new_pkce,
     new_state,
     parse_redirect,
+    person_name,
     refresh,
     validate_community_token,
 )
@@ -95,6 +96,18 @@ async def test_sign_in_trades_the_code_for_working_tokens(vk: FakeVk) -> None:
     assert request["device_id"] == tokens.device_id
     assert vk.owner_of(tokens.access_token) == ("user", USER)
     assert await api(vk, tokens.access_token).group_name_async(GROUP) == "Lectures"
+
+
+async def test_the_signed_in_person_is_named_for_them_to_check(vk: FakeVk) -> None:
+    vk.users[USER].last_name = "Petrova"
+    tokens, _ = await sign_in(vk)
+
+    assert await person_name(tokens.access_token, api_url=vk.api_url) == "Ann Petrova"
+    # A community's own token speaks for nobody.
+    with pytest.raises(VkError):
+        await person_name(vk.community_token(GROUP), api_url=vk.api_url)
+    with pytest.raises(VkAuthError):
+        await person_name("vk1.a.not-a-token", api_url=vk.api_url, retry_delays=())
 
 
 async def test_the_code_works_once_and_only_with_its_verifier(vk: FakeVk) -> None:
