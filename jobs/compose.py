@@ -1,4 +1,10 @@
-"""The compose stage: pick the template, write title and description with chapters, thumbnail."""
+"""The compose stage: pick the template, write title and description with chapters, thumbnail.
+
+The workspace's template is a person's text: it renders in `pipeline.template_runner`'s child
+process, so a costly one cannot stall the worker's event loop (the bot's too, under `leap run`).
+A template that is too costly fails the stage with a message saying so; one that cannot render
+fails it with the renderer's reason. Either way the person can change it and try again.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from pathlib import Path, PurePath
 
 from jobs import files
 from jobs.runner import StageFailure, StageJob, stage
-from pipeline import templates
+from pipeline import template_runner, templates
 from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from pipeline.transcript import Transcript
@@ -38,7 +44,9 @@ async def compose(job: StageJob) -> None:
     facts = recording_facts(recording)
     template = templates.match_template(workspace_templates, facts)
     try:
-        metadata = templates.compose_metadata(template, facts, found, duration)
+        metadata = await template_runner.compose_metadata(template, facts, found, duration)
+    except templates.TemplateTooCostly as exc:
+        raise StageFailure("template_too_costly", name=template.name) from exc
     except templates.TemplateError as exc:
         raise StageFailure("template_failed", name=template.name, reason=str(exc)) from exc
 

@@ -5,25 +5,40 @@ a reduced language (no macros, blocks, includes or captured blocks) and budgets 
 loop iterations, calls, value sizes, output size and time. User regexes in match
 rules are checked for shapes that backtrack without end and only ever see a short
 prefix of the text.
+
+Rules the renderer keeps:
+- Sizes are checked before anything is built, not after: a list or dict written in the
+  template is measured with everything nested in it (shared parts as often as they are
+  reached, as printing them would), and so is whatever a filter, a call, an operator or
+  ``~`` is given. Results are measured again. Nothing may grow past MAX_VALUE_SIZE.
+- One budget per composition: the title, the description and every tag of one
+  recording spend from the same operations, work (characters and items measured or
+  built) and time; tags are limited in number too.
+- A budget or size refusal is a TemplateTooCostly, so callers can say "too costly"
+  in the person's language rather than pass the English detail on.
+- These budgets keep a render short, but a render is still CPU work in the calling
+  thread: the bot and the workers render through `pipeline.template_runner`, in a
+  child process with memory and CPU limits, never on their event loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MappingView
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jinja2
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace
+from jinja2.utils import Cycler, Joiner, Namespace
 from jinja2.visitor import NodeTransformer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -36,6 +51,7 @@ __all__ = [
     "Metadata",
     "Template",
     "TemplateError",
+    "TemplateTooCostly",
     "UserRegex",
     "compile_user_regex",
     "compose_metadata",
@@ -49,19 +65,31 @@ class TemplateError(ValueError):
     """A template cannot be used; the message says why in words a template author understands."""
 
 
+class TemplateTooCostly(TemplateError):
+    """A template needs more work, memory, time or size than a render may have."""
+
+
 # --- rendering -------------------------------------------------------------------------
 
 MAX_SOURCE_CHARS = 20_000
 MAX_OUTPUT_CHARS = 20_000
-# Largest string/collection any expression may produce.
+# Largest string/collection any expression may produce or be given.
 MAX_VALUE_SIZE = 200_000
-# Loop iterations plus calls per render.
+# Loop iterations, calls, filters and operators per render (per composition in compose_metadata).
 MAX_OPERATIONS = 50_000
+# Characters and items measured or built per render (per composition): 50 values of the
+# largest size, far beyond what a description needs, and about 0.2 s of work here.
+MAX_WORK = 10_000_000
+# Visiting one item of a container costs Python about what copying this many characters does.
+ITEM_WORK = 16
 MAX_RANGE = 10_000
 # Widths, counts and paddings passed to filters and string methods.
 MAX_WIDTH = 1_000
 MAX_INT_BITS = 4_096
-RENDER_SECONDS = 2.0
+# Lists and dicts inside each other; printing deeper ones recurses in C.
+MAX_DEPTH = 50
+# Wall-clock time of one render, and of one whole composition.
+RENDER_SECONDS = 0.5
 
 _FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
     nodes.Macro: "{% macro %}",
@@ -172,17 +200,34 @@ _SAFE_FILTERS = frozenset(
 
 
 class _Budget:
-    def __init__(self, operations: int, seconds: float, max_output: int) -> None:
+    """What one render, or one whole composition (title, description and tags), may still spend.
+
+    ``work`` counts characters and container items measured or built; ``operations`` counts
+    loop steps, calls, filters and operators; the deadline bounds both in wall-clock time.
+    """
+
+    def __init__(self, operations: int, seconds: float, work: int = MAX_WORK) -> None:
         self.operations = operations
+        self.work = work
         self.deadline = time.monotonic() + seconds
-        self.max_output = max_output
+        self.max_output = MAX_OUTPUT_CHARS
 
     def tick(self) -> None:
         self.operations -= 1
         if self.operations < 0:
-            raise TemplateError("The template does too much work: too many loop steps or calls.")
+            raise TemplateTooCostly(
+                "The template does too much work: too many loop steps or calls."
+            )
+        self.check_time()
+
+    def check_time(self) -> None:
         if time.monotonic() > self.deadline:
-            raise TemplateError("The template took too long to render.")
+            raise TemplateTooCostly("The template took too long to render.")
+
+    def spend(self, amount: int) -> None:
+        self.work -= amount
+        if self.work < 0:
+            raise TemplateTooCostly("The template builds too much text or too many values.")
 
 
 _budget: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budget")
@@ -194,36 +239,75 @@ def _tick() -> None:
         budget.tick()
 
 
-def _size(value: Any, limit: int = MAX_VALUE_SIZE) -> int:
-    """Approximate size in characters, counting no further than just past ``limit``."""
+def _items(value: Any) -> Iterable[Any] | None:
+    """What printing ``value`` prints one by one; None for values that print short."""
+    if isinstance(value, Mapping):
+        return (x for pair in value.items() for x in pair)
+    if isinstance(value, list | tuple | set | frozenset | MappingView):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, Namespace):
+        # Its repr shows every attribute; its __getattribute__ hides the dict from getattr.
+        attrs = object.__getattribute__(value, "_Namespace__attrs")
+        return (x for pair in attrs.items() for x in pair)
+    if isinstance(value, Cycler):
+        return value.items
+    if isinstance(value, Joiner):
+        return (value.sep,)
+    return None
+
+
+def _count(value: Any, limit: int, depth: int, visits: list[int], budget: _Budget | None) -> int:
     if isinstance(value, str | bytes):
         return len(value)
     if isinstance(value, bool) or value is None:
         return 5
     if isinstance(value, int):
         return value.bit_length() // 3 + 1
-    if isinstance(value, Mapping):
-        items: Iterable[Any] = (x for pair in value.items() for x in pair)
-    elif isinstance(value, list | tuple | set | frozenset):
-        items = value
-    else:
+    if isinstance(value, float):
+        return 24
+    items = _items(value)
+    if items is None:
         return 16
+    if depth >= MAX_DEPTH:
+        raise TemplateTooCostly("Values in the template nest too deeply.")
     total = 2
     for item in items:
-        total += _size(item, limit - total) + 2
+        visits[0] += 1
+        total += _count(item, limit - total, depth + 1, visits, budget) + 2
         if total > limit:
             break
+        if budget is not None and visits[0] % 1024 == 0:
+            budget.check_time()
     return total
+
+
+def _size(value: Any, limit: int = MAX_VALUE_SIZE) -> int:
+    """Approximate length of ``str(value)``, counting no further than just past ``limit``.
+
+    A container counts every item it reaches, a shared one as often as it is reached, since
+    printing it costs that much. Counting is work too, so it is charged to the budget.
+    """
+    budget = _budget.get(None)
+    visits = [0]
+    counted = _count(value, limit, 0, visits, budget)
+    if budget is not None:
+        budget.spend(counted + ITEM_WORK * visits[0])
+    return counted
 
 
 def _check_size(value: Any, what: str = "A value") -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         if value.bit_length() > MAX_INT_BITS:
-            raise TemplateError("The template makes a number too large to handle.")
+            raise TemplateTooCostly("The template makes a number too large to handle.")
         return value
     if _size(value) > MAX_VALUE_SIZE:
-        raise TemplateError(f"{what} in the template grows beyond {MAX_VALUE_SIZE} characters.")
+        raise TemplateTooCostly(f"{what} in the template grows beyond {MAX_VALUE_SIZE} characters.")
     return value
+
+
+def _check_arguments(args: Iterable[Any], kwargs: Mapping[str, Any], what: str) -> None:
+    # Measured together: many calls print or copy all of what they are given.
+    _check_size([*args, *kwargs.values()], what)
 
 
 _PERCENT_SPEC = re.compile(r"%[^a-zA-Z%]*[a-zA-Z%]")
@@ -234,13 +318,13 @@ def _check_format_string(fmt: str) -> None:
     """Refuse field widths that would build huge strings ("%999999999s", "{:>1000000}")."""
     for spec in _PERCENT_SPEC.findall(fmt):
         if "*" in spec or re.search(r"\d{4,}", spec):
-            raise TemplateError("A format width in the template is too large.")
+            raise TemplateTooCostly("A format width in the template is too large.")
     plain = fmt.replace("{{", "").replace("}}", "")
     if re.search(r"\{[^{}]*\{", plain):
         raise TemplateError("Nested format fields are not allowed in templates.")
     for field in _BRACE_FIELD.findall(plain):
         if re.search(r"\d{4,}", field.split(":", 1)[1] if ":" in field else ""):
-            raise TemplateError("A format width in the template is too large.")
+            raise TemplateTooCostly("A format width in the template is too large.")
 
 
 def _check_width_args(name: str, args: Iterable[Any]) -> None:
@@ -248,25 +332,34 @@ def _check_width_args(name: str, args: Iterable[Any]) -> None:
         if isinstance(arg, bool):
             continue
         if isinstance(arg, int | float) and abs(arg) > MAX_WIDTH:
-            raise TemplateError(f"The number given to {name} is too large (at most {MAX_WIDTH}).")
+            raise TemplateTooCostly(
+                f"The number given to {name} is too large (at most {MAX_WIDTH})."
+            )
         if isinstance(arg, str) and len(arg) > MAX_WIDTH:
-            raise TemplateError(f"The text given to {name} is too long (at most {MAX_WIDTH}).")
+            raise TemplateTooCostly(f"The text given to {name} is too long (at most {MAX_WIDTH}).")
 
 
-def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
-    if not isinstance(text, str) or not isinstance(old, str) or not isinstance(new, str):
-        return
+def _check_replace(text: Any, old: Any, new: Any = "", count: Any = -1) -> None:
+    # The filter prints all three first (it takes numbers and lists too); all were measured.
+    text, old, new = str(text), str(old), str(new)
     hits = text.count(old) if old else len(text) + 1
     if isinstance(count, int) and count >= 0:
         hits = min(hits, count)
     if len(text) + hits * (len(new) - len(old)) > MAX_VALUE_SIZE:
-        raise TemplateError("replace() in the template would build too long a text.")
+        raise TemplateTooCostly("replace() in the template would build too long a text.")
 
 
 def _check_join(separator: str, items: list[Any]) -> None:
     total = len(separator) * max(0, len(items) - 1)
     if total > MAX_VALUE_SIZE or total + _size(items) > MAX_VALUE_SIZE:
-        raise TemplateError("join() in the template would build too long a text.")
+        raise TemplateTooCostly("join() in the template would build too long a text.")
+
+
+def _check_sum(rest: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    start = kwargs.get("start", rest[1] if len(rest) > 1 else 0)
+    # Adding lists one by one copies the growing total each time: quadratic in the items.
+    if not isinstance(start, int | float):
+        raise TemplateError("The 'sum' filter in templates adds numbers only.")
 
 
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -277,11 +370,16 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         _tick()
         value, rest = args[skip - 1] if len(args) >= skip else None, args[skip:]
+        # Most filters print or copy what they are given: measure it before they do.
+        _check_size(value, f"What the '{name}' filter is given")
+        _check_arguments(rest, kwargs, f"What the '{name}' filter is given")
         if name == "format":
             if isinstance(value, str):
                 _check_format_string(value)
         elif name == "replace":
             _check_replace(value, *rest[:3])
+        elif name == "sum":
+            _check_sum(rest, kwargs)
         elif name in _WIDTH_FILTERS:
             _check_width_args(f"the '{name}' filter", [*rest, *kwargs.values()])
         if name == "join":
@@ -300,7 +398,7 @@ def _guarded_range(*args: int) -> range:
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"range() in the template: {exc}") from None
     if len(result) > MAX_RANGE:
-        raise TemplateError(f"range() in templates is limited to {MAX_RANGE} items.")
+        raise TemplateTooCostly(f"range() in templates is limited to {MAX_RANGE} items.")
     return result
 
 
@@ -316,11 +414,17 @@ def _guarded_concat(*parts: Any) -> str:
     for part in parts:
         total += _size(part)
         if total > MAX_VALUE_SIZE:
-            raise TemplateError(
+            raise TemplateTooCostly(
                 f"Joined text in the template grows beyond {MAX_VALUE_SIZE} characters."
             )
         texts.append(str(part))
     return "".join(texts)
+
+
+def _guarded_literal(value: Any) -> Any:
+    # Python has built the literal already, but only from values that passed these checks,
+    # so it holds references, not copies: measuring it now stops it before anyone prints it.
+    return _check_size(value, "A list or dict written")
 
 
 class _Namespace(Namespace):
@@ -331,23 +435,42 @@ class _Namespace(Namespace):
 
 _ITER_NAME = "__guarded_iter"
 _CONCAT_NAME = "__guarded_concat"
+_LITERAL_NAME = "__guarded_literal"
+# Helpers the rewritten template calls; they check what they are given themselves.
+_HELPERS = (_guarded_iter, _guarded_concat, _guarded_literal)
+# What Jinja passes along with a call inside loops and blocks; Context.call takes them off.
+_CONTEXT_KWARGS = frozenset({"_loop_vars", "_block_vars"})
+
+
+def _helper_call(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
+    return nodes.Call(nodes.Name(name, "load"), args, [], None, None, lineno=lineno)
 
 
 class _GuardLoops(NodeTransformer):
-    """Route every loop and "~" concatenation through a budgeted helper."""
+    """Route every loop, "~" concatenation and list/dict/tuple literal through a checked helper."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = nodes.Call(
-            nodes.Name(_ITER_NAME, "load"), [node.iter], [], None, None, lineno=node.lineno
-        )
+        node.iter = _helper_call(_ITER_NAME, [node.iter], node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return nodes.Call(
-            nodes.Name(_CONCAT_NAME, "load"), list(node.nodes), [], None, None, lineno=node.lineno
-        )
+        return _helper_call(_CONCAT_NAME, list(node.nodes), node.lineno)
+
+    def visit_List(self, node: nodes.List) -> nodes.Node:
+        self.generic_visit(node)
+        return _helper_call(_LITERAL_NAME, [node], node.lineno)
+
+    def visit_Dict(self, node: nodes.Dict) -> nodes.Node:
+        self.generic_visit(node)
+        return _helper_call(_LITERAL_NAME, [node], node.lineno)
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:
+        self.generic_visit(node)
+        if node.ctx != "load":  # "{% for a, b in … %}" assigns to a tuple of names
+            return node
+        return _helper_call(_LITERAL_NAME, [node], node.lineno)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -380,20 +503,21 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if operator == "**":
             if isinstance(left, int) and isinstance(right, int) and right > 0:
                 if max(left.bit_length(), 1) * right > MAX_INT_BITS:
-                    raise TemplateError("The template makes a number too large to handle.")
+                    raise TemplateTooCostly("The template makes a number too large to handle.")
         elif operator == "*":
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(count, int):
                     if _size(seq) * max(count, 0) > MAX_VALUE_SIZE:
-                        raise TemplateError("Repeated text in the template grows too long.")
+                        raise TemplateTooCostly("Repeated text in the template grows too long.")
             if isinstance(left, int) and isinstance(right, int):
                 if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                    raise TemplateError("The template makes a number too large to handle.")
+                    raise TemplateTooCostly("The template makes a number too large to handle.")
         elif operator == "+":
             if isinstance(left, str | list | tuple) and _size(left) + _size(right) > MAX_VALUE_SIZE:
-                raise TemplateError("Joined text in the template grows too long.")
+                raise TemplateTooCostly("Joined text in the template grows too long.")
         elif operator == "%" and isinstance(left, str):
             _check_format_string(left)
+            _check_size(right, "What '%' formats")
         try:
             result = super().call_binop(context, operator, left, right)
         except (ArithmeticError, TypeError, ValueError) as exc:
@@ -401,13 +525,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return _check_size(result)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(__obj is helper for helper in _HELPERS):
+            return __context.call(__obj, *args, **kwargs)
         _tick()
         owner = getattr(__obj, "__self__", None)
         name = getattr(__obj, "__name__", "")
+        # A method may print or copy its object, and most calls their arguments.
+        if owner is not None:
+            _check_size(owner, f"What {name}() works on")
+        given = {k: v for k, v in kwargs.items() if k not in _CONTEXT_KWARGS}
+        _check_arguments(args, given, f"What {name or 'a call'}() is given")
         if isinstance(owner, str):
             if name in _WIDTH_STR_METHODS:
                 _check_width_args(f"{name}()", [*args, *kwargs.values()])
-            elif name == "replace":
+            elif name == "replace" and len(args) >= 2:
                 _check_replace(owner, *args[:3])
             elif name == "join" and args:
                 items = list(args[0])
@@ -423,7 +554,7 @@ def _finalize(value: Any) -> Any:
     budget = _budget.get(None)
     limit = budget.max_output if budget is not None else MAX_OUTPUT_CHARS
     if _size(value, limit) > limit:
-        raise TemplateError(f"The template output is longer than {limit} characters.")
+        raise TemplateTooCostly(f"The template output is longer than {limit} characters.")
     return value
 
 
@@ -446,6 +577,7 @@ def _environment() -> _Sandbox:
         "joiner": jinja2.utils.Joiner,
         _ITER_NAME: _guarded_iter,
         _CONCAT_NAME: _guarded_concat,
+        _LITERAL_NAME: _guarded_literal,
     }
     return env
 
@@ -488,6 +620,14 @@ def _internal_name(tree: nodes.Template) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def _compile(source: str) -> jinja2.Template:
+    try:
+        return _compile_checked(source)
+    except (RecursionError, MemoryError):
+        # Brackets or blocks nested thousands deep overflow the parser before any check runs.
+        raise TemplateError("The template nests too deeply.") from None
+
+
+def _compile_checked(source: str) -> jinja2.Template:
     env = _environment()
     try:
         tree = env.parse(source)
@@ -507,6 +647,9 @@ def _compile(source: str) -> jinja2.Template:
         return env.from_string(tree)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"Template syntax error{_line_hint(exc)}: {exc.message}") from None
+    except SyntaxError:
+        # Python's own compiler refuses more than 20 nested blocks ({% for %}, {% if %}).
+        raise TemplateError("The template nests too deeply.") from None
 
 
 def validate_template_source(source: str) -> None:
@@ -514,6 +657,15 @@ def validate_template_source(source: str) -> None:
     if len(source) > MAX_SOURCE_CHARS:
         raise TemplateError(f"The template is longer than {MAX_SOURCE_CHARS} characters.")
     _compile(source)
+
+
+@contextlib.contextmanager
+def _spending(budget: _Budget) -> Iterator[_Budget]:
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
 
 
 def render(
@@ -527,20 +679,26 @@ def render(
     """Render a user template in the sandbox; unknown variables render as empty text.
 
     Raises TemplateError for syntax errors, unsupported tags, access to Python
-    internals, and templates that exceed the output, operation or time budget.
+    internals; TemplateTooCostly for templates that exceed the output, size,
+    work, operation or time budget. Inside `compose_metadata` every render spends
+    from the composition's one budget, and ``max_operations``/``timeout`` are not used.
     """
     validate_template_source(template_str)
     template = _compile(template_str)
     context = {k: v for k, v in variables.items() if isinstance(k, str) and not k.startswith("__")}
-    token = _budget.set(_Budget(max_operations, timeout, max_output))
+    budget = _budget.get(None) or _Budget(max_operations, timeout)
+    outer_max_output, budget.max_output = budget.max_output, max_output
     pieces: list[str] = []
     total = 0
     try:
-        for piece in template.generate(context):
-            total += len(piece)
-            if total > max_output:
-                raise TemplateError(f"The template output is longer than {max_output} characters.")
-            pieces.append(piece)
+        with _spending(budget):
+            for piece in template.generate(context):
+                total += len(piece)
+                if total > max_output:
+                    raise TemplateTooCostly(
+                        f"The template output is longer than {max_output} characters."
+                    )
+                pieces.append(piece)
     except TemplateError:
         raise
     except SecurityError as exc:
@@ -550,11 +708,13 @@ def render(
     except jinja2.TemplateError as exc:
         raise TemplateError(f"The template failed: {exc.message or exc}.") from None
     except RecursionError:
-        raise TemplateError("The template nests too deeply.") from None
+        raise TemplateTooCostly("The template nests too deeply.") from None
+    except MemoryError:
+        raise TemplateTooCostly("The template needs too much memory.") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
         raise TemplateError(f"The template failed: {exc}.") from None
     finally:
-        _budget.reset(token)
+        budget.max_output = outer_max_output
     return "".join(pieces)
 
 
@@ -734,6 +894,11 @@ class MatchRules(BaseModel):
 
 Privacy = Literal["public", "unlisted", "private"]
 
+# A template's own tags; each may be a small template itself. YouTube takes 500 characters of
+# tags in all, so more could never be published anyway.
+MAX_TAGS = 30
+MAX_TAG_SOURCE_CHARS = 1000
+
 DEFAULT_TITLE_TEMPLATE = "{{ title }}"
 DEFAULT_DESCRIPTION_TEMPLATE = (
     "{% if course %}{{ course }}\n{% endif %}"
@@ -761,7 +926,9 @@ class Template(BaseModel):
     privacy: Privacy = "private"
     playlist_id: str | None = None
     vk_album_id: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_SOURCE_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_TAGS
+    )
     thumbnail: str | None = None
     auto_publish: bool = False
     platforms: list[str] = Field(default_factory=list)
@@ -773,6 +940,17 @@ class Template(BaseModel):
             validate_template_source(value)
         except TemplateError as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_compile(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if "{" in tag:
+                try:
+                    validate_template_source(tag)
+                except TemplateError as exc:
+                    raise ValueError(f"tag {tag[:40]!r}: {exc}") from None
         return value
 
 
@@ -921,15 +1099,17 @@ def _tidy(text: str) -> str:
 
 
 def _tags(template: Template, facts: Mapping[str, Any], variables: Mapping[str, Any]) -> list[str]:
-    raw = list(template.tags)
+    # A template saved before MAX_TAGS existed may hold more. Only the template's own tags are
+    # templates; tags that come with the recording are plain text.
+    raw = [(tag, "{" in tag) for tag in template.tags[:MAX_TAGS]]
     extra = facts.get("tags")
     if isinstance(extra, list | tuple):
-        raw.extend(str(t) for t in extra)
+        raw.extend((str(t), False) for t in extra[:MAX_TAGS])
     result: list[str] = []
     seen: set[str] = set()
     used = 0
-    for tag in raw:
-        if "{" in tag:
+    for tag, is_template in raw:
+        if is_template:
             tag = render(tag, variables, max_output=MAX_TAGS_CHARS)
         tag = " ".join(tag.replace("<", " ").replace(">", " ").replace(",", " ").split())
         if not tag or tag.casefold() in seen:
@@ -956,7 +1136,11 @@ def compose_metadata(
 
     The chapter list is part of the description: where the template puts
     ``{{ chapters }}``, or appended at the end when it does not. Raises
-    TemplateError when the template cannot be rendered.
+    TemplateError when the template cannot be rendered, TemplateTooCostly when
+    title, description and tags together exceed the one budget of a composition.
+
+    This runs in the calling thread: the bot and the workers call it through
+    `pipeline.template_runner`, which runs it in a child process.
     """
     found = _fit_chapters(chapters(topics, duration), duration, MAX_DESCRIPTION_BYTES // 2)
     chapter_block = chapters_text(found)
@@ -972,17 +1156,14 @@ def compose_metadata(
         course=facts.get("course") or "",
     )
 
-    title = _clean_title(
-        render(template.title_template, variables, max_output=1000),
-        _clean_title(original_title, "") or "Lecture",
-    )
-    description = _compose_description(template, variables, chapter_block)
-    return Metadata(
-        title=title,
-        description=description,
-        tags=_tags(template, facts, variables),
-        chapters=found,
-    )
+    with _spending(_Budget(MAX_OPERATIONS, RENDER_SECONDS)):
+        title = _clean_title(
+            render(template.title_template, variables, max_output=1000),
+            _clean_title(original_title, "") or "Lecture",
+        )
+        description = _compose_description(template, variables, chapter_block)
+        tags = _tags(template, facts, variables)
+    return Metadata(title=title, description=description, tags=tags, chapters=found)
 
 
 def _compose_description(template: Template, variables: dict[str, Any], chapter_block: str) -> str:

@@ -3,6 +3,8 @@
 Admins create a template in a short dialogue or by sending a YAML/JSON file, and change any
 part of it from its card; every change is validated by `pipeline.templates.Template` and
 audited. Everyone may look at templates and preview one on the latest processed recording.
+A preview renders in `pipeline.template_runner`'s child process, never on the event loop, and a
+template too costly to render gets a message saying so in the person's language.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from jobs import cards, control, files
 from jobs.compose import recording_facts
 from jobs.publish import PLATFORMS
 from locales import Translator
-from pipeline import templates
+from pipeline import template_runner, templates
 from pipeline.topics import Topics
 from storage import repo
 from storage.files import MediaStore
@@ -231,9 +233,13 @@ async def preview_pressed(
         return
     recording, topics = found
     try:
-        metadata = templates.compose_metadata(
+        metadata = await template_runner.compose_metadata(
             body, recording_facts(recording), topics, control.video_duration(recording)
         )
+    except templates.TemplateTooCostly:
+        await query.answer()
+        await query.message.reply(_("tpl.preview_too_costly"))
+        return
     except templates.TemplateError as exc:
         await query.answer()
         await query.message.reply(_("tpl.preview_failed", reason=html.escape(str(exc))))
