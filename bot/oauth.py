@@ -251,9 +251,9 @@ async def finish(
     fill a group with messages.
     """
     name = gettext(pending.lang, f"connect.provider.{pending.provider}")
+    if secrets is None:
+        return False, gettext(pending.lang, "connect.error.no_secret_key", provider=name)
     try:
-        if secrets is None:
-            raise SignInError("connect.error.no_secret_key")
         if pending.provider == "youtube":
             account, payload = await _google_account(pending, url, settings)
         else:

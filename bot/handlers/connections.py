@@ -3,17 +3,17 @@
 Only admins connect and disconnect (in a private chat the person owns the workspace): the
 router says so with `IsAdmin()`, and its refusal router answers everyone else. YouTube
 and VK sign in through OAuth (bot/oauth.py); VK then asks which community the videos go to.
-
-A sign-in belongs to the admin who started it. In a group its consent link is sent to them in
-a private message and never posted in the group; when the bot cannot write to them (they never
-opened a chat with it), the group is told so with a button that opens the bot, and the
-sign-in is dropped. A pasted redirect address is taken only from the starter, in the chat of
-the sign-in or their own private chat. Once the provider has named the account, the chat is
-asked to confirm it: the buttons answer only the starter (everyone else hears whose question
-it is), the starter must still be an admin, and only Confirm stores the account.
 A Telegram channel needs no sign-in: the person forwards a post from it or names it, and the
 bot checks that both it and the person may post there (a channel is someone's: the bot being
 its administrator does not make it every workspace's).
+
+A sign-in belongs to the admin who started it. In a group its consent link is sent to them in
+a private message and never posted in the group; when the bot cannot write to them (they never
+opened a chat with it, or blocked it), the group is told so with a button that opens the bot,
+and the sign-in is dropped. A pasted redirect address is taken only from the starter, in the
+chat of the sign-in or their own private chat. Once the provider has named the account, that
+chat is asked to confirm it: the buttons answer only the starter (everyone else hears whose
+question it is), the starter must still be an admin, and only Confirm stores the account.
 """
 
 from __future__ import annotations
