@@ -22,7 +22,8 @@ from redis.asyncio import Redis
 from leap.settings import Settings
 from storage.crypto import SecretBox
 from storage.db import create_engine
-from storage.models import AuditEvent, Credential
+from storage.models import AuditEvent, Credential, Role
+from tests.bot.test_roles_e2e import wait_for_role
 from tests.conftest import running
 from tests.fakes.google import FakeGoogle
 from tests.fakes.telegram import BotMessage, FakeTelegram
@@ -370,3 +371,27 @@ async def test_an_admin_the_bot_cannot_write_to_gets_no_link_in_the_group(
     assert not any(m.buttons for m in telegram.sent(blocked["id"]))
     assert pending == []
     assert google.token_grants == []
+
+
+async def test_an_admin_demoted_before_confirming_cannot_connect(
+    public: Settings, telegram: FakeTelegram, google: FakeGoogle
+) -> None:
+    group = telegram.group(-100860, "Physics")
+    admin = telegram.user(861, "Adam")
+    telegram.private_chat(admin)
+    telegram.set_admins(group["id"], [admin["id"]])
+
+    async with running(public, telegram), httpx.AsyncClient() as http:
+        mark = telegram.mark()
+        await _start(telegram, group, admin, "YouTube")
+        page = await http.get(google.approve(await _private_link(telegram, admin, mark)))
+        assert page.status_code == 200
+        question = await _question(telegram, group["id"], "Lecture Hall")
+        await telegram.chat_member_changed(group, admin, old="administrator", new="member")
+        await wait_for_role(public, admin["id"], Role.MEMBER)
+        refused = await _press(telegram, group, admin, question, "Connect")
+
+    assert refused["show_alert"] is True
+    assert refused["text"] == "Only admins of this workspace can connect or disconnect accounts."
+    assert await _rows(public, Credential) == []
+    assert await _connections_added(public) == []
