@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jobs import files
 from jobs.enqueue import enqueue_stage
 from jobs.queues import STAGE_QUEUE, job_id
-from pipeline import templates
+from pipeline import template_runner, templates
 from pipeline.timecodes import Chapter
 from pipeline.topics import Topics, from_chapters
 from storage import repo
@@ -351,7 +351,8 @@ async def _composed(
         changes["description_template"] = "{{ custom_description }}\n\n{{ chapters }}"
     if changes:
         template = template.model_copy(update=changes)
-    return templates.compose_metadata(template, facts, found, video_duration(recording))
+    # In a child process: the person's template must not stall the bot's event loop.
+    return await template_runner.compose_metadata(template, facts, found, video_duration(recording))
 
 
 async def _write(store: MediaStore, recording: Recording, name: str, text: str) -> None:
