@@ -88,7 +88,9 @@ def sign(key: LinkKeys, workspace_id: int, recording_id: int, expires_at: int) -
 def verify(key: LinkKeys, token: str, *, now: float | None = None) -> tuple[int, int] | None:
     """(workspace_id, recording_id) for a genuine, unexpired token; None for anything else."""
     parts = token.split(".")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+    # ASCII digits only: int() reads other scripts' digits too, and would let one genuine
+    # signature stand behind many spellings of the same link.
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts[:3]):
         return None
     body = ".".join(parts[:3])
     mac = parts[3].encode()

@@ -465,7 +465,7 @@ def review_text(
     if chapters:
         lines.append(_("review.chapters"))
         lines += [
-            f"<code>{format_tc(c.start)}</code> {html.escape(clip(c.title, 120))}" for c in chapters
+            f"<code>{format_tc(c.start)}</code> {clip(html.escape(c.title), 120)}" for c in chapters
         ]
     else:
         lines.append(_("review.no_chapters"))

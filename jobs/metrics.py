@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
 import math
 import threading
 import time
@@ -25,6 +26,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs.queues import QUEUES
+
+log = logging.getLogger(__name__)
 
 Labels = tuple[str, ...]
 
@@ -313,6 +316,14 @@ async def check_redis(redis: Redis) -> str:
     return "ok"
 
 
+def _failure_code(exc: Exception) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, (ConnectionError, OSError)) or "connect" in type(exc).__name__.lower():
+        return "unreachable"
+    return "error"
+
+
 async def health(
     sessions: async_sessionmaker[AsyncSession] | None,
     redis: Redis | None,
@@ -320,7 +331,12 @@ async def health(
     *,
     timeout: float = 3.0,
 ) -> tuple[bool, dict[str, str]]:
-    """(healthy, what each part said): the database, Redis, and each worker's loop."""
+    """(healthy, what each part said): the database, Redis, and each worker's loop.
+
+    A part that fails says only a code ("timeout", "unreachable", "error"): the page is
+    open to anyone who can reach the port, and an exception's text can name hosts, users
+    or a password. The detail goes to the log, masked there.
+    """
     report: dict[str, str] = {}
     checks: dict[str, Any] = {}
     if sessions is not None:
@@ -331,7 +347,8 @@ async def health(
         try:
             report[name] = await asyncio.wait_for(coro, timeout)
         except Exception as exc:
-            report[name] = f"error: {type(exc).__name__}: {exc}"[:200]
+            report[name] = _failure_code(exc)
+            log.warning("health check of %s failed: %s: %s", name, type(exc).__name__, exc)
     for worker in workers:
         task = getattr(worker, "main_task", None)
         alive = task is not None and not task.done()

@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +40,9 @@ _PATTERNS = [
     ),
     re.compile(r"([?&]code=)[^&\s\"']+"),
     re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"),
-    re.compile(r"(/export/\d+\.\d+\.\d+\.)[A-Za-z0-9_-]+"),
+    # Everything after /export/: the ids may come percent-encoded or in another script's
+    # digits, and the signature must not survive any spelling of them.
+    re.compile(r"(/export/)[^\s\"'?#]+"),
 ]
 
 _lock = threading.Lock()
@@ -110,6 +113,30 @@ def install_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(factory)
+    _redact_uncaught()
+
+
+def _redact_uncaught() -> None:
+    """Tracebacks that no handler caught reach stderr masked too.
+
+    Python prints them itself, bypassing logging, and an exception's text may carry a
+    request URL with the bot token in it (an aiohttp error names the whole URL).
+    """
+
+    def write(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        sys.stderr.write(redact(text))
+        sys.stderr.flush()
+
+    def on_thread(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "a thread"
+        sys.stderr.write(f"Exception in {name}:\n")
+        write(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+
+    sys.excepthook = write
+    threading.excepthook = on_thread
 
 
 @contextlib.contextmanager

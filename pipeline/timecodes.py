@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,24 @@ class Chapter(BaseModel):
 
     start: float
     title: str
+
+
+# Zero-width joiners shape Persian and Indic script and emoji sequences; every other format
+# character (zero-width spaces, bidirectional overrides and isolates, the BOM) and every
+# control character only hides or rearranges what a reader sees.
+_SHAPING = frozenset("\u200c\u200d")
+
+
+def clean_title(text: str) -> str:
+    """A chapter title as a reader sees it: invisible and reordering characters removed,
+    whitespace folded; empty when nothing visible is left."""
+    kept = "".join(
+        ch for ch in text if ch in _SHAPING or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    title = " ".join(kept.split())
+    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in title):
+        return ""
+    return title
 
 
 def _whole_seconds(seconds: float) -> int:
@@ -138,7 +157,7 @@ def parse_topic_list(text: str, duration: float, max_lines: int = 200) -> list[C
         except ValueError:
             errors.append(LineError(line_no, preview, "bad_time"))
             continue
-        title = " ".join(match.group("title").split())
+        title = clean_title(match.group("title"))
         code: str | None = None
         if not title:
             code = "no_title"

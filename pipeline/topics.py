@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.timecodes import MIN_CHAPTER_SECONDS, MIN_CHAPTERS, Chapter, format_tc
+from pipeline.timecodes import MIN_CHAPTER_SECONDS, MIN_CHAPTERS, Chapter, clean_title, format_tc
 
 __all__ = [
     "MIN_GAP_SECONDS",
@@ -67,10 +67,6 @@ class Topics(BaseModel):
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
 
-def _clean_title(title: str) -> str:
-    return " ".join(title.split())
-
-
 def _clamp(value: float, low: float, high: float) -> float:
     if not math.isfinite(value):
         return low
@@ -91,9 +87,9 @@ def normalize(topics: Topics, duration: float, min_gap: float = MIN_GAP_SECONDS)
 
     candidates = sorted(
         (
-            (_clamp(t.start, 0.0, duration), _clean_title(t.title), t.subtopics)
+            (_clamp(t.start, 0.0, duration), clean_title(t.title), t.subtopics)
             for t in topics.topics
-            if _clean_title(t.title)
+            if clean_title(t.title)
         ),
         key=lambda item: item[0],
     )
@@ -113,7 +109,7 @@ def normalize(topics: Topics, duration: float, min_gap: float = MIN_GAP_SECONDS)
     grouped: list[list[Subtopic]] = [[] for _ in kept]
     starts = [start for start, _ in kept]
     for sub in loose:
-        title = _clean_title(sub.title)
+        title = clean_title(sub.title)
         if not title or not kept:
             continue
         start = _clamp(sub.start, 0.0, duration)

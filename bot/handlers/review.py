@@ -41,6 +41,7 @@ from pipeline.timecodes import (
     Chapter,
     LineError,
     TopicListError,
+    clean_title,
     format_hms,
     format_tc,
     parse_tc,
@@ -317,7 +318,7 @@ def editor_text(
 ) -> str:
     lines = [_("topics_edit.heading", name=html.escape(cards.display_name(recording)))]
     lines += [
-        f"{i + 1}. <code>{format_tc(c.start)}</code> {html.escape(cards.clip(c.title, 120))}"
+        f"{i + 1}. <code>{format_tc(c.start)}</code> {cards.clip(html.escape(c.title), 120)}"
         for i, c in enumerate(chapters)
     ]
     if not chapters:
@@ -425,13 +426,17 @@ def _edited(_: Translator, ask: Ask, chapters: list[Chapter], text: str) -> list
             start = parse_tc(match.group(1))
         except ValueError:
             return _("topics_edit.err_time_format")
-        added = Chapter(start=start, title=match.group(2).strip())
+        title = clean_title(match.group(2))
+        if not title:
+            return _("topics_edit.err_no_title", line=len(chapters) + 1)
+        added = Chapter(start=start, title=title)
         return sorted([*chapters, added], key=lambda c: c.start)
     old = chapters[ask.idx]
     if ask.kind == ASK_RENAME:
-        if not text:
+        title = clean_title(text)
+        if not title:
             return _("topics_edit.err_no_title", line=ask.idx + 1)
-        replaced = Chapter(start=old.start, title=text)
+        replaced = Chapter(start=old.start, title=title)
     else:
         try:
             replaced = Chapter(start=parse_tc(text), title=old.title)
