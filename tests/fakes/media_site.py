@@ -18,6 +18,12 @@ Routes:
   /live                  a live DASH manifest
   /private               403
   /go?to=<url>           302 to <url>
+  /vast                  an HTML page of VAST_SIZE bytes, made as it is sent, without a
+                         Content-Length; `?gzip=1` sends it gzip-encoded (under 2 MB on the wire)
+  /drip                  an HTML page that sends one byte every DRIP_EVERY seconds for as long
+                         as anyone listens (`?every=` changes the pace); `drips_open` counts
+                         the connections still held, `drips_closed` the ones the client ended
+  /turns/<name>          the /watch page of the file the first time, /vast every time after
   anything else          404
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +40,12 @@ from pathlib import Path
 from aiohttp import web
 
 HUGE_SIZE = 5_000_000_000
+VAST_SIZE = 400 * 1024 * 1024
+DRIP_EVERY = 3.0
+_MIB = 1024 * 1024
+_VAST_HEAD = b"<!DOCTYPE html><html><head><title>Lecture notes</title></head><body>"
+_VAST_LINE = b"<p>Signals are sampled at twice their highest frequency, or more.</p>\n"
+_VAST_BLOCK = (_VAST_LINE * (_MIB // len(_VAST_LINE) + 1))[:_MIB]
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,12 @@ class MediaSite:
         self.host = host
         self.hits: list[Hit] = []
         self.port = 0
+        self.drips_open = 0
+        self.drips_closed = 0
+        self.vast_sent = 0
+        """Bytes of /vast bodies handed to the network, all requests together."""
+        self._turned: set[str] = set()
+        self._vast_gzip: bytes | None = None
         self._runner: web.AppRunner | None = None
 
     @property
@@ -74,6 +93,9 @@ class MediaSite:
         app.router.add_get("/live", self._live)
         app.router.add_get("/private", self._private)
         app.router.add_get("/go", self._go)
+        app.router.add_get("/vast", self._vast)
+        app.router.add_get("/drip", self._drip)
+        app.router.add_get("/turns/{name}", self._turns)
         # Clients that stop reading mid-file must not keep the test waiting at shutdown.
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.2
@@ -216,6 +238,67 @@ class MediaSite:
             "</Representation></AdaptationSet></Period></MPD>"
         )
         return web.Response(text=manifest, content_type="application/dash+xml")
+
+    async def _vast(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
+        gzipped = bool(request.query.get("gzip"))
+        if gzipped:
+            response.headers["Content-Encoding"] = "gzip"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            if gzipped:
+                body = await asyncio.to_thread(self._gzipped_vast)
+                for start in range(0, len(body), 65536):
+                    await self._send(response, body[start : start + 65536])
+            else:
+                await self._send(response, _VAST_HEAD)
+                for _ in range(VAST_SIZE // _MIB):
+                    await self._send(response, _VAST_BLOCK)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client stopped reading, as it should
+        return response
+
+    async def _send(self, response: web.StreamResponse, data: bytes) -> None:
+        await response.write(data)
+        self.vast_sent += len(data)
+
+    def _gzipped_vast(self) -> bytes:
+        if self._vast_gzip is None:
+            packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+            parts = [packer.compress(_VAST_HEAD)]
+            parts.extend(packer.compress(_VAST_BLOCK) for _ in range(VAST_SIZE // _MIB))
+            parts.append(packer.flush())
+            self._vast_gzip = b"".join(parts)
+        return self._vast_gzip
+
+    async def _drip(self, request: web.Request) -> web.StreamResponse:
+        every = float(request.query.get("every", DRIP_EVERY))
+        # A length that promises a small page, so a reader waits for all of it.
+        response = web.StreamResponse(headers={"Content-Type": "text/html"})
+        response.content_length = 100_000
+        await response.prepare(request)
+        self.drips_open += 1
+        try:
+            await response.write(b"<!DOCTYPE html><html><head><title>Slow")
+            for _ in range(100_000 - 40):
+                await asyncio.sleep(every)
+                await response.write(b" ")
+        except ConnectionResetError:
+            pass
+        finally:
+            # Reached when the client goes away: the write fails, or aiohttp cancels us.
+            self.drips_open -= 1
+            self.drips_closed += 1
+        return response
+
+    async def _turns(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name in self._turned:
+            return await self._vast(request)
+        self._turned.add(name)
+        return await self._watch(request)
 
     async def _private(self, request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="private")
