@@ -196,12 +196,14 @@ def download(
         try:
             done = ydl.process_ie_result(info, download=True)
         except _TooLarge as exc:
-            for part in folder.glob("source*.part"):
-                part.unlink(missing_ok=True)
+            _forget_parts(folder)
             raise _too_large(exc.size, limits) from exc
-        except _Cancelled:
-            raise
         except YoutubeDLError as exc:
+            if cancelled is not None and cancelled.is_set():
+                # Whatever the cancel broke on the way (a closed connection, the hook), the
+                # download was cancelled, and what it wrote so far is of no use.
+                _forget_parts(folder)
+                raise _Cancelled() from exc
             raise classify(exc, guard, budget) from exc
         if budget.exceeded:
             raise budget.refusal()
@@ -209,6 +211,11 @@ def download(
     if path is None:
         raise LinkError("link_failed")
     return path, video
+
+
+def _forget_parts(folder: Path) -> None:
+    for part in folder.glob("source*.part"):
+        part.unlink(missing_ok=True)
 
 
 class _Cancelled(DownloadCancelled):
@@ -738,12 +745,23 @@ class _GuardedHTTPHandler(HTTPHandler):
         conn_class = self._make_conn_class(base, req)
         source = self._source_address
 
+        guard = self._guard
+
         def connection(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
             conn = conn_class(*args, **kwargs)
             if not proxied:
-                conn._create_connection = self._guard.connect  # type: ignore[attr-defined]
+                conn._create_connection = guard.connect  # type: ignore[attr-defined]
             if source is not None:
                 conn.source_address = (source, 0)
+            opened = conn.connect
+
+            def connect() -> None:
+                opened()
+                # The socket it reads from, TLS and all, so that closing the guard ends it.
+                if conn.sock is not None:
+                    guard.track(conn.sock)
+
+            conn.connect = connect  # type: ignore[method-assign]
             return conn
 
         return self.do_open(connection, req, **extra)

@@ -5,13 +5,19 @@ could point it at the machine itself, the local network or a cloud metadata serv
 guard refuses those addresses when a URL is checked (the link, each redirect hop, each media
 URL) and, because a name can resolve differently a moment later, once more on the addresses
 a socket actually connects to.
+
+The guard also knows the connections of its piece of work (`track`), so whoever ends the
+work can end them (`close`): a thread blocked reading a slow site cannot be stopped, but its
+socket can be shut under it, and after that the guard opens nothing more.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
+import weakref
 from collections.abc import Callable
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -88,7 +94,28 @@ class AddressGuard:
         self.allow_private = allow_private
         self.resolver = resolver or system_resolver
         self.refused: list[AddressRefused] = []
+        self.closed = False
         self._lock = threading.Lock()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def track(self, sock: socket.socket) -> None:
+        """Count `sock` among the work's connections; shut at once if the work has ended."""
+        with self._lock:
+            self._sockets.add(sock)
+            closed = self.closed
+        if closed:
+            _shut(sock)
+
+    def close(self) -> None:
+        """End the work's network use: its connections are shut and no new one opens.
+
+        Safe from any thread; a read blocked on a shut socket returns at once.
+        """
+        with self._lock:
+            self.closed = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
 
     def check_url(self, url: str) -> None:
         """Raise AddressRefused unless `url` is http(s) to a host with only public addresses.
@@ -141,6 +168,8 @@ class AddressGuard:
         that answers differently between the check and the connection.
         """
         host, port = address
+        if self.closed:
+            raise ConnectionAbortedError(f"the work that connected to {host} has ended")
         if self.allow_private:
             return socket.create_connection(address, timeout, source_address)
         last: OSError | None = None
@@ -164,6 +193,11 @@ class AddressGuard:
         with self._lock:
             self.refused.append(refusal)
         raise refusal
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _literal(host: str) -> IPAddress | None:

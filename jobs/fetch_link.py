@@ -1,4 +1,12 @@
-"""Fetching a link: yt-dlp behind the address guard, in a thread, reporting its progress."""
+"""Fetching a link: yt-dlp behind the address guard, in a thread, reporting its progress.
+
+What the thread may read is bounded by `links.download`: pages, manifests and API answers
+within the page budget (a page that has grown huge since it was looked at fails with
+`link_page_too_large`), the media within the size limit, streamed to disk. When the stage is
+cancelled (by a person, its timeout or shutdown) the guard closes the download's
+connections, so the thread ends at once instead of waiting on a slow site, and nothing of
+the download goes on after the stage.
+"""
 
 from __future__ import annotations
 
@@ -51,12 +59,13 @@ async def fetch_link(job: StageJob, dest: Path) -> Path:
 
     job.report(job._("links.looking"))
     item = recording.options.get("link_item")
+    guard = AddressGuard(allow_private=settings.allow_private_urls)
     try:
         path, _video = await asyncio.to_thread(
             links.download,
             recording.source_ref,
             dest.parent,
-            AddressGuard(allow_private=settings.allow_private_urls),
+            guard,
             link_limits(settings),
             item=int(item) if item else None,
             on_progress=on_progress,
@@ -64,8 +73,10 @@ async def fetch_link(job: StageJob, dest: Path) -> Path:
             proxy=settings.link_proxy,
         )
     except asyncio.CancelledError:
-        # The thread cannot be interrupted; it stops at yt-dlp's next progress report.
+        # The thread cannot be interrupted, but its connections can: shut, they end the read
+        # it waits in, and it stops at yt-dlp's next progress report or request.
         cancelled.set()
+        guard.close()
         raise
     except links.Cancelled as exc:
         raise StageFailure("link_failed") from exc

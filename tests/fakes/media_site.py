@@ -279,6 +279,8 @@ class MediaSite:
         response = web.StreamResponse(headers={"Content-Type": "text/html"})
         response.content_length = 100_000
         await response.prepare(request)
+        if request.method == "HEAD":
+            return response
         self.drips_open += 1
         try:
             await response.write(b"<!DOCTYPE html><html><head><title>Slow")

@@ -4,8 +4,9 @@ A page of hundreds of MB (plain or as a small gzip bomb) is refused for its size
 process running the bot barely grows; a page that sends a byte every few seconds is refused
 for taking too long once the deadline passes, and then nothing of that look is left: no
 process, no thread, no connection to the site. Looks beyond the bot's slots wait their turn.
-A page that turns huge between the look and the download fails the download the same way.
-Good links and playlists go through as before.
+A page that turns huge between the look and the download fails the download the same way,
+and a download that drips lets go of the site the moment it is cancelled. Good links and
+playlists go through as before.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import quote
 
 import pytest
 
 from bot.handlers.links import INSPECT_SLOTS
+from tests.bot.chat_fixtures import button
 from tests.fakes.media_site import VAST_SIZE, MediaSite
 from tests.safety.conftest import (
     Inputs,
@@ -265,6 +268,34 @@ async def test_a_page_that_turns_vast_before_the_download_fails_it_without_the_b
     [recording] = await at_rest(settings, 7720)
     assert recording.failure_code == "link_page_too_large"
     assert leftovers(settings) == []
+
+
+async def test_a_download_that_drips_ends_with_its_connection_when_it_is_cancelled(
+    world: World, site: MediaSite
+) -> None:
+    telegram, settings = world.telegram, world.settings
+    user = telegram.user(7725, "Dora", language_code="en")
+    chat = telegram.private_chat(user)
+    closed_before = site.drips_open, site.drips_closed
+    # A page whose video, once downloaded, comes a byte a second.
+    await telegram.send_text(chat, user, site.url("/embed?src=" + quote("/drip?every=1")))
+    assert await _until(lambda: site.drips_open == 1, timeout=30)
+
+    mark = telegram.mark()
+    await telegram.send_text(chat, user, "/recordings")
+    listing = await reply_to(telegram, 7725, mark, "Recordings")
+    await telegram.press(chat, user, listing.message_id, button(listing, "embedded lecture"))
+    await telegram.wait_for(lambda: "Cancel" in str(listing.buttons))
+    await telegram.press(chat, user, listing.message_id, button(listing, "Cancel"))
+    await telegram.wait_for(lambda: "Cancelled" in seen(listing), timeout=20)
+
+    # The stage's thread let go of the site at once and is not left reading.
+    assert await _until(lambda: site.drips_open == 0, timeout=3)
+    assert site.drips_closed == closed_before[1] + 1
+    assert await _until(lambda: _inspecting_threads() == [], timeout=3), _inspecting_threads()
+    [recording] = await at_rest(settings, 7725)
+    assert recording.failure_code == "cancelled"
+    assert await _until(lambda: leftovers(settings) == [], timeout=3), leftovers(settings)
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
