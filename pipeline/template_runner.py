@@ -196,6 +196,11 @@ class _Renderer:
         line, _, self.pending = self.pending.partition(b"\n")
         return line
 
+    def __del__(self) -> None:
+        # A pool thread's locals go when the thread ends (at exit): its renderer goes with them.
+        if self.proc.returncode is None:
+            self.kill()
+
     def kill(self) -> None:
         if self.alive():
             self.proc.kill()
