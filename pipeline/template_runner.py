@@ -119,15 +119,25 @@ _local = threading.local()
 
 def _ask(request: bytes, deadline: float) -> dict[str, Any]:
     """One render on this thread's renderer, starting one when there is none (pool thread)."""
-    renderer: _Renderer | None = getattr(_local, "renderer", None)
-    if renderer is None or not renderer.alive():
-        renderer = _local.renderer = _Renderer()
-    try:
-        return renderer.ask(request, deadline)
-    except BaseException:
-        _local.renderer = None
-        renderer.kill()
-        raise
+    for _attempt in range(2):
+        renderer: _Renderer | None = getattr(_local, "renderer", None)
+        if renderer is None or not renderer.alive():
+            renderer = _local.renderer = _Renderer()
+        try:
+            return renderer.ask(request, deadline)
+        except _Gone:
+            # It died while idle (the OOM killer picks large processes, not only ours): that
+            # says nothing about this template, so it gets a fresh renderer.
+            _local.renderer = None
+        except BaseException:
+            _local.renderer = None
+            renderer.kill()
+            raise
+    raise RuntimeError("template renderer keeps dying before it reads a request")
+
+
+class _Gone(Exception):
+    """The renderer was dead before it got the request."""
 
 
 class _Renderer:
@@ -157,7 +167,7 @@ class _Renderer:
             stdin.flush()
         except OSError:
             self.kill()
-            raise templates.TemplateTooCostly(_TOO_MUCH) from None
+            raise _Gone from None
         line = self._line(deadline)
         if line is None:
             overran = self.alive()

@@ -7,6 +7,12 @@ person's language; ordinary templates keep rendering as before.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -223,3 +229,46 @@ async def test_the_renderer_process_refuses_bombs_and_is_killed_past_its_deadlin
         await template_runner.compose_metadata(slow, {}, _topics(), 90.0, deadline=0.01)
     again = await template_runner.compose_metadata(slow, {"title": "x"}, _topics(), 90.0)
     assert again.title == "T"
+
+
+def _renderers() -> list[int]:
+    """This process's renderer children, as /proc tells."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"pipeline.template_runner" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_renderers_killed_from_outside_are_replaced_and_start_with_no_environment() -> None:
+    await template_runner.compose_metadata(DEFAULT_TEMPLATE, {"title": "a"}, _topics(), 90.0)
+    running = _renderers()
+    assert running
+    for pid in running:
+        # Nothing of this process's environment (tokens, keys) reaches a renderer.
+        assert Path(f"/proc/{pid}/environ").read_bytes() == b""
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(1000):  # the kernel takes a moment to end them
+        if not any(_running(pid) for pid in running):
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(2 * template_runner.RENDERERS):
+        again = await template_runner.compose_metadata(
+            DEFAULT_TEMPLATE, {"title": "b"}, _topics(), 90.0
+        )
+        assert again.title == "b"
