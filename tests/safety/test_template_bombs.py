@@ -50,10 +50,11 @@ async def _upload(
     await telegram.send_document(
         chat, user, yaml.safe_dump(body).encode(), file_name="t.yaml", mime_type="text/yaml"
     )
-    return await telegram.wait_for_message(
-        chat["id"], lambda m: "Preview" in str(m.buttons) or "Предпросмотр" in str(m.buttons),
-        after=mark,
-    )  # fmt: skip
+    return await telegram.wait_for_message(chat["id"], _template_card, after=mark)
+
+
+def _template_card(message: BotMessage) -> bool:
+    return any("Preview" in label or "Предпросмотр" in label for label in labels(message))
 
 
 async def test_nested_list_bombs_are_refused_in_preview_while_other_chats_are_answered(
