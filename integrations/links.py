@@ -612,41 +612,60 @@ class _Inflated:
     """One content encoding (gzip or deflate) undone as the bytes arrive.
 
     Never makes more than was asked for in one call: what a small input would still inflate
-    to waits in zlib's unconsumed tail until it is asked for.
+    to waits in zlib until it is asked for.
     """
 
     def __init__(self, source: _RawChunks | _Inflated, encoding: str) -> None:
         self._source = source
-        self._deflate = encoding == "deflate"
-        # Servers send "deflate" both raw and with zlib's header; raw is tried first.
-        wbits = -zlib.MAX_WBITS if self._deflate else zlib.MAX_WBITS | 16
-        self._inflater = zlib.decompressobj(wbits)
-        self._started = False
+        # "deflate" comes both raw and with zlib's two-byte header: the first bytes tell.
+        self._inflater: Any = (
+            None if encoding == "deflate" else zlib.decompressobj(zlib.MAX_WBITS | 16)
+        )
+        self._head = b""
 
     def chunk(self, most: int) -> bytes:
-        while not self._inflater.eof:
-            data = self._inflater.unconsumed_tail or self._source.chunk(_CHUNK)
-            if not data:
+        while True:
+            inflater = self._inflater
+            if inflater is not None and inflater.eof:
+                # One payload only, as yt-dlp decodes it: whatever follows is ignored.
                 return b""
-            out = self._inflate(data, most)
+            if inflater is not None and inflater.unconsumed_tail:
+                data = inflater.unconsumed_tail
+            else:
+                data = self._source.chunk(_CHUNK)
+                if not data:
+                    return self._drain(most)
+            if inflater is None:
+                self._head += data
+                if len(self._head) < 2:
+                    continue
+                data, self._head = self._head, b""
+                inflater = self._inflater = _deflater_for(data)
+            out = inflater.decompress(data, most)
             if out:
                 return out
-        # One payload only, as yt-dlp decodes it: whatever follows the end is ignored.
-        return b""
+            if inflater.unconsumed_tail == data:
+                raise zlib.error("compressed data makes no progress")
 
-    def _inflate(self, data: bytes, most: int) -> bytes:
-        try:
-            out = self._inflater.decompress(data, most)
-        except zlib.error:
-            if not (self._deflate and not self._started):
-                raise
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
-            out = self._inflater.decompress(data, most)
-        self._started = True
-        return out
+    def _drain(self, most: int) -> bytes:
+        """What zlib still holds once the input has ended."""
+        if self._inflater is None:
+            if not self._head:
+                return b""
+            head, self._head = self._head, b""
+            self._inflater = _deflater_for(head)
+            return bytes(self._inflater.decompress(head, most))
+        if self._inflater.eof:
+            return b""
+        return bytes(self._inflater.decompress(b"", most))
 
     def close(self) -> None:
         self._source.close()
+
+
+def _deflater_for(head: bytes) -> Any:
+    zlib_header = len(head) >= 2 and head[0] & 0x0F == 8 and ((head[0] << 8) | head[1]) % 31 == 0
+    return zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
 
 
 class _Body(io.RawIOBase):
@@ -815,6 +834,11 @@ class LeapGuardedRH(UrllibRH):
             opener.add_handler(handler)
         opener.addheaders = []
         return opener
+
+    def _prepare_headers(self, request: Any, headers: Any) -> None:
+        # Only the encodings `_Inflated` undoes as it reads, whatever else yt-dlp could.
+        if "Accept-Encoding" not in headers:
+            headers["Accept-Encoding"] = "gzip, deflate"
 
     def _send(self, request: Any) -> Any:
         self._budget.check()
