@@ -5,7 +5,8 @@ for (a refused address, media that was too long to fetch).
 
 Routes:
   /media/<name>          a registered file (HEAD and Range work); `?slow=1` trickles it out
-  /watch/<name>          an HTML page titled after the file with one <video src>
+  /watch/<name>          an HTML page titled after the file with one <video src>;
+                         `?encoding=gzip|deflate|raw-deflate` sends it compressed that way
   /course                an HTML page with three <video> tags (a playlist to yt-dlp)
   /feed.xml              an RSS feed of three lectures with their durations; `?broken=1`
                          makes the second one a missing file, `?long=1` adds a 12-hour one
@@ -151,10 +152,18 @@ class MediaSite:
             raise web.HTTPNotFound()
         stem = Path(name).stem
         slow = "?slow=1" if request.query.get("slow") else ""
-        return self._page(
+        page = self._page(
             f"Lecture {stem}",
             f'<video controls src="/media/{html.escape(name)}{slow}"></video>',
         )
+        encoding = request.query.get("encoding")
+        if encoding and isinstance(page.body, bytes):
+            # As servers compress pages: gzip, deflate with zlib's header, or raw deflate.
+            wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}[encoding]
+            packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+            page.body = packer.compress(page.body) + packer.flush()
+            page.headers["Content-Encoding"] = "gzip" if encoding == "gzip" else "deflate"
+        return page
 
     async def _course(self, request: web.Request) -> web.Response:
         name = next(iter(self.files))

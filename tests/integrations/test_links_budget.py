@@ -47,6 +47,16 @@ async def test_a_vast_page_is_refused_by_the_look_and_by_the_download(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+async def test_compressed_pages_are_read_as_before(site: MediaSite, encoding: str) -> None:
+    page = await asyncio.to_thread(
+        links.inspect, site.url(f"/watch/small.mp4?encoding={encoding}"), _local(), LIMITS
+    )
+    assert isinstance(page, Video)
+    assert page.title.startswith("Lecture small")
+    assert page.size == 810800
+
+
 async def test_media_larger_than_a_page_still_downloads(site: MediaSite, tmp_path: Path) -> None:
     # 13 MB of media with no length given: past the page budget, within the size limit.
     path, _video = await asyncio.to_thread(
