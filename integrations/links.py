@@ -701,6 +701,8 @@ class _Body(io.RawIOBase):
         if whole and self._declared is not None and self._declared > self._budget.page_bytes:
             self._refuse()  # no need to read what it says it holds
         want = self._budget.page_bytes + 1 - self._taken if whole else size
+        if whole and want <= 0:
+            self._refuse()  # read whole after more than a page came in pieces
         pieces: list[bytes] = []
         got = 0
         while want is not None and got < want:
