@@ -44,6 +44,9 @@ class MediaStore:
     def __init__(self, root: Path, objects: ObjectStore | None = None) -> None:
         self.root = Path(root).resolve()
         self.objects: ObjectStore = objects if objects is not None else LocalObjects()
+        # Made now rather than at the first recording: the store's files then change only
+        # when recordings do.
+        _folder_key(self.root)
 
     @property
     def remote(self) -> bool:
