@@ -139,5 +139,7 @@ async def test_the_access_log_does_not_keep_a_working_export_link(
         await runner.cleanup()
     assert answer.status_code == 200
     (line,) = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
-    assert f"GET /export/{token.rsplit('.', 1)[0]}.*** HTTP/1.1" in line
+    # The whole token goes: its ids could be spelled so that no narrower pattern finds the
+    # signature after them.
+    assert "GET /export/*** HTTP/1.1" in line
     assert mac not in caplog.text
