@@ -2,6 +2,11 @@
 
 The bot and the workers both speak through `gettext`, so a progress message written by a
 worker is in the same language and wording as the chat around it.
+
+A message that shows a number of things never spells a plural by hand ("(s)", "тем(ы)"): it
+names the number in a `{count, plural, one {...} few {...} many {...} other {...}}` block and
+CLDR's rules (through Babel, see `locales.plural`) pick the form, so Russian reads "1 слово,
+2 слова, 5 слов, 21 слово" and English "1 topic, 2 topics".
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from locales.plural import render
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
@@ -59,7 +66,7 @@ def gettext(lang: str, key: str, /, **params: Any) -> str:
     text = messages.get(key)
     if text is None:
         text = catalogue(DEFAULT_LANGUAGE).get(key, key)
-    return text.format(**params) if params else text
+    return render(lang if lang in LANGUAGES else DEFAULT_LANGUAGE, text, params) if params else text
 
 
 class Translator:
