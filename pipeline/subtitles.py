@@ -1,13 +1,39 @@
-"""Subtitle cues from a transcript, written as SRT and WebVTT."""
+"""Subtitle cues from a transcript, written as SRT and WebVTT.
+
+Rules this module keeps:
+- Line length is counted in characters a reader sees (Unicode code points after NFC, combining
+  marks not counted), never in bytes: a Cyrillic line holds as many letters as a Latin one.
+- Lines and cues break only between words. Where a cue needs two lines, the break goes where
+  it reads best: after punctuation (a comma, a dash), before a conjunction or preposition,
+  with the two lines of similar width.
+- A one-letter preposition or conjunction ("в", "к", "с", "о", "и", "а", "у", English "a")
+  belongs to the word after it: it never ends a line or a cue while the next word follows.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 from pipeline.transcript import Segment, Transcript, interpolate_words
 
 _SENTENCE_END = re.compile(r"[.!?…。！？]['\")\]»”]*$")
+# A line may end after a clause mark; a dash stays at the end of its line in Russian typesetting.
+_CLAUSE_END = re.compile(r"(?:[,;:.!?…—–]['\")\]»”]*|\s[—–])$")
+_DASHES = frozenset("—–-")
+# Words that cling to the next one: a line or cue never ends on them.
+_CLINGING = frozenset({"в", "к", "с", "о", "и", "а", "у", "a"})
+# Words a new line may well start with: conjunctions and prepositions open a phrase.
+_OPENERS = frozenset(
+    """
+    и а но или что чтобы если когда потому поэтому так как который которая которое которые
+    где куда пока хотя либо ведь зато однако то есть в во на с со к ко по о об от до из за
+    для без при про над под между через после перед у
+    and but or that which who because so if when while where although though to of in on
+    for with from by about into than as
+    """.split()
+)
 # Below a millisecond a cue cannot be written at all.
 _TICK = 0.001
 
@@ -47,6 +73,10 @@ def _split_spaced(start: float, end: float, text: str) -> list[_Token]:
 
 
 def _segment_tokens(segment: Segment) -> list[_Token]:
+    return [replace(t, text=unicodedata.normalize("NFC", t.text)) for t in _raw_tokens(segment)]
+
+
+def _raw_tokens(segment: Segment) -> list[_Token]:
     words = [w for w in segment.words or [] if w.word.strip()]
     if not words:
         words = interpolate_words(segment)
@@ -64,26 +94,72 @@ def _segment_tokens(segment: Segment) -> list[_Token]:
     return tokens
 
 
+def width(text: str) -> int:
+    """Characters a reader sees: combining marks (a decomposed "й") add nothing."""
+    return sum(1 for char in text if not unicodedata.combining(char))
+
+
+def _bare(text: str) -> str:
+    return text.strip("\"'«»“”„()[]").casefold()
+
+
+def _clings(text: str) -> bool:
+    return _bare(text) in _CLINGING
+
+
+def _break_cost(before: str, after: str) -> float:
+    """How badly a line break between these two words reads, in characters of imbalance."""
+    if _clings(before):
+        return 1000.0
+    cost = 0.0
+    if _CLAUSE_END.search(before) or before in _DASHES:
+        cost -= 10.0
+    elif _bare(after) in _OPENERS:
+        cost -= 5.0
+    if after in _DASHES:
+        # A dash opens the next line only in dialogue; it belongs after the word before it.
+        cost += 8.0
+    return cost
+
+
+def _units(texts: list[str]) -> list[str]:
+    """The words, each clinging word glued to the word after it (no line may part them)."""
+    units: list[str] = []
+    glue = False
+    for text in texts:
+        if glue:
+            units[-1] += " " + text
+        else:
+            units.append(text)
+        glue = _clings(text)
+    return units
+
+
 def _layout(texts: list[str], max_chars: int, max_lines: int) -> list[str] | None:
     """Lines for these words, or None when they do not fit."""
+    texts = _units(texts)
     lines: list[str] = []
     for text in texts:
-        if lines and len(lines[-1]) + 1 + len(text) <= max_chars:
+        if lines and width(lines[-1]) + 1 + width(text) <= max_chars:
             lines[-1] += " " + text
         else:
             lines.append(text)
     if len(lines) > max_lines:
         return None
     if len(lines) == 2 and len(texts) > 2:
-        # Two lines of similar width read better than a full line and a stub.
-        best = lines
+        # Two lines of similar width read better than a full line and a stub; a break after
+        # punctuation or before a conjunction reads better still.
+        best: tuple[float, list[str]] | None = None
         for k in range(1, len(texts)):
             first, second = " ".join(texts[:k]), " ".join(texts[k:])
-            if len(first) > max_chars or len(second) > max_chars:
+            if width(first) > max_chars or width(second) > max_chars:
                 continue
-            if max(len(first), len(second)) < max(len(best[0]), len(best[1])):
-                best = [first, second]
-        lines = best
+            before, after = texts[k - 1].rsplit(" ", 1)[-1], texts[k].split(" ", 1)[0]
+            cost = max(width(first), width(second)) + _break_cost(before, after)
+            if best is None or cost < best[0]:
+                best = (cost, [first, second])
+        if best is not None:
+            lines = best[1]
     return lines
 
 
@@ -119,14 +195,15 @@ def build_cues(
                 full = _layout(texts, max_chars_per_line, max_lines) is None
                 too_long = token.end - current[0].start > max_duration
                 paused = token.start - current[-1].end > max_gap
-                filled = sum(len(t.text) + 1 for t in current)
+                filled = sum(width(t.text) + 1 for t in current)
                 sentence_done = (
                     _SENTENCE_END.search(current[-1].text) is not None
                     and filled >= max_chars_per_line * max_lines // 2
                 )
                 if full or too_long or paused or sentence_done:
-                    groups.append(current)
-                    current = []
+                    carried = [] if paused else _carry(current, full and not too_long)
+                    groups.append(current[: len(current) - len(carried)])
+                    current = carried
             current.append(token)
         if current:
             groups.append(current)
@@ -140,6 +217,31 @@ def build_cues(
         lines = _layout(texts, max_chars_per_line, max_lines) or [" ".join(texts)]
         cues.append(Cue(start, end, lines))
     return _settle(cues, min_duration, max_duration, duration)
+
+
+def _carry(group: list[_Token], full: bool) -> list[_Token]:
+    """The end of a closing cue that should open the next one instead.
+
+    Clinging words always move on with the word they belong to; when the cue is cut only
+    because it is full, a short tail after its last comma or dash moves on too, so the cue
+    ends on a clause.
+    """
+    if len(group) < 2:
+        return []
+    clinging = 0
+    while clinging < len(group) - 1 and _clings(group[-clinging - 1].text):
+        clinging += 1
+    if clinging:
+        # "и в" move on together: each clings to the word after it.
+        return group[-clinging:]
+    if not full or _CLAUSE_END.search(group[-1].text):
+        return []
+    for back in range(1, min(3, len(group) - 1) + 1):
+        before = group[-back - 1].text
+        if _CLAUSE_END.search(before) or before in _DASHES:
+            tail = group[-back:]
+            return tail if sum(width(t.text) + 1 for t in tail) <= 20 else []
+    return []
 
 
 def _settle(
