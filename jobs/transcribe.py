@@ -1,4 +1,10 @@
-"""The transcribe stage: speech to text on the timeline of the trimmed video."""
+"""The transcribe stage: speech to text on the timeline of the trimmed video.
+
+The language asked for is the workspace's (or TRANSCRIBE_LANGUAGE): an ISO code, or "auto"
+for the language heard in the speech. An existing transcript is reused only when it was made
+for the same request. The local engine is handed the trimmed video whole and hears it in
+pieces of a few minutes itself; an API gets compact audio chunks that fit its upload limit.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +38,8 @@ async def transcribe(job: StageJob) -> None:
     duration = float(recording.media.get("trim", {}).get("duration") or 0.0)
     target = folder / files.TRANSCRIPT
 
-    if target.is_file() and _same_language(target, language):
+    earlier = recording.media.get("transcript", {})
+    if target.is_file() and _made_for(target, earlier, language):
         transcript = Transcript.load_json(target)
     else:
         transcript = await _run_engine(job, folder, language)
@@ -43,7 +50,12 @@ async def transcribe(job: StageJob) -> None:
     words = sum(len(s.text.split()) for s in transcript.segments)
     job.save(
         media={
-            "transcript": {"language": transcript.language, "words": words},
+            "transcript": {
+                "language": transcript.language,
+                "requested": language,
+                "languages": {k: round(v, 1) for k, v in transcript.languages().items()},
+                "words": words,
+            },
             "quality": {"flags": [{"code": f.code, "detail": f.detail} for f in flags]},
         }
     )
@@ -61,6 +73,12 @@ def engine_for(settings: Settings) -> stt.SpeechToText:
         concurrency=settings.transcribe_concurrency,
         max_upload_bytes=upload_limit(settings),
     )
+
+
+def language_supported(settings: Settings, language: str) -> bool:
+    """Whether the configured engine transcribes ``language`` ("auto" always): asked of the
+    engine's model list, nothing decoded, so callers can refuse before any work."""
+    return engine_for(settings).supports(language)
 
 
 def upload_limit(settings: Settings) -> int:
@@ -123,7 +141,11 @@ async def _hear(job: StageJob, folder: Path, language: str) -> Transcript:
         raise StageFailure(f"stt_{exc.code}") from exc
 
 
-def _same_language(path: Path, language: str) -> bool:
+def _made_for(path: Path, earlier: dict[str, object], language: str) -> bool:
+    """True when the transcript at ``path`` answers a request for ``language``."""
+    if "requested" in earlier:
+        return earlier["requested"] == language
+    # Older transcripts (and leap process folders) record only the language they are in.
     try:
         return json.loads(path.read_text()).get("language") == language
     except (OSError, ValueError):

@@ -63,6 +63,37 @@ def _bucket(settings: Settings) -> tuple[str | None, str]:
         return str(exc), ""
 
 
+def describe_languages(languages: tuple[str, ...]) -> str:
+    """What an engine understands, in a few words: "99 languages incl. ru, en"."""
+    if tuple(languages) == ("en",):
+        return "English only"
+    shown = [code for code in ("ru", "en") if code in languages]
+    suffix = f" incl. {', '.join(shown)}" if shown else ""
+    return f"{len(languages)} languages{suffix}"
+
+
+def _local_transcription(settings: Settings) -> tuple[str, str, str]:
+    from integrations import stt
+    from integrations.stt.local import LocalWhisper, resolve_model
+
+    name = settings.local_whisper_model or "whisper base (bundled, multilingual)"
+    try:
+        _, here = resolve_model(settings.local_whisper_model)
+        languages = LocalWhisper(settings.local_whisper_model).languages()
+    except stt.TranscriptionError as exc:
+        return FAIL, "transcription", f"local model {name}: {exc.detail or exc.code}"
+    place = "" if here else ", downloaded at first use"
+    understood = describe_languages(languages)
+    if languages == ("en",):
+        return (
+            WARN,
+            "transcription",
+            f"local {name}{place}: {understood}; other lectures would come out as invented "
+            "English: unset LOCAL_WHISPER_MODEL for the multilingual model (or use an API)",
+        )
+    return OK, "transcription", f"local {name}{place}: {understood}"
+
+
 def run_checks(settings: Settings) -> int:
     rows: list[tuple[str, str, str]] = []
 
@@ -115,11 +146,13 @@ def run_checks(settings: Settings) -> int:
                 (WARN, "transcription", "local engine missing: pip install 'leap-bot[local-asr]'")
             )
         else:
-            rows.append((OK, "transcription", "local faster-whisper"))
+            rows.append(_local_transcription(settings))
     elif settings.transcribe_api_key is None:
         rows.append((FAIL, "transcription", "TRANSCRIBE_API_KEY is not set"))
     else:
-        rows.append((OK, "transcription", f"{settings.transcribe_model} via API"))
+        rows.append(
+            (OK, "transcription", f"{settings.transcribe_model} via API (language detected)")
+        )
 
     if settings.llm_api_key is None:
         rows.append((WARN, "topics", "no LLM_API_KEY: offline topic detection is used"))

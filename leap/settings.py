@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     transcribe_api_key: SecretStr | None = None
     transcribe_model: str = "whisper-1"
     local_whisper_model: str | None = None
-    # The language lectures are spoken in when the workspace does not say.
-    transcribe_language: str = "en"
+    # The language lectures are spoken in when the workspace does not say; "auto" detects it
+    # from the speech (per stretch with the local engine).
+    transcribe_language: str = "auto"
     transcribe_concurrency: int = 4
     transcribe_chunk_seconds: int = 600
     transcribe_chunk_mb: int = 24

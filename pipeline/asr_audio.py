@@ -8,6 +8,11 @@ accept), WAV is exact but large, M4A/AAC and FLAC are also possible.
 
 Long audio is split at the quietest moment before each limit, never inside a word, and
 the chunks played one after another give back the whole audio.
+
+The local engine hears the same cuts without any encoding: :func:`decode_to_pcm` writes
+the raw 16 kHz samples to a file while measuring their loudness in the same pass, and
+:func:`choose_cuts` picks where its pieces of a few minutes end; a piece is then read
+from the file by sample index, so its times on the whole audio are exact.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +100,43 @@ async def prepare_chunks_async(
         max_bytes=max_bytes,
         suffix=suffix,
     )
+
+
+def decode_to_pcm(media: Path, out: Path) -> tuple[silence.DbArray, float]:
+    """Decode the first audio stream of ``media`` to raw 16 kHz mono s16le in ``out``.
+
+    Returns the loudness of every :data:`silence.FRAME` and the seconds decoded, measured
+    in the same pass. Memory stays flat whatever the length: samples go straight to disk.
+    """
+    meter = silence.LevelMeter()
+    with tempfile.TemporaryFile() as err, out.open("wb") as sink:
+        proc = subprocess.Popen(
+            ffmpeg_cmd.pcm_cmd(media),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            **ffmpeg_cmd.child_options(),
+        )
+        assert proc.stdout is not None
+        with proc.stdout:
+            while block := proc.stdout.read(1 << 20):
+                meter.feed(block)
+                sink.write(block)
+        if proc.wait() != 0:
+            err.seek(0)
+            raise MediaError(
+                FFMPEG_FAILED, "decoding audio for recognition: " + ffmpeg_cmd.last_line(err.read())
+            )
+    return meter.db(), meter.seconds
+
+
+def read_pcm(path: Path, start: int, end: int) -> np.ndarray:
+    """Samples ``start``..``end`` of a raw s16le file as float32 in -1..1."""
+    count = max(0, end - start)
+    with path.open("rb") as source:
+        source.seek(start * 2)
+        data = source.read(count * 2)
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
 
 def split_for_asr(

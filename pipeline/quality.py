@@ -1,4 +1,11 @@
-"""A gate against made-up transcripts: loops, impossible rates, speech in silence."""
+"""A gate against made-up transcripts: loops, impossible rates, speech in silence, text in
+another language than the speech.
+
+It only flags; it never removes text. Whether a stretch was really spoken is decided by
+acoustic evidence in the engine (the voice-activity model's speech probability under each
+segment), never by the same words coming up again elsewhere: a lecturer who repeats a
+paragraph keeps every repetition.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ _WINDOW = 120.0
 _WINDOW_STEP = 60.0
 _MIN_SPEECH_IN_WINDOW = 90.0
 _MIN_SPEECH_OVERALL = 60.0
+_MIN_FOREIGN_SECONDS = 5.0
+_MIN_FOREIGN_SHARE = 0.1
 _TOKEN = re.compile(r"[^\w']+")
 
 
@@ -171,6 +180,26 @@ def _text_in_silence(transcript: Transcript, silence: list[tuple[float, float]])
     return flags
 
 
+def _wrong_language(transcript: Transcript) -> list[Flag]:
+    """Speech the engine heard in a language the transcript has no text in."""
+    heard = transcript.detected or {}
+    total = sum(heard.values())
+    written = set(transcript.languages()) | {transcript.language}
+    flags: list[Flag] = []
+    for language, seconds in sorted(heard.items(), key=lambda item: -item[1]):
+        if language in written:
+            continue
+        if seconds >= _MIN_FOREIGN_SECONDS and seconds >= _MIN_FOREIGN_SHARE * total:
+            flags.append(
+                Flag(
+                    "wrong_language",
+                    f"{seconds:.0f} s of speech in {language!r}, but the text is in "
+                    f"{transcript.language!r}",
+                )
+            )
+    return flags
+
+
 def check_transcript(
     transcript: Transcript,
     duration: float,
@@ -184,15 +213,18 @@ def check_transcript(
     (the same words looping, a classic Whisper failure), "implausible_wpm" (a
     speaking rate outside ``min_wpm``..``max_wpm`` overall, or far outside it over
     a two-minute stretch), "text_in_silence" (segments inside intervals the media
-    analysis found silent). A clean transcript gives [].
+    analysis found silent), "wrong_language" (the engine heard a stretch of speech in a
+    language the transcript has no text in: an explicit language that does not match the
+    recording). A clean transcript gives [].
     """
     words = transcript.words()
     if not words:
-        return [Flag("empty", "no speech was recognised")]
+        return [Flag("empty", "no speech was recognised"), *_wrong_language(transcript)]
     duration = max(duration, transcript.duration)
     silence = _intervals(silent_intervals, duration)
     return [
         *_repeated_phrases(words),
         *_implausible_rates(words, duration, silence, min_wpm, max_wpm),
         *_text_in_silence(transcript, silence),
+        *_wrong_language(transcript),
     ]

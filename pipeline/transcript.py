@@ -55,7 +55,11 @@ class Word(BaseModel):
 
 
 class Segment(BaseModel):
-    """A sentence-like piece of the transcript; ``words`` only when the engine gave them."""
+    """A sentence-like piece of the transcript; ``words`` only when the engine gave them.
+
+    ``language`` is set only in a transcript that holds more than one language (a Russian
+    lecture with an English quote): then every segment says which one it is in.
+    """
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
@@ -63,6 +67,7 @@ class Segment(BaseModel):
     end: float
     text: str
     words: list[Word] | None = None
+    language: str | None = None
 
     @field_validator("text")
     @classmethod
@@ -78,8 +83,9 @@ class Segment(BaseModel):
     @model_serializer(mode="wrap")
     def _omit_missing_words(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("words") is None:
-            data.pop("words", None)
+        for key in ("words", "language"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     @property
@@ -98,12 +104,26 @@ class Segment(BaseModel):
 
 
 class Transcript(BaseModel):
-    """What transcript.json holds: the language and the segments on the video's timeline."""
+    """What transcript.json holds: the language and the segments on the video's timeline.
+
+    ``language`` is the main language, the one most of the speech is in (by duration);
+    segments in another one carry their own ``language``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     language: str
     segments: list[Segment]
+    detected: dict[str, float] | None = None
+    """Seconds of speech the engine heard in each language, when it listened for that:
+    the evidence for "the speech is not in the transcript's language"."""
+
+    @model_serializer(mode="wrap")
+    def _omit_missing_detected(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("detected") is None:
+            data.pop("detected", None)
+        return data
 
     def text(self) -> str:
         """All segment texts joined by single spaces."""
@@ -122,6 +142,10 @@ class Transcript(BaseModel):
     @property
     def duration(self) -> float:
         return max((s.end for s in self.segments), default=0.0)
+
+    def languages(self) -> dict[str, float]:
+        """Seconds of recognised speech per language, the main language first."""
+        return speech_by_language(self.segments, self.language)
 
     def shifted(self, offset: float) -> Transcript:
         """The same transcript moved by ``offset`` seconds (times never go below zero)."""
@@ -185,14 +209,16 @@ def merge(chunks: Sequence[tuple[float, Transcript]]) -> Transcript:
     Segments are moved by their chunk's offset and sorted. Where chunks overlap, a
     segment that repeats the text of the one before it is dropped, and otherwise
     the earlier segment is cut where the later one starts, so no two overlap.
+
+    The merged language is the one most of the speech is in, by duration; when the
+    chunks were heard in more than one language, every segment names its own.
     """
     moved: list[Segment] = []
-    languages: Counter[str] = Counter()
     for offset, transcript in chunks:
         for segment in transcript.segments:
+            if segment.language is None and transcript.language:
+                segment = segment.model_copy(update={"language": transcript.language})
             moved.append(segment.shifted(offset))
-        if transcript.language and transcript.segments:
-            languages[transcript.language] += len(transcript.segments)
     moved.sort(key=lambda s: (s.start, s.end))
 
     merged: list[Segment] = []
@@ -228,11 +254,36 @@ def merge(chunks: Sequence[tuple[float, Transcript]]) -> Transcript:
                 )
             )
 
-    if languages:
-        language = languages.most_common(1)[0][0]
+    fallback = next((t.language for _, t in chunks if t.language), "")
+    return labelled(merged, fallback)
+
+
+def speech_by_language(segments: Iterable[Segment], default: str = "") -> dict[str, float]:
+    """Seconds of text-bearing segments per language (``default`` for unlabelled ones),
+    largest first; ties go to the language heard first."""
+    seconds: Counter[str] = Counter()
+    for segment in segments:
+        language = segment.language or default
+        if segment.text and language:
+            # A zero-length segment still counts a little, so a language is never lost.
+            seconds[language] += max(segment.end - segment.start, 1e-3)
+    return dict(sorted(seconds.items(), key=lambda item: -item[1]))
+
+
+def labelled(segments: list[Segment], fallback: str = "") -> Transcript:
+    """A transcript of ``segments`` (each may name its language): the main language by
+    speech duration, and segment languages kept only when there is more than one."""
+    by_language = speech_by_language(segments, fallback)
+    language = next(iter(by_language), fallback)
+    if len(by_language) > 1:
+        segments = [
+            s if s.language else s.model_copy(update={"language": language}) for s in segments
+        ]
     else:
-        language = next((t.language for _, t in chunks if t.language), "")
-    return Transcript(language=language, segments=merged)
+        segments = [
+            s if s.language is None else s.model_copy(update={"language": None}) for s in segments
+        ]
+    return Transcript(language=language, segments=segments)
 
 
 def join_words(words: Iterable[Word]) -> str:

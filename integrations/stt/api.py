@@ -6,6 +6,10 @@ timeline order). The SDK's own retries are off: transient failures (429, 408,
 backoff and jitter, honouring Retry-After, so every chunk keeps its own budget
 and a long lecture is only more chunks, never a longer request.
 
+``language="auto"`` sends no language: the service detects it, and the ``language``
+field of ``verbose_json`` (a name such as "russian", or a code) becomes the chunk's
+language; chunks in different languages give a transcript whose segments say theirs.
+
 Providers answer in several shapes, all accepted: OpenAI's ``verbose_json``
 with segments (and words when asked for), word lists without segments (some
 Whisper hosts), ``{"text": ...}`` or plain text. A provider that rejects
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import json
 import logging
 import random
@@ -31,9 +36,12 @@ from openai import AsyncOpenAI, Timeout
 
 from integrations import openai_api
 from integrations.stt import (
+    AUTO,
     TOO_LARGE,
     UNAVAILABLE,
     UNREADABLE,
+    UNSUPPORTED_LANGUAGE,
+    WHISPER_LANGUAGES,
     Chunk,
     ProgressCallback,
     TranscriptionError,
@@ -109,6 +117,14 @@ class OpenAICompatible:
         self.max_upload_bytes = max_upload_bytes
         self._client_factory = client_factory or self._default_client
 
+    def languages(self) -> tuple[str, ...]:
+        """The languages of Whisper-based services; a provider may know fewer."""
+        return WHISPER_LANGUAGES
+
+    def supports(self, language: str) -> bool:
+        code = _code(language)
+        return code == AUTO or code in WHISPER_LANGUAGES
+
     def _default_client(self) -> AsyncOpenAI:
         return AsyncOpenAI(
             base_url=self.base_url,
@@ -125,8 +141,14 @@ class OpenAICompatible:
         language: str,
         on_progress: ProgressCallback | None = None,
     ) -> Transcript:
+        if not self.supports(language):
+            raise TranscriptionError(
+                UNSUPPORTED_LANGUAGE, f"speech-to-text services do not know {language!r}"
+            )
+        if _code(language) == AUTO:
+            language = AUTO
         if not chunks:
-            return Transcript(language=language, segments=[])
+            return Transcript(language="" if language == AUTO else language, segments=[])
         sizes = [self._checked_size(path) for path, _ in chunks]
         total = sum(sizes) or 1
         ladder = _Ladder()
@@ -183,8 +205,8 @@ class OpenAICompatible:
                 raw = await client.audio.transcriptions.with_raw_response.create(
                     file=(name, data),
                     model=self.model,
-                    # ISO 639-1 is what these APIs take: "en", not "en-US".
-                    **({"language": language.split("-")[0].lower()} if language else {}),
+                    # ISO 639-1 is what these APIs take; none at all lets the service detect it.
+                    **({"language": _code(language)} if language and language != AUTO else {}),
                     **ladder.params(),
                 )
                 return _body(raw.headers.get("content-type", ""), raw.text)
@@ -315,7 +337,64 @@ def _spread(text: str, duration: float) -> list[Segment]:
     return segments
 
 
-async def _transcript(answer: str | dict[str, Any], path: Path, language: str) -> Transcript:
+def _code(language: str) -> str:
+    # "en-US" and "EN" are "en" to these APIs.
+    return language.strip().split("-")[0].lower() or AUTO
+
+
+@functools.cache
+def _codes_by_name() -> dict[str, str]:
+    names: dict[str, str] = {}
+    try:
+        from babel import Locale
+
+        english = Locale("en").languages
+    except ImportError:
+        english = {}
+    for code in WHISPER_LANGUAGES:
+        name = english.get(code)
+        if name:
+            names[name.casefold()] = code
+    # Whisper's own spellings where they differ from the usual English names.
+    names.update(
+        {
+            "castilian": "es",
+            "flemish": "nl",
+            "valencian": "ca",
+            "moldavian": "ro",
+            "moldovan": "ro",
+            "letzeburgesch": "lb",
+            "pushto": "ps",
+            "panjabi": "pa",
+            "sinhalese": "si",
+            "mandarin": "zh",
+            "haitian": "ht",
+            "maori": "mi",
+            "javanese": "jw",
+            "norwegian": "no",
+        }
+    )
+    return names
+
+
+def language_code(value: object) -> str | None:
+    """The ISO code for a service's ``language`` field ("russian", "Russian", "ru")."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().casefold()
+    if text in WHISPER_LANGUAGES:
+        return text
+    code = text.split("-")[0].split("_")[0]
+    if len(code) in (2, 3) and code.isalpha() and code in WHISPER_LANGUAGES:
+        return code
+    return _codes_by_name().get(text)
+
+
+async def _transcript(answer: str | dict[str, Any], path: Path, requested: str) -> Transcript:
+    language = requested
+    if requested == AUTO:
+        heard = language_code(answer.get("language")) if isinstance(answer, dict) else None
+        language = heard or ""
     if isinstance(answer, dict):
         segments = _segments(answer)
         text = answer.get("text")

@@ -137,7 +137,9 @@ async def test_model_name_not_on_this_machine_is_model_missing(
 async def test_english_only_model_refuses_another_language(
     spoken_lecture: SpokenLecture,
 ) -> None:
-    engine = make_engine("local")
+    engine = make_engine("local", local_model="tiny.en")
+    assert engine.languages() == ("en",)
+    assert not engine.supports("ru")
     with pytest.raises(TranscriptionError) as caught:
         await engine.transcribe([(spoken_lecture.chunks[0], 0.0)], language="ru")
     assert caught.value.code == UNSUPPORTED_LANGUAGE
