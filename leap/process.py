@@ -3,18 +3,28 @@
 Writes into the output folder exactly what CONTRACT.md lists for it, using the same
 stage functions as the workers (transcription engine, topics, subtitles, templates from
 the settings), so a result here is what the chat would show.
+
+The output folder only ever holds one whole run: the run writes into a fresh hidden
+folder beside it, which replaces it only at the end, so a failed or stopped run leaves
+it as it was. A folder holding files that are not a run's results is refused, never
+emptied. A language the engine cannot transcribe is refused before any work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path, PurePath
 from typing import Any
@@ -36,6 +46,7 @@ REPORT = "report.json"
 
 EXIT_BAD_INPUT = 1
 EXIT_UNAVAILABLE = 2
+EXIT_STOPPED = 130
 
 _REASONS = {
     "empty": "the file is empty",
@@ -61,20 +72,69 @@ def run_process(
 
     Returns the exit status. A URL must reach here as the string that was typed: a Path
     would fold its "//" into "/".
+
+    The results are written into a fresh folder beside the output folder and take its
+    place only when the run succeeds, so the output folder always holds one whole run:
+    a run that fails or is stopped (Ctrl-C, SIGTERM) leaves it as it was. An output
+    folder holding anything but an earlier run's results is refused: replacing it would
+    delete files that are not ours.
     """
     if until not in STAGES:
         return _fail(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}", 2)
     settings = get_settings()
     name = str(source)
     input = Path(source)
-    if "://" in name:
-        # Named after the link: the downloaded file is always called "source".
-        out_dir = out if out is not None else Path.cwd() / "out" / _link_stem(name)
-        fresh = not out_dir.exists()
+    is_link = "://" in name
+    if not is_link and not input.is_file():
+        return _fail(f"{input}: no such file", EXIT_BAD_INPUT)
+    stem = _link_stem(name) if is_link else input.stem
+    out_dir = (out if out is not None else Path.cwd() / "out" / stem).absolute()
+    refusal = _unusable_out(out_dir, None if is_link else input)
+    if refusal is not None:
+        return _fail(f"{out_dir}: {refusal}", EXIT_BAD_INPUT)
+    language = lang or settings.transcribe_language
+    if until != "trim":
+        # Checked before any work: a language the engine lacks would only fail after the trim.
+        problem = _language_problem(settings, language)
+        if problem is not None:
+            return _fail(problem, EXIT_BAD_INPUT)
+
+    made = _missing_parents(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = _fresh_folder(out_dir, "part")
+    done = False
+    try:
+        with _stopped_by_sigterm():
+            status = _run_into(work, name, input, is_link, until, remove_pauses, language)
+        if status == 0:
+            _swap_in(work, out_dir)
+            done = True
+        return status
+    except KeyboardInterrupt:
+        return _fail("stopped; the output folder is as it was before", EXIT_STOPPED)
+    finally:
+        if not done:
+            shutil.rmtree(work, ignore_errors=True)
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _run_into(
+    out_dir: Path,
+    name: str,
+    input: Path,
+    is_link: bool,
+    until: str,
+    remove_pauses: bool,
+    language: str,
+) -> int:
+    """The pipeline, writing into ``out_dir`` (the fresh folder of this run)."""
+    settings = get_settings()
+    if is_link:
         try:
             input, video = _download(name, out_dir / "source", settings)
         except LinkError as exc:
-            _forget(out_dir, fresh)
             return _fail(f"{name}: {_link_reason(exc)}", EXIT_BAD_INPUT)
         # What the chat stores for a link: the page's title, as the source's name.
         facts: dict[str, Any] = {
@@ -83,13 +143,9 @@ def run_process(
             "source_kind": "link",
         }
         label = name
-    elif input.is_file():
-        out_dir = out if out is not None else Path.cwd() / "out" / input.stem
-        fresh = not out_dir.exists()
+    else:
         facts = {"title": input.stem, "filename": input.name, "source_kind": "local"}
         label = input.name
-    else:
-        return _fail(f"{input}: no such file", EXIT_BAD_INPUT)
     facts["date"] = date.today().isoformat()
     stages: dict[str, dict[str, float]] = {}
 
@@ -104,10 +160,8 @@ def run_process(
             max_duration=settings.max_duration_hours * 3600,
         )
     except MediaError as exc:
-        _forget(out_dir, fresh)
         return _fail(f"{label}: {_REASONS.get(exc.code, exc.code)}", EXIT_BAD_INPUT)
     except OSError as exc:
-        _forget(out_dir, fresh)
         return _fail(f"{label}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     stages["trim"] = {"seconds": round(time.perf_counter() - started, 3)}
     report: dict[str, Any] = {
@@ -115,6 +169,12 @@ def run_process(
         "duration": result.duration,
         "keep": result.timeline.pairs(),
         "stages": stages,
+        # How the picture and the sound were cut: "repair" says the source was damaged.
+        "cut": {
+            "video": result.video_method,
+            "audio": result.audio_method,
+            "encoded_seconds": round(result.encoded_seconds, 3),
+        },
     }
     _write_json(out_dir / REPORT, report)
 
@@ -122,11 +182,7 @@ def run_process(
     if not wanted:
         return 0
     try:
-        asyncio.run(
-            _understand(
-                out_dir, wanted, settings, lang or settings.transcribe_language, facts, report
-            )
-        )
+        asyncio.run(_understand(out_dir, wanted, settings, language, facts, report))
     except stt.TranscriptionError as exc:
         return _fail(f"{label}: transcription failed: {exc.detail or exc.code}", 1)
     except TemplateError as exc:
@@ -213,10 +269,122 @@ def _link_stem(url: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "link"
 
 
-def _forget(folder: Path, fresh: bool) -> None:
-    """Remove an output folder this run made before it failed; one that was there stays."""
-    if fresh:
-        shutil.rmtree(folder, ignore_errors=True)
+# What a run of ``leap process`` leaves in its folder; a folder holding only these (or
+# nothing) may be replaced by a new run.
+_OUR_NAMES = frozenset(
+    {
+        files.VIDEO,
+        files.TRANSCRIPT,
+        files.TOPICS,
+        files.METADATA,
+        "subtitles.srt",
+        "subtitles.vtt",
+        REPORT,
+        "source",
+    }
+)
+
+
+def _unusable_out(out_dir: Path, input: Path | None) -> str | None:
+    """Why ``out_dir`` cannot take this run's results, or None."""
+    if out_dir.exists() and not out_dir.is_dir():
+        return "not a folder"
+    if input is not None and out_dir in input.absolute().parents:
+        return "the input file is inside the output folder; choose another --out"
+    if out_dir.is_dir():
+        strangers = sorted(
+            p.name
+            for p in out_dir.iterdir()
+            if p.name not in _OUR_NAMES and not p.name.startswith(".")
+        )
+        if strangers:
+            return (
+                f"the folder holds files that leap process did not make ({strangers[0]}); "
+                "choose an empty or new folder"
+            )
+    return None
+
+
+def _language_problem(settings: Settings, language: str) -> str | None:
+    """Why the configured engine cannot transcribe ``language``, or None.
+
+    "auto" is always accepted (the language is then detected from the speech). Only the
+    local engine can tell what it knows without sending anything; an API engine is
+    trusted to know what it is asked for.
+    """
+    code = language.strip().lower()
+    if code == "auto":
+        return None
+    if not re.fullmatch(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})?", code):
+        return f"--lang {language!r} is not a language code (such as en, ru or auto)"
+    if settings.transcribe_engine != "local":
+        return None
+    from integrations.stt.local import load_model
+
+    try:
+        known = load_model(settings.local_whisper_model).supported_languages
+    except stt.TranscriptionError as exc:
+        return f"transcription failed: {exc.detail or exc.code}"
+    base = re.split(r"[-_]", code)[0]
+    if base in known:
+        return None
+    if list(known) == ["en"]:
+        return (
+            f"--lang {language}: the local speech model understands English only; "
+            "set LOCAL_WHISPER_MODEL to a multilingual model, or use an API engine"
+        )
+    return f"--lang {language}: the local speech model does not know this language"
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """The ancestors of ``folder`` that do not exist yet, nearest first."""
+    missing = []
+    parent = folder.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    return missing
+
+
+def _fresh_folder(beside: Path, kind: str) -> Path:
+    """A new hidden folder next to ``beside`` (made with the usual permissions, which
+    ``tempfile.mkdtemp`` would narrow to the owner)."""
+    for _ in range(100):
+        folder = beside.with_name(f".{beside.name}.{kind}-{secrets.token_hex(4)}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"no free name for a folder beside {beside}")
+
+
+def _swap_in(work: Path, out_dir: Path) -> None:
+    """Put the finished ``work`` folder where ``out_dir`` is, the old one removed after."""
+    old: Path | None = None
+    if out_dir.exists():
+        old = _fresh_folder(out_dir, "old")
+        os.replace(out_dir, old / out_dir.name)
+    os.replace(work, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM stops the run the way Ctrl-C does, so the unfinished folder is removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str, status: int) -> int:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import tempfile
 from array import array
 from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ _SMART_CONTAINERS = ("mov", "mp4", "matroska")
 _SMART_PIX_FMTS = ("yuv420p", "yuvj420p")
 _COPY_AAC_PROFILES = {"LC": 1024, "Main": 1024, "HE-AAC": 2048, "HE-AACv2": 2048}
 _WORKERS = 2
+_AAC_SLACK_PACKETS = 3.5
+"""How far (in packets) an AAC track's packet count may be from its stated duration."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -76,7 +79,8 @@ class CutResult:
     timeline: Timeline
     """The keep-list actually applied (cut points on frame boundaries)."""
     video: str
-    """"smart" (copy + partial re-encode), "encode" (full re-encode) or "none"."""
+    """"smart" (copy + partial re-encode), "encode" (full re-encode), "repair" (full
+    re-encode of a damaged source, see :func:`cut`) or "none"."""
     audio: str
     """"copy" (AAC packets copied) or "encode"."""
     encoded_seconds: float
@@ -241,6 +245,13 @@ def cut(
     was to stay) to where the source can be copied instead of re-encoded; the returned
     timeline says where the cuts ended up. ``out`` is replaced atomically. The source is
     only read.
+
+    A source with damaged frames that ffmpeg still plays is never refused: copying stops
+    at the first packet whose bytes are broken (the smart cut then comes out short), so
+    the whole video is re-encoded instead, and the decoder skips the frames it cannot
+    read; the frame before a skipped one stays on screen, every other frame keeps its
+    time. That method is called "repair", and is accepted only when the decoder said it
+    met damage, so a cut that merely lost frames is still an error.
     """
     info = info or probe(source)
     if not keep.keep:
@@ -279,18 +290,21 @@ def cut(
             timeline = grid.timeline(chosen)
             expected = sum(b - a for a, b in chosen)
             try:
-                encoded = _render(
+                done = _render(
                     source, info, grid, chosen, timeline, work, tmp_out, adts, method, *settings
                 )
             except MediaError as exc:
                 last_error = exc.detail
                 continue
             check = probe(tmp_out)
-            if check.video_frames not in (None, expected):
-                last_error = f"{method} cut gave {check.video_frames} frames, expected {expected}"
+            frames = check.video_frames
+            if frames is not None and frames < expected and done.damage and method == "encode":
+                method = "repair"
+            elif frames not in (None, expected):
+                last_error = f"{method} cut gave {frames} frames, expected {expected}"
                 continue
             os.replace(tmp_out, out)
-            return CutResult(out, timeline, method, encoded[1], encoded[0], check)
+            return CutResult(out, timeline, method, done.audio, done.encoded, check)
         raise MediaError(FFMPEG_FAILED, f"cutting failed: {last_error}")
 
 
@@ -307,6 +321,15 @@ def _smart_ok(info: MediaInfo, grid: FrameGrid) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class _Rendered:
+    encoded: float
+    """Seconds of video that went through the encoder."""
+    audio: str
+    damage: str
+    """What the video decoder said about broken input on a full re-encode ("" if nothing)."""
+
+
 def _render(
     source: Path,
     info: MediaInfo,
@@ -319,9 +342,10 @@ def _render(
     method: str,
     preset: str,
     crf: float,
-) -> tuple[float, str]:
-    """Make ``out``; returns (seconds re-encoded, audio method)."""
+) -> _Rendered:
+    """Make ``out``."""
     jobs: list[Callable[[], object]] = []
+    complaints: list[bytes] = []
     concat: Path | None = None
     video_file: Path | None = None
     encoded = 0.0
@@ -384,7 +408,8 @@ def _render(
             scale_even=(info.width or 0) % 2 == 1 or (info.height or 0) % 2 == 1,
         )
         cmd = _vf_via_script(cmd, script)
-        jobs.append(lambda: _run(cmd, "re-encoding the video"))
+        # With "-v error" a clean decode prints nothing: whatever it prints is damage met.
+        jobs.append(lambda: complaints.append(_run(cmd, "re-encoding the video").stderr))
 
     audio_result: list[tuple[Path, str | None, str]] = []
     if info.has_audio:
@@ -394,7 +419,8 @@ def _render(
             future.result()
     audio, audio_fmt, audio_how = audio_result[0] if audio_result else (None, None, "none")
     _mux(out, concat, video_file, audio, audio_fmt, _moov_estimate(info, grid, timeline))
-    return encoded, audio_how
+    damage = b"".join(complaints).decode("utf-8", "replace").strip()
+    return _Rendered(encoded, audio_how, damage)
 
 
 def _encode_cost(grid: FrameGrid, piece: Piece) -> float:
@@ -505,10 +531,12 @@ def _cut_audio(
             offsets = adts_frame_offsets(adts)
             count = len(offsets) - 1 if offsets is not None else None
         # Packets must follow each other without holes, or counting them would drift.
+        # The stated duration may leave out up to about two priming packets and the part
+        # of the last packet past the end, so a little over three packets is no hole.
         if (
             count
             and info.audio_duration
-            and abs(count * frame - info.audio_duration) <= 2.5 * frame
+            and abs(count * frame - info.audio_duration) <= _AAC_SLACK_PACKETS * frame
         ):
             path = work / "audio.aac"
             if _copy_aac(source, timeline, path, first, frame, count, adts, work):
@@ -634,8 +662,8 @@ def _encode_audio(source: Path, info: MediaInfo, timeline: Timeline, out: Path) 
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _run(cmd: Sequence[str], what: str) -> None:
-    ffmpeg_cmd.run(cmd, what=what)
+def _run(cmd: Sequence[str], what: str) -> subprocess.CompletedProcess[bytes]:
+    return ffmpeg_cmd.run(cmd, what=what)
 
 
 def _quote(path: Path) -> str:

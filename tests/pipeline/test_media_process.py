@@ -19,7 +19,12 @@ def test_process_until_trim_writes_video_and_report(lecture: Lecture, tmp_path: 
     out = tmp_path / "result"
     assert run_process(lecture.path, out, "trim", remove_pauses=True, lang=None) == 0
     report = json.loads((out / "report.json").read_text())
-    assert set(report) == {"source_duration", "duration", "keep", "stages"}
+    assert set(report) == {"source_duration", "duration", "keep", "stages", "cut"}
+    assert report["cut"] == {
+        "video": "smart",
+        "audio": "copy",
+        "encoded_seconds": pytest.approx(report["cut"]["encoded_seconds"]),
+    }
     assert report["source_duration"] == pytest.approx(lecture.duration, abs=0.05)
     keep = report["keep"]
     assert len(keep) == 2 and keep[0][0] < lecture.first_word < keep[0][1]
