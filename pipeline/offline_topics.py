@@ -6,6 +6,12 @@ bag-of-words vectors). Where the vocabulary changes, similarity dips; the
 deepest dips become topic boundaries (the TextTiling idea, on time instead of
 token counts). Each topic is named after the words and word pairs that are
 frequent in it and rare elsewhere.
+
+Words are compared by their Snowball stems, Russian or English by the word's own script, so
+the forms of a word ("регуляризация", "регуляризации", "регуляризацию") count as one term;
+function words and lecture fillers of both languages are left out. Titles are made of the
+lecture's own words as they were spoken: a word pair is shown in the form the lecturer said
+it most often, so its words agree ("нейронные сети", never "нейронных сеть").
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import snowballstemmer
 
 from pipeline.topics import Break, Topic, Topics, normalize
 from pipeline.transcript import Segment, Transcript
@@ -36,33 +46,74 @@ _STOP_WORDS = frozenset(
     these they thing things think this those though through thus to today too under until up us
     use used using very want was wasn way we well were weren what when where whether which while
     who whom why will with within without won would wouldn yeah yes yet you your yours yourself
-    yourselves ve re let's also actually basically kind sort mean going okay
-    а без более бы был была были было быть в вам вас весь во вот все всего всех вы где да даже
-    для до его ее её если есть еще ещё же за здесь и из или им их к как какой когда кто ли либо
-    мне может мы на надо наш не него нее неё нет ни них но ну о об однако он она они оно от
-    очень по под при про раз с сам себя со так также такой там те тем то того тоже той только
-    том ты у уже хотя чего чей чем что чтобы чье эта эти это этого этой этом этот я вообще
-    значит вот просто например сейчас потом тут тогда вроде допустим давайте можно нужно
-    будет будем будут есть являются является который которая которые которое которых этих
+    yourselves ve re let's also actually basically kind sort mean going okay two three first
+    second next last example talk talked talking lets gets let us look looked looking called
+    """.split()
+)
+# Russian function words and lecture fillers, in the forms speech uses them.
+_STOP_WORDS_RU = frozenset(
+    """
+    а без более больше бы был была были было быть в вам вами вас весь во вот все всё всего
+    всей всем всеми всех всю вся вы где да даже для до его ее её если есть еще ещё же за здесь
+    и из или им ими их к как какая какие каким какой каком какую когда кто ли либо меня мне
+    мной может можем можете могут мог могла могли мы на над надо наш наша наше наши нам нас
+    нами не него нее неё нет ни них но ну о об однако он она они оно от очень по под при про
+    раз с сам сама сами само себе себя со так также такая такие таким такой такое там те тем
+    теми то того тоже той только том тот ту ты у уже хотя чего чей чем что чтобы чье чья эта
+    эти это этого этой этом этому этот эту этим этими я вообще значит просто например сейчас
+    потом тут тогда вроде допустим давайте можно нужно нужен нужна нужны будет будем будут
+    буду будете являются является являться который которая которые которое которых которой
+    котором которым которую которыми этих сегодня теперь итак поговорим поговорить говорить
+    говорим говорят говорил сказать скажем скажу рассмотрим рассмотреть посмотрим посмотреть
+    смотрите видите видим знаете знаем понимаете хочу хотим хотите хорошо ладно именно
+    поэтому потому почему зачем куда откуда где-то что-то кто-то как-то какой-то также
+    один одна одно одни одного одной два две три первый первая первое второй вторая третий
+    каждый каждая каждое каждого другой другая другие другое других много мало несколько
+    пример примеры примере случае случай раза разе почти совсем
+    всегда никогда иногда часто снова опять ещё уже лишь между через после перед около
+    вокруг против кроме вместо ради среди свой своя свое своё свои своих своим своей своего
+    мой моя моё мои твой наш ваш ваша ваше ваши делать делаем сделать
     """.split()
 )
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])\s+")
-_STEM_CHARS = 6
+_CYRILLIC = re.compile(r"[а-яё]")
 _MIN_WORD_CHARS = 3
+_STEMMERS = threading.local()
 
 
+def _stemmer(language: str) -> Any:
+    # Snowball stemmers keep their word in the object: one per thread and language.
+    found = getattr(_STEMMERS, language, None)
+    if found is None:
+        found = snowballstemmer.stemmer(language)
+        setattr(_STEMMERS, language, found)
+    return found
+
+
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    # A crude prefix stem: it merges inflections in Russian and plurals in
-    # English well enough for comparing windows of a few hundred words.
-    return word[:_STEM_CHARS]
+    """The word's stem by the Snowball rules of its script.
+
+    "регуляризация", "регуляризации" and "регуляризацию" share one stem, as do "network" and
+    "networks"; a lecture that mixes Russian and English terms is stemmed word by word.
+    """
+    if _CYRILLIC.search(word):
+        return str(_stemmer("russian").stemWord(word.replace("ё", "е")))
+    if word.isascii():
+        return str(_stemmer("english").stemWord(word))
+    return word
+
+
+def _is_stop(word: str) -> bool:
+    return word in _STOP_WORDS or word in _STOP_WORDS_RU or word.replace("ё", "е") in _STOP_WORDS_RU
 
 
 def _content_words(text: str) -> list[str | None]:
     """Lower-cased content words; None marks a stop word so word pairs do not bridge it."""
     result: list[str | None] = []
     for word in _WORD.findall(text.casefold()):
-        if len(word) < _MIN_WORD_CHARS or word in _STOP_WORDS:
+        if len(word) < _MIN_WORD_CHARS or _is_stop(word):
             result.append(None)
         else:
             result.append(word)
@@ -165,24 +216,45 @@ def _snap(times: list[float], segments: Sequence[Segment]) -> list[float]:
     return sorted(snapped)
 
 
-def _surface_forms(words: Sequence[str | None]) -> dict[str, str]:
+# After these a Russian noun is never in the form a title names it by ("о регуляризации").
+_PREPOSITIONS = frozenset(
+    "в во на о об обо при без для до из от у с со к ко по за под над перед через про между".split()
+)
+
+
+def _governed(text: str) -> Counter[str]:
+    """Forms said right after a preposition: inflected, so a title avoids them."""
+    words = _WORD.findall(text.casefold())
+    return Counter(b for a, b in itertools.pairwise(words) if a in _PREPOSITIONS)
+
+
+def _surface_forms(words: Sequence[str | None], governed: Counter[str]) -> dict[str, str]:
     forms: dict[str, Counter[str]] = defaultdict(Counter)
     for word in words:
         if word is not None:
             forms[_stem(word)][word] += 1
-    return {stem: counter.most_common(1)[0][0] for stem, counter in forms.items()}
+    # The form said most often on its own (as a subject, say), then the most frequent.
+    return {
+        stem: max(counter, key=lambda form: (counter[form] - governed[form], counter[form]))
+        for stem, counter in forms.items()
+    }
 
 
-def _titles(parts: list[list[str | None]]) -> list[str]:
+def _titles(parts: list[list[str | None]], governed: list[Counter[str]]) -> list[str]:
     """A title for each part from its distinctive words and word pairs."""
     unigram_counts = [Counter(_stem(w) for w in part if w is not None) for part in parts]
     bigram_counts: list[Counter[tuple[str, str]]] = []
+    # Each pair as it was said: its words keep the agreement of the lecturer's own phrase.
+    pair_forms: list[dict[tuple[str, str], Counter[str]]] = []
     for part in parts:
         pairs: Counter[tuple[str, str]] = Counter()
+        said: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         for a, b in itertools.pairwise(part):
             if a is not None and b is not None and _stem(a) != _stem(b):
                 pairs[(_stem(a), _stem(b))] += 1
+                said[(_stem(a), _stem(b))][f"{a} {b}"] += 1
         bigram_counts.append(pairs)
+        pair_forms.append(said)
     unigram_df = Counter(stem for counts in unigram_counts for stem in counts)
     bigram_df = Counter(pair for counts in bigram_counts for pair in counts)
     n = len(parts)
@@ -191,8 +263,10 @@ def _titles(parts: list[list[str | None]]) -> list[str]:
         return math.log((n + 1) / df) if n > 1 else 1.0
 
     titles: list[str] = []
-    for part, unigrams, bigrams in zip(parts, unigram_counts, bigram_counts, strict=True):
-        forms = _surface_forms(part)
+    for part, unigrams, bigrams, said, after in zip(
+        parts, unigram_counts, bigram_counts, pair_forms, governed, strict=True
+    ):
+        forms = _surface_forms(part, after)
         scored: list[tuple[float, tuple[str, ...]]] = []
         for pair, count in bigrams.items():
             if count >= 2:
@@ -208,7 +282,10 @@ def _titles(parts: list[list[str | None]]) -> list[str]:
                 break
             if any(stem in used for stem in stems):
                 continue
-            phrase = " ".join(forms[stem] for stem in stems)
+            if len(stems) == 2:
+                phrase = said[(stems[0], stems[1])].most_common(1)[0][0]
+            else:
+                phrase = forms[stems[0]]
             if sum(len(p) + 2 for p in phrases) + len(phrase) > 60:
                 continue
             phrases.append(phrase)
@@ -290,14 +367,18 @@ def extract_topics(
     starts = [0.0, *cuts]
     ends = [*cuts, duration]
     parts: list[list[str | None]] = []
+    governed: list[Counter[str]] = []
     for start, end in zip(starts, ends, strict=True):
         words: list[str | None] = []
+        after: Counter[str] = Counter()
         for segment in segments:
             if start <= segment.start < end:
                 words.extend(_content_words(segment.text))
                 words.append(None)
+                after.update(_governed(segment.text))
         parts.append(words)
-    titles = _titles(parts)
+        governed.append(after)
+    titles = _titles(parts, governed)
 
     topics = [
         Topic(start=start, title=title or _fallback_title(segments, start, end))
