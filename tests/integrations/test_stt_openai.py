@@ -15,6 +15,7 @@ from integrations.stt import (
     RATE_LIMITED,
     TOO_LARGE,
     UNAVAILABLE,
+    UNSUPPORTED_LANGUAGE,
     TranscriptionError,
     make_engine,
 )
@@ -377,3 +378,44 @@ async def test_cancelling_stops_every_request_in_flight(
     await asyncio.sleep(0.05)
     assert asyncio.all_tasks() - before - {asyncio.current_task()} == set()
     assert len(fake_openai.calls("transcriptions")) == 2
+
+
+async def test_auto_sends_no_language_and_takes_the_one_the_service_heard(
+    fake_openai: FakeOpenAI, silent_chunk: Callable[[float], Path]
+) -> None:
+    fake_openai.transcriber = lambda upload: [Phrase(0.5, 2.5, "Добрый день.")]
+    fake_openai.language = "russian"
+    made = engine(fake_openai)
+    assert made.supports("auto") and made.supports("ru")
+    transcript = await made.transcribe([(silent_chunk(3.0), 0.0)], language="auto")
+    assert "language" not in fake_openai.calls("transcriptions")[0].params
+    assert transcript.language == "ru"
+    assert transcript.segments[0].language is None
+
+
+async def test_chunks_heard_in_two_languages_say_which_is_which(
+    fake_openai: FakeOpenAI, silent_chunk: Callable[[float], Path]
+) -> None:
+    def heard(upload: Upload) -> list[Phrase]:
+        # The service names the language of each request; the second one is English.
+        fake_openai.language = "en" if upload.index == 0 else "russian"
+        if upload.index == 0:
+            return [Phrase(0.5, 2.0, "A short quote.")]
+        return [Phrase(0.5, 4.5, "Длинная лекция на русском языке.")]
+
+    fake_openai.transcriber = heard
+    chunks = [(silent_chunk(3.0), 0.0), (silent_chunk(5.0), 3.0)]
+    transcript = await engine(fake_openai, concurrency=1).transcribe(chunks, language="auto")
+    assert transcript.language == "ru"
+    assert [s.language for s in transcript.segments] == ["en", "ru"]
+
+
+async def test_a_language_no_service_knows_is_refused_before_any_request(
+    fake_openai: FakeOpenAI, silent_chunk: Callable[[float], Path]
+) -> None:
+    made = engine(fake_openai)
+    assert not made.supports("xx")
+    with pytest.raises(TranscriptionError) as caught:
+        await made.transcribe([(silent_chunk(3.0), 0.0)], language="xx")
+    assert caught.value.code == UNSUPPORTED_LANGUAGE
+    assert not fake_openai.calls("transcriptions")
