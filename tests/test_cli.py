@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import TOKEN
 from tests.fakes.telegram import FakeTelegram
@@ -219,3 +222,151 @@ def test_process_of_a_link_writes_into_a_folder_named_after_the_link(tmp_path: P
     metadata = json.loads((out / "metadata.json").read_text())
     # The page's title, as yt-dlp reads it (it numbers the page's one <video>).
     assert metadata["title"].startswith("Lecture talk")
+
+
+# --- leap process and its output folder -----------------------------------------------------
+
+REAL = Path(__file__).resolve().parent / "data" / "real"
+EARLIER = {
+    "video.mp4": b"the earlier recording's video",
+    "transcript.json": b'{"language": "en", "segments": []}',
+    "subtitles.srt": b"1\n00:00:01,000 --> 00:00:02,000\nEarlier words.\n",
+    "metadata.json": b'{"title": "Earlier lecture"}',
+    "report.json": b'{"duration": 1.0}',
+}
+
+
+def _earlier_run(folder: Path) -> dict[str, bytes]:
+    """A folder as an earlier ``leap process`` left it."""
+    folder.mkdir(parents=True)
+    for name, data in EARLIER.items():
+        (folder / name).write_bytes(data)
+    return _contents(folder)
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in _env(tmp_path).items() if not k.startswith(("LLM_", "TRANSCRIBE_"))}
+    env.update(extra)
+    return env
+
+
+async def _leap_process(
+    tmp_path: Path, *args: str, env: dict[str, str], stop_when: Path | None = None
+) -> tuple[int, str]:
+    """Run ``leap process ARGS``; with ``stop_when``, send SIGTERM once a file matching that
+    glob (relative to tmp_path) exists."""
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(
+        *LEAP, "process", *args, cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    if stop_when is not None:
+        for _ in range(1200):
+            if any(tmp_path.glob(str(stop_when))) or proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 300)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+async def test_a_run_that_fails_leaves_a_used_folder_as_it_was(tmp_path: Path) -> None:
+    from tests.fakes.openai import FakeOpenAI
+
+    out = tmp_path / "out" / "talk"
+    before = _earlier_run(out)
+    async with FakeOpenAI() as api:
+        # The trim succeeds; the speech service refuses the key.
+        env = _process_env(
+            tmp_path,
+            TRANSCRIBE_ENGINE="openai",
+            TRANSCRIBE_BASE_URL=api.base_url,
+            TRANSCRIBE_API_KEY="sk-wrong",
+        )
+        code, err = await _leap_process(
+            tmp_path, str(REAL / "ae_aac.m4a"), "--out", str(out), "--until", "transcribe",
+            "--lang", "en", env=env,
+        )  # fmt: skip
+        assert api.calls("transcriptions")
+    assert code == 1 and "transcription failed" in err, err
+    assert _contents(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["talk"]
+
+
+async def test_a_stopped_run_leaves_a_used_folder_as_it_was(tmp_path: Path) -> None:
+    from tests.fakes.openai import FakeOpenAI
+
+    out = tmp_path / "out" / "talk"
+    before = _earlier_run(out)
+    async with FakeOpenAI() as api:
+        api.latency = 60.0
+        env = _process_env(
+            tmp_path,
+            TRANSCRIBE_ENGINE="openai",
+            TRANSCRIBE_BASE_URL=api.base_url,
+            TRANSCRIBE_API_KEY=str(api.api_key),
+        )
+        # Stopped while it waits for the speech service, the new video already made.
+        code, err = await _leap_process(
+            tmp_path, str(REAL / "ae_aac.m4a"), "--out", str(out), "--until", "transcribe",
+            "--lang", "en", env=env, stop_when=Path("out/.talk.*/.asr/*"),
+        )  # fmt: skip
+    assert code == 130, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert _contents(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["talk"]
+
+
+async def test_a_run_into_a_used_folder_replaces_the_earlier_run_whole(tmp_path: Path) -> None:
+    out = tmp_path / "out" / "talk"
+    _earlier_run(out)
+    code, err = await _leap_process(
+        tmp_path, str(REAL / "ae_aac.m4a"), "--out", str(out), "--until", "trim",
+        env=_process_env(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    # No transcript, subtitles or metadata of the earlier recording beside the new video.
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "video.mp4"]
+    assert (out / "video.mp4").read_bytes() != EARLIER["video.mp4"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["talk"]
+
+
+async def test_a_folder_with_other_files_is_refused_not_emptied(tmp_path: Path) -> None:
+    out = tmp_path / "lectures"
+    out.mkdir()
+    (out / "notes.txt").write_text("my own notes")
+    shutil.copyfile(REAL / "ae_aac.m4a", out / "talk.m4a")
+    code, err = await _leap_process(
+        tmp_path, str(REAL / "ae_aac.m4a"), "--out", str(out), "--until", "trim",
+        env=_process_env(tmp_path),
+    )  # fmt: skip
+    assert code == 1 and "did not make" in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "talk.m4a"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "reason"),
+    # Chuvash: a real language that Whisper does not know. "english" is a name, not a code.
+    [
+        ("cv", "does not know this language|understands English only"),
+        ("english", "not a language code"),
+    ],
+)
+async def test_a_language_the_engine_lacks_is_refused_before_trimming(
+    tmp_path: Path, lang: str, reason: str
+) -> None:
+    import re
+
+    code, err = await _leap_process(
+        tmp_path, str(REAL / "ae_aac.m4a"), "--lang", lang, env=_process_env(tmp_path)
+    )
+    assert code == 1, err
+    assert err.count("\n") == 1 and re.search(reason, err), err
+    assert f"--lang {lang}" in err or repr(lang) in err
+    # Nothing was trimmed: no video.mp4, not even the output folder.
+    assert not (tmp_path / "out").exists()
