@@ -43,6 +43,8 @@ async def trim(job: StageJob) -> None:
             "source_duration": result.source_duration,
             "duration": result.duration,
             "keep": [[i.start, i.end] for i in result.timeline.keep],
+            # How the picture and sound were cut; "repair": the source had damaged frames.
+            "cut": {"video": result.video_method, "audio": result.audio_method},
             "speech_out": [
                 [result.timeline.to_output(i.start), result.timeline.to_output(i.end)]
                 for i in result.speech
@@ -50,7 +52,11 @@ async def trim(job: StageJob) -> None:
         }
         _write_json(folder / REPORT, done)
     job.save(
-        media={"trim": {k: done[k] for k in ("source_duration", "duration", "keep")}},
+        media={
+            "trim": {
+                k: done[k] for k in ("source_duration", "duration", "keep", "cut") if k in done
+            }
+        },
     )
     job.summarize(
         job._(

@@ -1,0 +1,94 @@
+"""Real files sent in the chat the ways people send them: a phone video held upright, a
+browser's recording as a document, a Telegram voice message. Each reaches its review card,
+with the picture the right way up and the words of the voice message in its transcript."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.probe import probe
+from storage.files import MediaStore
+from storage.models import Recording, RecordingStatus
+from tests.bot.chat_fixtures import rows, seen
+from tests.conftest import RunningBot
+from tests.fakes.telegram import FakeTelegram
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+
+
+@pytest.fixture(scope="module")
+def upright_phone_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Landscape pixels with a 90° display rotation, real speech: a phone held upright."""
+    folder = tmp_path_factory.mktemp("chat-real")
+    flat, path = folder / "flat.mp4", folder / "IMG_0042.mp4"
+    ffmpeg = ["ffmpeg", "-v", "error", "-y"]
+    subprocess.run(
+        [*ffmpeg, "-f", "lavfi", "-i", "testsrc2=s=160x96:r=25:d=6",
+         "-i", str(REAL / "ae_aac.m4a"), "-map", "0:v", "-map", "1:a", "-c:v", "libx264",
+         "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "copy", "-shortest", str(flat)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*ffmpeg, "-i", str(flat), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path)],
+        check=True,
+    )
+    return path
+
+
+async def test_a_phone_video_a_browser_recording_and_a_voice_message_reach_review(
+    app: RunningBot, telegram: FakeTelegram, upright_phone_video: Path
+) -> None:
+    people = {"video": 3401, "document": 3402, "voice": 3403}
+    chats = {}
+    for kind, user_id in people.items():
+        user = telegram.user(user_id, "Ann", language_code="en")
+        chats[kind] = (telegram.private_chat(user), user)
+    chat, user = chats["video"]
+    await telegram.send_video(
+        chat, user, upright_phone_video, file_name="IMG_0042.mp4", duration=6, width=96, height=160
+    )
+    chat, user = chats["document"]
+    await telegram.send_document(
+        chat, user, REAL / "tsebml_chrome57.webm", file_name="meeting.webm", mime_type="video/webm"
+    )
+    chat, user = chats["voice"]
+    await telegram.send_voice(chat, user, REAL / "tgbotapi_voice.ogg", duration=3)
+
+    cards = await asyncio.gather(
+        *(
+            telegram.wait_for_message(
+                user_id, lambda m: "Ready for review" in seen(m), after=0, timeout=150
+            )
+            for user_id in people.values()
+        )
+    )
+    assert all(card is not None for card in cards)
+
+    recordings = {r.source_ext: r for r in await rows(app.settings, Recording)}
+    assert set(recordings) == {"mp4", "webm", "ogg"}
+    assert all(r.status is RecordingStatus.AWAITING_REVIEW for r in recordings.values())
+    store = MediaStore(app.settings.storage_dir)
+
+    def folder(recording: Recording) -> Path:
+        return store.recording_dir(recording.workspace_id, recording.id, create=False)
+
+    # The phone video plays upright, as the phone showed it.
+    video = probe(folder(recordings["mp4"]) / "video.mp4")
+    assert video.width and video.height
+    shown = (
+        (video.height, video.width) if video.rotation % 180 == 90 else (video.width, video.height)
+    )
+    assert shown == (96, 160)
+    # The browser's recording states no duration; picture and sound are both kept.
+    webm = probe(folder(recordings["webm"]) / "video.mp4")
+    assert webm.has_video and webm.has_audio and webm.duration == pytest.approx(7.5, abs=0.3)
+    assert recordings["webm"].media["source"]["has_video"] is True
+    # The voice message is heard.
+    transcript = json.loads((folder(recordings["ogg"]) / "transcript.json").read_text())
+    text = " ".join(s["text"] for s in transcript["segments"]).lower()
+    assert "voice message" in text and "telegram" in text, text
