@@ -308,32 +308,22 @@ def _unusable_out(out_dir: Path, input: Path | None) -> str | None:
 def _language_problem(settings: Settings, language: str) -> str | None:
     """Why the configured engine cannot transcribe ``language``, or None.
 
-    "auto" is always accepted (the language is then detected from the speech). Only the
-    local engine can tell what it knows without sending anything; an API engine is
-    trusted to know what it is asked for.
+    Asked of the engine's list of languages (nothing is decoded or sent), so a language it
+    lacks costs no trimming; "auto" (detect it from the speech) is always accepted.
     """
-    code = language.strip().lower()
-    if code == "auto":
-        return None
-    if not re.fullmatch(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})?", code):
+    if not re.fullmatch(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})?|auto", language.strip().lower()):
         return f"--lang {language!r} is not a language code (such as en, ru or auto)"
-    if settings.transcribe_engine != "local":
-        return None
-    from integrations.stt.local import load_model
+    from jobs.transcribe import engine_for
 
-    try:
-        known = load_model(settings.local_whisper_model).supported_languages
-    except stt.TranscriptionError as exc:
-        return f"transcription failed: {exc.detail or exc.code}"
-    base = re.split(r"[-_]", code)[0]
-    if base in known:
+    engine = engine_for(settings)
+    if engine.supports(language):
         return None
-    if list(known) == ["en"]:
+    if engine.languages() == ("en",):
         return (
-            f"--lang {language}: the local speech model understands English only; "
-            "set LOCAL_WHISPER_MODEL to a multilingual model, or use an API engine"
+            f"--lang {language}: the speech model understands English only; leave "
+            "LOCAL_WHISPER_MODEL unset for the multilingual model, or use an API engine"
         )
-    return f"--lang {language}: the local speech model does not know this language"
+    return f"--lang {language}: the speech model does not know this language"
 
 
 def _missing_parents(folder: Path) -> list[Path]:
