@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
@@ -30,6 +32,28 @@ from leap.settings import Settings
 from storage import db
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Something the operator must fix before the bot can start; the text says what, in one
+    line, with no secret in it."""
+
+
+async def check_bot_api(bot: Bot, settings: Settings) -> str:
+    """The bot's @username, or a StartupError that says why the Bot API refused us."""
+    where = settings.telegram_api_url
+    try:
+        me = await bot.get_me()
+    except TelegramUnauthorizedError as exc:
+        raise StartupError(
+            f"the Bot API at {where} refused TELEGRAM_BOT_TOKEN (Unauthorized): check the token "
+            "@BotFather gave you"
+        ) from exc
+    except TelegramNetworkError as exc:
+        raise StartupError(
+            f"cannot reach the Bot API at {where}: check TELEGRAM_API_URL and the network"
+        ) from exc
+    return me.username or str(me.id)
 
 
 def webhook_path(url: str) -> str:
@@ -101,6 +125,13 @@ async def serve(
         await migrate(settings)
     redis = await redis_pool(settings)
     deps = await build_deps(settings, redis)
+    if bot:
+        try:
+            await check_bot_api(deps.bot, settings)
+        except StartupError:
+            await close_deps(deps)
+            await redis.aclose()
+            raise
     presence = Presence(settings, queues) if queues else None
     if presence is not None:
         await presence.start()

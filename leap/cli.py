@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, *, bot: bool, queues: tuple[str, ...]) -> int:
-    from leap.app import serve, step_back_stage_threads
+    from leap.app import StartupError, serve, step_back_stage_threads
 
     async def go() -> None:
         if bot and queues:
@@ -75,7 +75,11 @@ def _serve(settings: Settings, *, bot: bool, queues: tuple[str, ...]) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, bot=bot, queues=queues, stop=stop)
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    except StartupError as exc:
+        print(f"leap: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

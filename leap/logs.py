@@ -233,3 +233,6 @@ def configure(settings: Settings, level: int | None = None) -> None:
     root.setLevel(chosen)
     # httpx logs every request URL at INFO; Telegram file URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic announces each of its plugins and every step at INFO; `leap` says in one line
+    # what the migrations did.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

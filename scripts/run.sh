@@ -34,5 +34,5 @@ then
   export REDIS_URL="redis://127.0.0.1:$port/0"
 fi
 
-.venv/bin/leap db upgrade
+# `leap run` applies the migrations itself before it starts.
 exec .venv/bin/leap run
