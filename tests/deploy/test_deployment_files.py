@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
 import yaml
+from cryptography.fernet import Fernet
 
 from leap.cli import _parser
 
@@ -135,3 +139,47 @@ def test_media_lives_in_a_bucket_that_exists_before_the_app_starts() -> None:
         assert env["S3_SECRET_ACCESS_KEY"] == minio["environment"]["MINIO_ROOT_PASSWORD"]
         condition = service["depends_on"]["minio-bucket"]["condition"]
         assert condition == "service_completed_successfully", name
+
+
+def test_no_password_has_a_default_and_the_script_makes_them(tmp_path: Path) -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"):
+        uses = re.findall(r"\$\{" + name + r"(:?[-?][^}]*)?\}", text)
+        assert uses and all(u.startswith(":?") for u in uses), (name, uses)
+    assert "POSTGRES_PASSWORD: leap" not in text and "leap:leap@" not in text
+
+    script = tmp_path / "scripts" / "compose-env.sh"
+    script.parent.mkdir()
+    shutil.copy(ROOT / "scripts" / "compose-env.sh", script)
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=1:x\nPOSTGRES_PASSWORD=kept\n")
+    subprocess.run(["bash", str(script)], check=True, capture_output=True)
+    first = (tmp_path / ".env").read_text()
+    values = dict(line.split("=", 1) for line in first.splitlines())
+    assert values["POSTGRES_PASSWORD"] == "kept"
+    assert re.fullmatch(r"[0-9a-f]{48}", values["MINIO_ROOT_PASSWORD"])
+    Fernet(values["SECRET_KEY"].encode())
+    assert (tmp_path / ".env").stat().st_mode & 0o077 == 0
+    # Run again: nothing changes.
+    subprocess.run(["bash", str(script)], check=True, capture_output=True)
+    assert (tmp_path / ".env").read_text() == first
+
+
+def test_the_local_bot_api_profile_is_what_the_app_talks_to(tmp_path: Path) -> None:
+    services = _compose()["services"]
+    server = services["telegram-bot-api"]
+    port = server["ports"][0].split(":")[-1]
+    for name in APP_SERVICES:
+        env = _env(services[name])
+        assert env["TELEGRAM_API_URL"] == "${TELEGRAM_API_URL:-https://api.telegram.org}"
+        assert env["TELEGRAM_API_LOCAL"] == "${TELEGRAM_API_LOCAL:-false}"
+
+    script = tmp_path / "scripts" / "compose-env.sh"
+    script.parent.mkdir()
+    shutil.copy(ROOT / "scripts" / "compose-env.sh", script)
+    subprocess.run(["bash", str(script), "--local-bot-api"], check=True, capture_output=True)
+    values = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
+    assert values["COMPOSE_PROFILES"] == "local-bot-api"
+    assert values["TELEGRAM_API_URL"] == f"http://telegram-bot-api:{port}"
+    assert values["TELEGRAM_API_LOCAL"] == "true"
+    readme = (ROOT / "README.md").read_text()
+    assert "scripts/compose-env.sh --local-bot-api" in readme
