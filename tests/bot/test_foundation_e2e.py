@@ -168,8 +168,20 @@ async def test_big_file_in_cloud_mode_is_explained(
     await telegram.send_document(chat, user, big_video, file_name="big.mp4", mime_type="video/mp4")
     reply = await telegram.wait_for_message(108, after=0)
     assert "at most 20 MB" in reply.content
+    # What works instead: a link, or the local Bot API server.
+    assert "send a link to the recording instead" in reply.content
+    assert "Yandex Disk" in reply.content and "Google Drive" in reply.content
     assert "local Bot API server" in reply.content
     assert await _rows(app.settings.database_url, Recording) == []
+
+    ivan = telegram.user(110, "Иван", language_code="ru")
+    await telegram.send_document(
+        telegram.private_chat(ivan), ivan, big_video, file_name="big.mp4", mime_type="video/mp4"
+    )
+    reply = await telegram.wait_for_message(110, after=0)
+    assert "не больше 20 МБ" in reply.content
+    assert "пришлите ссылку на запись" in reply.content and "Яндекс Диск" in reply.content
+    assert "локальный сервер Bot API" in reply.content
 
 
 async def test_big_file_in_local_mode_is_accepted(
