@@ -1,8 +1,11 @@
-"""The trim stage: find where people speak, cut the silence off, write ``video.mp4``.
+"""The trim stage: find where the lecture is spoken, cut the rest off, write ``video.mp4``.
 
-Audio first: the sound is decoded once to 16 kHz mono and measured (for pause removal
-in two halves at once, one per core); the picture is never decoded except for the
-partial GOPs at the starts of kept parts (see :mod:`pipeline.cut`).
+Audio first: the sound is decoded to 16 kHz mono, and a voice-activity model and a
+loudness meter listen to it (see :mod:`pipeline.silence`): for head and tail only the
+two ends (music, jingles, noise and chatter before and after go), for pause removal the
+whole of it in two halves at once, one per core. The picture is never decoded except for
+the partial GOPs at the starts of kept parts (see :mod:`pipeline.cut`); when only head
+and tail are cut, the AAC track is copied, not re-encoded.
 The source file is only ever read; ``video.mp4`` appears atomically, so a crash leaves
 either the previous file or none, never half of one.
 """
@@ -39,6 +42,9 @@ class TrimResult:
     two ends are analysed and the middle counts as one span of speech."""
     speech_complete: bool
     levels: Levels
+    speech_method: str
+    """"voice" (the voice-activity model found the speech) or "loudness" (it heard no voice,
+    so loudness decided)."""
     video_method: str
     audio_method: str
     encoded_seconds: float = 0.0
@@ -80,8 +86,7 @@ def trim(
                 track = ffmpeg_cmd.adts_copy_cmd(source, adts)
                 adts_job = pool.submit(ffmpeg_cmd.run, track, what="copying audio")
             if remove_pauses:
-                db, seconds = silence.measure_split(source, info.duration)
-                analysis = silence.analyse_levels(db, seconds)
+                analysis = silence.analyse_split(source, info.duration)
             else:
                 analysis = silence.analyse_ends(source, info.duration)
             packets = packets_job.result()
@@ -94,6 +99,7 @@ def trim(
             remove_pauses=remove_pauses,
             pause_min=pause_min,
             pause_keep=pause_keep,
+            sound=analysis.sound,
         )
         result = cut(source, keep, target, info=info, packets=packets, adts=adts)
 
@@ -108,6 +114,7 @@ def trim(
         speech=analysis.speech,
         speech_complete=analysis.complete,
         levels=analysis.levels,
+        speech_method=analysis.method,
         video_method=result.video,
         audio_method=result.audio,
         encoded_seconds=result.encoded_seconds,
