@@ -102,8 +102,11 @@ async def prepare_chunks_async(
     )
 
 
-def decode_to_pcm(media: Path, out: Path) -> tuple[silence.DbArray, float]:
-    """Decode the first audio stream of ``media`` to raw 16 kHz mono s16le in ``out``.
+def decode_to_pcm(
+    media: Path, out: Path, *, channel: int | None = None
+) -> tuple[silence.DbArray, float]:
+    """Decode the first audio stream of ``media`` to raw 16 kHz mono s16le in ``out``
+    (its channels mixed, or only ``channel``).
 
     Returns the loudness of every :data:`silence.FRAME` and the seconds decoded, measured
     in the same pass. Memory stays flat whatever the length: samples go straight to disk.
@@ -111,7 +114,7 @@ def decode_to_pcm(media: Path, out: Path) -> tuple[silence.DbArray, float]:
     meter = silence.LevelMeter()
     with tempfile.TemporaryFile() as err, out.open("wb") as sink:
         proc = subprocess.Popen(
-            ffmpeg_cmd.pcm_cmd(media),
+            ffmpeg_cmd.pcm_cmd(media, channel=channel),
             stdout=subprocess.PIPE,
             stderr=err,
             stdin=subprocess.DEVNULL,

@@ -241,13 +241,15 @@ def pcm_cmd(
     duration: float | None = None,
     rate: int = PCM_RATE,
     extra_outputs: Sequence[str] = (),
+    channel: int | None = None,
 ) -> list[str]:
     """Decode the first audio stream to mono s16le on stdout; video is never decoded.
 
     ``aresample=async=1:first_pts=0`` pads a late-starting stream and any dropout with
     silence, so sample ``n`` is at ``n / rate`` seconds on the file's timeline (plus
     ``start``) even when the recording has holes. ``extra_outputs`` lets the same pass
-    write more outputs from the one demuxing of the file.
+    write more outputs from the one demuxing of the file. The channels are mixed into
+    one, or with ``channel`` only that one (counted from 0) is taken.
     """
     cmd = [*_BASE]
     if start is not None:
@@ -255,9 +257,36 @@ def pcm_cmd(
     if duration is not None:
         cmd += ["-t", sec(duration)]
     cmd += [*media_input(source), "-map", "0:a:0", "-vn", "-sn", "-dn"]
-    cmd += ["-af", f"aresample={rate}:async=1:first_pts=0", "-ac", "1"]
+    resample = f"aresample={rate}:async=1:first_pts=0"
+    if channel is None:
+        cmd += ["-af", resample, "-ac", "1"]
+    else:
+        cmd += ["-af", f"pan=mono|c0=c{int(channel)},{resample}"]
     cmd += ["-c:a", "pcm_s16le", "-f", "s16le", "pipe:1", *extra_outputs]
     return cmd
+
+
+def stereo_pcm_cmd(source: Path, *, rate: int, duration: float) -> list[str]:
+    """The first two channels of the first audio stream, interleaved s16le at ``rate``, for
+    at most ``duration`` seconds: for telling whether they carry the same sound."""
+    return [
+        *_BASE,
+        "-t",
+        sec(duration),
+        *media_input(source),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-af",
+        f"pan=stereo|c0=c0|c1=c1,aresample={rate}",
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "s16le",
+        "pipe:1",
+    ]
 
 
 def pcm_spans_cmd(source: Path, spans: Sequence[tuple[float, float]]) -> list[str]:

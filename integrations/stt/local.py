@@ -64,7 +64,7 @@ from integrations.stt import (
 from integrations.stt.models import ModelUnavailable, assemble_base, base_model_dir, tiny_en_dir
 from pipeline import asr_audio
 from pipeline.errors import MediaError
-from pipeline.probe import probe_async
+from pipeline.probe import channel_voices, probe_async
 from pipeline.transcript import Segment, Transcript, Word, labelled
 
 if TYPE_CHECKING:
@@ -322,31 +322,42 @@ class LocalWhisper:
             pcm = Path(scratch) / "audio.s16"
             for (path, offset), duration in zip(chunks, durations, strict=True):
                 try:
-                    db, seconds = asr_audio.decode_to_pcm(path, pcm)
+                    # A different voice on each channel is heard one channel at a time.
+                    voices = channel_voices(path)
                 except MediaError as exc:
                     raise TranscriptionError(UNREADABLE, f"{path.name}: {exc}") from exc
-                if seconds > self.piece_seconds:
-                    cuts = asr_audio.choose_cuts(db, seconds, self.piece_seconds)
-                else:
-                    cuts = [0.0, seconds]
-                for start, end in itertools.pairwise(cuts):
-                    if stop.is_set():
-                        raise _Stopped
-                    first, last = round(start * RATE), round(end * RATE)
-                    samples = asr_audio.read_pcm(pcm, first, last)
-                    scale = duration / max(seconds, 1e-9)
-                    base = done + start * scale
+                share = duration / len(voices)
+                for channel in voices:
+                    try:
+                        db, seconds = asr_audio.decode_to_pcm(path, pcm, channel=channel)
+                    except MediaError as exc:
+                        raise TranscriptionError(UNREADABLE, f"{path.name}: {exc}") from exc
+                    if seconds > self.piece_seconds:
+                        cuts = asr_audio.choose_cuts(db, seconds, self.piece_seconds)
+                    else:
+                        cuts = [0.0, seconds]
+                    for start, end in itertools.pairwise(cuts):
+                        if stop.is_set():
+                            raise _Stopped
+                        first, last = round(start * RATE), round(end * RATE)
+                        samples = asr_audio.read_pcm(pcm, first, last)
+                        scale = share / max(seconds, 1e-9)
+                        base = done + start * scale
 
-                    def piece_progress(t: float, base: float = base, scale: float = scale) -> None:
-                        report(min(1.0, (base + t * scale) / total))
+                        def piece_progress(
+                            t: float, base: float = base, scale: float = scale
+                        ) -> None:
+                            report(min(1.0, (base + t * scale) / total))
 
-                    found, detected = self._piece(model, samples, language, piece_progress, stop)
-                    # The piece's times count from its first sample, exactly.
-                    segments.extend(s.shifted(offset + first / RATE) for s in found)
-                    for name, value in detected.items():
-                        heard[name] = heard.get(name, 0.0) + value
-                done += duration
-                report(min(1.0, done / total))
+                        found, detected = self._piece(
+                            model, samples, language, piece_progress, stop
+                        )
+                        # The piece's times count from its first sample, exactly.
+                        segments.extend(s.shifted(offset + first / RATE) for s in found)
+                        for name, value in detected.items():
+                            heard[name] = heard.get(name, 0.0) + value
+                    done += share
+                    report(min(1.0, done / total))
         fallback = "" if language == AUTO else language
         transcript = labelled(sorted(segments, key=lambda s: (s.start, s.end)), fallback)
         if not transcript.language and language == AUTO and heard:

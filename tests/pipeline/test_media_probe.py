@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,32 @@ def test_bad_input_raises_its_code_and_leaves_the_source_alone(
     assert path.exists() and _digest(path) == before
     assert not (out / "video.mp4").exists()
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_voices_are_heard_per_channel_only_when_the_channels_differ(tmp_path: Path) -> None:
+    from pipeline.probe import channel_voices
+
+    real = Path(__file__).resolve().parents[1] / "data" / "real"
+    assert channel_voices(real / "fw_stereo_diarization.wav") == (0, 1)
+    # One voice: in a mono file, copied into both channels, or reaching two microphones
+    # a fraction of a millisecond apart, or leaking into the other speaker's microphone.
+    same = {
+        "copied": "pan=stereo|c0=c0|c1=c0",
+        "two_microphones": "pan=stereo|c0=c0|c1=0.7*c0,adelay=0|2",
+    }
+    for name, graph in same.items():
+        out = tmp_path / f"{name}.wav"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(real / "whisper_jfk.flac"), "-af", graph,
+             str(out)],
+            check=True,
+        )  # fmt: skip
+        assert channel_voices(out) == (None,), name
+    leak = tmp_path / "leak.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(real / "fw_stereo_diarization.wav"),
+         "-af", "pan=stereo|c0=c0+0.4*c1|c1=c1+0.4*c0", str(leak)],
+        check=True,
+    )  # fmt: skip
+    assert channel_voices(leak) == (None,)
+    assert channel_voices(real / "vosk_test.wav") == (None,)

@@ -225,3 +225,12 @@ def test_auto_editors_example_keeps_the_voice_and_drops_the_long_pause(tmp_path:
     # The 22 s pause (about 15 s to 38 s) is the longest stretch taken out.
     assert max(gaps) > 15
     assert short["duration"] < whole["duration"] - 15
+
+
+def test_a_different_voice_on_each_channel_is_heard_whole(tmp_path: Path) -> None:
+    # Two people at once, one on each channel: mixed, only the louder would be understood.
+    text = _transcribe(REAL / "fw_stereo_diarization.wav", tmp_path, "en")
+    assert "horizon" in text and "distant" in text, text
+    assert "wizard" in text and "curtain" in text, text
+    # Each said once: the channels are not heard twice over.
+    assert text.count("horizon") == 1 and text.count("wizard") == 1, text
