@@ -187,26 +187,32 @@ def build_cues(
     groups: list[list[_Token]] = []
     # Cue order is word order: overlapping segments push later cues back instead of
     # interleaving their words.
-    for segment in sorted(transcript.segments, key=lambda s: s.start):
-        current: list[_Token] = []
-        for token in _segment_tokens(segment):
-            if current:
-                texts = [t.text for t in current] + [token.text]
-                full = _layout(texts, max_chars_per_line, max_lines) is None
-                too_long = token.end - current[0].start > max_duration
-                paused = token.start - current[-1].end > max_gap
-                filled = sum(width(t.text) + 1 for t in current)
-                sentence_done = (
-                    _SENTENCE_END.search(current[-1].text) is not None
-                    and filled >= max_chars_per_line * max_lines // 2
-                )
-                if full or too_long or paused or sentence_done:
-                    carried = [] if paused else _carry(current, full and not too_long)
-                    groups.append(current[: len(current) - len(carried)])
-                    current = carried
-            current.append(token)
+    tokens = [
+        (token, index == 0)
+        for segment in sorted(transcript.segments, key=lambda s: s.start)
+        for index, token in enumerate(_segment_tokens(segment))
+    ]
+    current: list[_Token] = []
+    for token, opens_segment in tokens:
         if current:
-            groups.append(current)
+            texts = [t.text for t in current] + [token.text]
+            full = _layout(texts, max_chars_per_line, max_lines) is None
+            too_long = token.end - current[0].start > max_duration
+            paused = token.start - current[-1].end > max_gap
+            filled = sum(width(t.text) + 1 for t in current)
+            sentence_done = (
+                _SENTENCE_END.search(current[-1].text) is not None
+                and filled >= max_chars_per_line * max_lines // 2
+            )
+            if opens_segment or full or too_long or paused or sentence_done:
+                carried = _carry(current, full and not (too_long or paused or opens_segment))
+                if carried and token.end - carried[0].start > max_duration:
+                    carried = []  # so long a wait that the word cannot be held for the next
+                groups.append(current[: len(current) - len(carried)])
+                current = carried
+        current.append(token)
+    if current:
+        groups.append(current)
 
     cues: list[Cue] = []
     for group in groups:

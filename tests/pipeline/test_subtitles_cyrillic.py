@@ -85,3 +85,27 @@ def test_decomposed_letters_count_once_and_come_out_composed() -> None:
     cues = build_cues(transcript, max_chars_per_line=len(unicodedata.normalize("NFC", text)))
     assert [c.lines for c in cues] == [[unicodedata.normalize("NFC", text)]]
     assert "й" in to_srt(cues) and unicodedata.is_normalized("NFC", to_srt(cues))
+
+
+def test_a_preposition_before_a_pause_or_a_segment_end_waits_for_its_word() -> None:
+    words = [
+        Word(start=0.0, end=0.5, word="Сначала"),
+        Word(start=0.5, end=0.8, word="в"),
+        Word(start=2.8, end=3.4, word="лаборатории"),
+        Word(start=3.4, end=4.0, word="мы"),
+        Word(start=4.0, end=4.2, word="и"),
+    ]
+    transcript = Transcript(
+        language="ru",
+        segments=[
+            Segment(start=0.0, end=4.2, text="Сначала в лаборатории мы и", words=words),
+            Segment(start=4.5, end=6.0, text="коллеги проверили данные."),
+        ],
+    )
+    cues = build_cues(transcript)
+    assert _words(cues) == transcript.text().split()
+    assert [c.lines for c in cues] == [
+        ["Сначала"],
+        ["в лаборатории мы"],
+        ["и коллеги проверили данные."],
+    ]
