@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,8 +43,46 @@ async def help_(message: Message, settings: Settings, _: Translator) -> None:
     await message.answer(_("help.text", limit_mb=limit))
 
 
-async def language(message: Message, _: Translator) -> None:
-    await message.answer(_("language.prompt"), reply_markup=keyboards.languages(_.lang))
+async def language(message: Message, command: CommandObject, _: Translator) -> None:
+    # Without an argument, or with one we do not speak: the buttons, which name what we do.
+    text = _("language.prompt")
+    if command.args:
+        text = _("language.unknown", given=html.escape(command.args.strip()[:20])) + "\n" + text
+    await message.answer(text, reply_markup=keyboards.languages(_.lang))
+
+
+def _argument(command: CommandObject) -> str:
+    return (command.args or "").strip().lower()
+
+
+async def language_typed(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    workspace: Workspace,
+    member: Member,
+) -> None:
+    """`/language ru` in a person's own chat."""
+    lang = _argument(command)
+    member.language = lang
+    workspace.language = lang
+    await session.commit()
+    await message.answer(Translator(lang)("language.set"))
+
+
+async def group_language_typed(
+    message: Message, command: CommandObject, session: AsyncSession, workspace: Workspace
+) -> None:
+    """`/language ru` in a group, from an admin: recorded as a button press would be."""
+    lang = _argument(command)
+    if message.from_user is not None:
+        await _set_group_language(session, workspace, message.from_user.id, lang)
+    await session.commit()
+    await message.answer(Translator(lang)("language.set"))
+
+
+async def refuse_group_language_typed(message: Message, _: Translator) -> None:
+    await message.answer(_("common.admins_only"))
 
 
 async def language_chosen(
@@ -67,19 +105,19 @@ async def group_language_chosen(
     workspace: Workspace,
 ) -> None:
     """A group's messages are read by everyone, so its language is the admins' choice."""
-    before = workspace.language
-    workspace.language = callback_data.lang
-    if before != callback_data.lang:
-        await repo.audit(
-            session,
-            workspace.id,
-            query.from_user.id,
-            LANGUAGE_CHANGED,
-            "language",
-            value=callback_data.lang,
-            was=before,
-        )
+    await _set_group_language(session, workspace, query.from_user.id, callback_data.lang)
     await _confirm(query, session, callback_data.lang)
+
+
+async def _set_group_language(
+    session: AsyncSession, workspace: Workspace, user_id: int, lang: str
+) -> None:
+    before = workspace.language
+    workspace.language = lang
+    if before != lang:
+        await repo.audit(
+            session, workspace.id, user_id, LANGUAGE_CHANGED, "language", value=lang, was=before
+        )
 
 
 async def _confirm(query: CallbackQuery, session: AsyncSession, lang: str) -> None:
@@ -100,16 +138,25 @@ def make_router() -> Router:
     router = Router(name=__name__)
     router.message.register(start, CommandStart())
     router.message.register(help_, Command("help"))
-    router.message.register(language, Command("language"))
+    # "/language ru": a language we speak, written after the command.
+    typed = Command("language", magic=F.args.func(lambda a: (a or "").strip().lower() in LANGUAGES))
+    router.message.register(language_typed, typed, ~InGroup())
     chosen = LanguageCb.filter(F.lang.in_(LANGUAGES))
     router.callback_query.register(language_chosen, chosen, ~InGroup())
 
     group_admin = Router(name=f"{__name__}.group_admin")
     group_admin.callback_query.filter(InGroup(), IsAdmin())
     group_admin.callback_query.register(group_language_chosen, chosen)
+    group_admin.message.filter(InGroup(), IsAdmin())
+    group_admin.message.register(group_language_typed, typed)
 
     refused = Router(name=f"{__name__}.refused")
     refused.callback_query.register(refuse_group_language, chosen, InGroup())
+    refused.message.register(refuse_group_language_typed, typed, InGroup())
 
-    router.include_routers(group_admin, refused)
+    # Anything else after /language, or nothing: the buttons.
+    last = Router(name=f"{__name__}.language")
+    last.message.register(language, Command("language"))
+
+    router.include_routers(group_admin, refused, last)
     return router

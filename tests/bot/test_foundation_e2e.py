@@ -49,6 +49,12 @@ async def test_start_speaks_the_users_language(app: RunningBot, telegram: FakeTe
     en = await telegram.wait_for_message(102, after=0)
     assert "Здравствуйте, Анна" in ru.content
     assert "Hi, John" in en.content
+    # What the bot does today: links, transcription in many languages, the card, publishing.
+    for words in ("Yandex Disk", "transcribe", "card", "YouTube, VK or a Telegram channel"):
+        assert words in en.content, words
+    assert "/connect" in en.content and "/settings" in en.content
+    for words in ("Яндекс Диск", "расшифрую", "карточку", "YouTube, во VK или в Telegram-канал"):
+        assert words in ru.content, words
 
 
 async def test_language_command_switches_the_conversation(
@@ -68,6 +74,54 @@ async def test_language_command_switches_the_conversation(
     await telegram.send_text(chat, user, "/help")
     help_text = await telegram.wait_for_message(103, after=mark)
     assert "Что я делаю" in help_text.content
+
+
+async def test_language_takes_its_argument(app: RunningBot, telegram: FakeTelegram) -> None:
+    user = telegram.user(104, "Kate", language_code="ru")
+    chat = telegram.private_chat(user)
+    mark = telegram.mark()
+    await telegram.send_text(chat, user, "/language en")
+    answer = await telegram.wait_for_message(104, after=mark)
+    assert answer.content == "Language: English."
+    mark = telegram.mark()
+    await telegram.send_text(chat, user, "/help")
+    assert "What I do" in (await telegram.wait_for_message(104, after=mark)).content
+
+    # A language the bot does not speak gets the buttons and says which it knows.
+    mark = telegram.mark()
+    await telegram.send_text(chat, user, "/language de")
+    prompt = await telegram.wait_for_message(104, after=mark)
+    assert "I don't know the language «de»" in prompt.content
+    assert [label for label, _ in prompt.buttons] == ["✓ English", "Русский"]
+
+    mark = telegram.mark()
+    await telegram.send_text(chat, user, "/language RU")
+    assert (await telegram.wait_for_message(104, after=mark)).content == "Язык: русский."
+
+
+async def test_a_groups_language_by_argument_is_the_admins_choice(
+    app: RunningBot, telegram: FakeTelegram
+) -> None:
+    group = telegram.group(-100777, "Linguistics")
+    owner = telegram.user(121, "Olga", language_code="ru")
+    student = telegram.user(122, "Sam", language_code="en")
+    telegram.set_admins(group["id"], [], creator=owner["id"])
+    await telegram.add_bot_to_group(group, owner)
+    await telegram.wait_for_message(group["id"], after=0)
+
+    mark = telegram.mark()
+    await telegram.send_text(group, student, "/language en")
+    refusal = await telegram.wait_for_message(group["id"], after=mark)
+    assert "admin" in refusal.content or "администратор" in refusal.content
+
+    mark = telegram.mark()
+    await telegram.send_text(group, owner, "/language en")
+    assert (await telegram.wait_for_message(group["id"], after=mark)).content == (
+        "Language: English."
+    )
+    mark = telegram.mark()
+    await telegram.send_text(group, student, "/help")
+    assert "What I do" in (await telegram.wait_for_message(group["id"], after=mark)).content
 
 
 async def test_commands_are_registered_in_both_languages(
