@@ -103,8 +103,15 @@ def _thread(message: Message) -> int | None:
 # --- /connect -------------------------------------------------------------------------------
 
 
-async def connect(message: Message, _: Translator) -> None:
-    await message.answer(_("connect.menu"), reply_markup=keyboards.connect_menu(_))
+async def connect(message: Message, settings: Settings, _: Translator) -> None:
+    # Only what this installation can connect; a file export needs no connection at all.
+    offered = tuple(p for p in keyboards.PROVIDERS if oauth.configured(settings, p))
+    missing = [_(f"connect.provider.{p}") for p in keyboards.PROVIDERS if p not in offered]
+    text = _("connect.menu")
+    if missing:
+        text += "\n\n" + _("connect.menu_missing", providers=", ".join(missing))
+    text += "\n\n" + _("connect.menu_export")
+    await message.answer(text, reply_markup=keyboards.connect_menu(_, offered))
 
 
 async def connect_chosen(

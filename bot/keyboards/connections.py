@@ -14,9 +14,9 @@ from storage.models import Credential
 PROVIDERS = ("youtube", "vk", "telegram")
 
 
-def connect_menu(_: Translator) -> InlineKeyboardMarkup:
+def connect_menu(_: Translator, providers: tuple[str, ...] = PROVIDERS) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for provider in PROVIDERS:
+    for provider in providers:
         builder.button(
             text=_(f"connect.button.{provider}"), callback_data=ConnectCb(provider=provider)
         )

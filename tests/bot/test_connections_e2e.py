@@ -487,3 +487,35 @@ async def test_a_connected_zoom_account_is_listed_by_its_name(
         f"• Zoom: {zoom.email}",
     ]
     assert [label for label, _data in listing.buttons] == [f"Disconnect Zoom: {zoom.email}"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "missing", "export"),
+    [
+        ("en", "Not set up on this installation: YouTube, VK", "publish a recording as a file"),
+        ("ru", "Не настроено на этом сервере: YouTube, ВКонтакте", "опубликовать файлом"),
+    ],
+)
+async def test_connect_offers_only_what_this_installation_can_connect(
+    settings: Settings,
+    public: Settings,
+    telegram: FakeTelegram,
+    lang: str,
+    missing: str,
+    export: str,
+) -> None:
+    user = telegram.user(4801 if lang == "en" else 4802, "Olga", language_code=lang)
+    chat = telegram.private_chat(user)
+    # No Google or VK app: only the channel, and a word on what else there is.
+    async with running(settings, telegram):
+        await telegram.send_text(chat, user, "/connect")
+        menu = await telegram.wait_for_message(chat["id"], lambda m: bool(m.buttons))
+    assert len(menu.buttons) == 1 and "Telegram" in menu.buttons[0][0]
+    assert missing in menu.content and export in menu.content
+
+    async with running(public, telegram):
+        mark = telegram.mark()
+        await telegram.send_text(chat, user, "/connect")
+        menu = await telegram.wait_for_message(chat["id"], lambda m: bool(m.buttons), after=mark)
+    assert len(menu.buttons) == 3
+    assert missing.split(":")[0] not in menu.content and export in menu.content
