@@ -11,9 +11,11 @@ every frame without B-frames, behind each reference frame with them), and a cut 
 may move outwards by a few frames to reach one. Only the frames from the start of a
 part to its first keyframe are re-encoded, with x264 one thread per piece, two pieces
 at a time, the same B-frame delay as the source so decoding times stay increasing
-across the joins, and at most the source's profile. Anything else (VP9, HEVC, 10-bit,
-rotated, odd-sized, unindexed) is decoded once and re-encoded with x264, keeping just
-the selected frames.
+across the joins, and at most the source's profile. A phone video stored on its side
+keeps its pixels as they are (re-encoded pieces too) and its display rotation, so it
+plays upright as before. Anything else (VP9, HEVC, 10-bit, odd-sized, unindexed) is
+decoded once and re-encoded with x264, keeping just the selected frames (turned upright,
+when the source says to turn them).
 
 The file is written with its index first, into space set aside for it, so no second
 pass over the output is needed.
@@ -298,6 +300,9 @@ def cut(
                 continue
             check = probe(tmp_out)
             frames = check.video_frames
+            if method == "smart" and check.rotation != info.rotation:
+                last_error = f"the rotation came out {check.rotation}, not {info.rotation}"
+                continue
             if frames is not None and frames < expected and done.damage and method == "encode":
                 method = "repair"
             elif frames not in (None, expected):
@@ -313,7 +318,7 @@ def _smart_ok(info: MediaInfo, grid: FrameGrid) -> bool:
         info.video_codec == "h264"
         and info.pix_fmt in _SMART_PIX_FMTS
         and any(tag in info.format_name for tag in _SMART_CONTAINERS)
-        and info.rotation == 0
+        and info.rotation % 90 == 0
         and (info.width or 1) % 2 == 0
         and (info.height or 1) % 2 == 0
         and 0 <= grid.reorder_frames <= 2
@@ -418,7 +423,9 @@ def _render(
         for future in [pool.submit(job) for job in jobs]:
             future.result()
     audio, audio_fmt, audio_how = audio_result[0] if audio_result else (None, None, "none")
-    _mux(out, concat, video_file, audio, audio_fmt, _moov_estimate(info, grid, timeline))
+    # Copied pixels are still on their side: the player is told to turn them, as before.
+    rotation = info.rotation if method == "smart" else 0
+    _mux(out, concat, video_file, audio, audio_fmt, _moov_estimate(info, grid, timeline), rotation)
     damage = b"".join(complaints).decode("utf-8", "replace").strip()
     return _Rendered(encoded, audio_how, damage)
 
@@ -448,6 +455,7 @@ def _mux(
     audio: Path | None,
     audio_format: str | None,
     moov_size: int,
+    rotation: int = 0,
 ) -> None:
     """The final MP4 with its index first: written straight into space set aside for it,
     or, if that turns out too small, moved there by a second pass over the file."""
@@ -456,6 +464,7 @@ def _mux(
         "video_file": video_file,
         "audio": audio,
         "audio_format": audio_format,
+        "rotation": rotation,
     }
     try:
         _run(ffmpeg_cmd.mux_cmd(out, moov_size=moov_size, **args), "muxing")

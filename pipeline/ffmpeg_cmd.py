@@ -417,9 +417,10 @@ def encode_piece_cmd(
     The seek goes before the input, so ffmpeg decodes from the previous keyframe and
     drops what comes before ``start``; ``start`` should sit a little before the wanted
     frame's time so rounding never drops it. Timestamps pass through unchanged. The
-    decoder runs on one thread: pieces are made two at a time, one per core.
+    decoder runs on one thread: pieces are made two at a time, one per core. Pixels stay
+    as stored (``-noautorotate``), like those of the copied pieces they sit between.
     """
-    cmd = [*_BASE, "-threads", "1", "-ss", sec(start), *media_input(source)]
+    cmd = [*_BASE, "-threads", "1", "-noautorotate", "-ss", sec(start), *media_input(source)]
     cmd += ["-map", "0:v:0", "-an", "-sn", "-dn"]
     cmd += ["-frames:v", str(frames), "-fps_mode", "passthrough", *x264]
     if timescale:
@@ -470,8 +471,12 @@ def mux_cmd(
     audio: Path | None,
     audio_format: str | None,
     moov_size: int | None = None,
+    rotation: int = 0,
 ) -> list[str]:
     """Put the cut video (a concat list or one file) and the cut audio into one MP4.
+
+    ``rotation`` (degrees, as :attr:`pipeline.probe.MediaInfo.rotation` reads them) tells
+    players to turn the picture; the caller checks that the file came out saying so.
 
     The index goes first, for playing while downloading: written into ``moov_size``
     bytes set aside at the start, or without it moved there by a second pass over the
@@ -500,6 +505,8 @@ def mux_cmd(
         cmd += media_input(audio)
         maps += ["-map", f"{index}:a:0"]
     cmd += [*maps, "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1"]
+    if rotation % 360 and (video_concat is not None or video_file is not None):
+        cmd += ["-metadata:s:v:0", f"rotate={rotation % 360}"]
     if moov_size:
         cmd += ["-moov_size", str(moov_size)]
     else:

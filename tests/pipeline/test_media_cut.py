@@ -203,3 +203,38 @@ def test_cut_points_land_on_frame_boundaries(lecture: Lecture, tmp_path: Path) -
     result = cut(lecture.path, Timeline.of([(3.013, 7.986)]), tmp_path / "cut.mp4")
     assert result.timeline.pairs() == [[pytest.approx(3.0), pytest.approx(8.0)]]
     assert probe(result.path).duration == pytest.approx(5.0, abs=0.03)
+
+
+@pytest.fixture(scope="module")
+def upright_phone(lecture: Lecture, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lecture as a phone held upright stores it: pixels on their side, a display
+    rotation of 90°."""
+    out = tmp_path_factory.mktemp("upright") / "upright.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(lecture.path), "-c", "copy",
+         "-metadata:s:v:0", "rotate=90", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("smart", [True, False], ids=["smart", "encode"])
+def test_a_phone_video_on_its_side_still_plays_upright(
+    upright_phone: Path, lecture: Lecture, tmp_path: Path, smart: bool
+) -> None:
+    assert probe(upright_phone).rotation in (90, 270)
+    result = cut(upright_phone, KEEP, tmp_path / "out.mp4", smart=smart)
+    if smart:
+        # Copied, with only the starts of parts re-encoded, and still told to turn.
+        assert result.video == "smart" and 0 < result.encoded_seconds < 2.5
+        assert result.info.rotation == probe(upright_phone).rotation
+    else:
+        # Re-encoded upright.
+        assert result.video == "encode" and result.info.rotation == 0
+        assert (result.info.width, result.info.height) == (
+            probe(lecture.path).height,
+            probe(lecture.path).width,
+        )
+    # Every frame as a player shows it (turned) is the source's frame as a player shows it.
+    synth.assert_frames_match(upright_phone, result.path, result.timeline.to_source)
+    synth.assert_in_sync(result.path, _expected_marks(lecture, result.timeline), lecture.fps)
