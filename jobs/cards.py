@@ -65,6 +65,9 @@ DESCRIPTION = "dsc"
 PREVIEW = "pre"
 DISCARD = "dis"
 REVIEW_ACTIONS = (PUBLISH, TOPICS, TITLE, DESCRIPTION, PREVIEW, DISCARD)
+# The answers to "Discard?": never on the card itself, only under the question.
+DISCARD_SURE = "dsy"
+DISCARD_KEEP = "dsn"
 
 
 # --- the progress message ---------------------------------------------------------------

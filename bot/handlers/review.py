@@ -29,6 +29,7 @@ from bot.filters import (
     refuse_foreign,
     refuse_non_admin,
 )
+from bot.handlers.usage import edit_quietly
 from bot.keyboards import review as keyboards
 from jobs import cards, control
 from jobs.cards import PlatformCb, ReviewCb
@@ -53,7 +54,7 @@ from storage.models import Recording, RecordingStatus, Workspace
 
 log = logging.getLogger(__name__)
 
-ADMIN_ACTIONS = (cards.PUBLISH, cards.DISCARD)
+ADMIN_ACTIONS = (cards.PUBLISH, cards.DISCARD, cards.DISCARD_SURE, cards.DISCARD_KEEP)
 
 ASK_LIST = "topics_list"
 ASK_RENAME = "topic_title"
@@ -136,7 +137,19 @@ async def publish(
     )
 
 
-async def discard(
+async def discard(query: CallbackQuery, recording: Recording, _: Translator) -> None:
+    """Discard asks first: one tap too many is cheap, a lecture thrown away is not."""
+    if not await _under_review(query, recording, _):
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.reply(
+            _("review.discard_confirm", name=html.escape(cards.display_name(recording))),
+            reply_markup=keyboards.confirm_discard(_, recording.id),
+        )
+
+
+async def discard_confirmed(
     query: CallbackQuery,
     recording: Recording,
     session: AsyncSession,
@@ -152,7 +165,15 @@ async def discard(
     )
     await session.commit()
     await query.answer(_("review.discarded"))
+    if isinstance(query.message, Message):
+        await edit_quietly(query.message, _("review.discarded"), None)
     await cards.refresh_review_card(bot, session, store, recording)
+
+
+async def discard_kept(query: CallbackQuery, recording: Recording, _: Translator) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await edit_quietly(query.message, _("review.discard_kept"), None)
 
 
 async def preview(
@@ -559,6 +580,12 @@ def make_router() -> Router:
     )
     admin.callback_query.register(
         discard, ReviewCb.filter(F.action == cards.DISCARD), OwnRecording()
+    )
+    admin.callback_query.register(
+        discard_confirmed, ReviewCb.filter(F.action == cards.DISCARD_SURE), OwnRecording()
+    )
+    admin.callback_query.register(
+        discard_kept, ReviewCb.filter(F.action == cards.DISCARD_KEEP), OwnRecording()
     )
 
     members = Router(name=f"{__name__}.members")

@@ -7,6 +7,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import review as cb
 from bot.callbacks.review import TopicCb
+from jobs.cards import DISCARD_KEEP, DISCARD_SURE, ReviewCb
 from locales import Translator
 from pipeline.timecodes import Chapter
 
@@ -49,4 +50,16 @@ def topic_actions(_: Translator, rec: int, idx: int, chapter: Chapter) -> Inline
     ):
         builder.button(text=_(key), callback_data=TopicCb(action=action, rec=rec, idx=idx, at=at))
     builder.adjust(3, 1)
+    return builder.as_markup()
+
+
+def confirm_discard(_: Translator, rec: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("review.button_discard_sure"), callback_data=ReviewCb(action=DISCARD_SURE, rec=rec)
+    )
+    builder.button(
+        text=_("review.button_discard_keep"), callback_data=ReviewCb(action=DISCARD_KEEP, rec=rec)
+    )
+    builder.adjust(2)
     return builder.as_markup()

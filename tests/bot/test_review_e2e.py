@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from jobs.cards import ReviewCb
 from storage.models import AuditEvent, Publication, RecordingStatus
 from tests.bot import chat_fixtures
@@ -230,3 +232,54 @@ async def test_title_edit_reaches_metadata_and_auto_publish_waits_for_clean_tran
     await telegram.wait_for_message(841, lambda m: "Публикую сам: Файл" in seen(m), after=0)
     publications = await rows(app.settings, Publication, recording_id=clean.recording_id)
     assert [p.platform for p in publications] == ["export"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "ask", "sure", "keep"),
+    [
+        ("en", "Discard «", "Yes, discard", "Keep it"),
+        ("ru", "Отклонить «", "Да, отклонить", "Оставить"),
+    ],
+)
+async def test_discard_asks_first_and_only_admins_answer(
+    app: RunningBot, telegram: FakeTelegram, lecture_video: Path, lang: str, ask: str, sure: str,
+    keep: str,
+) -> None:  # fmt: skip
+    base = 861 if lang == "en" else 871
+    group = telegram.group(-100000 - base, "Signals course")
+    owner = telegram.user(base, "Olga", language_code=lang)
+    student = telegram.user(base + 1, "Sam", language_code=lang)
+    telegram.set_admins(group["id"], [], creator=owner["id"])
+    made = await reviewable(app.settings, telegram, group, owner, lecture_video, language=lang)
+    card = await _card(telegram, group["id"], "📋")
+
+    # One tap asks; nothing is discarded yet.
+    mark = telegram.mark()
+    await telegram.press(group, owner, card.message_id, button(card, "🗑"))
+    question = await telegram.wait_for_message(group["id"], after=mark)
+    assert ask in seen(question)
+    assert [label for label, _ in question.buttons] == [f"🗑 {sure}", f"↩️ {keep}"]
+    recording = await recording_row(app.settings, made.recording_id)
+    assert recording.status == RecordingStatus.AWAITING_REVIEW
+
+    # A member may not answer it.
+    refused = await telegram.press(group, student, question.message_id, question.buttons[0][1])
+    assert (await telegram.wait_for_answer(refused))["show_alert"] is True
+    assert (await recording_row(app.settings, made.recording_id)).status == (
+        RecordingStatus.AWAITING_REVIEW
+    )
+
+    # "Keep it" leaves the card as it was; asking again and confirming discards.
+    await telegram.press(group, owner, question.message_id, question.buttons[1][1])
+    await telegram.wait_for(lambda: question.buttons == [])
+    assert (await recording_row(app.settings, made.recording_id)).status == (
+        RecordingStatus.AWAITING_REVIEW
+    )
+    mark = telegram.mark()
+    await telegram.press(group, owner, card.message_id, button(card, "🗑"))
+    question = await telegram.wait_for_message(group["id"], after=mark)
+    await telegram.press(group, owner, question.message_id, question.buttons[0][1])
+    await telegram.wait_for(lambda: question.buttons == [])
+    recording = await recording_row(app.settings, made.recording_id)
+    assert recording.status == RecordingStatus.SKIPPED
+    await telegram.wait_for(lambda: card.buttons == [] or "🗑" in seen(card))
