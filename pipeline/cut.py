@@ -502,15 +502,19 @@ def _copy_piece_cmd(entry: list[str], listing: Path, out: Path) -> list[str]:
 def _select_exprs(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> tuple[str, str]:
     """ffmpeg expressions keeping the frames of ``spans`` and closing the gaps.
 
-    Frames are compared against boundaries half a frame early, so a timestamp that
-    rounds a hair either way still lands in the right span.
+    Frames are compared against the middle between the frame a span starts or ends at
+    and the one before it, so a timestamp that rounds a hair either way still lands in
+    the right span, however unevenly the frames are spaced (variable frame rate).
     """
-    half = grid.frame / 2
     b = grid.bounds
-    select = "+".join(f"gte(t,{b[x] - half:.6f})*lt(t,{b[y] - half:.6f})" for x, y in spans)
+
+    def edge(i: int) -> float:
+        return float(b[i] + b[i - 1]) / 2 if i > 0 else float(b[0]) - grid.frame / 2
+
+    select = "+".join(f"gte(t,{edge(x):.6f})*lt(t,{edge(y):.6f})" for x, y in spans)
     shift = [f"{b[spans[0][0]]:.6f}"]
     for (_, prev_end), (x, _) in itertools.pairwise(spans):
-        shift.append(f"{b[x] - b[prev_end]:.6f}*gte(T,{b[x] - half:.6f})")
+        shift.append(f"{b[x] - b[prev_end]:.6f}*gte(T,{edge(x):.6f})")
     return select, f"(T-({'+'.join(shift)}))/TB"
 
 

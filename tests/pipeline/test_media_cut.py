@@ -6,6 +6,7 @@ import math
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline import cut as cut_module
@@ -238,3 +239,34 @@ def test_a_phone_video_on_its_side_still_plays_upright(
     # Every frame as a player shows it (turned) is the source's frame as a player shows it.
     synth.assert_frames_match(upright_phone, result.path, result.timeline.to_source)
     synth.assert_in_sync(result.path, _expected_marks(lecture, result.timeline), lecture.fps)
+
+
+@pytest.fixture(scope="module")
+def uneven_frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Variable frame rate as phones record it: 30 fps, but every seventh frame comes 22 ms
+    early, 11 ms after the one before it."""
+    out = tmp_path_factory.mktemp("uneven") / "uneven.mp4"
+    retime = "setpts='(N/30-0.022*eq(mod(N\\,7)\\,3))/TB'"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=160x90:r=30:d=8,{retime}",
+         "-f", "lavfi", "-i", "sine=f=440:d=8", "-map", "0:v", "-map", "1:a",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "45", "-pix_fmt", "yuv420p",
+         "-fps_mode", "passthrough", "-c:a", "aac", "-shortest", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("smart", [True, False], ids=["smart", "encode"])
+def test_unevenly_spaced_frames_are_cut_exactly(
+    uneven_frames: Path, tmp_path: Path, smart: bool
+) -> None:
+    times = synth.frame_times(uneven_frames)
+    # Parts that end just before an early frame, where half a usual frame reaches past it.
+    assert [n % 7 for n in (59, 94, 150)] == [3, 3, 3]
+    keep = Timeline.of([(times[10], times[59]), (times[94], times[150])])
+    result = cut(uneven_frames, keep, tmp_path / "out.mp4", smart=smart, stretch=0.0)
+    assert result.info.video_frames == (59 - 10) + (150 - 94)
+    out_times = synth.frame_times(result.path)
+    want = [result.timeline.to_output(t) for t in [*times[10:59], *times[94:150]]]
+    assert np.allclose(out_times, want, atol=0.002)
