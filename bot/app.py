@@ -28,6 +28,7 @@ COMMANDS = (
     "usage",
     "roles",
     "audit",
+    "cancel",
 )
 
 

@@ -1,4 +1,4 @@
-"""Who may do what, and which conversation a message answers.
+"""Who may do what.
 
 Roles are decided here and nowhere else: routers that change or publish put `IsAdmin()` on
 themselves, and a refusal router after them answers everyone else. Two checks look beyond the
@@ -15,11 +15,8 @@ Telegram admin stays an admin here for as long as Telegram says so.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,8 +24,6 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
-from aiogram.utils.text_decorations import html_decoration
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap.settings import Settings
@@ -350,143 +345,6 @@ async def refuse_foreign(
             session, workspace.id, user_id, "refused_foreign", f"recording:{rec}", data=query.data
         )
     await query.answer(_("recs.not_found"), show_alert=True)
-
-
-# --- conversations: "reply to this message with ..." -------------------------------------
-
-ASK_TTL = 24 * 3600
-# A plain message in a private chat answers only a prompt this fresh; a reply always works.
-FRESH_SECONDS = 15 * 60
-
-
-@dataclass(frozen=True)
-class Ask:
-    """What a prompt waits for: its kind, the recording (or template) and any earlier steps."""
-
-    kind: str
-    rec: int = 0
-    idx: int = -1
-    data: dict[str, Any] = field(default_factory=dict)
-    prompt: int = 0
-
-    def dump(self) -> str:
-        return json.dumps(
-            {"kind": self.kind, "rec": self.rec, "idx": self.idx, "data": self.data},
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def load(cls, raw: str | bytes, prompt: int) -> Ask:
-        value = json.loads(raw)
-        return cls(
-            kind=str(value["kind"]),
-            rec=int(value.get("rec", 0)),
-            idx=int(value.get("idx", -1)),
-            data=dict(value.get("data") or {}),
-            prompt=prompt,
-        )
-
-
-class Asks:
-    """Open prompts per chat and user in Redis, one field per prompt message.
-
-    A reply names its prompt; in a private chat a plain message answers the latest prompt.
-    """
-
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-
-    @staticmethod
-    def _key(chat_id: int, user_id: int) -> str:
-        return f"leap:ask:{chat_id}:{user_id}"
-
-    async def put(self, chat_id: int, user_id: int, prompt_id: int, ask: Ask) -> None:
-        key = self._key(chat_id, user_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, str(prompt_id), ask.dump())
-            pipe.hset(key, "last", f"{prompt_id}:{time.time():.0f}")
-            pipe.expire(key, ASK_TTL)
-            await pipe.execute()
-
-    async def get(self, chat_id: int, user_id: int, prompt_id: int | None) -> Ask | None:
-        key = self._key(chat_id, user_id)
-        if prompt_id is None:
-            last = await self.redis.hget(key, "last")
-            if last is None:
-                return None
-            latest, _, since = (last.decode() if isinstance(last, bytes) else last).partition(":")
-            # Hours later a plain message is something new (a link, a remark), not an answer.
-            if time.time() - float(since or 0) > FRESH_SECONDS:
-                return None
-            prompt_id = int(latest)
-        raw = await self.redis.hget(key, str(prompt_id))
-        return None if raw is None else Ask.load(raw, prompt_id)
-
-    async def drop(self, chat_id: int, user_id: int, prompt_id: int) -> None:
-        key = self._key(chat_id, user_id)
-        await self.redis.hdel(key, str(prompt_id))
-        last = await self.redis.hget(key, "last")
-        latest = (last.decode() if isinstance(last, bytes) else last or "").partition(":")[0]
-        if latest == str(prompt_id):
-            await self.redis.hdel(key, "last")
-
-
-class Answering(Filter):
-    """A text message that answers one of the bot's open prompts of the given kinds."""
-
-    def __init__(self, *kinds: str) -> None:
-        self.kinds = frozenset(kinds)
-
-    async def __call__(self, message: Message, bot: Bot, arq: Redis) -> bool | dict[str, Any]:
-        if message.from_user is None or not message.text or message.text.startswith("/"):
-            return False
-        replied = message.reply_to_message
-        asks = Asks(arq)
-        if replied is not None and replied.from_user is not None:
-            me = await bot.me()
-            if replied.from_user.id != me.id:
-                return False
-            ask = await asks.get(message.chat.id, message.from_user.id, replied.message_id)
-        elif message.chat.type == "private":
-            if starts_with_link(message):
-                # Pasted on its own, a link is a new recording; only a reply to the prompt
-                # makes it the answer.
-                return False
-            ask = await asks.get(message.chat.id, message.from_user.id, None)
-        else:
-            # In a group only replies are answers; everything else is the group talking.
-            return False
-        if ask is None or (self.kinds and ask.kind not in self.kinds):
-            return False
-        return {"ask": ask}
-
-
-def starts_with_link(message: Message) -> bool:
-    """The text opens with a web address, typed with its scheme or marked by Telegram."""
-    text = message.text or ""
-    body = text.lstrip()
-    if body.lower().startswith(("http://", "https://")):
-        return True
-    # An address without its scheme (youtu.be/…): Telegram's entity offsets count UTF-16 units.
-    start = len(text[: len(text) - len(body)].encode("utf-16-le")) // 2
-    return any(entity.type == "url" and entity.offset == start for entity in message.entities or [])
-
-
-async def open_prompt(
-    anchor: Message, user_id: int, user_name: str, text: str, ask: Ask, redis: Redis
-) -> Message:
-    """Ask the user for text, remembered until they answer by replying to the prompt.
-
-    A plain prompt, not a forced reply: Telegram shows replies to the bot to a bot in privacy
-    mode, and a forced reply would pop up for everyone in the group.
-    """
-    if anchor.chat.type != "private":
-        # The group sees whom the bot is asking.
-        mention = f'<a href="tg://user?id={user_id}">{html_decoration.quote(user_name)}</a>'
-        text = f"{mention}\n{text}"
-    sent = await anchor.answer(text)
-    await Asks(redis).put(anchor.chat.id, user_id, sent.message_id, ask)
-    return sent
 
 
 class OwnTemplate(Filter):

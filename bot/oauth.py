@@ -66,7 +66,6 @@ def _esc(text: str) -> str:
 
 
 STATE_TTL = 600
-AWAIT_TTL = 600
 CONFIRM_TTL = 600
 # The path segment of each provider's callback route.
 ROUTES = {"youtube": "google", "vk": "vk"}
@@ -203,33 +202,6 @@ def _pending(raw: bytes | str | None) -> PendingSignIn | None:
         return PendingSignIn(**json.loads(raw))
     except (TypeError, ValueError):
         return None
-
-
-# --- a question the bot asked and waits for in the chat ----------------------------------
-
-
-def _await_key(chat_id: int, user_id: int) -> str:
-    return f"leap:connect:await:{chat_id}:{user_id}"
-
-
-async def expect_reply(redis: Redis, chat_id: int, user_id: int, kind: str, **data: Any) -> None:
-    """Remember that the bot asked this person in this chat for a `kind` of answer."""
-    await redis.set(_await_key(chat_id, user_id), json.dumps({"kind": kind, **data}), ex=AWAIT_TTL)
-
-
-async def expected_reply(redis: Redis, chat_id: int, user_id: int) -> dict[str, Any] | None:
-    raw = await redis.get(_await_key(chat_id, user_id))
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-async def reply_received(redis: Redis, chat_id: int, user_id: int) -> None:
-    await redis.delete(_await_key(chat_id, user_id))
 
 
 # --- finishing a sign-in ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from aiogram import Router
 
 from bot.handlers import (
     audit,
+    cancel,
     connections,
     fallback,
     groups,
@@ -34,6 +35,7 @@ def routers() -> list[Router]:
     made = [
         m.make_router()
         for m in (
+            cancel,
             start,
             groups,
             roles,

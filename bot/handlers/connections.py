@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import oauth
 from bot.callbacks.connections import ConnectCb, DisconnectCb, SignInCb
+from bot.conversation import Answering, Ask, Conversations, open_prompt, with_way_out
 from bot.filters import IsAdmin, refusing, refusing_message
 from bot.keyboards import connections as keyboards
 from integrations import google_oauth, telegram_channel
@@ -59,21 +60,9 @@ _VK_NUMBERED = re.compile(r"^(?:club|public|event)(\d+)$", re.IGNORECASE)
 _VK_SCREEN_NAME = re.compile(r"^[A-Za-z0-9_.]{2,64}$")
 # What everyone but an admin hears when they try to connect or disconnect anything.
 REFUSAL = "connect.admins_only"
-
-
-class Awaiting(BaseFilter):
-    """Passes a message from the person the bot asked for a `kind` of answer in this chat."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    async def __call__(self, message: Message, arq: ArqRedis) -> bool | dict[str, Any]:
-        if message.from_user is None:
-            return False
-        data = await oauth.expected_reply(arq, message.chat.id, message.from_user.id)
-        if data is None or data.get("kind") != self.kind:
-            return False
-        return {"awaited": data}
+# What the bot asks for after /connect: the channel to post to, the VK community to upload to.
+CHANNEL = "channel"
+VK_GROUP = "vk_group"
 
 
 class NotTheStarter(BaseFilter):
@@ -137,8 +126,9 @@ async def connect_chosen(
         await message.answer(_("connect.error.no_secret_key", provider=name))
         return
     if provider == "telegram":
-        await oauth.expect_reply(arq, message.chat.id, query.from_user.id, "channel")
-        await message.answer(_("connect.channel_prompt"))
+        person = query.from_user
+        prompt = _("connect.channel_prompt")
+        await open_prompt(message, person.id, person.full_name, prompt, Ask(CHANNEL), arq, _)
         return
     if not oauth.configured(settings, provider):
         await message.answer(_("connect.error.not_configured", provider=name))
@@ -282,10 +272,13 @@ async def sign_in_answered(
         return
     credential_id = await oauth.store(session, secrets, signed)
     if signed.provider == "vk":
-        await oauth.expect_reply(
-            arq, signed.chat_id, signed.user_id, "vk_group", credential_id=credential_id
-        )
-        text = _("connect.vk_done", account=_esc(signed.account))
+        # The question turns into the next one: which community the videos go to.
+        text = with_way_out(_, _("connect.vk_done", account=_esc(signed.account)))
+        if isinstance(query.message, Message):
+            ask = Ask(VK_GROUP, data={"credential_id": credential_id})
+            await Conversations(arq).open(
+                signed.chat_id, signed.user_id, query.message.message_id, ask
+            )
     else:
         text = _("connect.youtube_done", channel=_esc(signed.account))
     await query.answer()
@@ -302,8 +295,15 @@ async def _settle(query: CallbackQuery, text: str) -> None:
 # --- Telegram channel -----------------------------------------------------------------------
 
 
+def _names_a_channel(message: Message) -> bool:
+    return message.forward_origin is not None or (
+        telegram_channel.parse_channel_ref(message.text or "") is not None
+    )
+
+
 async def channel_named(
     message: Message,
+    ask: Ask,
     session: AsyncSession,
     workspace: Workspace,
     bot: Bot,
@@ -352,7 +352,7 @@ async def channel_named(
         account=info.title,
         chat_id=info.chat_id,
     )
-    await oauth.reply_received(arq, message.chat.id, message.from_user.id)
+    await Conversations(arq).close(message.chat.id, message.from_user.id, ask.prompt)
     await message.reply(_("connect.channel_done", title=_esc(info.title)))
 
 
@@ -373,9 +373,15 @@ def parse_vk_group(text: str) -> int | str | None:
     return None
 
 
+def _names_a_vk_group(message: Message) -> bool:
+    """A VK address or a community's number: an answer even where a link would be a lecture."""
+    text = (message.text or "").strip()
+    return bool(_VK_HOST.match(text) or _VK_NUMBERED.match(text) or re.fullmatch(r"-?\d+", text))
+
+
 async def vk_group_named(
     message: Message,
-    awaited: dict[str, Any],
+    ask: Ask,
     session: AsyncSession,
     workspace: Workspace,
     settings: Settings,
@@ -385,9 +391,9 @@ async def vk_group_named(
 ) -> None:
     if message.from_user is None or secrets is None:
         return
-    credential = await _credential(session, workspace.id, int(awaited.get("credential_id", 0)))
+    credential = await _credential(session, workspace.id, int(ask.data.get("credential_id", 0)))
     if credential is None or credential.provider != "vk":
-        await oauth.reply_received(arq, message.chat.id, message.from_user.id)
+        await Conversations(arq).close(message.chat.id, message.from_user.id, ask.prompt)
         await message.reply(_("connect.error.expired_link"))
         return
     ref = parse_vk_group(message.text or "")
@@ -424,7 +430,7 @@ async def vk_group_named(
         account=name,
         group_id=group_id,
     )
-    await oauth.reply_received(arq, message.chat.id, message.from_user.id)
+    await Conversations(arq).close(message.chat.id, message.from_user.id, ask.prompt)
     await message.reply(_("connect.vk_group_done", name=_esc(name)))
 
 
@@ -541,21 +547,19 @@ async def _revoke_google(settings: Settings, payload: dict[str, Any]) -> None:
         log.warning("Google did not revoke the grant: %s", exc.error)
 
 
-async def reply_refused(message: Message, arq: ArqRedis, _: Translator) -> None:
+async def reply_refused(message: Message, ask: Ask, arq: ArqRedis, _: Translator) -> None:
     """An answer the bot waited for, from someone who is no longer an admin: the wait ends."""
     if message.from_user is not None:
-        await oauth.reply_received(arq, message.chat.id, message.from_user.id)
+        await Conversations(arq).close(message.chat.id, message.from_user.id, ask.prompt)
     await message.reply(_(REFUSAL))
 
 
 def make_router() -> Router:
     router = Router(name=__name__)
-    # A command while the bot waits for an answer is a command, not the answer.
-    plain_text = F.text & ~F.text.startswith("/")
-    awaited = (
-        (F.forward_origin | plain_text, Awaiting("channel")),
-        (plain_text, Awaiting("vk_group")),
-    )
+    # A channel is named by its @username or by a post forwarded from it.
+    named = Answering(CHANNEL, forwards=(CHANNEL,), unprompted=_names_a_channel)
+    community = Answering(VK_GROUP, unprompted=_names_a_vk_group)
+    awaited = ((named,), (community,))
 
     # Whoever started a sign-in finishes it; the pending sign-in says who that is, and everyone
     # else who presses its confirmation is told whose it is.

@@ -19,13 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import review as cb
 from bot.callbacks.review import TopicCb
+from bot.conversation import Answering, Ask, Conversations, open_prompt
 from bot.filters import (
-    Answering,
-    Ask,
-    Asks,
     IsAdmin,
     OwnRecording,
-    open_prompt,
     refuse_foreign,
     refuse_non_admin,
 )
@@ -206,7 +203,7 @@ async def ask_title(
         kind, text = ASK_TITLE, _("review.ask_title")
     else:
         kind, text = ASK_DESCRIPTION, _("review.ask_description")
-    await _prompt(query, arq, text, Ask(kind, rec=recording.id))
+    await _prompt(query, arq, text, Ask(kind, rec=recording.id), _)
 
 
 @dataclass(frozen=True)
@@ -239,9 +236,9 @@ async def answered(
     user = message.from_user
     assert user is not None
     recording = await repo.get_recording(session, workspace.id, ask.rec)
-    asks = Asks(arq)
+    asks = Conversations(arq)
     if recording is None or recording.status is not RecordingStatus.AWAITING_REVIEW:
-        await asks.drop(message.chat.id, user.id, ask.prompt)
+        await asks.close(message.chat.id, user.id, ask.prompt)
         await message.reply(_("review.not_under_review"))
         return
     text = message.text or ""
@@ -252,7 +249,7 @@ async def answered(
     if isinstance(outcome, str):
         await message.reply(outcome)
         return
-    await asks.drop(message.chat.id, user.id, ask.prompt)
+    await asks.close(message.chat.id, user.id, ask.prompt)
     await message.reply(outcome.reply)
     if outcome.saved:
         await cards.refresh_review_card(bot, session, store, recording)
@@ -430,7 +427,7 @@ async def topic_pressed(
         text = _(key, number=idx + 1, current=current or "00:00:00 …")
         data = {"editor": query.message.message_id, "at": callback_data.at}
         ask = Ask(kind, rec=recording.id, idx=idx, data=data)
-        await _prompt(query, arq, text, ask)
+        await _prompt(query, arq, text, ask, _)
 
 
 def _edited(_: Translator, ask: Ask, chapters: list[Chapter], text: str) -> list[Chapter] | str:
@@ -541,12 +538,12 @@ async def _audit(
     )
 
 
-async def _prompt(query: CallbackQuery, arq: ArqRedis, text: str, ask: Ask) -> None:
+async def _prompt(query: CallbackQuery, arq: ArqRedis, text: str, ask: Ask, _: Translator) -> None:
     """Ask the presser for text in the chat; their reply reaches `answered`."""
     await query.answer()
     if isinstance(query.message, Message):
         user = query.from_user
-        await open_prompt(query.message, user.id, user.full_name, text, ask, arq)
+        await open_prompt(query.message, user.id, user.full_name, text, ask, arq, _)
 
 
 def _needs_picture(_: Translator, platforms: list[str]) -> str:

@@ -27,13 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import templates as cb
 from bot.callbacks.templates import TplCb
+from bot.conversation import Answering, Ask, Conversations, open_prompt
 from bot.filters import (
-    Answering,
-    Ask,
-    Asks,
     IsAdmin,
     OwnTemplate,
-    open_prompt,
     refuse_non_admin,
     refuse_non_admin_message,
 )
@@ -351,7 +348,7 @@ async def new_pressed(query: CallbackQuery, arq: ArqRedis, _: Translator) -> Non
     if isinstance(query.message, Message):
         user = query.from_user
         await open_prompt(
-            query.message, user.id, user.full_name, _("tpl.ask_name"), Ask(NEW_NAME), arq
+            query.message, user.id, user.full_name, _("tpl.ask_name"), Ask(NEW_NAME), arq, _
         )
 
 
@@ -367,7 +364,7 @@ async def new_answered(
     user = message.from_user
     assert user is not None
     data = dict(ask.data)
-    asks = Asks(arq)
+    asks = Conversations(arq)
     if ask.kind == NEW_NAME:
         name = " ".join(text.split())
         if not 1 <= len(name) <= 100:
@@ -387,9 +384,11 @@ async def new_answered(
     else:
         _answer(data, "description_template", text)
         following, prompt = "", ""
-    await asks.drop(message.chat.id, user.id, ask.prompt)
+    await asks.close(message.chat.id, user.id, ask.prompt)
     if following:
-        await open_prompt(message, user.id, user.full_name, prompt, Ask(following, data=data), arq)
+        await open_prompt(
+            message, user.id, user.full_name, prompt, Ask(following, data=data), arq, _
+        )
         return
     body: dict[str, Any] = {"name": data["name"], "match": {"keywords_any": data["keywords"]}}
     for key in ("title_template", "description_template"):
@@ -404,7 +403,7 @@ async def new_answered(
             else (NEW_DESCRIPTION, "tpl.ask_description", "description_template")
         )
         data.pop(field, None)
-        await open_prompt(message, user.id, user.full_name, _(key), Ask(retry, data=data), arq)
+        await open_prompt(message, user.id, user.full_name, _(key), Ask(retry, data=data), arq, _)
         return
     text, markup = await card_view(
         _, session, workspace, row, _("tpl.created", name=html.escape(row.name))
@@ -435,7 +434,7 @@ async def edit_pressed(
     kind, key = EDIT_FIELDS[callback_data.action]
     ask = Ask(kind, idx=template.id, data={"card": query.message.message_id})
     user = query.from_user
-    await open_prompt(query.message, user.id, user.full_name, _(key), ask, arq)
+    await open_prompt(query.message, user.id, user.full_name, _(key), ask, arq, _)
 
 
 async def edit_answered(
@@ -451,7 +450,7 @@ async def edit_answered(
     assert user is not None
     row = next((r for r in await repo.templates(session, workspace.id) if r.id == ask.idx), None)
     if row is None:
-        await Asks(arq).drop(message.chat.id, user.id, ask.prompt)
+        await Conversations(arq).close(message.chat.id, user.id, ask.prompt)
         await message.reply(_("tpl.gone"))
         return
     text = (message.text or "").strip()
@@ -474,7 +473,7 @@ async def edit_answered(
     saved = await _saved_answer(message, session, workspace, body, row, "template_changed", _)
     if isinstance(saved, ValidationError):
         return
-    await Asks(arq).drop(message.chat.id, user.id, ask.prompt)
+    await Conversations(arq).close(message.chat.id, user.id, ask.prompt)
     await message.reply(_("tpl.saved"))
     card = ask.data.get("card")
     if isinstance(card, int):

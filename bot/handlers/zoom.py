@@ -41,6 +41,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.zoom import ZoomPickCb
+from bot.conversation import Ask, Conversations, with_way_out
 from bot.filters import (
     AdminThere,
     InGroup,
@@ -71,7 +72,9 @@ from storage.models import Recording, SourceKind, Workspace, WorkspaceKind
 log = logging.getLogger(__name__)
 
 PROVIDER = "zoom"
-AWAIT_TTL = 15 * 60
+# The prompt after /zoom_connect: answered in the person's private chat, for the workspace
+# (`workspace_id`, None for their own) of the chat it was asked in (`origin`).
+CREDENTIALS = "zoom_credentials"
 PICK_TTL = 3600
 LIST_LIMIT = 15
 
@@ -121,10 +124,6 @@ def _answers_connect_prompt(text: str) -> bool:
     return 2 <= len(words) <= 4 and all(_key_like(word) for word in words)
 
 
-def _await_key(user_id: int) -> str:
-    return f"leap:zoom:await:{user_id}"
-
-
 def _pick_key(workspace_id: int, key: str) -> str:
     return f"leap:zoom:pick:{workspace_id}:{key}"
 
@@ -132,8 +131,9 @@ def _pick_key(workspace_id: int, key: str) -> str:
 class PendingConnect(BaseFilter):
     """Where credentials sent privately go now, handed over as `target` and `asked`.
 
-    `target` is the group whose admin asked with /zoom_connect in the last quarter of an hour,
-    or None for the sender's personal workspace; `asked` says whether the bot asked at all.
+    `target` is the group whose admin asked with /zoom_connect, or None for the sender's
+    personal workspace; `asked` says whether the /zoom_connect prompt is what this message
+    answers: a reply to it, or a plain message while it is the newest, fresh prompt.
     """
 
     async def __call__(
@@ -141,9 +141,18 @@ class PendingConnect(BaseFilter):
     ) -> bool | dict[str, Any]:
         if message.from_user is None:
             return False
-        raw = await arq.get(_await_key(message.from_user.id))
-        pending = json.loads(raw).get("workspace_id") if raw is not None else None
-        return {"target": await _group(session, pending), "asked": raw is not None}
+        replied = message.reply_to_message
+        prompt = replied.message_id if replied is not None else None
+        ask = await Conversations(arq).get(message.chat.id, message.from_user.id, prompt)
+        if ask is None or ask.kind != CREDENTIALS:
+            # The earlier /zoom_connect may still be open behind a newer prompt: its group
+            # is where labelled credentials go.
+            found = await Conversations(arq).all(message.chat.id, message.from_user.id)
+            earlier = [a for a in found if a.kind == CREDENTIALS]
+            pending = earlier[0].data.get("workspace_id") if earlier else None
+            return {"target": await _group(session, pending), "asked": False}
+        pending = ask.data.get("workspace_id")
+        return {"target": await _group(session, pending), "asked": True}
 
 
 class ExpectingCredentials(BaseFilter):
@@ -165,9 +174,13 @@ class ExpectingCredentials(BaseFilter):
 # --- connecting -----------------------------------------------------------------------------
 
 
-async def _expect_credentials(arq: ArqRedis, user_id: int, workspace_id: int | None) -> None:
-    """Remember for a while which workspace this person's next credentials are for."""
-    await arq.set(_await_key(user_id), json.dumps({"workspace_id": workspace_id}), ex=AWAIT_TTL)
+async def _expect_credentials(
+    arq: ArqRedis, user_id: int, workspace_id: int | None, origin: int, prompt: int = 0
+) -> None:
+    """Remember which workspace this person's next credentials are for; they come privately."""
+    ask = Ask(CREDENTIALS, data={"workspace_id": workspace_id, "origin": origin})
+    await Conversations(arq).close_kind(user_id, user_id, CREDENTIALS)
+    await Conversations(arq).open(user_id, user_id, prompt, ask)
 
 
 async def _forget(message: Message) -> None:
@@ -188,7 +201,7 @@ async def connect_in_group(
         await pasted_in_group(message, _)
     if message.from_user is None:
         return
-    await _expect_credentials(arq, message.from_user.id, workspace.id)
+    await _expect_credentials(arq, message.from_user.id, workspace.id, message.chat.id)
     me = await bot.me()
     await message.answer(
         _("zoom.group_send_privately", title=html.escape(workspace.title)),
@@ -201,12 +214,15 @@ async def connect_in_private(
 ) -> None:
     if message.from_user is None:
         return
-    # Asking again keeps the group an earlier /zoom_connect there chose.
-    await _expect_credentials(arq, message.from_user.id, target.id if target else None)
     text = _("zoom.connect_prompt")
     if target is not None:
         text += "\n\n" + _("zoom.connect_target", title=html.escape(target.title))
-    await message.answer(text)
+    sent = await message.answer(with_way_out(_, text))
+    # Asking again keeps the group an earlier /zoom_connect there chose.
+    user = message.from_user
+    await _expect_credentials(
+        arq, user.id, target.id if target else None, message.chat.id, sent.message_id
+    )
 
 
 async def refuse_connect(
@@ -242,7 +258,7 @@ async def credentials_refused(
     """Credentials for a group where the sender is not (or no longer) an admin."""
     await _forget(message)
     if message.from_user is not None:
-        await arq.delete(_await_key(message.from_user.id))
+        await Conversations(arq).close_kind(message.from_user.id, message.from_user.id, CREDENTIALS)
     title = target.title if target is not None else ""
     await message.answer(_("zoom.not_admin_there", title=html.escape(title)))
 
@@ -266,7 +282,7 @@ async def receive(
     if creds is None:
         # One miss ends the wait: the person's next messages are theirs again, and the
         # answer says how to start over.
-        await arq.delete(_await_key(user.id))
+        await Conversations(arq).close_kind(user.id, user.id, CREDENTIALS)
         if target.kind is WorkspaceKind.GROUP:
             await message.answer(_("zoom.unreadable_group", title=html.escape(target.title)))
         else:
@@ -310,7 +326,7 @@ async def receive(
         account_id=creds.account_id,
     )
     await session.commit()
-    await arq.delete(_await_key(user.id))
+    await Conversations(arq).close_kind(user.id, user.id, CREDENTIALS)
     place = (
         _("zoom.workspace_group", title=html.escape(target.title))
         if target.kind is WorkspaceKind.GROUP
