@@ -29,7 +29,7 @@ from jobs import control, files
 from jobs.context import WorkerDeps
 from jobs.queues import PIPELINE
 from locales import gettext
-from locales.format import duration
+from locales.format import duration, language_name
 from pipeline.timecodes import Chapter, format_tc
 from storage import repo
 from storage.files import MediaStore
@@ -448,7 +448,26 @@ def trim_and_template(recording: Recording, _: Callable[..., str]) -> list[str]:
     template = recording.media.get("compose", {}).get("template")
     if template:
         lines.append(_("review.template", name=html.escape(str(template))))
+    spoken = spoken_languages(recording, _)
+    if spoken:
+        lines.append(_("review.language", languages=spoken))
     return lines
+
+
+def spoken_languages(recording: Recording, _: Callable[..., str]) -> str:
+    """The transcript's languages as the card names them: the main one first, then any
+    other the lecture switched to, with how long it was heard ("русский, английский 0:40")."""
+    heard = recording.media.get("transcript", {})
+    main = heard.get("language")
+    if not main:
+        return ""
+    lang = recording.language
+    names = [language_name(lang, str(main))]
+    others = heard.get("languages") or {}
+    for code, seconds in sorted(others.items(), key=lambda item: -float(item[1])):
+        if code != main and float(seconds) >= 1.0:
+            names.append(f"{language_name(lang, str(code))} {duration(float(seconds))}")
+    return ", ".join(names)
 
 
 def review_text(

@@ -25,3 +25,15 @@ def size(lang: str, num_bytes: int) -> str:
 def _number(lang: str, value: float, digits: int) -> str:
     text = f"{value:.{digits}f}"
     return text.replace(".", ",") if lang == "ru" else text
+
+
+def language_name(lang: str, code: str) -> str:
+    """A language's name in `lang` ("русский", "English"), from CLDR through Babel; the code
+    itself for one CLDR does not name."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        name = Locale(lang).languages.get(code.split("-")[0].lower())
+    except (UnknownLocaleError, ValueError):
+        name = None
+    return name or code

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.handlers.usage import refusal_text
 from jobs import control
 from jobs.enqueue import enqueue_stage
+from jobs.transcribe import language_supported
 from leap.settings import Settings
 from locales import Translator
 from locales.format import duration as format_duration
@@ -111,6 +112,11 @@ async def file_received(
         )
         return
 
+    refusal = language_refusal(workspace, settings, _)
+    if refusal is not None:
+        await message.reply(refusal)
+        return
+
     file_size = media.file_size or 0
     if settings.telegram_api_local:
         limit_mb = settings.local_download_limit_mb
@@ -188,6 +194,15 @@ def pipeline_options(workspace: Workspace, settings: Settings) -> dict[str, obje
             chosen.get("transcribe_language") or settings.transcribe_language
         ),
     }
+
+
+def language_refusal(workspace: Workspace, settings: Settings, _: Translator) -> str | None:
+    """Why a lecture in the workspace's language cannot be transcribed here, before any
+    work is done for it; None when the speech engine understands it (or detects it)."""
+    chosen = str(pipeline_options(workspace, settings)["transcribe_language"])
+    if language_supported(settings, chosen):
+        return None
+    return _("error.stt_unsupported_language")
 
 
 # Voice and round video messages in a group shorter than this are people talking, not lectures.

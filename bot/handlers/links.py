@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import links as cb
 from bot.callbacks.links import PlaylistCb
 from bot.filters import AuthorOrAdmin
+from bot.handlers.intake import language_refusal
 from bot.handlers.usage import refusal_text
 from bot.keyboards import links as keyboards
 from integrations import link_probe
@@ -170,6 +171,10 @@ class LinkIntake:
         # Nothing is written while the links are looked at; a long look must not hold the
         # database (SQLite locks it for every writer while a transaction is open).
         await session.commit()
+        refusal = language_refusal(workspace, settings, _)
+        if refusal is not None:
+            await message.reply(refusal)
+            return
         if len(urls) > MAX_LINKS:
             await message.reply(_("links.too_many", limit=MAX_LINKS))
         for url in urls[:MAX_LINKS]:

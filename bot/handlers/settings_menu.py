@@ -6,6 +6,7 @@ when they arrive (see intake), so a change never alters work already under way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import F, Router
@@ -22,6 +23,7 @@ from bot.keyboards import settings as keyboards
 from bot.keyboards.language import LANGUAGE_NAMES
 from jobs.cards import platform_name
 from jobs.publish import PLATFORMS
+from jobs.transcribe import language_supported
 from leap.settings import Settings
 from locales import LANGUAGES, Translator
 from storage import repo
@@ -38,7 +40,7 @@ def menu_text(_: Translator, workspace: Workspace, settings: Settings) -> str:
         platforms=", ".join(platform_name(_.lang, p) for p in platforms)
         or _("prefs.platforms_connected"),
         trim=_("prefs.trim_pauses") if chosen.get("remove_pauses") else _("prefs.trim_edges"),
-        lecture=keyboards.LECTURE_LANGUAGES.get(str(lecture), str(lecture)),
+        lecture=keyboards.lecture_label(_, str(lecture), _known(settings)),
         auto=_("prefs.on") if chosen.get("auto_publish") else _("prefs.off"),
     )
 
@@ -156,12 +158,24 @@ async def _show_section(
         return
     current = dict(workspace.settings or {})
     current.setdefault("transcribe_language", settings.transcribe_language)
+    text = _(f"prefs.section_{name}")
+    known = _known(settings)
+    if name == cb.STT:
+        text += "\n\n" + _("prefs.stt_auto_hint")
+        if not known("ru"):
+            # The one case there is: an English-only model configured by the operator.
+            text += "\n" + _("prefs.stt_english_only")
+        elif not known(str(current["transcribe_language"])):
+            text += "\n" + _("prefs.stt_unknown")
     # A choice pressed again (the language already spoken) leaves the section as it was.
     await edit_quietly(
-        query.message,
-        _(f"prefs.section_{name}"),
-        keyboards.section(_, name, current, _.lang, PLATFORMS),
+        query.message, text, keyboards.section(_, name, current, _.lang, PLATFORMS, known)
     )
+
+
+def _known(settings: Settings) -> Callable[[str], bool]:
+    """Whether the configured speech engine understands a lecture language."""
+    return lambda code: language_supported(settings, code)
 
 
 def make_router() -> Router:

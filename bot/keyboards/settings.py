@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -12,6 +14,8 @@ from locales import Translator
 
 # Languages lectures may be spoken in, by their own names.
 LECTURE_LANGUAGES = {
+    # Detected from the speech, stretch by stretch; the label is the reader's language's.
+    "auto": "",
     "en": "English",
     "ru": "Русский",
     "de": "Deutsch",
@@ -20,6 +24,15 @@ LECTURE_LANGUAGES = {
     "uk": "Українська",
 }
 SECTIONS = (cb.LANGUAGE, cb.PLATFORM, cb.TRIM, cb.STT)
+
+
+def lecture_label(_: Translator, code: str, known: Callable[[str], bool] | None = None) -> str:
+    """A lecture language as a button or the menu names it; ⚠️ when the speech engine of
+    this installation does not understand it."""
+    label = _("prefs.lang_auto") if code == "auto" else LECTURE_LANGUAGES.get(code, code)
+    if known is not None and not known(code):
+        label = f"⚠️ {label}"
+    return label
 
 
 def menu(_: Translator, auto_publish: bool) -> InlineKeyboardMarkup:
@@ -35,7 +48,12 @@ def menu(_: Translator, auto_publish: bool) -> InlineKeyboardMarkup:
 
 
 def section(
-    _: Translator, name: str, settings: dict[str, object], language: str, platforms: tuple[str, ...]
+    _: Translator,
+    name: str,
+    settings: dict[str, object],
+    language: str,
+    platforms: tuple[str, ...],
+    known: Callable[[str], bool] | None = None,
 ) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     options: list[tuple[str, str, bool]] = []
@@ -55,7 +73,9 @@ def section(
         ]
     elif name == cb.STT:
         current = settings.get("transcribe_language")
-        options = [(code, label, code == current) for code, label in LECTURE_LANGUAGES.items()]
+        options = [
+            (code, lecture_label(_, code, known), code == current) for code in LECTURE_LANGUAGES
+        ]
     for value, label, chosen_now in options:
         mark = "✅ " if chosen_now else ""
         builder.button(text=f"{mark}{label}", callback_data=SetCb(action=name, value=value))

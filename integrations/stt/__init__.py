@@ -53,16 +53,20 @@ AUTO = "auto"
 """The language argument that asks the engine to detect the language from the speech."""
 
 
-def _whisper_languages() -> tuple[str, ...]:
-    try:
-        from faster_whisper.tokenizer import _LANGUAGE_CODES
-    except ImportError:
-        # Without the local-asr extra: the languages every Whisper-based API knows best.
-        return ("en", "ru", "de", "fr", "es", "it", "pt", "uk", "zh", "ja")
-    return tuple(_LANGUAGE_CODES)
-
-
-WHISPER_LANGUAGES: tuple[str, ...] = _whisper_languages()
+# Written out rather than read from faster_whisper.tokenizer: importing faster-whisper takes
+# seconds (CTranslate2, PyAV, onnxruntime), and the bot asks which languages are known
+# without ever transcribing.
+# fmt: off
+WHISPER_LANGUAGES: tuple[str, ...] = (
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
+    "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
+    "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
+    "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
+    "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
+    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue",
+)
+# fmt: on
 """ISO 639-1 codes of every language multilingual Whisper transcribes (99)."""
 
 Chunk = tuple[Path, float]

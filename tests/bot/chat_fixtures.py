@@ -147,6 +147,7 @@ async def reviewable(
     thread_id: int | None = None,
     flags: list[dict[str, str]] | None = None,
     compose: dict[str, Any] | None = None,
+    transcript: dict[str, Any] | None = None,
 ) -> Reviewable:
     """A recording the pipeline has just finished, announced by a worker's pipeline_finished."""
     redis = await create_pool(redis_settings(settings))
@@ -187,6 +188,8 @@ async def reviewable(
                 "compose": {"template": "default", **(compose or {})},
                 "summaries": summaries,
             }
+            if transcript is not None:
+                recording.media["transcript"] = transcript
             title = cards.display_name(recording)
             progress = await deps.bot.send_message(
                 chat["id"], f"🎬 <b>{title}</b>", message_thread_id=thread_id
