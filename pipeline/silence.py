@@ -74,6 +74,10 @@ _CHUNK = 1 << 17
 """Bytes of PCM read at a time (4 s): the head search looks again after each."""
 _LOOK_BACK = 30.0
 """Seconds of the head search looked at again each time more is decoded."""
+_TAIL_BLOCK = 30.0
+"""Seconds of a tail window the model listens to at a time, from the end back."""
+_TAIL_LEAD = 1.0
+"""Seconds before each tail block the model listens to first, to settle."""
 _TONAL = 0.08
 """Spectral flatness below which a frame holds tones (music, a voice), not noise."""
 _MUSIC_BELOW_VOICE_DB = 30.0
@@ -560,7 +564,7 @@ def analyse_ends(
     duration: float,
     *,
     window: float = 120.0,
-    samples: int = 6,
+    samples: int = 4,
     sample_seconds: float = 8.0,
 ) -> SpeechAnalysis:
     """Find the first and the last speech without decoding the whole recording.
@@ -591,13 +595,12 @@ def analyse_ends(
         tail_job = pool.submit(_tail_speech, source, duration, voice, window)
         sampled = sample_job.result()
         head, head_heard, head_end = head_job.result()
-        tail, tail_heard = tail_job.result()
+        tail, tail_heard, tail_start = tail_job.result()
     if voice() is None:
         return analyse(source)
     levels = estimate_levels(np.concatenate([sampled.db, *(h.db for h in head_heard + tail_heard)]))
     if not head or not tail:
         return analyse(source)  # the samples heard a voice the ends did not reach
-    tail_start = min(h.offset for h in tail_heard)
     unknown = [Interval(head_end, tail_start)] if tail_start > head_end else []
     speech = Timeline.of([*head, *unknown, *tail]).keep
     return SpeechAnalysis(duration=duration, speech=speech, levels=levels, complete=not unknown)
@@ -661,25 +664,64 @@ def _head_speech(
 
 def _tail_speech(
     source: Path, duration: float, voice: Callable[[], float | None], window: float
-) -> tuple[list[Interval], list[Heard]]:
-    """The lecture's speech at the tail: windows from the end, each twice the last,
-    until one holds the lecturer's voice."""
+) -> tuple[list[Interval], list[Heard], float]:
+    """The lecture's speech at the tail: windows from the end, each twice the last, until
+    one holds the lecturer's voice. The model listens to a window in blocks from its end
+    back and stops at the first block with the voice in it, so a long tail of music or
+    chatter costs it little.
+
+    Returns the speech, what was heard, and where the tail's verdict starts."""
     heard_all: list[Heard] = []
     end = duration
     length = window
     while end > 0:
         start = max(end - length, 0.0)
-        heard = listen(source, start=start, duration=end - start)
-        heard_all.append(heard)
-        if np.any(heard.probs >= _VOICED):
-            voice_db = voice()
-            if voice_db is None:
-                break
-            found = list(voice_spans(heard, voice_db))
-            if found:
-                return found, heard_all
+        pcm = _decode(source, start, end - start)
+        meter = LevelMeter()
+        meter.feed(pcm.tobytes())
+        db = meter.db()
+        heard_all.append(Heard(start, db, np.zeros(0, np.float32), meter.seconds))
+        block = round(_TAIL_BLOCK / (FRAME * _ALIGN_FRAMES)) * _ALIGN_FRAMES * meter.frame_len
+        lead = round(_TAIL_LEAD / (FRAME * _ALIGN_FRAMES)) * _ALIGN_FRAMES * meter.frame_len
+        top = pcm.size
+        while top > 0:
+            bottom = (top - 1) // block * block  # blocks start on frames and windows
+            if int(np.abs(pcm[bottom:top].astype(np.int32)).max(initial=0)) >= _QUIET_PEAK:
+                first = max(bottom - lead, 0)
+                probs = vad.speech_probabilities(pcm[first:top])[(bottom - first) // vad.WINDOW :]
+                if np.any(probs >= _VOICED):
+                    voice_db = voice()
+                    if voice_db is None:
+                        return [], heard_all, start
+                    frames = bottom // meter.frame_len
+                    heard = Heard(
+                        start + frames * FRAME,
+                        db[frames : -(-top // meter.frame_len)],
+                        probs,
+                        (top - bottom) / ffmpeg_cmd.PCM_RATE,
+                    )
+                    found = list(voice_spans(heard, voice_db))
+                    if found:
+                        # The speech after the block ends within the window's end.
+                        return found, heard_all, heard.offset
+            top = bottom
         end, length = start, 2 * length
-    return [], heard_all
+    return [], heard_all, 0.0
+
+
+def _decode(source: Path, start: float, duration: float) -> npt.NDArray[np.int16]:
+    """``duration`` seconds of the first audio stream from ``start``, as 16 kHz mono."""
+    proc = subprocess.run(
+        ffmpeg_cmd.pcm_cmd(source, start=start, duration=duration),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        **ffmpeg_cmd.child_options(),
+    )
+    if proc.returncode != 0:
+        raise MediaError(FFMPEG_FAILED, "decoding audio: " + ffmpeg_cmd.last_line(proc.stderr))
+    data = proc.stdout
+    return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
 
 
 def _spans_of(mask: npt.NDArray[np.bool_], *, bridge: float) -> list[Interval]:
