@@ -51,18 +51,25 @@ def _trim(source: Path, out: Path, *, remove_pauses: bool = False) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-def _transcribe(source: Path, cwd: Path, lang: str) -> str:
-    """``leap process … --until transcribe`` as an operator types it; the text it heard."""
+def _transcribe_all(sources: dict[str, Path], root: Path, lang: str) -> dict[str, str]:
+    """``leap process … --until transcribe`` on each source as an operator types it, all at
+    once; the text each one heard, by name."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "TRANSCRIBE_"))}
-    out = cwd / "out"
-    result = subprocess.run(
-        [*LEAP, "process", str(source), "--until", "transcribe", "--lang", lang,
-         "--out", str(out)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    transcript = json.loads((out / "transcript.json").read_text())
-    return " ".join(s["text"] for s in transcript["segments"]).lower()
+    runs = {}
+    for name, source in sources.items():
+        (root / name).mkdir()
+        runs[name] = subprocess.Popen(
+            [*LEAP, "process", str(source), "--until", "transcribe", "--lang", lang,
+             "--out", str(root / name / "out")],
+            cwd=root / name, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+    heard = {}
+    for name, proc in runs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+        transcript = json.loads((root / name / "out" / "transcript.json").read_text())
+        heard[name] = " ".join(s["text"] for s in transcript["segments"]).lower()
+    return heard
 
 
 @pytest.fixture(scope="module")
@@ -199,17 +206,30 @@ def phone_call(made: Path) -> Path:
     return path
 
 
-def test_8_khz_phone_audio_is_trimmed_and_heard(phone_call: Path, tmp_path: Path) -> None:
-    text = _transcribe(phone_call, tmp_path, "en")
-    info = probe(tmp_path / "out" / "video.mp4")
+@pytest.fixture(scope="module")
+def heard(phone_call: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What speech recognition heard in the recordings whose words matter."""
+    sources = {
+        "phone_call": phone_call,
+        "voice_note": REAL / "tgbotapi_voice.ogg",
+        "two_channels": REAL / "fw_stereo_diarization.wav",
+    }
+    root = tmp_path_factory.mktemp("heard")
+    texts = _transcribe_all(sources, root, "en")
+    return {**texts, "phone_call_video": str(root / "phone_call" / "out" / "video.mp4")}
+
+
+def test_8_khz_phone_audio_is_trimmed_and_heard(heard: dict[str, str]) -> None:
+    text = heard["phone_call"]
+    info = probe(Path(heard["phone_call_video"]))
     assert info.audio_sample_rate == 8000 and not info.has_video
     digits = sum(c.isdigit() for c in text)
     names = "zero one two three four five six seven eight nine oh".split()
     assert digits + sum(text.split().count(n) for n in names) >= 8, text
 
 
-def test_a_telegram_voice_note_is_heard(tmp_path: Path) -> None:
-    text = _transcribe(REAL / "tgbotapi_voice.ogg", tmp_path, "en")
+def test_a_telegram_voice_note_is_heard(heard: dict[str, str]) -> None:
+    text = heard["voice_note"]
     assert "voice message" in text and "telegram" in text, text
 
 
@@ -227,9 +247,9 @@ def test_auto_editors_example_keeps_the_voice_and_drops_the_long_pause(tmp_path:
     assert short["duration"] < whole["duration"] - 15
 
 
-def test_a_different_voice_on_each_channel_is_heard_whole(tmp_path: Path) -> None:
+def test_a_different_voice_on_each_channel_is_heard_whole(heard: dict[str, str]) -> None:
     # Two people at once, one on each channel: mixed, only the louder would be understood.
-    text = _transcribe(REAL / "fw_stereo_diarization.wav", tmp_path, "en")
+    text = heard["two_channels"]
     assert "horizon" in text and "distant" in text, text
     assert "wizard" in text and "curtain" in text, text
     # Each said once: the channels are not heard twice over.
