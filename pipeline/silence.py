@@ -549,9 +549,10 @@ def analyse_levels(db: DbArray, duration: float) -> SpeechAnalysis:
     return SpeechAnalysis(duration=duration, speech=speech, levels=levels, method="loudness")
 
 
-def analyse(source: Path) -> SpeechAnalysis:
-    """Decode and analyse the first audio stream of ``source`` in one pass."""
-    return analyse_heard(listen(source, tones=True))
+def analyse(source: Path, *, tones: bool = True) -> SpeechAnalysis:
+    """Decode and analyse the first audio stream of ``source`` in one pass; without
+    ``tones`` no ``sound`` is looked for (cutting the head and tail needs none)."""
+    return analyse_heard(listen(source, tones=tones))
 
 
 def analyse_split(source: Path, duration: float, *, parts: int = 2) -> SpeechAnalysis:
@@ -578,7 +579,7 @@ def analyse_ends(
     recordings whose samples hold no voice, are analysed whole.
     """
     if duration <= 3 * window:
-        return analyse(source)
+        return analyse(source, tones=False)
     step = (duration - 2 * window) / samples
     middle = [(window + (k + 0.5) * step, sample_seconds) for k in range(samples)]
     # The samples, the head and the tail at once; the ends wait for the voice level from
@@ -597,10 +598,10 @@ def analyse_ends(
         head, head_heard, head_end = head_job.result()
         tail, tail_heard, tail_start = tail_job.result()
     if voice() is None:
-        return analyse(source)
+        return analyse(source, tones=False)
     levels = estimate_levels(np.concatenate([sampled.db, *(h.db for h in head_heard + tail_heard)]))
     if not head or not tail:
-        return analyse(source)  # the samples heard a voice the ends did not reach
+        return analyse(source, tones=False)  # the samples heard a voice the ends did not reach
     unknown = [Interval(head_end, tail_start)] if tail_start > head_end else []
     speech = Timeline.of([*head, *unknown, *tail]).keep
     return SpeechAnalysis(duration=duration, speech=speech, levels=levels, complete=not unknown)

@@ -11,6 +11,7 @@ operator runs it (in this process, or as a command for the AAC check), or throug
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from leap.process import run_process
+from pipeline import silence
 from pipeline.probe import probe
 from pipeline.timeline import Interval
 from pipeline.trim import trim
@@ -58,6 +60,7 @@ def _ffmpeg(*args: str | Path) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *map(str, args)], check=True)
 
 
+@functools.cache
 def _music(seconds: float, folder: Path) -> np.ndarray:
     """A loop of three chords with a kick drum and a hi-hat, at :data:`RATE`, as loud as the
     voices (-20 dBFS)."""
@@ -207,7 +210,7 @@ def test_music_before_and_after_real_speech_is_cut_to_the_speech(voice: str, fol
         folder / f"{voice.replace('.', '_')}.mp4",
         _music(MUSIC_BEFORE, folder),
         pieces,
-        _music(MUSIC_AFTER, folder),
+        _music(MUSIC_BEFORE, folder)[: round(MUSIC_AFTER * RATE)],
         video=voice == "espeak-en",
     )
     report = _process_trim(talk.path, folder / f"out-{voice}")
@@ -278,3 +281,24 @@ def _audio_stream(path: Path) -> dict:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return json.loads(out)["streams"][0]
+
+
+def test_listening_only_to_the_ends_finds_what_listening_to_all_finds(folder: Path) -> None:
+    """Long recordings are listened to at the ends only (and in a few samples); the first
+    and last words found must be those a full pass finds, music and chatter cut alike."""
+    music = _music(MUSIC_BEFORE, folder)
+    pieces = _lecture(ENGLISH, folder, "en", gap=1.0) * 2
+    talk = _talk(
+        folder / "long.m4a",
+        music,
+        pieces,
+        np.concatenate((_chatter(20.0, folder), music[: round(MUSIC_AFTER * RATE)])),
+    )
+    duration = probe(talk.path).duration
+    whole = silence.analyse(talk.path)
+    ends = silence.analyse_ends(talk.path, duration, window=10.0, samples=4)
+    assert not ends.complete
+    assert ends.speech[0].start == pytest.approx(whole.speech[0].start, abs=0.1)
+    assert ends.speech[-1].end == pytest.approx(whole.speech[-1].end, abs=0.1)
+    assert talk.speech[0] - 1.0 <= ends.speech[0].start <= talk.speech[0] + 0.5
+    assert talk.speech[1] - 0.5 <= ends.speech[-1].end <= talk.speech[1] + 1.0
