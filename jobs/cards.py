@@ -206,7 +206,16 @@ def fit(text: str) -> str:
 
 
 def display_name(recording: Recording) -> str:
-    name = recording.source_name or f"#{recording.id}"
+    """What a recording is called in lists and messages: its title once composed (or renamed
+    on the card), else the caption it came with, else its file or page name."""
+    facts = recording.options.get("facts") or {}
+    name = (
+        recording.media.get("compose", {}).get("title")
+        or (facts.get("title") if isinstance(facts, dict) else None)
+        or recording.source_name
+        or f"#{recording.id}"
+    )
+    name = str(name)
     return name if len(name) <= 80 else name[:77] + "…"
 
 

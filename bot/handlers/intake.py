@@ -24,6 +24,7 @@ from leap.settings import Settings
 from locales import Translator
 from locales.format import duration as format_duration
 from locales.format import size
+from pipeline.timecodes import clean_title
 from storage import quotas, repo
 from storage.files import MediaStore, safe_ext
 from storage.models import SourceKind, Workspace
@@ -74,10 +75,12 @@ def is_recording(mime: str | None, file_name: str | None) -> bool:
 def received_media(message: Message) -> tuple[Media, str, str | None]:
     """The file a message carries, the name it goes by and its type, as far as Telegram says."""
     if message.video is not None:
-        return message.video, message.video.file_name or "video.mp4", message.video.mime_type
+        # A video recorded in Telegram has no name; the day it was recorded tells them apart.
+        name = message.video.file_name or f"video-{message.date:%Y-%m-%d}.mp4"
+        return message.video, name, message.video.mime_type
     if message.video_note is not None:
         # Round videos come without a name or a type; they are always MP4.
-        return message.video_note, "video.mp4", "video/mp4"
+        return message.video_note, f"video-{message.date:%Y-%m-%d}.mp4", "video/mp4"
     if message.voice is not None:
         voice = message.voice
         mime = voice.mime_type or "audio/ogg"
@@ -154,6 +157,10 @@ async def file_received(
         if seconds:
             # Counted against the month's minutes until the download is measured.
             options["declared_seconds"] = seconds
+        caption = caption_title(message)
+        if caption:
+            # What the sender called it beats what the file is called.
+            options["facts"] = {"title": caption}
         recording = await repo.create_recording(
             session,
             workspace.id,
@@ -172,7 +179,7 @@ async def file_received(
         await repo.stage_run(session, workspace.id, recording.id, "fetch")
         # Counted from here on by whoever checks next.
         await session.commit()
-    text = _("intake.queued", name=html.escape(file_name))
+    text = _("intake.queued", name=html.escape(caption or file_name))
     ahead = await control.queue_place(session, workspace.id, recording.id)
     if ahead:
         # Accepted all the same; the person should know why nothing moves yet.
@@ -194,6 +201,22 @@ def pipeline_options(workspace: Workspace, settings: Settings) -> dict[str, obje
             chosen.get("transcribe_language") or settings.transcribe_language
         ),
     }
+
+
+CAPTION_TITLE_CHARS = 100
+
+
+def caption_title(message: Message) -> str:
+    """The title a sender gave the file: the first line of its caption (a forwarded post's
+    text too), without hashtags and links; empty when there is none."""
+    for line in (message.caption or "").splitlines():
+        words = [w for w in line.split() if not w.startswith(("#", "http://", "https://"))]
+        title = clean_title(" ".join(words))
+        if title:
+            if len(title) > CAPTION_TITLE_CHARS:
+                title = title[: CAPTION_TITLE_CHARS - 1].rstrip() + "…"
+            return title
+    return ""
 
 
 def language_refusal(workspace: Workspace, settings: Settings, _: Translator) -> str | None:
