@@ -297,8 +297,29 @@ class OwnRecording(Filter):
         return {"recording": recording}
 
 
-async def refuse_non_admin(query: CallbackQuery, _: Translator) -> None:
-    await query.answer(_("common.admins_only"), show_alert=True)
+async def refuse_non_admin(
+    query: CallbackQuery,
+    _: Translator,
+    session: AsyncSession | None = None,
+    workspace: Workspace | None = None,
+    own: Translator | None = None,
+) -> None:
+    """An admin's button pressed by someone else: told in their own language who can act."""
+    said = own or _
+    admins = await admin_names(session, workspace) if session and workspace else []
+    if admins and workspace is not None and workspace.kind is WorkspaceKind.GROUP:
+        text = said("common.admins_only_named", names=", ".join(admins))
+    else:
+        text = said("common.admins_only")
+    await query.answer(text, show_alert=True)
+
+
+async def admin_names(session: AsyncSession, workspace: Workspace, limit: int = 5) -> list[str]:
+    """Who may act on an admin's button here, by the names the bot knows them by."""
+    found = [
+        m.name for m in await repo.members(session, workspace.id) if m.role.is_admin and m.name
+    ]
+    return found[:limit] + (["…"] if len(found) > limit else [])
 
 
 async def refuse_non_admin_message(message: Message, _: Translator) -> None:

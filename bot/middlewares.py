@@ -219,6 +219,9 @@ class WorkspaceMiddleware(BaseMiddleware):
         lang = language_for(workspace, member, user)
         data["lang"] = lang
         data["_"] = Translator(lang)
+        # What only the sender sees (a button's alert) is in their own language, also in a
+        # group that speaks another.
+        data["own"] = Translator(member.language or choose_language(user.language_code))
         return await handler(event, data)
 
     async def _first_contact(

@@ -1,7 +1,8 @@
 """The review card: choose platforms, correct topics, title and description, publish or discard.
 
-Members may correct; only admins publish and discard. Every button names its recording, which
-`OwnRecording` looks up within the chat's workspace before any handler here runs.
+Members may correct; only admins choose the platforms, publish and discard. Every button
+names its recording, which `OwnRecording` looks up within the chat's workspace before any
+handler here runs.
 """
 
 from __future__ import annotations
@@ -585,8 +586,10 @@ def make_router() -> Router:
         discard_kept, ReviewCb.filter(F.action == cards.DISCARD_KEEP), OwnRecording()
     )
 
+    # What is published, and where, is the admins' choice: they publish it.
+    admin.callback_query.register(toggle_platform, PlatformCb.filter(), OwnRecording())
+
     members = Router(name=f"{__name__}.members")
-    members.callback_query.register(toggle_platform, PlatformCb.filter(), OwnRecording())
     members.callback_query.register(
         ask_title, ReviewCb.filter(F.action.in_({cards.TITLE, cards.DESCRIPTION})), OwnRecording()
     )
@@ -603,6 +606,7 @@ def make_router() -> Router:
     refused.callback_query.register(
         refuse_non_admin, ReviewCb.filter(F.action.in_(ADMIN_ACTIONS)), OwnRecording()
     )
+    refused.callback_query.register(refuse_non_admin, PlatformCb.filter(), OwnRecording())
     for data in (ReviewCb, PlatformCb, TopicCb):
         refused.callback_query.register(refuse_foreign, data.filter())
 
