@@ -20,6 +20,11 @@ when the source says to turn them).
 The file is written with its index first, into space set aside for it, so no second
 pass over the output is needed.
 
+Damaged sources. A file that ffmpeg plays although some of its bytes are broken is never
+refused: copying stops at the first broken packet, so the smart cut comes out short and
+the whole picture is re-encoded instead ("repair"), the decoder leaving out the frames it
+cannot read. Every result is checked (frame count, rotation) before it replaces ``out``.
+
 Audio. AAC is copied frame by frame (an AAC packet is always a keyframe): each kept
 interval takes the run of packets whose start lies nearest to where the output needs
 it, carrying the rounding over to the next interval, so the sound never drifts more

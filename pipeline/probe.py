@@ -18,6 +18,10 @@ not something a user sent.
 Times in :class:`MediaInfo` and from :func:`keyframe_times` are seconds from the start
 of the file as ffmpeg sees it (its ``start_time`` subtracted), which is the timeline
 that ``ffmpeg -ss`` and decoded PCM use.
+
+A cover picture (an MP3's or M4A's album art) is not a video stream: such a file is
+sound only. :func:`channel_voices` tells whether a stereo recording carries a different
+voice on each channel, to be heard one channel at a time.
 """
 
 from __future__ import annotations
