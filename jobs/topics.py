@@ -1,4 +1,10 @@
-"""The topics stage: chapters with timecodes, by an LLM when a key is set, offline otherwise."""
+"""The topics stage: chapters with timecodes, by an LLM when a key is set, offline otherwise.
+
+Whichever method found them, the topics written are the chapters a person will see: each
+starts on its first words (never in a pause or a break), and topics too close to make a
+chapter of their own are folded away here, so the progress message counts what the card
+shows.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from jobs import files
 from jobs.runner import StageJob, stage
 from leap.settings import Settings
 from pipeline import offline_topics
-from pipeline.topics import Topics, normalize
+from pipeline.topics import Topics, chapter_spaced, normalize, on_first_words
 from pipeline.transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,8 @@ async def find_topics(
     if found is None:
         found = await asyncio.to_thread(offline_topics.extract_topics, transcript, duration)
         method = "offline"
-    return normalize(found, duration), method
+    found = on_first_words(normalize(found, duration), transcript.words())
+    return chapter_spaced(found, duration), method
 
 
 async def _with_llm(settings: Settings, transcript: Transcript, duration: float) -> Topics | None:

@@ -47,7 +47,8 @@ _STOP_WORDS = frozenset(
     use used using very want was wasn way we well were weren what when where whether which while
     who whom why will with within without won would wouldn yeah yes yet you your yours yourself
     yourselves ve re let's also actually basically kind sort mean going okay two three first
-    second next last example talk talked talking lets gets let us look looked looking called
+    second next last talk talked talking lets gets let us look looked looking called
+    hello hi welcome everyone everybody guys folks morning afternoon evening
     """.split()
 )
 # Russian function words and lecture fillers, in the forms speech uses them.
@@ -73,9 +74,11 @@ _STOP_WORDS_RU = frozenset(
     всегда никогда иногда часто снова опять ещё уже лишь между через после перед около
     вокруг против кроме вместо ради среди свой своя свое своё свои своих своим своей своего
     мой моя моё мои твой наш ваш ваша ваше ваши делать делаем сделать
+    здравствуйте привет приветствую коллеги друзья
     """.split()
 )
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_CLAUSE_SPLIT = re.compile(r"[,;:.!?…()\[\]\"«»]|\s[-–—]\s")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])\s+")
 _CYRILLIC = re.compile(r"[а-яё]")
 _MIN_WORD_CHARS = 3
@@ -112,12 +115,15 @@ def _is_stop(word: str) -> bool:
 def _content_words(text: str) -> list[str | None]:
     """Lower-cased content words; None marks a stop word so word pairs do not bridge it."""
     result: list[str | None] = []
-    for word in _WORD.findall(text.casefold()):
-        if len(word) < _MIN_WORD_CHARS or _is_stop(word):
-            result.append(None)
-        else:
-            result.append(word)
-    return result
+    for clause in _CLAUSE_SPLIT.split(text.casefold()):
+        for word in _WORD.findall(clause):
+            if len(word) < _MIN_WORD_CHARS or _is_stop(word):
+                result.append(None)
+            else:
+                result.append(word)
+        # A pair never spans a comma or a sentence end: "растений, хлорофилл" is no phrase.
+        result.append(None)
+    return result[:-1]
 
 
 def _target_count(duration: float) -> tuple[int, int]:
@@ -204,15 +210,41 @@ def _boundaries(
     return sorted(chosen)
 
 
-def _snap(times: list[float], segments: Sequence[Segment]) -> list[float]:
-    starts = sorted({s.start for s in segments if s.start > 0})
+def _speech_start(segment: Segment) -> float:
+    """When the segment's first word is heard: an engine may open a segment in the silence
+    before it."""
+    if segment.words:
+        return max(segment.start, segment.words[0].start)
+    return segment.start
+
+
+def _snap(times: list[float], segments: Sequence[Segment], reach: float) -> list[float]:
+    """Each boundary moved to the first words of a sentence: the one after the longest pause
+    within ``reach`` seconds, nearer ones winning among pauses alike.
+
+    The vocabulary changes somewhere inside a pause, but the similarity dip only says
+    roughly where; the lecturer's own pause (a break, a breath before a new part) says
+    exactly where the next topic begins.
+    """
+    ordered = sorted(segments, key=_speech_start)
+    starts: list[tuple[float, float]] = []  # (first word, pause before it)
+    previous_end = 0.0
+    for segment in ordered:
+        start = _speech_start(segment)
+        if start > 0:
+            starts.append((start, max(0.0, start - previous_end)))
+        previous_end = max(previous_end, segment.end)
     if not starts:
         return times
     snapped: list[float] = []
     for time in times:
-        nearest = min(starts, key=lambda s: abs(s - time))
-        if nearest not in snapped:
-            snapped.append(nearest)
+        near = [item for item in starts if abs(item[0] - time) <= reach]
+        if near:
+            best = max(near, key=lambda item: item[1] - abs(item[0] - time) / reach)[0]
+        else:
+            best = min(starts, key=lambda item: abs(item[0] - time))[0]
+        if best not in snapped:
+            snapped.append(best)
     return sorted(snapped)
 
 
@@ -240,8 +272,97 @@ def _surface_forms(words: Sequence[str | None], governed: Counter[str]) -> dict[
     }
 
 
-def _titles(parts: list[list[str | None]], governed: list[Counter[str]]) -> list[str]:
-    """A title for each part from its distinctive words and word pairs."""
+# The opening of a topic: its first sentences, said within this long after it begins.
+_OPENING_SEGMENTS = 3
+_OPENING_SECONDS = 40.0
+
+
+def _first_sentences(text: str, count: int = 3) -> str:
+    """The first ``count`` sentences of ``text`` that say something (three words or more)."""
+    kept: list[str] = []
+    said = 0
+    for sentence in _SENTENCE_SPLIT.split(text):
+        if said >= count:
+            break
+        kept.append(sentence)
+        if len(sentence.split()) >= 3:
+            said += 1
+    return " ".join(kept)
+
+
+def _opening_continues(opening: list[str], offset: float) -> bool:
+    return len(opening) < _OPENING_SEGMENTS and offset <= _OPENING_SECONDS
+
+
+def _said_at(text: str) -> dict[tuple[str, ...], int]:
+    """How many content words of ``text`` come before each stem and each adjacent pair is
+    first said."""
+    words = _content_words(text)
+    found: dict[tuple[str, ...], int] = {}
+    before = 0
+    for i, word in enumerate(words):
+        if word is None:
+            continue
+        found.setdefault((_stem(word),), before)
+        following = words[i + 1] if i + 1 < len(words) else None
+        if following is not None and _stem(following) != _stem(word):
+            found.setdefault((_stem(word), _stem(following)), before)
+        before += 1
+    return found
+
+
+# The endings of a Russian adjective in the nominative: a pair opened by one is a noun
+# phrase as a title names it ("нейронные сети", "градиентный спуск"); a pair opened by a
+# verb or a noun in another case ("поглощает свет", "листьях растений") reads as a fragment.
+_NOMINATIVE_ADJECTIVE = re.compile(r"(?:ый|ий|ой|ая|яя|ое|ее|ые|ие)$")
+
+
+def _nameable(form: str, governed: Counter[str]) -> bool:
+    """Whether ``form`` (a word or a pair as said) can be a title as it is: in Russian, a
+    word said only after prepositions is in an oblique case, and a pair must open with an
+    adjective in the nominative."""
+    words = form.split()
+    if not _CYRILLIC.search(words[0]):
+        return True
+    if len(words) == 2:
+        return governed[words[0]] == 0 and bool(_NOMINATIVE_ADJECTIVE.search(words[0]))
+    return True
+
+
+def _form_of(
+    stems: tuple[str, ...],
+    said: dict[tuple[str, str], Counter[str]],
+    forms: dict[str, str],
+    governed: Counter[str],
+) -> str:
+    """A word or pair of a title in the form the lecturer said it."""
+    if len(stems) == 2:
+        variants = said[(stems[0], stems[1])]
+        # A form that reads as a title (in Russian, the nominative), then the one said most
+        # often, not right after a preposition where Russian inflects it.
+        return max(
+            variants,
+            key=lambda form: (
+                _nameable(form, governed),
+                variants[form] - governed[form.split()[0]],
+                variants[form],
+            ),
+        )
+    return forms[stems[0]]
+
+
+def _titles(
+    parts: list[list[str | None]], governed: list[Counter[str]], openings: list[str]
+) -> list[str]:
+    """A title for each part: one noun phrase the lecturer said as the part opened.
+
+    Words and word pairs are scored by how frequent they are in the part and rare in the
+    others; the best one the opening sentences say is the title, a pair preferred when it
+    holds that word ("carbon dioxide" over "dioxide"), the best of the part when the opening
+    says none. The phrase keeps the lecturer's own forms: a pair as it was said, a word in
+    the form said most often outside a preposition, which in Russian is the nominative
+    ("регуляризация", not "о регуляризации").
+    """
     unigram_counts = [Counter(_stem(w) for w in part if w is not None) for part in parts]
     bigram_counts: list[Counter[tuple[str, str]]] = []
     # Each pair as it was said: its words keep the agreement of the lecturer's own phrase.
@@ -263,35 +384,52 @@ def _titles(parts: list[list[str | None]], governed: list[Counter[str]]) -> list
         return math.log((n + 1) / df) if n > 1 else 1.0
 
     titles: list[str] = []
-    for part, unigrams, bigrams, said, after in zip(
-        parts, unigram_counts, bigram_counts, pair_forms, governed, strict=True
+    taken: set[tuple[str, ...]] = set()
+    for part, unigrams, bigrams, said, after, opening in zip(
+        parts, unigram_counts, bigram_counts, pair_forms, governed, openings, strict=True
     ):
         forms = _surface_forms(part, after)
+        at = _said_at(opening)
+
+        def topical(pair: tuple[str, ...]) -> bool:
+            # A pair holding a word every part says ("confuse debugging") is the lecture's
+            # phrasing, not this topic's name.
+            return n == 1 or max(unigram_df[stem] for stem in pair) < n
+
         scored: list[tuple[float, tuple[str, ...]]] = []
         for pair, count in bigrams.items():
-            if count >= 2:
+            # What the opening says is a candidate even when said once: a short part may
+            # name its topic only there.
+            if (count >= 2 or pair in at) and topical(pair):
                 scored.append((1.5 * count * weight(bigram_df[pair]), pair))
         for stem, count in unigrams.items():
-            if count >= 2 or len(unigrams) < 10:
+            if count >= 2 or len(unigrams) < 10 or (stem,) in at:
                 scored.append((count * weight(unigram_df[stem]), (stem,)))
         scored.sort(key=lambda item: (-item[0], item[1]))
-        phrases: list[str] = []
-        used: set[str] = set()
-        for _, stems in scored:
-            if len(phrases) >= 3:
-                break
-            if any(stem in used for stem in stems):
-                continue
-            if len(stems) == 2:
-                phrase = said[(stems[0], stems[1])].most_common(1)[0][0]
-            else:
-                phrase = forms[stems[0]]
-            if sum(len(p) + 2 for p in phrases) + len(phrase) > 60:
-                continue
-            phrases.append(phrase)
-            used.update(stems)
-        title = ", ".join(phrases)
-        titles.append(title[:1].upper() + title[1:])
+        if not scored:
+            titles.append("")
+            continue
+
+        # What the opening says, the earlier the likelier it names the topic.
+        opening_first = sorted(
+            (
+                (score / (1.0 + 0.1 * at[stems]), stems)
+                for score, stems in scored
+                if stems in at and _nameable(_form_of(stems, said, forms, after), after)
+            ),
+            key=lambda item: (-item[0], item[1]),
+        )
+        # Two topics named alike would read as one (and be folded into one): a name already
+        # given goes to the first part that had it.
+        said_first = [stems for _, stems in opening_first if stems not in taken]
+        rest = [stems for _, stems in scored if stems not in taken] or [scored[0][1]]
+        chosen = said_first[0] if said_first else rest[0]
+        if len(chosen) == 1:
+            # A word the opening says inside a scored pair is named by the pair.
+            chosen = next((s for s in said_first if len(s) == 2 and chosen[0] in s), chosen)
+        taken.add(chosen)
+        phrase = _form_of(chosen, said, forms, after)
+        titles.append(phrase[:1].upper() + phrase[1:])
     return titles
 
 
@@ -363,22 +501,28 @@ def extract_topics(
             if column is not None:
                 matrix[index, column] += 1.0
 
-    cuts = _snap(_boundaries(matrix, bin_seconds, duration, target, minimum), segments)
+    reach = max(2 * bin_seconds, 30.0)
+    cuts = _snap(_boundaries(matrix, bin_seconds, duration, target, minimum), segments, reach)
     starts = [0.0, *cuts]
     ends = [*cuts, duration]
     parts: list[list[str | None]] = []
     governed: list[Counter[str]] = []
+    openings: list[str] = []
     for start, end in zip(starts, ends, strict=True):
         words: list[str | None] = []
         after: Counter[str] = Counter()
+        opening: list[str] = []
         for segment in segments:
-            if start <= segment.start < end:
+            if start <= _speech_start(segment) < end:
                 words.extend(_content_words(segment.text))
                 words.append(None)
                 after.update(_governed(segment.text))
+                if _opening_continues(opening, _speech_start(segment) - start):
+                    opening.append(segment.text)
         parts.append(words)
         governed.append(after)
-    titles = _titles(parts, governed)
+        openings.append(_first_sentences(" ".join(opening)))
+    titles = _titles(parts, governed, openings)
 
     topics = [
         Topic(start=start, title=title or _fallback_title(segments, start, end))

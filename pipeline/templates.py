@@ -43,7 +43,7 @@ from jinja2.visitor import NodeTransformer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.timecodes import Chapter, format_tc
-from pipeline.topics import Topics, chapters, chapters_text
+from pipeline.topics import Topics, chapters, chapters_text, youtube_chapters
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -1135,7 +1135,9 @@ def compose_metadata(
     templates as a variable too.
 
     The chapter list is part of the description: where the template puts
-    ``{{ chapters }}``, or appended at the end when it does not. Raises
+    ``{{ chapters }}``, or appended at the end when it does not; with fewer chapters than
+    YouTube shows, the description has no chapter list (``chapters`` still holds them for
+    the platforms that take any number). Raises
     TemplateError when the template cannot be rendered, TemplateTooCostly when
     title, description and tags together exceed the one budget of a composition.
 
@@ -1143,7 +1145,8 @@ def compose_metadata(
     `pipeline.template_runner`, which runs it in a child process.
     """
     found = _fit_chapters(chapters(topics, duration), duration, MAX_DESCRIPTION_BYTES // 2)
-    chapter_block = chapters_text(found)
+    # The description is what YouTube gets: a list it would not show is left out, not padded.
+    chapter_block = chapters_text(youtube_chapters(found))
     original_title = str(facts.get("title") or "").strip()
     variables: dict[str, Any] = {k: v for k, v in facts.items() if isinstance(k, str)}
     variables.update(

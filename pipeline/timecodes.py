@@ -1,4 +1,13 @@
-"""Timecodes: formatting, parsing, and the user's hand-edited chapter list."""
+"""Timecodes: formatting, parsing, and the user's hand-edited chapter list.
+
+Rules a corrected list keeps:
+
+- A line's error names the line a person has to change: a topic shorter than
+  ``MIN_CHAPTER_SECONDS`` is reported on its own line (the one it starts on), not on the next.
+- How many chapters a list needs is the caller's to say (``min_count``): YouTube shows a
+  chapter list only from ``MIN_CHAPTERS`` on, but a list that goes elsewhere may hold one
+  topic. A list with no topic at all is never accepted.
+"""
 
 from __future__ import annotations
 
@@ -100,7 +109,7 @@ class LineError:
     """What is wrong with one line of a chapter list.
 
     ``code`` is a stable key the bot translates; ``line_no`` counts from 1 and is
-    0 for problems of the list as a whole ("too_few", "too_many_lines").
+    0 for problems of the list as a whole ("too_few", "no_topics", "too_many_lines").
     """
 
     line_no: int
@@ -130,11 +139,14 @@ _LINE_PREVIEW = 200
 _MAX_CHARS_PER_LINE = 500
 
 
-def parse_topic_list(text: str, duration: float, max_lines: int = 200) -> list[Chapter]:
-    """Parse a person's corrected chapter list into chapters that YouTube accepts.
+def parse_topic_list(
+    text: str, duration: float, max_lines: int = 200, min_count: int = 1
+) -> list[Chapter]:
+    """Parse a person's corrected chapter list: the first at 00:00, each topic at least
+    ``MIN_CHAPTER_SECONDS`` long, at least ``min_count`` of them (and never none).
 
     Lines look like ``HH:MM:SS Title`` or ``MM:SS Title``; blank lines are skipped.
-    Every problem found is reported at once in a TopicListError.
+    Every problem found is reported at once in a TopicListError, on the line to change.
     """
     if text.count("\n") + 1 > max_lines * 4 or len(text) > max_lines * _MAX_CHARS_PER_LINE:
         raise TopicListError([LineError(0, "", "too_many_lines")])
@@ -146,6 +158,8 @@ def parse_topic_list(text: str, duration: float, max_lines: int = 200) -> list[C
     errors: list[LineError] = []
     chapters: list[Chapter] = []
     last_start: float | None = None
+    # The line the previous topic starts on: a topic too short is that line's to fix.
+    last_line: tuple[int, str] = (0, "")
     for line_no, line in numbered:
         preview = line[:_LINE_PREVIEW]
         match = _LINE_RE.match(line)
@@ -168,21 +182,27 @@ def parse_topic_list(text: str, duration: float, max_lines: int = 200) -> list[C
         elif last_start is not None and start <= last_start:
             code = "not_increasing"
         elif last_start is not None and start - last_start < MIN_CHAPTER_SECONDS:
-            code = "too_close"
-        elif duration - start < MIN_CHAPTER_SECONDS:
-            # The last chapter would be shorter than YouTube allows.
+            # The topic before this line is the short one: its line is the one to change.
+            short_no, short_line = last_line
+            if not any(e.line_no == short_no for e in errors):
+                errors.append(LineError(short_no, short_line, "too_close"))
+        if code is None and duration - start < MIN_CHAPTER_SECONDS:
+            # The last topic would be shorter than the rest of the video allows.
             code = "too_close"
         if code is not None:
             errors.append(LineError(line_no, preview, code))
             if code != "past_end":
                 # Keep later lines measured against what the person wrote.
-                last_start = start
+                last_start, last_line = start, (line_no, preview)
             continue
         chapters.append(Chapter(start=start, title=title))
-        last_start = start
+        last_start, last_line = start, (line_no, preview)
 
-    if not errors and len(chapters) < MIN_CHAPTERS:
+    if not errors and not chapters:
+        errors.append(LineError(0, "", "no_topics"))
+    elif not errors and len(chapters) < min_count:
         errors.append(LineError(0, "", "too_few"))
     if errors:
+        errors.sort(key=lambda e: e.line_no or len(numbered) + 1)
         raise TopicListError(errors)
     return chapters

@@ -1,13 +1,24 @@
-"""The topics model (topics.json) and the chapter rules YouTube enforces."""
+"""The topics model (topics.json) and the chapter rules.
+
+- A chapter is a real topic: nothing is padded or copied to reach a platform's minimum.
+  YouTube shows a chapter list only from ``MIN_CHAPTERS`` chapters on; with fewer, its
+  description carries no chapter list (`youtube_chapters`) while other platforms and the
+  file export still get the chapters there are.
+- Each chapter is at least ``MIN_CHAPTER_SECONDS`` long and the first starts at 0:00.
+- A topic begins where its first words are heard (`on_first_words`): never in a pause, a
+  break or the middle of a word, whichever method found it.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.timecodes import MIN_CHAPTER_SECONDS, MIN_CHAPTERS, Chapter, clean_title, format_tc
+from pipeline.transcript import Word
 
 __all__ = [
     "MIN_GAP_SECONDS",
@@ -16,10 +27,13 @@ __all__ = [
     "Subtopic",
     "Topic",
     "Topics",
+    "chapter_spaced",
     "chapters",
     "chapters_text",
     "from_chapters",
     "normalize",
+    "on_first_words",
+    "youtube_chapters",
 ]
 
 # Topics that start closer together than this are one topic said twice.
@@ -145,70 +159,79 @@ def normalize(topics: Topics, duration: float, min_gap: float = MIN_GAP_SECONDS)
     return Topics(summary=topics.summary.strip(), topics=result_topics, breaks=breaks)
 
 
-def _fits(start: float, previous: float, duration: float, min_len: float) -> bool:
-    return start - previous >= min_len and duration - start >= min_len
+def _spaced(topics: list[Topic], duration: float, min_len: float) -> list[Topic]:
+    """The topics that make chapters of at least ``min_len`` seconds, measured on the whole
+    seconds a chapter list shows; the first stays at 0."""
+    kept: list[Topic] = []
+    previous = 0.0
+    for topic in topics:
+        start = float(math.floor(topic.start))
+        if not kept:
+            kept.append(topic)
+        elif start - previous >= min_len and duration - start >= min_len:
+            kept.append(topic)
+            previous = start
+    return kept
 
 
 def chapters(
-    topics: Topics,
-    duration: float,
-    min_len: float = MIN_CHAPTER_SECONDS,
-    min_count: int = MIN_CHAPTERS,
+    topics: Topics, duration: float, min_len: float = MIN_CHAPTER_SECONDS
 ) -> list[Chapter]:
-    """Chapters that YouTube will show: the first at 0:00, each at least ``min_len`` seconds,
-    at least ``min_count`` of them.
+    """The recording's chapters: one per topic, the first at 0:00, each at least ``min_len``
+    seconds long; starts are whole seconds.
 
-    Topics that would make a chapter too short are skipped; if that leaves too few,
-    subtopics are promoted, then the longest chapters are split in halves (titled
-    "Title (2)"). Returns [] when the video is too short for ``min_count`` chapters
-    or there are no topics to name them after. Starts are whole seconds.
+    Topics that would make a chapter too short are skipped. Nothing is invented: a recording
+    with one real topic has one chapter, and whether a list is long enough for a platform
+    (YouTube shows chapters only from ``MIN_CHAPTERS``) is `youtube_chapters`' to say.
+    Returns [] when there are no topics or the video is shorter than one chapter.
     """
-    if not math.isfinite(duration) or duration < min_len * min_count:
+    if not math.isfinite(duration) or duration < min_len:
         return []
+    kept = _spaced(normalize(topics, duration).topics, duration, min_len)
+    return [
+        Chapter(start=0.0 if i == 0 else float(math.floor(t.start)), title=t.title)
+        for i, t in enumerate(kept)
+    ]
+
+
+def chapter_spaced(topics: Topics, duration: float, min_len: float = MIN_CHAPTER_SECONDS) -> Topics:
+    """``topics`` keeping only the topics that become chapters, so a count of topics is the
+    count of chapters a person will see."""
     normal = normalize(topics, duration)
-    if not normal.topics:
-        return []
+    if not math.isfinite(duration) or duration < min_len:
+        return normal.model_copy(update={"topics": []})
+    return normal.model_copy(update={"topics": _spaced(normal.topics, duration, min_len)})
 
-    def select(points: list[tuple[float, str]]) -> list[tuple[float, str]]:
-        chosen: list[tuple[float, str]] = []
-        for start, title in sorted(points, key=lambda p: p[0]):
-            start = float(math.floor(start))
-            if not chosen:
-                chosen.append((0.0, title))
-            elif _fits(start, chosen[-1][0], duration, min_len):
-                chosen.append((start, title))
-        return chosen
 
-    points = [(t.start, t.title) for t in normal.topics]
-    chosen = select(points)
-    if len(chosen) < min_count:
-        points += [(s.start, s.title) for t in normal.topics for s in t.subtopics]
-        chosen = select(points)
+def youtube_chapters(found: list[Chapter]) -> list[Chapter]:
+    """The chapter list a YouTube description may carry: all of ``found`` when YouTube would
+    show it (at least ``MIN_CHAPTERS``), else none, never a list padded with copies."""
+    return list(found) if len(found) >= MIN_CHAPTERS else []
 
-    # Split the longest chapter in halves; the pieces keep the topic's name, numbered.
-    origin = {start: title for start, title in chosen}
-    pieces: set[float] = set()
-    while len(chosen) < min_count:
-        ends = [start for start, _ in chosen[1:]] + [duration]
-        lengths = [end - start for (start, _), end in zip(chosen, ends, strict=True)]
-        longest = max(range(len(chosen)), key=lambda i: lengths[i])
-        start = chosen[longest][0]
-        middle = float(math.floor(start + lengths[longest] / 2))
-        if middle - start < min_len or ends[longest] - middle < min_len:
-            break
-        origin[middle] = origin[start]
-        pieces.add(middle)
-        chosen.insert(longest + 1, (middle, origin[start]))
-    if pieces:
-        numbers: dict[str, int] = {}
-        for i, (start, title) in enumerate(chosen):
-            if start in pieces:
-                numbers[title] = numbers.get(title, 1) + 1
-                chosen[i] = (start, f"{title} ({numbers[title]})")
 
-    if len(chosen) < min_count:
-        return []
-    return [Chapter(start=start, title=title) for start, title in chosen]
+def on_first_words(topics: Topics, words: Sequence[Word]) -> Topics:
+    """``topics`` with every start after the first moved onto the first word heard from it:
+    a start in silence goes forward to the next word, one inside a word back to its start.
+
+    A model or a boundary finder places a topic roughly; the viewer who follows the chapter
+    link should hear the topic begin, not sit through the pause before it.
+    """
+    heard = sorted((w for w in words if w.end > w.start), key=lambda w: w.start)
+    if not heard:
+        return topics
+
+    def first_word(time: float) -> float:
+        for word in heard:
+            if word.end > time:
+                return word.start
+        return time
+
+    moved: list[Topic] = []
+    for i, topic in enumerate(topics.topics):
+        start = topic.start if i == 0 else first_word(topic.start)
+        subtopics = [s.model_copy(update={"start": first_word(s.start)}) for s in topic.subtopics]
+        moved.append(topic.model_copy(update={"start": start, "subtopics": subtopics}))
+    return topics.model_copy(update={"topics": moved})
 
 
 def chapters_text(chapters: list[Chapter]) -> str:

@@ -14,6 +14,7 @@ from pipeline.topics import (
     chapters_text,
     from_chapters,
     normalize,
+    youtube_chapters,
 )
 from pipeline.transcript import Segment, Transcript, Word, merge, segments_from_words
 
@@ -245,21 +246,30 @@ def test_chapters_follow_youtube_rules() -> None:
     ]
 
 
-def test_chapters_are_made_up_to_three_when_the_video_allows() -> None:
+def test_chapters_are_never_invented_to_reach_youtubes_three() -> None:
     one = Topics(topics=[Topic(start=0.0, title="Only")])
     result = chapters(one, duration=45.0)
-    _assert_youtube_rules(result, 45.0)
-    assert [c.title for c in result] == ["Only", "Only (2)", "Only (3)"]
+    assert [(c.start, c.title) for c in result] == [(0.0, "Only")]
+    assert youtube_chapters(result) == []
 
     with_sub = Topics(
         topics=[Topic(start=0.0, title="A", subtopics=[Subtopic(start=200.0, title="A.1")])]
     )
-    assert [c.title for c in chapters(with_sub, duration=400.0)] == ["A", "A (2)", "A.1"]
+    assert [c.title for c in chapters(with_sub, duration=400.0)] == ["A"]
+
+    three = chapters(
+        Topics(topics=[Topic(start=0.0, title="A"), Topic(start=20.0, title="B"),
+                       Topic(start=40.0, title="C")]),
+        duration=60.0,
+    )  # fmt: skip
+    assert youtube_chapters(three) == three
 
 
-def test_no_chapters_for_short_videos_or_no_topics() -> None:
+def test_no_chapters_for_videos_shorter_than_a_chapter_or_no_topics() -> None:
     topics = Topics(topics=[Topic(start=0.0, title="A"), Topic(start=10.0, title="B")])
-    assert chapters(topics, duration=29.0) == []
+    assert [c.title for c in chapters(topics, duration=29.0)] == ["A", "B"]
+    assert [c.title for c in chapters(topics, duration=19.0)] == ["A"]
+    assert chapters(topics, duration=9.0) == []
     assert chapters(Topics(), duration=600.0) == []
 
 

@@ -229,10 +229,11 @@ def test_chapters_are_appended_when_the_template_leaves_them_out() -> None:
     assert metadata.description.endswith("\n\n0:00 Intro\n2:00 Limits formal\n10:00 Examples")
 
 
-def test_no_chapters_on_a_short_video_and_a_fallback_title() -> None:
+def test_no_chapter_list_in_the_description_of_a_short_video_and_a_fallback_title() -> None:
     template = Template(name="empty", title_template="{{ nothing }}")
     metadata = compose_metadata(template, {"title": "Original"}, _topics(), duration=20.0)
-    assert metadata.chapters == []
+    # The one real chapter is kept; YouTube would show no list of one, so none is written.
+    assert [c.title for c in metadata.chapters] == ["Intro"]
     assert metadata.title == "Original"
     assert "0:00" not in metadata.description
 

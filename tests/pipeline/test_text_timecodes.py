@@ -77,10 +77,26 @@ def test_each_error_code_names_its_line() -> None:
     assert _codes("00:00 Intro\n01:00\n02:00 B") == [(2, "no_title")]
     assert _codes("00:00 A\n01:00 B\n20:00 C") == [(3, "past_end")]
     assert _codes("00:00 A\n02:00 B\n01:00 C\n03:00 D") == [(3, "not_increasing")]
-    assert _codes("00:00 A\n01:00 B\n01:05 C\n03:00 D") == [(3, "too_close")]
     assert _codes("00:00 A\n01:00 B\n09:55 C") == [(3, "too_close")]
     assert _codes("00:10 A\n01:00 B\n02:00 C") == [(1, "first_not_zero")]
-    assert _codes("00:00 A\n01:00 B") == [(0, "too_few")]
+    assert _codes("") == [(0, "no_topics")]
+
+
+def test_a_topic_too_short_is_reported_on_its_own_line() -> None:
+    # B runs from 1:00 to 1:05: B's line is the one to change, not C's.
+    assert _codes("00:00 A\n01:00 B\n01:05 C\n03:00 D") == [(2, "too_close")]
+    assert _codes("00:00 A\n00:05 B\n03:00 C") == [(1, "too_close")]
+    with pytest.raises(TopicListError) as caught:
+        parse_topic_list("00:00 Intro\n00:04 Main\n03:00 End", 600.0)
+    assert [(e.line_no, e.line) for e in caught.value.errors] == [(1, "00:00 Intro")]
+
+
+def test_how_many_topics_a_list_needs_is_the_callers_to_say() -> None:
+    assert [c.title for c in parse_topic_list("00:00 Only", 600.0)] == ["Only"]
+    assert [c.title for c in parse_topic_list("00:00 A\n01:00 B", 600.0)] == ["A", "B"]
+    with pytest.raises(TopicListError) as caught:
+        parse_topic_list("00:00 A\n01:00 B", 600.0, min_count=3)
+    assert [(e.line_no, e.code) for e in caught.value.errors] == [(0, "too_few")]
 
 
 def test_all_errors_are_reported_together() -> None:
