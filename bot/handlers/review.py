@@ -29,6 +29,7 @@ from bot.filters import (
 )
 from bot.handlers.usage import edit_quietly
 from bot.keyboards import review as keyboards
+from integrations import telegram_channel
 from jobs import cards, control
 from jobs.cards import PlatformCb, ReviewCb
 from jobs.publish import PlatformRefused, platforms_for
@@ -175,35 +176,66 @@ async def discard_kept(query: CallbackQuery, recording: Recording, _: Translator
 
 
 async def preview(
-    query: CallbackQuery, recording: Recording, store: MediaStore, _: Translator
+    query: CallbackQuery,
+    recording: Recording,
+    session: AsyncSession,
+    store: MediaStore,
+    _: Translator,
 ) -> None:
+    """What each chosen platform will get: YouTube and VK the title and the description,
+    the channel its caption, the file the archive's own texts."""
     metadata = await cards.fetch_metadata(store, recording)
     if not metadata or not isinstance(query.message, Message):
         await query.answer(_("review.no_metadata"), show_alert=True)
         return
     await query.answer()
+    chosen = cards.selected_platforms(recording, await cards.offered_platforms(session, recording))
     title = html.escape(str(metadata.get("title") or ""))
     description = html.escape(str(metadata.get("description") or ""))
-    text = _("review.preview", title=title, description=description)
-    if len(text) > cards.MAX_TEXT:
-        room = cards.MAX_TEXT - len(text) + len(description) - 1
-        text = _("review.preview", title=title, description=description[:room] + "…")
-    await query.message.reply(text)
+    names = ", ".join(cards.platform_name(_.lang, p) for p in chosen if p != "telegram")
+    parts = []
+    if names or not chosen:
+        parts.append(_("review.preview_for", platforms=names or _("review.platform_export")))
+        parts.append(_("review.preview", title=title, description="{description}"))
+    if "telegram" in chosen:
+        caption = telegram_channel.caption(
+            str(metadata.get("title") or ""), cards.metadata_chapters(metadata)
+        )
+        parts.append(_("review.preview_for", platforms=_("review.platform_telegram")))
+        parts.append(caption)
+    text = "\n\n".join(parts)
+    room = cards.MAX_TEXT - len(text.replace("{description}", ""))
+    if len(description) > room:
+        description = description[: max(room - 1, 0)] + "…"
+    await query.message.reply(text.replace("{description}", description, 1))
+
+
+# How much of the current title or description a prompt shows (a message holds 4096).
+_SHOWN = 3000
 
 
 async def ask_title(
     query: CallbackQuery,
     callback_data: ReviewCb,
     recording: Recording,
+    store: MediaStore,
     arq: ArqRedis,
     _: Translator,
 ) -> None:
     if not await _under_review(query, recording, _):
         return
+    metadata = await cards.fetch_metadata(store, recording) or {}
     if callback_data.action == cards.TITLE:
         kind, text = ASK_TITLE, _("review.ask_title")
+        current = str(metadata.get("title") or "")
     else:
         kind, text = ASK_DESCRIPTION, _("review.ask_description")
+        # The person's own text, without the chapter list that is added by itself.
+        current = str((recording.media.get("review") or {}).get("description") or "")
+        current = current or str(metadata.get("description") or "")
+    if current:
+        shown = current if len(current) <= _SHOWN else current[: _SHOWN - 1] + "…"
+        text += "\n\n" + _("review.current", text=html.escape(shown))
     await _prompt(query, arq, text, Ask(kind, rec=recording.id), _)
 
 
