@@ -10,6 +10,7 @@ import asyncio
 import html
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from jobs.context import WorkerDeps
 from jobs.queues import PIPELINE
 from locales import gettext
 from locales.format import duration, language_name
-from pipeline.timecodes import Chapter, format_tc
+from pipeline.timecodes import MIN_CHAPTERS, Chapter, format_tc
 from storage import repo
 from storage.files import MediaStore
 from storage.models import Recording, RecordingStatus, Workspace
@@ -453,7 +454,7 @@ def trim_and_template(recording: Recording, _: Callable[..., str]) -> list[str]:
     if trim.get("duration"):
         before = float(trim.get("source_duration") or trim["duration"])
         after = float(trim["duration"])
-        lines.append(_("review.durations", before=duration(before), after=duration(after)))
+        lines.append(trimmed_line(before, after, _))
     template = recording.media.get("compose", {}).get("template")
     if template:
         lines.append(_("review.template", name=html.escape(str(template))))
@@ -461,6 +462,18 @@ def trim_and_template(recording: Recording, _: Callable[..., str]) -> list[str]:
     if spoken:
         lines.append(_("review.language", languages=spoken))
     return lines
+
+
+def trimmed_line(before: float, after: float, _: Callable[..., str]) -> str:
+    """The trim line, both lengths rounded alike (half a second up): "0:45 → 0:42 after
+    trimming"; when less than a second came off, that nothing was cut (never "0:42 → 0:42")."""
+    if before - after < 1.0:
+        return _("review.durations_uncut", after=duration(math.floor(after + 0.5)))
+    return _(
+        "review.durations",
+        before=duration(math.floor(before + 0.5)),
+        after=duration(math.floor(after + 0.5)),
+    )
 
 
 def spoken_languages(recording: Recording, _: Callable[..., str]) -> str:
@@ -498,6 +511,9 @@ def review_text(
         lines += [
             f"<code>{format_tc(c.start)}</code> {clip(html.escape(c.title), 120)}" for c in chapters
         ]
+        if len(chapters) < MIN_CHAPTERS and "youtube" in selected:
+            # Nothing is padded to YouTube's minimum: say what its description will lack.
+            lines.append(_("review.youtube_no_chapters", min=MIN_CHAPTERS, count=len(chapters)))
     else:
         lines.append(_("review.no_chapters"))
 
