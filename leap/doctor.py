@@ -63,6 +63,30 @@ def _bucket(settings: Settings) -> tuple[str | None, str]:
         return str(exc), ""
 
 
+async def _bot_api(settings: Settings) -> tuple[str, str]:
+    """Ask the Bot API who the bot is: a wrong token or an unreachable server is a failure."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from leap.app import StartupError, check_bot_api
+
+    assert settings.telegram_bot_token is not None
+    server = TelegramAPIServer.from_base(
+        settings.telegram_api_url, is_local=settings.telegram_api_local
+    )
+    bot = Bot(settings.telegram_bot_token.get_secret_value(), session=AiohttpSession(api=server))
+    try:
+        name = await asyncio.wait_for(check_bot_api(bot, settings), 15)
+        return OK, f"@{name} via {settings.telegram_api_url}"
+    except StartupError as exc:
+        return FAIL, str(exc)
+    except TimeoutError:
+        return FAIL, f"the Bot API at {settings.telegram_api_url} did not answer in 15 s"
+    finally:
+        await bot.session.close()
+
+
 def describe_languages(languages: tuple[str, ...]) -> str:
     """What an engine understands, in a few words: "99 languages incl. ru, en"."""
     if tuple(languages) == ("en",):
@@ -134,7 +158,8 @@ def run_checks(settings: Settings) -> int:
     if settings.telegram_bot_token is None:
         rows.append((FAIL, "telegram", "TELEGRAM_BOT_TOKEN is not set: get one from @BotFather"))
     else:
-        rows.append((OK, "telegram", settings.telegram_api_url))
+        status, detail = asyncio.run(_bot_api(settings))
+        rows.append((status, "telegram", detail))
     if settings.secret_key is None:
         rows.append((FAIL, "secrets", "SECRET_KEY is not set (make run writes one into .env)"))
     else:

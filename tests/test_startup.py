@@ -70,3 +70,28 @@ async def test_an_unreachable_bot_api_is_one_line(tmp_path: Path, redis_url: str
     assert output.strip().splitlines() == [
         f"leap: cannot reach the Bot API at {url}: check TELEGRAM_API_URL and the network"
     ]
+
+
+async def test_doctor_asks_the_bot_api_who_the_bot_is(
+    tmp_path: Path, bot_api: FakeTelegram, redis_url: str
+) -> None:
+    code, output = await _leap(
+        tmp_path, "doctor", redis_url, TELEGRAM_BOT_TOKEN=WRONG, TELEGRAM_API_URL=bot_api.base_url
+    )
+    assert code == 1
+    [line] = [ln for ln in output.splitlines() if "telegram" in ln]
+    assert line.startswith("[FAIL] telegram") and "refused TELEGRAM_BOT_TOKEN" in line, line
+    assert "AAWrongToken" not in output
+
+    code, output = await _leap(
+        tmp_path, "doctor", redis_url, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=bot_api.base_url
+    )
+    [line] = [ln for ln in output.splitlines() if "telegram" in ln]
+    assert line.startswith("[  ok] telegram") and f"via {bot_api.base_url}" in line, line
+
+    url = f"http://127.0.0.1:{_free_port()}"
+    code, output = await _leap(
+        tmp_path, "doctor", redis_url, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=url
+    )
+    [line] = [ln for ln in output.splitlines() if "telegram" in ln]
+    assert line.startswith("[FAIL] telegram") and "cannot reach the Bot API" in line, line
