@@ -92,7 +92,7 @@ async def test_titles_that_show_nothing_are_refused_and_hidden_characters_remove
     )
     mark = telegram.mark()
     await telegram.send_text(chat, user, good, reply_to=prompt.message_id)
-    await reply_to(telegram, user_id, mark, "(3)")
+    await reply_to(telegram, user_id, mark, "✅")
     saved = json.loads((made.folder / "topics.json").read_text(encoding="utf-8"))
     titles = [t["title"] for t in saved["topics"]]
     assert titles[1] == "Sampling gnilpmas rates"
@@ -116,12 +116,33 @@ def test_a_crash_nobody_catches_prints_no_token(tmp_path: Path) -> None:
         STORAGE_DIR=str(tmp_path / "storage"),
         WEB_PORT=str(_free_port()),
     )
+    # A Bot API address that cannot work: one line, and no token in it.
     proc = subprocess.run(
         [*LEAP, "bot"], env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False
     )
     output = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 2, output[-2000:]
+    assert "AAHsecretPartOfTheBotToken" not in output, output[-2000:]
+
+    # Whatever else escapes every handler: Python prints the traceback itself, masked too,
+    # also from a thread.
+    crash = (
+        "import threading\n"
+        "from leap.logs import configure\n"
+        "from leap.settings import get_settings\n"
+        "configure(get_settings())\n"
+        "url = 'http://[bad/bot' + get_settings().bot_token + '/getMe'\n"
+        "def fail(): raise ValueError(url)\n"
+        "thread = threading.Thread(target=fail); thread.start(); thread.join()\n"
+        "raise RuntimeError(url)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", crash], env=env, cwd=tmp_path, capture_output=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    output = (proc.stdout + proc.stderr).decode()
     assert proc.returncode != 0
-    assert "Traceback" in output or "Error" in output, output[-2000:]
+    assert output.count("Traceback") == 2 and "RuntimeError" in output, output[-2000:]
     assert "AAHsecretPartOfTheBotToken" not in output, output[-2000:]
 
 
