@@ -35,7 +35,7 @@ from tests.safety.conftest import (
     world_at,
 )
 
-DEADLINE = 8
+DEADLINE = 12
 MB = 1024 * 1024
 TOO_LARGE = {
     "en": "The page at this link is larger than 10 MB",
