@@ -1,9 +1,9 @@
 """Where the lecture is spoken: a voice-activity model, checked against frame loudness.
 
-Only audio is decoded (16 kHz mono, streamed through a pipe). Two things are kept of it:
-the loudness of each 20 ms frame and the speech probability of each 32 ms window from
-the voice-activity model (:mod:`pipeline.vad`), so an hour of audio costs a few
-megabytes of memory here, never the samples.
+Only audio is decoded (16 kHz mono, streamed through a pipe). Kept of it are the loudness
+of each 20 ms frame, the speech probability of each 32 ms window from the voice-activity
+model (:mod:`pipeline.vad`) and, for pause removal, the spectral flatness of each frame;
+so an hour of audio costs a few megabytes of memory here, never the samples.
 
 The rules this module keeps:
 
@@ -23,7 +23,11 @@ The rules this module keeps:
   music with a voice over it into pieces, even when the music plays throughout and
   sets the noise floor.
 - Stretches that were not decoded are reported as speech (``complete`` is False), so no
-  silence is ever invented.
+  silence is ever invented. Cutting the head and tail decodes only what it needs: the
+  head until the first words, the tail back from the end until the last, and a few
+  samples of the middle for the lecturer's voice level (:func:`analyse_ends`).
+- Stretches too quiet to hold a voice (:data:`_QUIET_PEAK`) are not given to the model,
+  which costs time only where there is sound.
 """
 
 from __future__ import annotations
