@@ -2,6 +2,12 @@
 
 The bot re-renders the same cards after a person acts on them, so everything here takes a
 Bot, a session and the media store rather than a worker's context where it can.
+
+The review card outlives Publish: while the publish jobs run it carries one line per platform
+(paced like the progress message), and once every platform has an outcome it shows each one
+(its link, the file in the chat, or why it failed) with the buttons that still apply: Publish
+again, Delete. A card is written in its recording's language, whoever pressed the button;
+what a presser alone reads (an alert) is the bot's to word in the presser's language.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +34,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobs import control, files
 from jobs.context import WorkerDeps
+from jobs.progress import ProgressHub
 from jobs.queues import PIPELINE
 from locales import gettext
 from locales.format import duration, language_name
 from pipeline.timecodes import MIN_CHAPTERS, Chapter, format_tc
 from storage import repo
 from storage.files import MediaStore
-from storage.models import Recording, RecordingStatus, Workspace
+from storage.models import (
+    Publication,
+    PublicationStatus,
+    Recording,
+    RecordingStatus,
+    Workspace,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +82,19 @@ REVIEW_ACTIONS = (PUBLISH, TOPICS, TITLE, DESCRIPTION, PREVIEW, DISCARD)
 # The answers to "Discard?": never on the card itself, only under the question.
 DISCARD_SURE = "dsy"
 DISCARD_KEEP = "dsn"
+
+
+class OutcomeCb(CallbackData, prefix="ro1"):
+    """Buttons of a card whose publishing has ended, and of the question Delete asks."""
+
+    action: str
+    rec: int
+
+
+AGAIN = "again"
+DELETE = "del"
+DELETE_SURE = "dly"
+DELETE_KEEP = "dln"
 
 
 # --- the progress message ---------------------------------------------------------------
@@ -498,7 +524,9 @@ def review_text(
     connected: list[str],
     selected: list[str],
     note: str | None = None,
+    publishing: Sequence[str] = (),
 ) -> str:
+    """The card; `publishing` are its per-platform lines once Publish was pressed."""
     lang = recording.language
     _ = lambda key, **params: gettext(lang, key, **params)  # noqa: E731
     lines = [_("review.heading", title=html.escape(recording_title(recording, metadata)))]
@@ -534,6 +562,7 @@ def review_text(
             lines.append(_("review.choose_platforms"))
     else:
         lines.append(_(f"review.status_{status.value}") if _has(lang, status) else status.value)
+        lines += [clip(line) for line in publishing]
     if note:
         lines += ["", note]
     return fit("\n".join(lines))
@@ -576,9 +605,96 @@ async def card_parts(
     connected = await offered_platforms(session, recording)
     selected = selected_platforms(recording, connected)
     metadata = await fetch_metadata(store, recording)
+    if recording.status is RecordingStatus.AWAITING_REVIEW:
+        return (
+            review_text(recording, metadata, connected, selected, note),
+            review_keyboard(recording, connected, selected),
+        )
+    from jobs.publish import outcome_lines
+
+    rows = await repo.publications(session, recording.workspace_id, recording.id)
     return (
-        review_text(recording, metadata, connected, selected, note),
-        review_keyboard(recording, connected, selected),
+        review_text(recording, metadata, connected, selected, note, outcome_lines(recording, rows)),
+        outcome_keyboard(recording, rows),
+    )
+
+
+# --- the card while publishing and after -----------------------------------------------
+
+
+def outcome_keyboard(
+    recording: Recording, rows: Sequence[Publication]
+) -> InlineKeyboardMarkup | None:
+    """Once every platform has an outcome: Publish again where it applies, and Delete."""
+    if recording.status not in (RecordingStatus.READY, RecordingStatus.FAILED) or not rows:
+        return None
+    if any(r.status in (PublicationStatus.PENDING, PublicationStatus.UPLOADING) for r in rows):
+        return None
+    lang = recording.language
+    builder = InlineKeyboardBuilder()
+    if control.republishable(recording, rows):
+        builder.button(
+            text=gettext(lang, "recs.button_publish_again"),
+            callback_data=OutcomeCb(action=AGAIN, rec=recording.id),
+        )
+    builder.button(
+        text=gettext(lang, "recs.button_delete"),
+        callback_data=OutcomeCb(action=DELETE, rec=recording.id),
+    )
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+async def show_publish_started(
+    bot: Bot, session: AsyncSession, store: MediaStore, recording: Recording
+) -> None:
+    """The card right after Publish: each platform's line instead of the review buttons.
+
+    A publish job quick enough to end before this edit landed has drawn the outcome already,
+    and this edit would hide it: the card is drawn once more from what is stored by then.
+    """
+    await refresh_review_card(bot, session, store, recording)
+    await session.commit()
+    await session.refresh(recording)
+    if recording.status is not RecordingStatus.UPLOADING:
+        await refresh_review_card(bot, session, store, recording)
+
+
+def show_publishing(
+    hub: ProgressHub, recording: Recording, metadata: dict[str, Any], lines: str
+) -> None:
+    """A publish job's per-platform lines on the card, paced like the progress message."""
+    card_id = review_state(recording).get("card")
+    if recording.chat_id is None or not card_id:
+        return
+    text = review_text(recording, metadata, [], [], publishing=lines.split("\n"))
+    hub.message(recording.chat_id, int(card_id)).update(text)
+
+
+async def publishing_ended(deps: WorkerDeps, recording: Recording) -> None:
+    """Every platform has an outcome: the card shows them, with the buttons that still apply."""
+    card_id = review_state(recording).get("card")
+    if recording.chat_id is None or not card_id:
+        return
+    chat_id = recording.chat_id
+    await deps.progress.finish(chat_id, int(card_id))
+    # Under flood control the last line may still wait in the background: it is older than
+    # the outcome and must not land after it. A new reporter of the card drops it.
+    deps.progress.message(chat_id, int(card_id))
+    await deps.progress.finish(chat_id, int(card_id))
+    async with deps.sessions() as session:
+        current = await repo.get_recording(session, recording.workspace_id, recording.id)
+        if current is None:
+            return
+        text, markup = await card_parts(session, deps.store, current)
+    await paced_edit(
+        deps.bot,
+        deps.redis,
+        recording.chat_id,
+        int(card_id),
+        text,
+        markup,
+        deps.settings.progress_interval,
     )
 
 

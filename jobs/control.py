@@ -2,6 +2,11 @@
 
 The bot calls these with its own session and Redis; nothing here talks to Telegram. Every
 function takes the workspace id, so a recording id from another workspace finds nothing.
+
+Publish again redoes what failed and makes a fresh file export; it never posts a video that
+exists on a platform a second time. The results of a processed recording (subtitles, chapter
+list, description, the export archive) can be handed out again at any time; the archive is
+the one the export publishes, and is made when it is missing or older than its parts.
 """
 
 from __future__ import annotations
@@ -10,8 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from arq.connections import ArqRedis
@@ -19,12 +27,14 @@ from arq.jobs import Job
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations import export
 from jobs import files
 from jobs.enqueue import enqueue_stage
 from jobs.queues import STAGE_QUEUE, job_id
+from leap.settings import Settings
 from pipeline import template_runner, templates
 from pipeline.timecodes import Chapter
-from pipeline.topics import Topics, from_chapters
+from pipeline.topics import Topics, chapters_text, from_chapters
 from storage import repo
 from storage.files import MediaStore
 from storage.models import (
@@ -88,6 +98,44 @@ def failed_platforms(recording: Recording, publications: Sequence[Publication]) 
     if any(p.status in _PUBLISHING for p in publications):
         return []
     return [p.platform for p in publications if p.status is PublicationStatus.FAILED]
+
+
+# Publishing again to these makes a fresh copy for the chat (a new archive or download link),
+# never a second public post, so they are offered again after they succeeded too.
+_REPEATABLE = frozenset({"export"})
+
+
+def republishable(recording: Recording, publications: Sequence[Publication]) -> list[str]:
+    """What Publish again would queue once publishing has ended: every failed platform, and
+    a file export that went out (its link may have expired, its file may be lost in the chat).
+    A post that exists on YouTube, VK or a channel is never made twice."""
+    if recording.status not in _PUBLISHED_OR_NOT:
+        return []
+    if any(p.status in _PUBLISHING for p in publications):
+        return []
+    return [
+        p.platform
+        for p in publications
+        if p.status is PublicationStatus.FAILED
+        or (p.status is PublicationStatus.DONE and p.platform in _REPEATABLE)
+    ]
+
+
+# Statuses whose recording has been through the whole pipeline: its files are all there.
+_HAS_RESULTS = frozenset(
+    {
+        RecordingStatus.AWAITING_REVIEW,
+        RecordingStatus.UPLOADING,
+        RecordingStatus.READY,
+        RecordingStatus.FAILED,
+        RecordingStatus.SKIPPED,
+    }
+)
+
+
+def has_results(recording: Recording) -> bool:
+    """Whether the pipeline finished, so subtitles, chapters and a description exist."""
+    return recording.stage is None and recording.status in _HAS_RESULTS
 
 
 async def is_publishing(session: AsyncSession, workspace_id: int, recording_id: int) -> bool:
@@ -225,16 +273,22 @@ async def publish(
 async def publish_again(
     session: AsyncSession, redis: ArqRedis, recording: Recording, user_id: int | None
 ) -> list[str]:
-    """Queue again the platforms a finished publication failed on; returns those queued.
+    """Queue again what `republishable` names once publishing has ended; returns those queued.
 
-    Raises PlatformRefused like `publish`; [] when nothing failed or publishing goes on.
+    Raises PlatformRefused like `publish`; [] when there is nothing to redo or publishing goes
+    on. A file export that went out is forgotten first, so its job makes a new one.
     """
     from jobs.publish import request_publication
 
     rows = await repo.publications(session, recording.workspace_id, recording.id)
-    platforms = failed_platforms(recording, rows)
+    platforms = republishable(recording, rows)
     if not platforms:
         return []
+    for row in rows:
+        if row.platform in platforms and row.status is PublicationStatus.DONE:
+            # request_publication takes a failed row again as it is; this one starts afresh.
+            row.status = PublicationStatus.FAILED
+            row.remote_id = row.url = row.session_uri = row.error = None
     return await request_publication(
         session, redis, recording.workspace_id, recording.id, platforms, user_id
     )
@@ -253,6 +307,91 @@ async def queue_place(session: AsyncSession, workspace_id: int, recording_id: in
         )
     )
     return int(ahead or 0)
+
+
+# --- the results again: what /recordings hands out --------------------------------------
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file of a recording's results: a file of its folder, or text made on the spot."""
+
+    kind: str  # srt, vtt, chapters, description
+    filename: str
+    path: Path | None = None
+    text: str | None = None
+
+
+# One archive build per recording at a time in this process: two presses would write the
+# same temporary file. A lock is a few bytes per recording asked for, kept for the process.
+_ARCHIVE_LOCKS: dict[int, asyncio.Lock] = {}
+
+
+async def downloads(store: MediaStore, recording: Recording) -> list[Download]:
+    """Subtitles (SRT, VTT), the chapter list and the description of a processed recording,
+    named after its title; files that are missing or empty are left out."""
+    from jobs.publish import archive_name, description_text, read_metadata
+
+    ws, rec = recording.workspace_id, recording.id
+    await store.fetch(ws, rec, files.METADATA)
+    folder = store.recording_dir(ws, rec, create=False)
+    meta = await asyncio.to_thread(read_metadata, folder, recording)
+    chapters = await fetch_chapters(store, recording)
+    stem = archive_name(meta["title"], rec)[:-4]
+    found: list[Download] = []
+    for kind, name in (("srt", files.SRT), ("vtt", files.VTT)):
+        path = await store.fetch(ws, rec, name)
+        if path.is_file() and path.stat().st_size > 0:
+            found.append(Download(kind, f"{stem}.{kind}", path=path))
+    if chapters:
+        found.append(Download("chapters", f"{stem} - chapters.txt", text=chapters_text(chapters)))
+    found.append(
+        Download("description", f"{stem} - description.txt", text=description_text(meta, chapters))
+    )
+    return found
+
+
+async def archive(store: MediaStore, recording: Recording) -> Path | None:
+    """The recording's export archive (video, subtitles, metadata, description), made now when
+    there is none or its parts changed since; None without a processed video."""
+    from jobs.publish import ARCHIVE_TEXT, description_text, read_metadata
+
+    ws, rec = recording.workspace_id, recording.id
+    lock = _ARCHIVE_LOCKS.setdefault(rec, asyncio.Lock())
+    async with lock:
+        parts = [files.VIDEO, files.SRT, files.VTT, files.METADATA]
+        paths = [await store.fetch(ws, rec, name) for name in parts]
+        if not paths[0].is_file():
+            return None
+        made = await store.fetch(ws, rec, export.ARCHIVE)
+        if made.is_file() and made.stat().st_size > 0:
+            newest = max(p.stat().st_mtime for p in paths if p.is_file())
+            if made.stat().st_mtime >= newest:
+                return made
+        folder = store.recording_dir(ws, rec)
+        meta = await asyncio.to_thread(read_metadata, folder, recording)
+        chapters = await fetch_chapters(store, recording)
+        await asyncio.to_thread(
+            export.build_archive,
+            folder / export.ARCHIVE,
+            list(zip(paths, parts, strict=True)),
+            {ARCHIVE_TEXT: description_text(meta, chapters)},
+        )
+        # A download link serves it from the bucket when media lives in one.
+        await store.put(ws, rec, export.ARCHIVE)
+        return folder / export.ARCHIVE
+
+
+def export_link(settings: Settings, recording: Recording) -> tuple[str, int] | None:
+    """A signed download link to the recording's archive and its expiry (Unix seconds);
+    None when the bot has no public address or no secret to sign with."""
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    base = settings.public_base_url
+    if not base or not secret:
+        return None
+    expires = int(time.time() + settings.export_link_hours * 3600)
+    token = export.sign(export.link_key(secret), recording.workspace_id, recording.id, expires)
+    return f"{base.rstrip('/')}/export/{token}", expires
 
 
 # --- a person's corrections: chapters, title and description ---------------------------

@@ -21,6 +21,8 @@ The end: when no publication of the recording is pending or uploading, the recor
 READY if at least one platform published it, FAILED if every one failed, and the chat gets
 one message with every link and, for each failed platform, the reason in plain words. A
 done publication's `error` holds a note for the person (a thumbnail YouTube refused, say).
+The review card follows along: it shows the per-platform lines while the jobs run, and
+each platform's outcome with the buttons that still apply (Publish again, Delete) at the end.
 
 Sound without a picture (a voice message, an .m4a) can go to a Telegram channel, as audio, and
 to the export; YouTube and VK need a picture, so `request_publication` refuses them for such a
@@ -86,7 +88,7 @@ from integrations.youtube import (
     YouTubeTransient,
 )
 from jobs import files
-from jobs.cards import display_name, render
+from jobs.cards import display_name, publishing_ended, render, show_publishing
 from jobs.context import WorkerDeps
 from jobs.enqueue import has_job
 from jobs.progress import ProgressMessage
@@ -499,6 +501,7 @@ class Target:
         if progress is not None:
             summaries = self.recording.media.get("summaries") or {}
             progress.update(render(self.recording, dict(summaries), lines))
+        show_publishing(self.deps.progress, self.recording, self.metadata, lines)
 
     async def percent(self, done: int, total: int | None) -> None:
         value = min(100, done * 100 // total) if total else 0
@@ -764,35 +767,58 @@ async def announce_if_finished(deps: WorkerDeps, workspace_id: int, recording_id
     if recording.progress_message_id is not None:
         await deps.progress.finish(recording.chat_id, recording.progress_message_id)
     await _Lines(deps.redis, recording_id).clear()
+    # The card ends with every platform's outcome and what can still be done about it.
+    await publishing_ended(deps, recording)
 
 
 def links_message(recording: Recording, rows: Sequence[Publication], title: str) -> str:
     lang = recording.language
     lines = [gettext(lang, "publish.links_title", title=_esc(title))]
     failed = []
-    order = {p: i for i, p in enumerate(PLATFORMS)}
-    for row in sorted(rows, key=lambda r: order.get(r.platform, len(order))):
-        name = gettext(lang, f"publish.platform.{row.platform}")
+    for row in _in_order(rows):
         if row.status != PublicationStatus.DONE:
-            failed.append(
-                gettext(lang, "publish.link_failed", platform=name, reason=_esc(row.error or ""))
-            )
+            failed.append(outcome_line(recording, row))
             continue
-        if row.platform == "export" and not row.url:
-            line = gettext(lang, "publish.link_file", platform=name)
-        elif row.platform == "export":
-            until = _export_until(recording)
-            line = gettext(
-                lang, "publish.link_export", platform=name, url=_esc(row.url), until=until
-            )
-        else:
-            line = gettext(lang, "publish.link", platform=name, url=_esc(row.url or ""))
-        if row.error:
-            line += "\n" + gettext(lang, "publish.link_note", note=_esc(row.error))
-        lines.append(line)
+        lines.append(outcome_line(recording, row))
     if failed and len(failed) == len(rows):
         lines[0] = gettext(lang, "publish.all_failed", title=_esc(title))
     return "\n".join(lines + failed)
+
+
+def _in_order(rows: Sequence[Publication]) -> list[Publication]:
+    order = {p: i for i, p in enumerate(PLATFORMS)}
+    return sorted(rows, key=lambda r: order.get(r.platform, len(order)))
+
+
+def outcome_line(recording: Recording, row: Publication, lang: str | None = None) -> str:
+    """Where one platform stands, for the review card and the links message: its link (the
+    file in the chat for an export sent as a file), its reason when it failed, its state
+    while it has no outcome yet. In the recording's language unless `lang` says otherwise."""
+    lang = lang or recording.language
+    name = gettext(lang, f"publish.platform.{row.platform}")
+    if row.status == PublicationStatus.PENDING:
+        return _line(lang, "queued", row.platform)
+    if row.status == PublicationStatus.UPLOADING:
+        return _line(lang, "starting", row.platform)
+    if row.status != PublicationStatus.DONE:
+        return gettext(lang, "publish.link_failed", platform=name, reason=_esc(row.error or ""))
+    if row.platform == "export" and not row.url:
+        line = gettext(lang, "publish.link_file", platform=name)
+    elif row.platform == "export":
+        until = _export_until(recording)
+        line = gettext(lang, "publish.link_export", platform=name, url=_esc(row.url), until=until)
+    else:
+        line = gettext(lang, "publish.link", platform=name, url=_esc(row.url or ""))
+    if row.error:
+        line += "\n" + gettext(lang, "publish.link_note", note=_esc(row.error))
+    return line
+
+
+def outcome_lines(
+    recording: Recording, rows: Sequence[Publication], lang: str | None = None
+) -> list[str]:
+    """`outcome_line` for every platform of the recording, in the order of PLATFORMS."""
+    return [outcome_line(recording, row, lang) for row in _in_order(rows)]
 
 
 def _export_until(recording: Recording) -> str:

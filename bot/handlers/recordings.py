@@ -2,16 +2,30 @@
 
 Retry is for everyone who may submit; cancelling and deleting are for admins. Retry also
 answers the button on a failed progress message.
+
+Downloads hands a processed recording's results to anyone in the workspace again, as
+documents in the chat (subtitles as SRT and VTT, the chapter list, the description, the
+export archive) with the links where it was published. The files are read through the media
+store, so a bucket works as well as the local disk; an archive bigger than the bot may upload
+is offered as a signed download link, as the file export does.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError, TelegramEntityTooLarge
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    FSInputFile,
+    InlineKeyboardMarkup,
+    Message,
+)
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,9 +36,10 @@ from bot.handlers.usage import edit_quietly
 from bot.keyboards import recordings as keyboards
 from jobs import cards, control
 from jobs.cards import RetryCb
+from jobs.publish import archive_name, outcome_lines
 from leap.settings import Settings
 from locales import Translator
-from locales.format import duration
+from locales.format import duration, size
 from storage import quotas, repo
 from storage.files import MediaStore
 from storage.models import PublicationStatus, Recording, RecordingStatus, StageStatus, Workspace
@@ -200,7 +215,25 @@ async def delete_confirmed(
     arq: ArqRedis,
     store: MediaStore,
     _: Translator,
+    own: Translator | None = None,
 ) -> None:
+    name = cards.display_name(recording)
+    if not await remove_recording(query, recording, session, arq, store, own or _):
+        return
+    if isinstance(query.message, Message):
+        await query.message.edit_text(_("recs.deleted", name=html.escape(name)))
+
+
+async def remove_recording(
+    query: CallbackQuery,
+    recording: Recording,
+    session: AsyncSession,
+    arq: ArqRedis,
+    store: MediaStore,
+    _: Translator,
+) -> bool:
+    """Delete the recording for the presser, audited; False (and an alert in `_`, the
+    presser's language) while publishing."""
     name = cards.display_name(recording)
     workspace_id, rec = recording.workspace_id, recording.id
     # The deleted row no longer counts towards the month's minutes; its audit event does.
@@ -218,10 +251,104 @@ async def delete_confirmed(
         # A publication started since the question was asked: nothing was removed.
         await session.rollback()
         await query.answer(_("recs.delete_publishing"), show_alert=True)
-        return
+        return False
     await query.answer(_("recs.deleted_short"))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(_("recs.deleted", name=html.escape(name)))
+    return True
+
+
+async def downloads_pressed(
+    query: CallbackQuery,
+    recording: Recording,
+    session: AsyncSession,
+    store: MediaStore,
+    settings: Settings,
+    _: Translator,
+    own: Translator | None = None,
+) -> None:
+    """The results again, as documents in the chat, and where the recording was published.
+
+    An archive bigger than the bot may upload goes out as a signed download link instead.
+    """
+    message = query.message
+    if not control.has_results(recording) or not isinstance(message, Message):
+        await query.answer((own or _)("recs.nothing_to_download"), show_alert=True)
+        return
+    await query.answer((own or _)("recs.sending_downloads"))
+    rows = await repo.publications(session, recording.workspace_id, recording.id)
+    published = [r for r in rows if r.status is PublicationStatus.DONE]
+    lines = [_("recs.downloads", name=html.escape(cards.display_name(recording))), ""]
+    if published:
+        lines.append(_("recs.downloads_published"))
+        lines += outcome_lines(recording, published, _.lang)
+    else:
+        lines.append(_("recs.downloads_not_published"))
+    await message.answer(cards.fit("\n".join(lines)), disable_web_page_preview=True)
+    for item in await control.downloads(store, recording):
+        document = (
+            FSInputFile(item.path, filename=item.filename)
+            if item.path is not None
+            else BufferedInputFile((item.text or "").encode(), filename=item.filename)
+        )
+        await _send(message, document, _(f"recs.download_{item.kind}"), _)
+    await _send_archive(message, recording, store, settings, _)
+
+
+async def _send_archive(
+    message: Message, recording: Recording, store: MediaStore, settings: Settings, _: Translator
+) -> None:
+    path = await control.archive(store, recording)
+    if path is None:
+        await message.answer(_("recs.no_archive"))
+        return
+    total = path.stat().st_size
+    limit_mb = (
+        settings.local_upload_limit_mb
+        if settings.telegram_api_local
+        else settings.cloud_upload_limit_mb
+    )
+    metadata = await cards.fetch_metadata(store, recording)
+    title = cards.recording_title(recording, metadata)
+    if total <= limit_mb * 1024 * 1024:
+        document = FSInputFile(path, filename=archive_name(title, recording.id))
+        caption = _("publish.export_caption", title=html.escape(title, quote=False))
+        if await _send(message, document, caption, _, timeout=max(300, total // (256 * 1024))):
+            return
+    link = control.export_link(settings, recording)
+    if link is None:
+        await message.answer(_("publish.error.export_no_link", size=size(_.lang, total)))
+        return
+    url, expires = link
+    until = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    await message.answer(
+        _("recs.archive_link", size=size(_.lang, total), url=html.escape(url), until=until),
+        disable_web_page_preview=True,
+    )
+
+
+async def _send(
+    message: Message,
+    document: FSInputFile | BufferedInputFile,
+    caption: str,
+    _: Translator,
+    *,
+    timeout: int = 60,
+) -> bool:
+    """Send one document into the chat; a refusal is said in the chat instead of lost."""
+    try:
+        await message.answer_document(document, caption=caption, request_timeout=timeout)
+    except TelegramEntityTooLarge:
+        return False
+    except TelegramAPIError as exc:
+        log.warning("download %s not sent: %s", document.filename, exc.message)
+        await message.answer(
+            _(
+                "recs.download_failed",
+                name=html.escape(document.filename or ""),
+                reason=html.escape(exc.message),
+            )
+        )
+        return False
+    return True
 
 
 async def review_pressed(
@@ -334,6 +461,9 @@ def make_router() -> Router:
     )
     members.callback_query.register(
         review_pressed, RecCb.filter(F.action == cb.REVIEW), OwnRecording()
+    )
+    members.callback_query.register(
+        downloads_pressed, RecCb.filter(F.action == cb.DOWNLOADS), OwnRecording()
     )
     members.callback_query.register(progress_retry_pressed, RetryCb.filter(), OwnRecording())
 

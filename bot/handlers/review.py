@@ -131,9 +131,8 @@ async def publish(
         return
     names = ", ".join(cards.platform_name(_.lang, p) for p in queued or platforms)
     await query.answer(_("review.publishing", platforms=names))
-    await cards.refresh_review_card(
-        bot, session, store, recording, _("review.publishing", platforms=names)
-    )
+    # The card speaks the recording's language and shows each platform's line itself.
+    await cards.show_publish_started(bot, session, store, recording)
 
 
 async def discard(query: CallbackQuery, recording: Recording, _: Translator) -> None:

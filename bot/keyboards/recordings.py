@@ -1,4 +1,5 @@
-"""Keyboards of /recordings: a page of recordings, one recording's actions."""
+"""Keyboards of /recordings: a page of recordings, one recording's actions; and the question
+Delete asks on a review card whose publishing has ended."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import recordings as cb
 from bot.callbacks.recordings import RecCb, RecListCb
-from jobs import control
-from jobs.cards import display_name
+from jobs import cards, control
+from jobs.cards import OutcomeCb, display_name
 from locales import Translator
 from storage.models import Publication, Recording, RecordingStatus
 
@@ -71,7 +72,12 @@ def recording(
         builder.button(
             text=_("recs.button_retry"), callback_data=RecCb(action=cb.RETRY, rec=rec, page=number)
         )
-    if control.failed_platforms(recording, publications):
+    if control.has_results(recording):
+        builder.button(
+            text=_("recs.button_downloads"),
+            callback_data=RecCb(action=cb.DOWNLOADS, rec=rec, page=number),
+        )
+    if control.republishable(recording, publications):
         builder.button(
             text=_("recs.button_publish_again"),
             callback_data=RecCb(action=cb.PUBLISH_AGAIN, rec=rec, page=number),
@@ -102,6 +108,20 @@ def confirm_delete(_: Translator, rec: int, number: int) -> InlineKeyboardMarkup
     )
     builder.button(
         text=_("recs.button_keep"), callback_data=RecCb(action=cb.OPEN, rec=rec, page=number)
+    )
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def confirm_card_delete(_: Translator, rec: int) -> InlineKeyboardMarkup:
+    """Under the question a card's Delete asks, never on the card itself."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("recs.button_delete_sure"),
+        callback_data=OutcomeCb(action=cards.DELETE_SURE, rec=rec),
+    )
+    builder.button(
+        text=_("recs.button_keep"), callback_data=OutcomeCb(action=cards.DELETE_KEEP, rec=rec)
     )
     builder.adjust(2)
     return builder.as_markup()

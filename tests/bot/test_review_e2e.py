@@ -85,15 +85,16 @@ async def test_group_member_cannot_publish_but_an_admin_can(
     assert [p.platform for p in publications] == ["export"]
     recording = await recording_row(app.settings, made.recording_id)
     assert recording.status != RecordingStatus.AWAITING_REVIEW
-    await telegram.wait_for(lambda: "Publishing to: File" in seen(card))
-    assert card.buttons == []
-    # The export publisher delivers the archive to the group.
+    # The export publisher delivers the archive to the group, and the card ends with it.
     await telegram.wait_for_message(
         group["id"],
         lambda m: m.document is not None and m.document.file_name.endswith(".zip"),
         after=0,
         timeout=30,
     )
+    await telegram.wait_for(lambda: "the archive is in the chat above" in seen(card), timeout=30)
+    assert "✅ Published." in seen(card)
+    assert [label for label, _ in card.buttons] == ["🚀 Publish again", "🗑 Delete"]
 
 
 async def test_a_button_naming_another_workspaces_recording_is_refused_and_logged(
