@@ -43,6 +43,7 @@ from integrations.telegram import make_bot
 
 # Each stage module registers its stage when imported.
 from jobs import compose, fetch, metrics, publish, subtitles, topics, transcribe, trim  # noqa: F401
+from jobs.arq_adapter import WakeableWorker, check_arq
 from jobs.context import WorkerDeps, media_store
 from jobs.progress import ProgressHub
 from jobs.queues import IO, MEDIA, QUEUES, STAGE_QUEUE
@@ -325,57 +326,42 @@ def job_fields(job_id: str) -> dict[str, Any]:
     return {"job": job_id}
 
 
-class LeapWorker(Worker):
-    """An arq Worker with leases, wake-ups and a loop that outlives Redis faults."""
+class LeapWorker(WakeableWorker):
+    """Our arq Worker: waits for its queue's wake-ups and keeps leases (jobs.arq_adapter
+    holds the arq internals this takes)."""
 
     def __init__(
         self, *args: Any, presence: Presence | None, idle_poll: float, **kwargs: Any
     ) -> None:
-        # arq's own loop must not sleep: `_poll_iteration` waits for a wake-up instead.
-        super().__init__(*args, poll_delay=0, **kwargs)
+        super().__init__(*args, **kwargs)
         self.presence = presence
         self.idle_poll = max(idle_poll, 0.01)
         self.short_name = next((k for k, v in QUEUES.items() if v == self.queue_name), "")
-        self._faults = 0
 
-    async def _poll_iteration(self) -> None:
-        try:
-            await super()._poll_iteration()
-        except (RedisError, OSError) as exc:
-            self._faults += 1
-            delay = min(0.25 * 2**self._faults, 10.0)
-            log.warning(
-                "queue %s: Redis is not answering (%s); looking again in %.1f s",
-                self.short_name,
-                type(exc).__name__,
-                delay,
-            )
-            await asyncio.sleep(delay)
-            return
-        except Exception:
-            # A job's bookkeeping failed; the job itself is the recovery sweep's to find.
-            log.exception("queue %s: a job ended badly", self.short_name)
-        self._faults = 0
+    async def idle(self) -> None:
         if self.presence is None:
             await asyncio.sleep(self.idle_poll)
         else:
             await self.presence.wait(self.queue_name, self.idle_poll)
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        for job_id in job_ids:
-            try:
-                await super().start_jobs([job_id])
-            except (RedisError, OSError):
-                # arq had taken a slot for this job when Redis failed; give it back.
-                self.job_counter -= 1
-                self.sem.release()
-                raise
-
-    def _release_sem_dec_counter_on_complete(self) -> None:
-        super()._release_sem_dec_counter_on_complete()
+    def slot_free(self) -> None:
         # A slot is free: look at the queue now rather than at the next poll.
         if self.presence is not None:
             self.presence.nudge(self.queue_name)
+
+    async def redis_fault(self, exc: Exception, faults: int) -> None:
+        delay = min(0.25 * 2**faults, 10.0)
+        log.warning(
+            "queue %s: Redis is not answering (%s); looking again in %.1f s",
+            self.short_name,
+            type(exc).__name__,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+    def job_fault(self) -> None:
+        # A job's bookkeeping failed; the job itself is the recovery sweep's to find.
+        log.exception("queue %s: a job ended badly", self.short_name)
 
 
 async def bind_job(ctx: dict[str, Any]) -> None:
@@ -591,6 +577,8 @@ async def build_workers(
 
     Each worker gets a Redis pool of its own because closing a worker closes its pool.
     """
+    # An arq that changed what the worker overrides would fail in obscure ways later.
+    check_arq()
     workers: list[Worker] = []
     for queue in queues:
         name = {"media": MEDIA, "io": IO}[queue]
