@@ -195,7 +195,7 @@ async def test_delete_waits_while_the_recording_is_being_published(
         await telegram.wait_for(lambda: "Yes, delete" in str(listing.buttons))
         sure = button(listing, "Yes, delete")
         await telegram.press(group, owner, card.message_id, button(card, "Publish"))
-        await telegram.wait_for(lambda: "Publishing to: File" in seen(card))
+        await telegram.wait_for(lambda: "Archive: waiting" in seen(card))
 
         query = await telegram.press(group, owner, listing.message_id, sure)
         answer = await telegram.wait_for_answer(query)
