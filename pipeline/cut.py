@@ -21,9 +21,11 @@ The file is written with its index first, into space set aside for it, so no sec
 pass over the output is needed.
 
 Damaged sources. A file that ffmpeg plays although some of its bytes are broken is never
-refused: copying stops at the first broken packet, so the smart cut comes out short and
-the whole picture is re-encoded instead ("repair"), the decoder leaving out the frames it
-cannot read. Every result is checked (frame count, rotation) before it replaces ``out``.
+refused. Copying stops at the first broken packet, so the smart cut comes out short; then
+the packets whose bytes do not hold whole NAL units are found (MP4/MOV) and only the GOPs
+around them are re-encoded ("patch"), or, where they cannot be told, the whole picture
+("repair"). The decoder leaves out the frames it cannot read; every other frame keeps its
+time. Every result is checked (frame count, rotation) before it replaces ``out``.
 
 Audio. AAC is copied frame by frame (an AAC packet is always a keyframe): each kept
 interval takes the run of packets whose start lies nearest to where the output needs
@@ -55,6 +57,7 @@ from pipeline.errors import FFMPEG_FAILED, MediaError
 from pipeline.probe import (
     MediaInfo,
     VideoPackets,
+    broken_video_packets,
     first_audio_packet_time,
     probe,
     read_video_packets,
@@ -78,6 +81,9 @@ class Piece:
     first: int
     last: int
     copy: bool
+    exact: bool = True
+    """False for a re-encoded piece holding broken frames: the decoder skips them, so it
+    gives fewer frames, each at its own time."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,9 @@ class CutResult:
     timeline: Timeline
     """The keep-list actually applied (cut points on frame boundaries)."""
     video: str
-    """"smart" (copy + partial re-encode), "encode" (full re-encode), "repair" (full
-    re-encode of a damaged source, see :func:`cut`) or "none"."""
+    """"smart" (copy + partial re-encode), "encode" (full re-encode), "patch" (smart, with
+    the GOPs of broken packets re-encoded too), "repair" (full re-encode of a damaged
+    source; see :func:`cut`) or "none"."""
     audio: str
     """"copy" (AAC packets copied) or "encode"."""
     encoded_seconds: float
@@ -190,19 +197,70 @@ class FrameGrid:
             out.append((a, b))
         return out
 
+    def frames_at(self, times: Sequence[float]) -> npt.NDArray[np.intp]:
+        """Indexes (ascending, unique) of the frames shown at ``times``."""
+        starts = self.bounds[:-1]
+        found = np.searchsorted(starts, np.asarray(times, dtype=np.float64) - self.frame / 4)
+        return np.unique(np.clip(found, 0, max(self.frames - 1, 0))).astype(np.intp)
+
     def timeline(self, spans: Sequence[tuple[int, int]]) -> Timeline:
         return Timeline.of(
             [Interval(float(self.bounds[a]), float(self.bounds[b])) for a, b in spans]
         )
 
 
-def plan_pieces(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> list[Piece]:
+def plan_pieces(
+    grid: FrameGrid, spans: Sequence[tuple[int, int]], broken: Sequence[int] = ()
+) -> list[Piece]:
     """Split frame spans into copied and re-encoded pieces.
 
     A copy must start on a keyframe and end on a clean end, so each span is encoded from
     its start to the first keyframe in it and copied from there on; when its end is not
     clean, the copy stops at the last clean end before it and the rest is encoded too.
+    ``broken`` frames (ascending indexes) cannot be copied: the GOP around each one is
+    re-encoded instead, from the clean end before it to the next keyframe.
     """
+    pieces = _plan(grid, spans)
+    if not len(broken):
+        return pieces
+    bad = np.asarray(broken, dtype=np.intp)
+    out: list[Piece] = []
+    for piece in pieces:
+        inside = bad[(bad >= piece.first) & (bad < piece.last)]
+        if inside.size == 0:
+            out.append(piece)
+        elif not piece.copy:
+            out.append(Piece(piece.first, piece.last, copy=False, exact=False))
+        else:
+            out += _around_broken(grid, piece, inside)
+    return out
+
+
+def _around_broken(grid: FrameGrid, piece: Piece, broken: npt.NDArray[np.intp]) -> list[Piece]:
+    """A copied piece split so that each broken frame's GOP is re-encoded."""
+    keys, out = grid.keyframes, []
+    start = piece.first  # a keyframe: where the next copy may begin
+    for d in broken.tolist():
+        if d < start:
+            continue  # already inside the re-encoded stretch before
+        # The re-encoded stretch starts on a frame before the broken one: its first frame
+        # must decode, or the piece's frames would all move up into its place.
+        c = int(np.searchsorted(grid.clean, d, side="left")) - 1
+        end_copy = int(grid.clean[c]) if c >= 0 else start
+        k = int(np.searchsorted(keys, d, side="right"))
+        resume = min(int(keys[k]), piece.last) if k < keys.size else piece.last
+        if end_copy > start:
+            out.append(Piece(start, end_copy, copy=True))
+        else:
+            end_copy = start
+        out.append(Piece(end_copy, resume, copy=False, exact=False))
+        start = resume
+    if start < piece.last:
+        out.append(Piece(start, piece.last, copy=True))
+    return out
+
+
+def _plan(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> list[Piece]:
     keys = grid.keyframes
     pieces: list[Piece] = []
     for a, b in spans:
@@ -255,10 +313,11 @@ def cut(
 
     A source with damaged frames that ffmpeg still plays is never refused: copying stops
     at the first packet whose bytes are broken (the smart cut then comes out short), so
-    the whole video is re-encoded instead, and the decoder skips the frames it cannot
+    the GOPs holding broken packets are re-encoded ("patch"), or the whole video when
+    those packets cannot be found ("repair"). The decoder skips the frames it cannot
     read; the frame before a skipped one stays on screen, every other frame keeps its
-    time. That method is called "repair", and is accepted only when the decoder said it
-    met damage, so a cut that merely lost frames is still an error.
+    time. A patch may lack only the broken frames, and a repair is accepted only when the
+    decoder said it met damage, so a cut that merely lost frames is still an error.
     """
     info = info or probe(source)
     if not keep.keep:
@@ -289,27 +348,41 @@ def cut(
         if not spans:
             raise ValueError("the keep-list holds no whole frame")
         attempts: list[str] = ["smart", "encode"] if smart and _smart_ok(info, grid) else ["encode"]
+        broken: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         last_error = ""
-        for method in attempts:
+        while attempts:
+            method = attempts.pop(0)
             tmp_out = work / f"out-{method}.mp4"
-            settings = (piece_preset, piece_crf) if method == "smart" else (preset, crf)
-            chosen = grid.widen(spans, round(stretch / grid.frame)) if method == "smart" else spans
+            pieces = method in ("smart", "patch")
+            settings = (piece_preset, piece_crf) if pieces else (preset, crf)
+            chosen = grid.widen(spans, round(stretch / grid.frame)) if pieces else spans
             timeline = grid.timeline(chosen)
             expected = sum(b - a for a, b in chosen)
+            # Broken frames the decoder may skip in a patched cut.
+            skippable = sum(int(((broken >= a) & (broken < b)).sum()) for a, b in chosen)
             try:
                 done = _render(
-                    source, info, grid, chosen, timeline, work, tmp_out, adts, method, *settings
-                )
+                    source, info, grid, chosen, timeline, work, tmp_out, adts, method, *settings,
+                    broken=broken,
+                )  # fmt: skip
             except MediaError as exc:
                 last_error = exc.detail
                 continue
             check = probe(tmp_out)
             frames = check.video_frames
-            if method == "smart" and check.rotation != info.rotation:
+            if pieces and check.rotation != info.rotation:
                 last_error = f"the rotation came out {check.rotation}, not {info.rotation}"
                 continue
+            if method == "smart" and frames is not None and frames < expected:
+                # Copying stops at a broken packet: re-encode just the GOPs that hold one.
+                found = broken_video_packets(source, info.start_time)
+                if found:
+                    broken = grid.frames_at(found)
+                    attempts.insert(0, "patch")
             if frames is not None and frames < expected and done.damage and method == "encode":
                 method = "repair"
+            elif method == "patch" and frames is not None and frames >= expected - skippable:
+                pass
             elif frames not in (None, expected):
                 last_error = f"{method} cut gave {frames} frames, expected {expected}"
                 continue
@@ -352,6 +425,8 @@ def _render(
     method: str,
     preset: str,
     crf: float,
+    *,
+    broken: Sequence[int] = (),
 ) -> _Rendered:
     """Make ``out``."""
     jobs: list[Callable[[], object]] = []
@@ -359,8 +434,8 @@ def _render(
     concat: Path | None = None
     video_file: Path | None = None
     encoded = 0.0
-    if method == "smart":
-        pieces = plan_pieces(grid, spans)
+    if method in ("smart", "patch"):
+        pieces = plan_pieces(grid, spans, broken if method == "patch" else ())
         concat = work / "video.ffconcat"
         lines = ["ffconcat version 1.0"]
         x264 = ffmpeg_cmd.x264_args(
@@ -394,6 +469,7 @@ def _render(
                     frames=piece.last - piece.first,
                     x264=x264,
                     timescale=info.video_timescale,
+                    duration=None if piece.exact else end - start,
                 )
                 cost = _encode_cost(grid, piece)
             jobs.append(lambda cmd=cmd, what=what: _run(cmd, what))
@@ -429,7 +505,7 @@ def _render(
             future.result()
     audio, audio_fmt, audio_how = audio_result[0] if audio_result else (None, None, "none")
     # Copied pixels are still on their side: the player is told to turn them, as before.
-    rotation = info.rotation if method == "smart" else 0
+    rotation = info.rotation if method in ("smart", "patch") else 0
     _mux(out, concat, video_file, audio, audio_fmt, _moov_estimate(info, grid, timeline), rotation)
     damage = b"".join(complaints).decode("utf-8", "replace").strip()
     return _Rendered(encoded, audio_how, damage)

@@ -213,6 +213,25 @@ def video_packets_cmd(path: Path) -> list[str]:
     ]
 
 
+def video_packet_places_cmd(path: Path) -> list[str]:
+    """Presentation time, byte offset and size of every packet of the first video stream,
+    and the stream's codec extradata (hex): enough to check the packets' bytes."""
+    return [
+        FFPROBE,
+        "-hide_banner",
+        "-v",
+        "quiet",
+        "-select_streams",
+        "v:0",
+        "-show_data",
+        "-show_entries",
+        "stream=extradata:packet=pts_time,dts_time,pos,size",
+        "-of",
+        "json",
+        *media_input(path),
+    ]
+
+
 def first_audio_packet_cmd(path: Path) -> list[str]:
     return [
         FFPROBE,
@@ -411,8 +430,11 @@ def encode_piece_cmd(
     frames: int,
     x264: Sequence[str],
     timescale: int | None,
+    duration: float | None = None,
 ) -> list[str]:
-    """Re-encode ``frames`` video frames starting at the frame shown at ``start``.
+    """Re-encode ``frames`` video frames starting at the frame shown at ``start``, or
+    fewer: with ``duration``, only those shown in that many seconds from ``start`` (a
+    decoder that skips broken frames would otherwise fill the count with later ones).
 
     The seek goes before the input, so ffmpeg decodes from the previous keyframe and
     drops what comes before ``start``; ``start`` should sit a little before the wanted
@@ -423,6 +445,8 @@ def encode_piece_cmd(
     cmd = [*_BASE, "-threads", "1", "-noautorotate", "-ss", sec(start), *media_input(source)]
     cmd += ["-map", "0:v:0", "-an", "-sn", "-dn"]
     cmd += ["-frames:v", str(frames), "-fps_mode", "passthrough", *x264]
+    if duration is not None:
+        cmd += ["-t", sec(duration)]
     if timescale:
         cmd += ["-video_track_timescale", str(timescale)]
     return [*cmd, "-map_metadata", "-1", "-f", "mp4", str(out)]

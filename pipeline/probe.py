@@ -206,6 +206,67 @@ def first_audio_packet_time(path: Path, start_time: float = 0.0) -> float | None
     return None
 
 
+# --- broken packets ------------------------------------------------------------------------
+
+_HEX_LINE = re.compile(r"^[0-9a-f]{8}: ((?:[0-9a-f]{2,4} ?)+)", re.MULTILINE)
+_MOST_BROKEN = 0.2
+
+
+def broken_video_packets(path: Path, start_time: float = 0.0) -> list[float] | None:
+    """Presentation times (ascending) of the H.264 video packets whose bytes are broken:
+    their length-prefixed NAL units do not fill the packet exactly, the way a few
+    overwritten kilobytes leave them. Such a packet cannot be copied (ffmpeg gives up on
+    it) but a decoder skips it and plays on.
+
+    None when this cannot be told: not length-prefixed H.264 (MP4/Matroska), or so much
+    of the stream looks broken that the layout is not what is assumed here. Reads every
+    packet's bytes once, so it is meant for a file already known to be damaged.
+    """
+    proc = ffmpeg_cmd.run(ffmpeg_cmd.video_packet_places_cmd(path), what="read video packets")
+    try:
+        data = json.loads(proc.stdout or b"{}")
+        extradata = str(data["streams"][0].get("extradata", ""))
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    head = bytes.fromhex(
+        "".join(m.group(1) for m in _HEX_LINE.finditer(extradata)).replace(" ", "")
+    )
+    if len(head) < 5 or head[0] != 1:
+        return None  # not an avcC record: the NAL units are not length-prefixed
+    length_size = (head[4] & 0x03) + 1
+    broken: list[float] = []
+    packets = data.get("packets", [])
+    with path.open("rb") as fh:
+        for packet in packets:
+            pos, size = _int(packet.get("pos")), _int(packet.get("size"))
+            t = _float(packet.get("pts_time"))
+            t = t if t is not None else _float(packet.get("dts_time"))
+            if pos is None or size is None or t is None:
+                continue
+            fh.seek(pos)
+            if not _nal_units_fill(fh.read(size), size, length_size):
+                broken.append(t - start_time)
+    if len(broken) > _MOST_BROKEN * max(len(packets), 1):
+        return None
+    return sorted(broken)
+
+
+def _nal_units_fill(payload: bytes, size: int, length_size: int) -> bool:
+    """Whether ``payload`` is whole NAL units, each after its length, and nothing else."""
+    if len(payload) != size:
+        return False
+    i = 0
+    while i < size:
+        if i + length_size >= size:
+            return False
+        length = int.from_bytes(payload[i : i + length_size], "big")
+        # Every NAL unit has a header byte whose top bit is zero.
+        if length == 0 or payload[i + length_size] & 0x80:
+            return False
+        i += length_size + length
+    return i == size
+
+
 # --- voices on separate channels -----------------------------------------------------------
 
 _VOICE_RATE = 8_000

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +272,96 @@ def test_unevenly_spaced_frames_are_cut_exactly(
     out_times = synth.frame_times(result.path)
     want = [result.timeline.to_output(t) for t in [*times[10:59], *times[94:150]]]
     assert np.allclose(out_times, want, atol=0.002)
+
+
+def test_the_gop_around_a_broken_frame_is_re_encoded_and_the_rest_copied() -> None:
+    frames = [i / 10 for i in range(100)]  # 10 fps, keyframes every second, no B-frames
+    grid = FrameGrid.from_packets(
+        VideoPackets(
+            frames=frames,
+            keyframes=frames[::10],
+            keyframe_dts=frames[::10],
+            reorder_delay=0.0,
+            clean_ends=list(range(1, 100)),
+            clean_end_dts=frames[1:],
+        ),
+        duration=10.0,
+    )
+    assert plan_pieces(grid, [(20, 80)], broken=[45, 47, 62]) == [
+        Piece(20, 44, copy=True),
+        # From the frame before the broken one (it must decode) to the next keyframe.
+        Piece(44, 50, copy=False, exact=False),
+        Piece(50, 61, copy=True),
+        Piece(61, 70, copy=False, exact=False),
+        Piece(70, 80, copy=True),
+    ]
+    # A broken frame in a stretch that is re-encoded anyway only makes it inexact.
+    assert plan_pieces(grid, [(15, 40)], broken=[17]) == [
+        Piece(15, 20, copy=False, exact=False),
+        Piece(20, 40, copy=True),
+    ]
+
+
+def _break_packets(source: Path, out: Path, which: Callable[[int, dict], bool]) -> int:
+    """``source`` with the first bytes of the video packets ``which`` picks zeroed, as bad
+    sectors or a broken download leave them (ffmpeg still plays the rest); how many."""
+    listing = subprocess.run(
+        ["ffprobe", "-v", "quiet", "-select_streams", "v:0", "-show_entries",
+         "packet=pts_time,pos,flags", "-of", "json", str(source)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    data = bytearray(source.read_bytes())
+    count = 0
+    for n, packet in enumerate(json.loads(listing)["packets"]):
+        if which(n, packet):
+            pos = int(packet["pos"])
+            data[pos : pos + 4] = bytes(4)
+            count += 1
+    out.write_bytes(bytes(data))
+    return count
+
+
+def _shown_at_their_times(source: Path, result: CutResult) -> tuple[int, list[float]]:
+    """How many output frames are not at the time of a kept source frame, and the times of
+    kept frames the output lacks (source frames as ffmpeg decodes them: the broken ones
+    are not among them)."""
+    src = synth.frame_times(source)
+    out = synth.frame_times(result.path)
+    kept = [
+        result.timeline.to_output(float(t))
+        for t in src
+        if any(iv.start - 1e-3 <= t < iv.end - 1e-3 for iv in result.timeline)
+    ]
+    strays = sum(1 for t in out if min(abs(t - k) for k in kept) > 0.002)
+    missing = [k for k in kept if min(abs(k - t) for t in out) > 0.002]
+    return strays, missing
+
+
+def test_only_the_gops_around_broken_packets_are_re_encoded(
+    lecture: Lecture, tmp_path: Path
+) -> None:
+    # Two frames inside the kept parts, neither of them a keyframe.
+    times = {12.52, 28.04}
+    source = tmp_path / "broken.mp4"
+    hit = _break_packets(
+        lecture.path,
+        source,
+        lambda _n, p: round(float(p["pts_time"]), 2) in times and "K" not in p["flags"],
+    )
+    assert hit == 2
+    result = cut(source, KEEP, tmp_path / "out.mp4")
+    assert result.video == "patch" and result.encoded_seconds < 2.5 + 2 * 2.0
+    # Every frame that ffmpeg plays, at its own time, and nothing else.
+    assert _shown_at_their_times(source, result) == (0, [])
+    synth.assert_in_sync(result.path, _expected_marks(lecture, result.timeline), lecture.fps)
+
+
+def test_a_recording_broken_all_over_is_re_encoded_whole(lecture: Lecture, tmp_path: Path) -> None:
+    source = tmp_path / "broken.mp4"
+    # One frame in three: too many to be a few bad sectors, so the whole picture is redone.
+    _break_packets(lecture.path, source, lambda n, p: n % 3 == 1 and "K" not in p["flags"])
+    result = cut(source, KEEP, tmp_path / "out.mp4")
+    assert result.video == "repair"
+    assert result.encoded_seconds == pytest.approx(result.timeline.duration)
+    assert _shown_at_their_times(source, result) == (0, [])
+    assert (result.info.video_frames or 0) < 0.8 * result.timeline.duration * lecture.fps
