@@ -147,7 +147,7 @@ def yt_settings(settings: Settings, google: FakeGoogle) -> Settings:
     )
 
 
-async def _connect_youtube(
+async def connect_youtube(
     settings: Settings, google: FakeGoogle, chat: dict[str, Any], user: dict[str, Any]
 ) -> None:
     """A connected YouTube channel, stored as the /connect flow stores it (encrypted)."""
@@ -180,7 +180,7 @@ async def test_the_card_shows_the_youtube_link_once_published(
     words = WORDS["en"]
     user = telegram.user(1521, "Ann", language_code="en")
     chat = telegram.private_chat(user)
-    await _connect_youtube(yt_settings, google, chat, user)
+    await connect_youtube(yt_settings, google, chat, user)
     async with running(yt_settings, telegram):
         await reviewable(yt_settings, telegram, chat, user, lecture_video)
         card = await _card(telegram, 1521, words["card"])
@@ -208,7 +208,7 @@ async def test_a_failed_platform_shows_its_reason_and_publish_again_publishes_it
     base = 1531 if lang == "en" else 1541
     user = telegram.user(base, "Ann", language_code=lang)
     chat = telegram.private_chat(user)
-    await _connect_youtube(yt_settings, google, chat, user)
+    await connect_youtube(yt_settings, google, chat, user)
     google.fail("videos.insert", 400, reason="invalidTitle", message="The title is not valid.")
     async with running(yt_settings, telegram):
         made = await reviewable(yt_settings, telegram, chat, user, lecture_video, language=lang)
