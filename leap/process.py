@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import html
 import json
 import os
@@ -350,7 +351,14 @@ def _fresh_folder(beside: Path, kind: str) -> Path:
 
 
 def _swap_in(work: Path, out_dir: Path) -> None:
-    """Put the finished ``work`` folder where ``out_dir`` is, the old one removed after."""
+    """Put the finished ``work`` folder where ``out_dir`` is, the old one removed after.
+
+    Linux exchanges the two in one step, so no moment exists without one whole run in
+    ``out_dir``; elsewhere the old folder is first moved aside.
+    """
+    if out_dir.exists() and _exchange(work, out_dir):
+        shutil.rmtree(work, ignore_errors=True)
+        return
     old: Path | None = None
     if out_dir.exists():
         old = _fresh_folder(out_dir, "old")
@@ -358,6 +366,29 @@ def _swap_in(work: Path, out_dir: Path) -> None:
     os.replace(work, out_dir)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where that is not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    done = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(done == 0)
 
 
 @contextlib.contextmanager
