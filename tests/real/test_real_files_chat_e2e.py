@@ -1,6 +1,7 @@
 """Real files sent in the chat the ways people send them: a phone video held upright, a
-browser's recording as a document, a Telegram voice message. Each reaches its review card,
-with the picture the right way up and the words of the voice message in its transcript."""
+video with a few damaged kilobytes, a browser's recording as a document, a Telegram voice
+message. Each reaches its review card, with the picture the right way up, the damaged one
+whole but for its broken frames, and the words of the voice message in its transcript."""
 
 from __future__ import annotations
 
@@ -40,10 +41,22 @@ def upright_phone_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def test_a_phone_video_a_browser_recording_and_a_voice_message_reach_review(
-    app: RunningBot, telegram: FakeTelegram, upright_phone_video: Path
+@pytest.fixture(scope="module")
+def damaged_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """auto-editor's example with 4 KB in the middle overwritten: ffmpeg plays all but two
+    of its frames."""
+    path = tmp_path_factory.mktemp("chat-real") / "lecture.mp4"
+    data = bytearray((REAL / "ae_example.mp4").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(4096)
+    path.write_bytes(bytes(data))
+    return path
+
+
+async def test_a_phone_video_a_damaged_video_a_browser_recording_and_a_voice_message_reach_review(
+    app: RunningBot, telegram: FakeTelegram, upright_phone_video: Path, damaged_video: Path
 ) -> None:
-    people = {"video": 3401, "document": 3402, "voice": 3403}
+    people = {"video": 3401, "document": 3402, "voice": 3403, "damaged": 3404}
     chats = {}
     for kind, user_id in people.items():
         user = telegram.user(user_id, "Ann", language_code="en")
@@ -58,6 +71,10 @@ async def test_a_phone_video_a_browser_recording_and_a_voice_message_reach_revie
     )
     chat, user = chats["voice"]
     await telegram.send_voice(chat, user, REAL / "tgbotapi_voice.ogg", duration=3)
+    chat, user = chats["damaged"]
+    await telegram.send_video(
+        chat, user, damaged_video, file_name="lecture.mp4", duration=42, width=1280, height=720
+    )
 
     cards = await asyncio.gather(
         *(
@@ -69,7 +86,10 @@ async def test_a_phone_video_a_browser_recording_and_a_voice_message_reach_revie
     )
     assert all(card is not None for card in cards)
 
-    recordings = {r.source_ext: r for r in await rows(app.settings, Recording)}
+    found = await rows(app.settings, Recording)
+    assert len(found) == 4
+    by_name = {r.source_name: r for r in found}
+    recordings = {r.source_ext: r for r in found if r.source_name != "lecture.mp4"}
     assert set(recordings) == {"mp4", "webm", "ogg"}
     assert all(r.status is RecordingStatus.AWAITING_REVIEW for r in recordings.values())
     store = MediaStore(app.settings.storage_dir)
@@ -88,6 +108,13 @@ async def test_a_phone_video_a_browser_recording_and_a_voice_message_reach_revie
     webm = probe(folder(recordings["webm"]) / "video.mp4")
     assert webm.has_video and webm.has_audio and webm.duration == pytest.approx(7.5, abs=0.3)
     assert recordings["webm"].media["source"]["has_video"] is True
+    # The damaged video is whole but for the two frames ffmpeg cannot read either, and
+    # only the second around them was re-encoded.
+    damaged = by_name["lecture.mp4"]
+    assert damaged.media["trim"]["cut"]["video"] == "patch"
+    lecture = probe(folder(damaged) / "video.mp4")
+    assert lecture.duration > 40
+    assert lecture.video_frames == round(damaged.media["trim"]["duration"] * 30) - 2
     # The voice message is heard.
     transcript = json.loads((folder(recordings["ogg"]) / "transcript.json").read_text())
     text = " ".join(s["text"] for s in transcript["segments"]).lower()
