@@ -96,7 +96,8 @@ async def test_a_worker_killed_in_each_stage_is_replaced_and_nothing_is_done_twi
         "Good morning everyone.",
         "Today we talk about sampling a signal.",
     ]
-    assert json.loads((folder / "topics.json").read_text())["topics"]
+    # A clip shorter than one chapter has no topics; the file still parses whole.
+    assert isinstance(json.loads((folder / "topics.json").read_text())["topics"], list)
     srt = (folder / "subtitles.srt").read_text()
     vtt = (folder / "subtitles.vtt").read_text()
     assert vtt.startswith("WEBVTT") and srt.count(" --> ") == vtt.count(" --> ") > 0
