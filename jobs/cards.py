@@ -233,11 +233,11 @@ def fit(text: str) -> str:
 
 
 def display_name(recording: Recording) -> str:
-    """What a recording is called in lists and messages: its title once composed (or renamed
-    on the card), else the caption it came with, else its file or page name."""
+    """What a recording is called in lists and messages: the title a person gave it on the
+    card, else the caption it came with, else its file or page name."""
     facts = recording.options.get("facts") or {}
     name = (
-        recording.media.get("compose", {}).get("title")
+        (recording.media.get("review") or {}).get("title")
         or (facts.get("title") if isinstance(facts, dict) else None)
         or recording.source_name
         or f"#{recording.id}"
