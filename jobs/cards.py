@@ -47,6 +47,7 @@ from storage.models import (
     Recording,
     RecordingStatus,
     Workspace,
+    WorkspaceKind,
 )
 
 log = logging.getLogger(__name__)
@@ -837,3 +838,28 @@ async def review_ready(
             names = ", ".join(platform_name(lang, p) for p in platforms)
             note = gettext(lang, "review.auto_started", platforms=names)
     await send_review_card(bot, session, store, recording, note=note, with_subtitles=True)
+    if workspace is not None and workspace.kind is WorkspaceKind.GROUP and not (auto and platforms):
+        await _call_admins(bot, session, workspace, recording)
+
+
+async def _call_admins(
+    bot: Bot, session: AsyncSession, workspace: Workspace, recording: Recording
+) -> None:
+    """In a group only admins publish: name them, so Telegram tells them a card waits."""
+    admins = [m for m in await repo.members(session, workspace.id) if m.role.is_admin][:5]
+    if not admins or recording.chat_id is None:
+        return
+    names = ", ".join(
+        f'<a href="tg://user?id={m.user_id}">{html.escape(m.name or str(m.user_id))}</a>'
+        for m in admins
+    )
+    text = gettext(recording.language, "review.waits_for_admins", names=names)
+    try:
+        await bot.send_message(
+            recording.chat_id,
+            text,
+            message_thread_id=recording.thread_id,
+            disable_notification=False,
+        )
+    except TelegramAPIError as exc:
+        log.warning("recording %s: admins not called: %s", recording.id, exc.message)

@@ -25,6 +25,11 @@ async def test_only_admins_choose_platforms_and_a_member_is_told_who_can(
     telegram.set_admins(group["id"], [admin["id"]], creator=owner["id"])
     made = await reviewable(app.settings, telegram, group, owner, lecture_video)
     card = await telegram.wait_for_message(group["id"], lambda m: "📋" in seen(m), after=0)
+    # The admins the bot knows are named under the card, so Telegram tells them it waits.
+    call = await telegram.wait_for_message(
+        group["id"], lambda m: "waiting for an admin" in seen(m), after=0
+    )
+    assert "Olga" in seen(call) and 'href="tg://user?id=881"' in (call.content or "")
     # The admin makes sure the bot knows them (their first press is where it learns).
     file_toggle = next(data for label, data in card.buttons if "File" in label)
     await telegram.wait_for_answer(await telegram.press(group, admin, card.message_id, file_toggle))
