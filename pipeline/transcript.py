@@ -272,7 +272,14 @@ def speech_by_language(segments: Iterable[Segment], default: str = "") -> dict[s
 
 def labelled(segments: list[Segment], fallback: str = "") -> Transcript:
     """A transcript of ``segments`` (each may name its language): the main language by
-    speech duration, and segment languages kept only when there is more than one."""
+    speech duration, and segment languages kept only when there is more than one.
+
+    A segment whose words leave a pause of more than ``MAX_WORD_GAP`` between them is split
+    there: the engines run one segment across a long silence (a last word said after a
+    break), which would put a subtitle on screen through the silence and read as text over
+    it.
+    """
+    segments = [part for segment in segments for part in split_at_pauses(segment)]
     by_language = speech_by_language(segments, fallback)
     language = next(iter(by_language), fallback)
     if len(by_language) > 1:
@@ -284,6 +291,35 @@ def labelled(segments: list[Segment], fallback: str = "") -> Transcript:
             s if s.language is None else s.model_copy(update={"language": None}) for s in segments
         ]
     return Transcript(language=language, segments=segments)
+
+
+MAX_WORD_GAP = 2.0
+"""Seconds between two words of one segment beyond which they belong to two segments."""
+
+
+def split_at_pauses(segment: Segment, max_gap: float = MAX_WORD_GAP) -> list[Segment]:
+    """``segment`` in pieces at the pauses between its words; as it is without word times."""
+    words = [w for w in segment.words or [] if w.word.strip()]
+    if len(words) < 2:
+        return [segment]
+    pieces: list[list[Word]] = [[words[0]]]
+    for word in words[1:]:
+        if word.start - pieces[-1][-1].end > max_gap:
+            pieces.append([])
+        pieces[-1].append(word)
+    if len(pieces) == 1:
+        return [segment]
+    return [
+        segment.model_copy(
+            update={
+                "start": piece[0].start if i else segment.start,
+                "end": segment.end if i == len(pieces) - 1 else piece[-1].end,
+                "text": join_words(piece),
+                "words": piece,
+            }
+        )
+        for i, piece in enumerate(pieces)
+    ]
 
 
 def join_words(words: Iterable[Word]) -> str:

@@ -1,0 +1,70 @@
+"""A real recording through the whole review flow, as a lecturer meets it, in both languages.
+
+`tests/data/real/ae_example.mp4` is 42.5 s of a real voice over a synthetic picture with a
+22 s pause in the middle (see tests/data/real/NOTICE.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bot.chat_fixtures import button, seen
+from tests.conftest import RunningBot
+from tests.fakes.telegram import FakeTelegram
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real" / "ae_example.mp4"
+
+SAYS = {
+    "en": {
+        "card": "Ready for review",
+        "language": "🗣 Language: English",
+        "trimmed": "after trimming",
+        "publish": "Publish",
+        "done": "Published",
+    },
+    "ru": {
+        "card": "Готово к проверке",
+        "language": "🗣 Язык: английский",
+        "trimmed": "после обрезки",
+        "publish": "Опубликовать",
+        "done": "Опубликовано",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_a_real_recording_reads_well_from_upload_to_the_published_file(
+    app: RunningBot, telegram: FakeTelegram, lang: str
+) -> None:
+    says = SAYS[lang]
+    user_id = 1601 if lang == "en" else 1602
+    user = telegram.user(user_id, "Ann", language_code=lang)
+    chat = telegram.private_chat(user)
+    caption = "Commentary on the example video" if lang == "en" else "Комментарий к примеру"
+    await telegram.send_video(chat, user, REAL, file_name="example.mp4", caption=caption)
+    progress = await telegram.wait_for_message(user_id, after=0)
+    card = await telegram.wait_for_message(
+        user_id, lambda m: says["card"] in seen(m), after=0, timeout=240
+    )
+    text = seen(card)
+    assert caption in text
+    assert says["language"] in text
+    assert says["trimmed"] in text or "0:4" in text
+    # The last word after the 22 s pause is its own subtitle, not text over the silence.
+    assert "⚠️" not in text, text
+    # The progress message is settled: every stage done, nothing half-way.
+    assert "…" not in seen(progress) and "%" not in seen(progress), seen(progress)
+
+    mark = telegram.mark()
+    await telegram.press(chat, user, card.message_id, button(card, says["publish"]))
+    archive = await telegram.wait_for_message(
+        user_id,
+        lambda m: m.document is not None and m.document.file_name.endswith(".zip"),
+        after=mark,
+        timeout=120,
+    )
+    assert archive.document.size > 100_000
+    # The card ends with the outcome and what can still be done.
+    await telegram.wait_for(lambda: says["done"] in seen(card) and len(card.buttons) == 2, 60)
