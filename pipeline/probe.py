@@ -324,7 +324,9 @@ def _channel_likeness(path: Path) -> tuple[float | None, float]:
             left, right = pcm[:, 0], pcm[:, 1]
             # Zero-padded to twice the block: lags do not wrap round.
             cross += np.fft.rfft(left, size) * np.conj(np.fft.rfft(right, size))
-            energy += (left @ left, right @ right)
+            # Plain sums, not a dot product: BLAS threads make a fork in another thread
+            # (every ffmpeg the workers start) wait for them forever.
+            energy += (np.square(left).sum(), np.square(right).sum())
     if proc.wait() != 0 or energy.min() <= 0:
         return None, 0.0
     xcorr = np.fft.irfft(cross, size)
