@@ -30,16 +30,24 @@ SECTIONS = {
     "music": (
         "Welcome everyone. Today we start with music.",
         "Music is made of rhythm and melody.",
+        "A melody is a line of notes that we remember.",
+        "Rhythm tells us when each note is played.",
     ),
     "weather": (
         "Now let us talk about the weather.",
         "The weather changes with the seasons.",
+        "In winter the weather is cold and the days are short.",
+        "In summer the weather is warm and the days are long.",
     ),
     "planets": (
         "Finally we discuss the planets of the solar system.",
         "The planets move around the sun.",
+        "The inner planets are small and made of rock.",
+        "The outer planets are large and made of gas.",
     ),
 }
+# Each section runs longer than a chapter may be short (ten seconds) once pauses are cut, so
+# every one of them is a topic of its own.
 LINE = re.compile(r"\[(\d{2}:\d{2}:\d{2})\]\s*(.+)")
 
 
@@ -81,7 +89,8 @@ async def processed(tmp_path_factory: pytest.TempPathFactory) -> Processed:
     folder = tmp_path_factory.mktemp("sections")
     lecture = synth.make_lecture(folder / "sections.mp4", _parts())
     # Each section's first phrase: phrases are numbered in the order they are spoken.
-    firsts = [0, 2, 4]
+    per_section = len(SECTIONS["music"])
+    firsts = [0, per_section, 2 * per_section]
     starts = {s: lecture.words[i][0] for s, i in zip(SECTIONS, firsts, strict=True)}
     out = folder / "out"
     async with FakeOpenAI() as llm:
