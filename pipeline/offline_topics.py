@@ -132,7 +132,8 @@ def _target_count(duration: float) -> tuple[int, int]:
         target = min(15, max(3, round(duration / 420)))
         return target, 3
     if duration >= 60:
-        return max(1, min(3, int(duration // 120))), 1
+        # About one topic per two minutes: a 5.7-minute talk in three parts gets three.
+        return max(1, min(3, round(duration / 120))), 1
     return 1, 1
 
 
@@ -147,8 +148,26 @@ def _depths(similarity: np.ndarray, reach: int) -> np.ndarray:
     return depths
 
 
+# A silence this long between two stretches of speech is a break in the talk, which is where
+# a lecturer usually turns to the next subject (and where misheard words carry no signal).
+_TOPIC_PAUSE = 15.0
+
+
+def _pause_around(pauses: Sequence[tuple[float, float]], time: float, reach: float) -> float:
+    """The longest silence that lies within ``reach`` seconds of ``time``."""
+    return max(
+        (end - start for start, end in pauses if start <= time + reach and end >= time - reach),
+        default=0.0,
+    )
+
+
 def _boundaries(
-    bins: np.ndarray, bin_seconds: float, duration: float, target: int, minimum: int
+    bins: np.ndarray,
+    bin_seconds: float,
+    duration: float,
+    target: int,
+    minimum: int,
+    pauses: Sequence[tuple[float, float]] = (),
 ) -> list[float]:
     count = bins.shape[0]
     if target <= 1 or count < 4:
@@ -165,13 +184,21 @@ def _boundaries(
             np.pad(similarity, 1, mode="edge"), np.array([0.25, 0.5, 0.25]), "valid"
         )
     depths = _depths(similarity, window)
+    paused = np.array(
+        [_pause_around(pauses, float(g * bin_seconds), bin_seconds) for g in gaps], dtype=float
+    )
+    # A long silence deepens the dip it falls in, and is a candidate of its own.
+    depths = depths + 0.5 * np.minimum(paused / (2 * _TOPIC_PAUSE), 1.0)
 
     minima = [
         i
         for i in range(len(similarity))
-        if similarity[i] <= similarity[max(0, i - 1)]
-        and similarity[i] <= similarity[min(len(similarity) - 1, i + 1)]
-        and depths[i] > 0
+        if (
+            similarity[i] <= similarity[max(0, i - 1)]
+            and similarity[i] <= similarity[min(len(similarity) - 1, i + 1)]
+            and depths[i] > 0
+        )
+        or paused[i] >= _TOPIC_PAUSE
     ]
     if minima:
         values = depths[minima]
@@ -502,7 +529,13 @@ def extract_topics(
                 matrix[index, column] += 1.0
 
     reach = max(2 * bin_seconds, 30.0)
-    cuts = _snap(_boundaries(matrix, bin_seconds, duration, target, minimum), segments, reach)
+    pauses = [
+        (a.end, _speech_start(b))
+        for a, b in itertools.pairwise(segments)
+        if _speech_start(b) - a.end >= _TOPIC_PAUSE
+    ]
+    found = _boundaries(matrix, bin_seconds, duration, target, minimum, pauses)
+    cuts = _snap(found, segments, reach)
     starts = [0.0, *cuts]
     ends = [*cuts, duration]
     parts: list[list[str | None]] = []
