@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -58,13 +59,12 @@ async def trim(job: StageJob) -> None:
             }
         },
     )
-    job.summarize(
-        job._(
-            "progress.trimmed",
-            before=duration(done["source_duration"]),
-            after=duration(done["duration"]),
-        )
-    )
+    # Both lengths rounded alike, and "nothing to trim" rather than "0:42 → 0:42".
+    before, after = (math.floor(float(done[k]) + 0.5) for k in ("source_duration", "duration"))
+    if float(done["source_duration"]) - float(done["duration"]) < 1.0:
+        job.summarize(job._("progress.trimmed_uncut", after=duration(after)))
+    else:
+        job.summarize(job._("progress.trimmed", before=duration(before), after=duration(after)))
 
 
 def trim_options(recording: Recording) -> dict[str, bool]:

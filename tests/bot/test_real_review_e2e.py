@@ -54,6 +54,9 @@ async def test_a_real_recording_reads_well_from_upload_to_the_published_file(
     assert says["trimmed"] in text or "0:4" in text
     # The last word after the 22 s pause is its own subtitle, not text over the silence.
     assert "⚠️" not in text, text
+    # 0.06 s of silence came off: said as nothing to trim, never "0:42 → 0:42".
+    nothing = "nothing to trim" if lang == "en" else "обрезать было нечего"
+    assert nothing in seen(progress) and "0:42 → 0:42" not in seen(progress), seen(progress)
     # The progress message is settled: every stage done, nothing half-way.
     assert "…" not in seen(progress) and "%" not in seen(progress), seen(progress)
 
