@@ -395,13 +395,8 @@ async def recording_text(session: AsyncSession, recording: Recording, _: Transla
         lines.append(cards.clip(cards.safe(recording.failure_reason), 300))
     trim = recording.media.get("trim", {})
     if trim.get("duration"):
-        lines.append(
-            _(
-                "review.durations",
-                before=duration(float(trim.get("source_duration") or trim["duration"])),
-                after=duration(float(trim["duration"])),
-            )
-        )
+        before = float(trim.get("source_duration") or trim["duration"])
+        lines.append(cards.trimmed_line(before, float(trim["duration"]), _))
     template = recording.media.get("compose", {}).get("template")
     if template:
         lines.append(_("review.template", name=html.escape(str(template))))
