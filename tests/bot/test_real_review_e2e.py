@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,13 @@ async def test_a_real_recording_reads_well_from_upload_to_the_published_file(
     # 0.06 s of silence came off: said as nothing to trim, never "0:42 → 0:42".
     nothing = "nothing to trim" if lang == "en" else "обрезать было нечего"
     assert nothing in seen(progress) and "0:42 → 0:42" not in seen(progress), seen(progress)
+    # The progress message counts the topics the card shows as chapters.
+    counted = re.search(r"🧭 \D*(\d+)", seen(progress))
+    assert counted is not None, seen(progress)
+    assert int(counted.group(1)) == len(re.findall(r"^\d+:\d\d ", text, re.M)), (
+        seen(progress),
+        text,
+    )
     # The progress message is settled: every stage done, nothing half-way.
     assert "…" not in seen(progress) and "%" not in seen(progress), seen(progress)
 
