@@ -183,3 +183,10 @@ def test_the_local_bot_api_profile_is_what_the_app_talks_to(tmp_path: Path) -> N
     assert values["TELEGRAM_API_LOCAL"] == "true"
     readme = (ROOT / "README.md").read_text()
     assert "scripts/compose-env.sh --local-bot-api" in readme
+
+
+def test_make_run_migrates_once() -> None:
+    # `leap run` applies the migrations itself (MIGRATE_ON_START); a second pass before it
+    # only doubled the start-up output.
+    script = (ROOT / "scripts" / "run.sh").read_text()
+    assert "db upgrade" not in script and "exec .venv/bin/leap run" in script
