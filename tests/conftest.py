@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+# As the `leap` package does for the product (see leap/__init__.py), before numpy loads: a
+# multi-threaded OpenBLAS can hang a process that starts children from several threads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import asyncio
 import contextlib
 import itertools
-import os
 import random
 import shutil
 import socket
