@@ -51,28 +51,29 @@ async def test_a_caption_names_the_lecture_and_a_rename_reaches_the_list(
     assert "IMG_0042" not in seen(listing) + str(listing.buttons)
 
 
+@pytest.mark.parametrize("lang", ["en", "ru"])
 async def test_a_forwarded_post_and_a_nameless_video_are_named_sensibly(
-    app: RunningBot, telegram: FakeTelegram, small_video: Path
+    app: RunningBot, telegram: FakeTelegram, small_video: Path, lang: str
 ) -> None:
-    user = telegram.user(1411, "Ann", language_code="en")
+    user_id = 1411 if lang == "en" else 1412
+    user = telegram.user(user_id, "Ann", language_code=lang)
     chat = telegram.private_chat(user)
-    post = await telegram.send_video(
-        chat, user, small_video, file_name=None, caption="Signals and Systems, week 5"
-    )
+    name = "Signals and Systems, week 5" if lang == "en" else "Сигналы и системы, неделя 5"
+    post = await telegram.send_video(chat, user, small_video, file_name=None, caption=name)
     post["forward_origin"] = {
         "type": "channel",
         "chat": {"id": -100777, "type": "channel", "title": "Lectures"},
         "message_id": 5,
         "date": int(time.time()),
     }
-    first = await telegram.wait_for_message(1411, after=0)
-    assert "Signals and Systems, week 5" in seen(first)
+    first = await telegram.wait_for_message(user_id, after=0)
+    assert name in seen(first)
 
     mark = telegram.mark()
     await telegram.send_video(chat, user, small_video, file_name=None)
-    second = await telegram.wait_for_message(1411, after=mark)
+    second = await telegram.wait_for_message(user_id, after=mark)
     assert "video-20" in seen(second) and "video.mp4" not in seen(second)
     card = await telegram.wait_for_message(
-        1411, lambda m: "📋" in seen(m) and "week 5" in seen(m), after=0, timeout=120
+        user_id, lambda m: "📋" in seen(m) and name in seen(m), after=0, timeout=120
     )
-    assert "Signals and Systems, week 5" in seen(card)
+    assert name in seen(card)
