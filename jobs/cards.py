@@ -417,10 +417,6 @@ def selected_platforms(recording: Recording, connected: list[str]) -> list[str]:
     return [p for p in connected if p in chosen]
 
 
-def recording_folder(store: MediaStore, recording: Recording) -> Path:
-    return store.recording_dir(recording.workspace_id, recording.id, create=False)
-
-
 async def fetch_metadata(store: MediaStore, recording: Recording) -> dict[str, Any]:
     """`load_metadata` off the event loop: with media in a bucket it may download."""
     return await asyncio.to_thread(load_metadata, store, recording)

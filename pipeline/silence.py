@@ -747,11 +747,6 @@ def _shifted(spans: Sequence[Interval], offset: float) -> list[Interval]:
     return [Interval(iv.start + offset, iv.end + offset) for iv in spans]
 
 
-def detect_silence(analysis: SpeechAnalysis) -> list[Interval]:
-    """The silent spans of the recording: everything that is not speech."""
-    return Timeline.of(analysis.speech).removed(analysis.duration)
-
-
 def keep_intervals(
     speech: Sequence[Interval],
     duration: float,

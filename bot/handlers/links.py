@@ -71,12 +71,6 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 T = TypeVar("T")
 
 
-def find_links(message: Message) -> list[str]:
-    """The addresses in a message or caption, in order, each once."""
-    found = [address for address, _shown in _links_in(message)]
-    return list(dict.fromkeys(found))
-
-
 def _links_in(message: Message) -> list[tuple[str, str]]:
     """Each address with the text that shows it in the message."""
     text = message.text or message.caption or ""
