@@ -79,3 +79,26 @@ async def test_a_real_recording_reads_well_from_upload_to_the_published_file(
     assert archive.document.size > 100_000
     # The card ends with the outcome and what can still be done.
     await telegram.wait_for(lambda: says["done"] in seen(card) and len(card.buttons) == 2, 60)
+
+
+async def test_a_real_russian_voice_note_reads_as_russian_on_the_card(
+    app: RunningBot, telegram: FakeTelegram
+) -> None:
+    """A real Russian speaker (tests/data/real/tcpp_ru.wav), sent as a sound file by a
+    Russian-speaking lecturer with the lecture language left on Auto."""
+    user = telegram.user(1603, "Ольга", language_code="ru")
+    chat = telegram.private_chat(user)
+    clip = REAL.parent / "tcpp_ru.wav"
+    await telegram.send_audio(chat, user, clip, file_name="ru.wav", mime_type="audio/wav")
+    card = await telegram.wait_for_message(
+        1603, lambda m: "Готово к проверке" in seen(m), after=0, timeout=240
+    )
+    text = seen(card)
+    assert "🗣 Язык: русский" in text, text
+    assert "⚠️" not in text, text
+    subtitles = await telegram.wait_for_message(
+        1603, lambda m: m.document is not None and m.document.file_name.endswith(".srt"), after=0
+    )
+    srt = subtitles.document.data.decode("utf-8").lower()
+    # "Важно различать глаголы и дополнения." as the recogniser heard it.
+    assert "различать глаголы" in srt, srt
