@@ -40,6 +40,7 @@ free; progress comes from the end times of the segments as they are decoded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import re
@@ -154,8 +155,7 @@ def model_languages(local_model: str | None) -> tuple[str, ...]:
     folder = Path(name).expanduser()
     vocabulary = folder / "vocabulary.txt"
     if vocabulary.is_file():
-        with vocabulary.open("rb") as lines:
-            size = sum(1 for _ in lines)
+        size = _vocabulary_size(str(vocabulary))
         # English-only Whisper has 51,864 tokens, multilingual 51,865; large-v3 added
         # one more language token (Cantonese).
         if size <= 51864:
@@ -164,6 +164,14 @@ def model_languages(local_model: str | None) -> tuple[str, ...]:
     if folder.is_dir():
         return tuple(load_model(name).supported_languages)
     return _BEFORE_V3
+
+
+@functools.cache
+def _vocabulary_size(path: str) -> int:
+    """Tokens in a model's vocabulary file (51,865 lines): read once per process, since the
+    bot asks for every lecture that arrives and every /settings press."""
+    with open(path, "rb") as lines:
+        return sum(1 for _ in lines)
 
 
 def load_model(
