@@ -630,6 +630,9 @@ def _head_speech(
             **ffmpeg_cmd.child_options(),
         )
         assert proc.stdout is not None
+        # Set when the listening ends before the audio does: ffmpeg, whose pipe is then
+        # closed under it, may exit with an error that says nothing about the file.
+        stopped = True
         try:
             with proc.stdout:
                 while chunk := proc.stdout.read(_CHUNK):
@@ -650,9 +653,10 @@ def _head_speech(
                     ]
                     if found:
                         break
+                else:
+                    stopped = False
         finally:
-            stopped = proc.poll() is None
-            if stopped:
+            if proc.poll() is None:
                 proc.kill()
             code = proc.wait()
         if stopped:
