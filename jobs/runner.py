@@ -33,6 +33,7 @@ from jobs.progress import ProgressMessage
 from jobs.queues import PIPELINE, job_id
 from leap.settings import Settings
 from locales import gettext
+from locales.format import duration
 from pipeline.errors import MediaError
 from storage import repo
 from storage.models import TERMINAL_STATUSES, Recording, RecordingStatus, StageStatus
@@ -330,8 +331,6 @@ def _progress_for(deps: WorkerDeps, recording: Recording) -> ProgressMessage | N
 def _media_reason(job: StageJob, exc: MediaError) -> str:
     key = f"error.{exc.code}"
     if exc.code == "too_long":
-        from locales.format import duration
-
         limit = job.deps.settings.max_duration_hours * 3600
         actual = job.recording.media.get("source", {}).get("duration") or 0.0
         return job._(key, duration=duration(actual), limit=duration(limit))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from integrations import llm
 from jobs import files
 from jobs.runner import StageJob, stage
 from leap.settings import Settings
@@ -51,8 +52,6 @@ async def find_topics(
 async def _with_llm(settings: Settings, transcript: Transcript, duration: float) -> Topics | None:
     if settings.llm_api_key is None:
         return None
-    from integrations import llm
-
     try:
         return await llm.extract_topics(
             transcript,
