@@ -26,8 +26,9 @@ An answer that is not JSON or not in the shape above gets one repair retry with
 the error sent back; a second bad answer raises ``TopicsError("invalid_json")``.
 Every result goes through :func:`pipeline.topics.normalize`: times clamped into
 the video, duplicates folded, order enforced. 429/5xx, timeouts and dropped
-connections are retried with exponential backoff and jitter, honouring
-Retry-After.
+connections are retried by :func:`integrations.ai_retry.with_retries` (growing
+delays with jitter, honouring Retry-After), the loop speech-to-text uses too;
+``TopicsError`` is the topics kind of :class:`integrations.ai_errors.AIServiceError`.
 """
 
 from __future__ import annotations
@@ -36,16 +37,26 @@ import asyncio
 import json
 import logging
 import math
-import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
-from openai import AsyncOpenAI, Timeout
+from openai import AsyncOpenAI
 
-from integrations import openai_api
+from integrations import ai_retry, openai_api
+from integrations.ai_errors import (
+    AUTH,
+    BAD_REQUEST,
+    MODEL_MISSING,
+    QUOTA,
+    RATE_LIMITED,
+    TOO_LARGE,
+    UNAVAILABLE,
+    AIServiceError,
+)
+from integrations.ai_retry import Backoff
 from pipeline.timecodes import format_hms, parse_tc
 from pipeline.topics import Break, Subtopic, Topic, Topics, normalize
 from pipeline.transcript import Transcript
@@ -68,35 +79,19 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AUTH = "auth"
-"""The API key is missing or wrong."""
-BAD_REQUEST = "bad_request"
-"""The service refused the request (too long for the model's context, bad parameter)."""
-UNAVAILABLE = "unavailable"
-"""The service kept failing (5xx, timeouts, connection errors) after every retry."""
-RATE_LIMITED = "rate_limited"
-"""The service kept answering 429 after every retry."""
-QUOTA = "quota"
-"""The account has no credit left."""
-MODEL_MISSING = "model_missing"
-"""The service does not know the model."""
 INVALID_JSON = "invalid_json"
 """The model's answer was not the JSON asked for, even after a repair retry."""
 
 CODES = frozenset(
     {AUTH, BAD_REQUEST, UNAVAILABLE, RATE_LIMITED, QUOTA, MODEL_MISSING, INVALID_JSON}
 )
-_TRANSIENT = frozenset({UNAVAILABLE, RATE_LIMITED})
 
 # Reduce-stage times closer than this to a window result's time are taken to mean it.
 SNAP_SECONDS = 45.0
 # A main topic per this many seconds of lecture, within the bounds below.
 SECONDS_PER_TOPIC = 8 * 60
 MIN_TOPICS, MAX_TOPICS = 3, 20
-# Longest Retry-After worth sleeping through inside a job.
-MAX_RETRY_AFTER = 120.0
 _JOINED_SUMMARY_CHARS = 700
-_NO_KEY = "no-key"
 
 _LANGUAGES = {
     "en": "English",
@@ -155,18 +150,11 @@ Rules:
 - "summary": two or three sentences in {language} on what the whole lecture covers."""
 
 
-class TopicsError(Exception):
+class TopicsError(AIServiceError):
     """Topics could not be had from the model; ``code`` is one of :data:`CODES`."""
 
-    def __init__(self, code: str, detail: str = "") -> None:
-        self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail}" if detail else code)
-
-    @property
-    def transient(self) -> bool:
-        """True when the same request may succeed later (the stage can be retried)."""
-        return self.code in _TRANSIENT
+    # A chat request too large for the model is the same fault as any other refusal here.
+    RENAMED: ClassVar[dict[str, str]] = {TOO_LARGE: BAD_REQUEST}
 
 
 class _Invalid(ValueError):
@@ -385,13 +373,6 @@ def _outline(index: int, count: int, window: _Window, part: Topics) -> str:
     return "\n".join(lines)
 
 
-def _classify(exc: openai.APIStatusError) -> tuple[TopicsError, float]:
-    kind, wait = openai_api.classify(exc)
-    detail = f"HTTP {exc.status_code}: {openai_api.error_message(exc)}"
-    # A chat request too large for the model is the same fault as any other refusal here.
-    return TopicsError(BAD_REQUEST if kind == "too_large" else kind, detail), wait
-
-
 class _Chat:
     """Chat completions with our own retries and the JSON repair round."""
 
@@ -401,16 +382,12 @@ class _Chat:
         *,
         model: str,
         temperature: float,
-        max_attempts: int,
-        backoff_base: float,
-        backoff_cap: float,
+        backoff: Backoff,
     ) -> None:
         self.client = client
         self.model = model
         self.temperature = temperature
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff = backoff
         self.json_mode = True
 
     async def topics(self, system: str, user: str) -> Topics:
@@ -441,53 +418,36 @@ class _Chat:
             raise TopicsError(INVALID_JSON, f"after a repair retry: {second}") from None
 
     async def _complete(self, messages: list[dict[str, str]]) -> tuple[str | None, str | None]:
-        attempt = 0
-        while True:
-            attempt += 1
-            extra: dict[str, Any] = {}
-            if self.json_mode:
-                extra["response_format"] = {"type": "json_object"}
-            try:
-                reply = await self.client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    temperature=self.temperature,
-                    **extra,
-                )
+        async def once() -> tuple[str | None, str | None]:
+            while True:
+                extra: dict[str, Any] = {}
+                if self.json_mode:
+                    extra["response_format"] = {"type": "json_object"}
+                try:
+                    reply = await self.client.chat.completions.create(
+                        model=self.model,
+                        messages=messages,  # type: ignore[arg-type]
+                        temperature=self.temperature,
+                        **extra,
+                    )
+                except openai.APIStatusError as exc:
+                    if (
+                        exc.status_code in (400, 422)
+                        and self.json_mode
+                        and "response_format" in openai_api.error_message(exc)
+                    ):
+                        # The prompt asks for JSON anyway; the parser takes it without the mode.
+                        self.json_mode = False
+                        continue
+                    raise
                 if not reply.choices:
                     return None, None
                 choice = reply.choices[0]
                 return choice.message.content, choice.finish_reason
-            except openai.APIStatusError as exc:
-                if (
-                    exc.status_code in (400, 422)
-                    and self.json_mode
-                    and "response_format" in openai_api.error_message(exc)
-                ):
-                    # The prompt asks for JSON anyway; the parser takes it without the mode.
-                    self.json_mode = False
-                    attempt -= 1
-                    continue
-                error, wait = _classify(exc)
-            except openai.APIConnectionError as exc:
-                error, wait = TopicsError(UNAVAILABLE, exc.message), 0.0
-            if not error.transient or attempt >= self.max_attempts:
-                if error.transient:
-                    error = TopicsError(
-                        error.code, f"{error.detail} (gave up after {attempt} attempts)"
-                    )
-                raise error
-            if wait > MAX_RETRY_AFTER:
-                raise TopicsError(
-                    error.code, f"{error.detail} (the service asks to wait {wait:.0f} s)"
-                )
-            if wait:
-                delay = wait * random.uniform(1.0, 1.1)
-            else:
-                ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-            log.warning("topics request failed (%s), retrying in %.1f s", error, delay)
-            await asyncio.sleep(delay)
+
+        return await ai_retry.with_retries(
+            once, backoff=self.backoff, error=TopicsError, what="topics request", log=log
+        )
 
 
 async def _gather_all(jobs: Sequence[Any]) -> list[Any]:
@@ -533,12 +493,7 @@ async def extract_topics(
         return normalize(Topics(), duration)
 
     def default_client() -> AsyncOpenAI:
-        return AsyncOpenAI(
-            base_url=base_url,
-            api_key=api_key or _NO_KEY,
-            max_retries=0,
-            timeout=Timeout(timeout, connect=10.0),
-        )
+        return ai_retry.client(base_url, api_key, timeout)
 
     language_name = _language_name(language)
     map_system = _MAP_SYSTEM.format(shape=_SHAPE, language=language_name)
@@ -549,9 +504,7 @@ async def extract_topics(
             client,
             model=model,
             temperature=temperature,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
+            backoff=Backoff(max_attempts=max_attempts, base=backoff_base, cap=backoff_cap),
         )
 
         async def read(index: int, window: _Window) -> Topics:

@@ -17,8 +17,10 @@ what was heard. ``engine.languages()`` and ``engine.supports(language)`` answer 
 any decoding, so a caller refuses a language the engine lacks before any work; an engine
 given one anyway raises ``UNSUPPORTED_LANGUAGE`` before it reads a sample.
 
-Failures raise :class:`TranscriptionError`; its ``code`` is one of :data:`CODES`
-and ``transient`` says whether trying the whole stage again later may help.
+Failures raise :class:`TranscriptionError`, the speech kind of
+:class:`integrations.ai_errors.AIServiceError`: its ``code`` is one of :data:`CODES` and
+``transient`` says whether trying the whole stage again later may help. The API engine
+retries through :func:`integrations.ai_retry.with_retries`, as the topics client does.
 """
 
 from __future__ import annotations
@@ -27,6 +29,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
+from integrations.ai_errors import (
+    AUTH,
+    BAD_REQUEST,
+    MODEL_MISSING,
+    QUOTA,
+    RATE_LIMITED,
+    TOO_LARGE,
+    UNAVAILABLE,
+    AIServiceError,
+)
 from pipeline.transcript import Transcript
 
 __all__ = [
@@ -75,20 +87,6 @@ Chunk = tuple[Path, float]
 ProgressCallback = Callable[[float], Awaitable[None]]
 """Receives the share of the audio done so far, from 0.0 to 1.0."""
 
-AUTH = "auth"
-"""The API key is missing, wrong or not allowed to use this model."""
-BAD_REQUEST = "bad_request"
-"""The service refused the request itself (unsupported format, bad parameter)."""
-UNAVAILABLE = "unavailable"
-"""The service kept failing (5xx, timeouts, connection errors) after every retry."""
-RATE_LIMITED = "rate_limited"
-"""The service kept answering 429 after every retry."""
-QUOTA = "quota"
-"""The account has no credit left; retrying will not help until someone pays."""
-MODEL_MISSING = "model_missing"
-"""The model does not exist: unknown to the API, or not on this machine for the local engine."""
-TOO_LARGE = "too_large"
-"""A chunk is larger than the service accepts."""
 UNSUPPORTED_LANGUAGE = "unsupported_language"
 """The local model cannot transcribe this language (an English-only model and another language)."""
 UNREADABLE = "unreadable"
@@ -107,21 +105,14 @@ CODES = frozenset(
         UNREADABLE,
     }
 )
-_TRANSIENT = frozenset({UNAVAILABLE, RATE_LIMITED})
 
 
-class TranscriptionError(Exception):
-    """Speech could not be turned into text; ``code`` is one of :data:`CODES`."""
+class TranscriptionError(AIServiceError):
+    """Speech could not be turned into text; ``code`` is one of :data:`CODES`.
 
-    def __init__(self, code: str, detail: str = "") -> None:
-        self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail}" if detail else code)
-
-    @property
-    def transient(self) -> bool:
-        """True when the same request may succeed later (the stage can be retried)."""
-        return self.code in _TRANSIENT
+    ``model_missing`` also covers a local model that is not on this machine, and
+    ``too_large`` a chunk larger than the service accepts.
+    """
 
 
 class SpeechToText(Protocol):

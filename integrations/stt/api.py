@@ -1,10 +1,10 @@
 """Any OpenAI-compatible ``/audio/transcriptions`` endpoint, through the ``openai`` SDK.
 
 Chunks go out concurrently (at most ``concurrency`` at once, started in
-timeline order). The SDK's own retries are off: transient failures (429, 408,
-409, 5xx, timeouts, dropped connections) are retried here with exponential
-backoff and jitter, honouring Retry-After, so every chunk keeps its own budget
-and a long lecture is only more chunks, never a longer request.
+timeline order). Each chunk is one request through :func:`integrations.ai_retry.with_retries`
+(the SDK's own retries off; 429, 408, 409, 5xx, timeouts and dropped connections retried
+with growing delays, honouring Retry-After), so every chunk keeps its own budget and a
+long lecture is only more chunks, never a longer request.
 
 ``language="auto"`` sends no language: the service detects it, and the ``language``
 field of ``verbose_json`` (a name such as "russian", or a code) becomes the chunk's
@@ -24,7 +24,6 @@ import bisect
 import functools
 import json
 import logging
-import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import openai
-from openai import AsyncOpenAI, Timeout
+from openai import AsyncOpenAI
 
-from integrations import openai_api
+from integrations import ai_retry, openai_api
+from integrations.ai_retry import Backoff
 from integrations.stt import (
     AUTO,
     TOO_LARGE,
-    UNAVAILABLE,
     UNREADABLE,
     UNSUPPORTED_LANGUAGE,
     WHISPER_LANGUAGES,
@@ -54,12 +53,7 @@ __all__ = ["OpenAICompatible"]
 
 log = logging.getLogger(__name__)
 
-# Longest Retry-After worth sleeping through inside a job; a longer one fails the
-# chunk as rate limited so the stage can be retried later instead of holding a worker.
-MAX_RETRY_AFTER = 120.0
-
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…。！？])\s+")
-_NO_KEY = "no-key"
 
 # What to ask for, richest first; a provider that refuses one level gets the next.
 _FORMATS: tuple[dict[str, Any], ...] = (
@@ -110,9 +104,9 @@ class OpenAICompatible:
         self.api_key = api_key
         self.model = model
         self.concurrency = max(1, concurrency)
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff = Backoff(
+            max_attempts=max(1, max_attempts), base=backoff_base, cap=backoff_cap
+        )
         self.timeout = timeout
         self.max_upload_bytes = max_upload_bytes
         self._client_factory = client_factory or self._default_client
@@ -126,13 +120,7 @@ class OpenAICompatible:
         return code == AUTO or code in WHISPER_LANGUAGES
 
     def _default_client(self) -> AsyncOpenAI:
-        return AsyncOpenAI(
-            base_url=self.base_url,
-            # Keyless local servers still need the SDK to be given something.
-            api_key=self.api_key or _NO_KEY,
-            max_retries=0,
-            timeout=Timeout(self.timeout, connect=10.0),
-        )
+        return ai_retry.client(self.base_url, self.api_key, self.timeout)
 
     async def transcribe(
         self,
@@ -197,62 +185,34 @@ class OpenAICompatible:
     async def _send(
         self, client: AsyncOpenAI, name: str, data: bytes, language: str, ladder: _Ladder
     ) -> str | dict[str, Any]:
-        attempt = 0
-        while True:
-            attempt += 1
-            level = ladder.level
-            try:
-                raw = await client.audio.transcriptions.with_raw_response.create(
-                    file=(name, data),
-                    model=self.model,
-                    # ISO 639-1 is what these APIs take; none at all lets the service detect it.
-                    **({"language": _code(language)} if language and language != AUTO else {}),
-                    **ladder.params(),
-                )
-                return _body(raw.headers.get("content-type", ""), raw.text)
-            except openai.APIStatusError as exc:
-                if exc.status_code in (400, 422) and ladder.step_down(
-                    level, openai_api.error_message(exc)
-                ):
-                    log.info("transcription API refused %s; asking for less", _FORMATS[level])
-                    attempt -= 1
-                    continue
-                error, wait = _classify(exc)
-            except openai.APIConnectionError as exc:
-                # APITimeoutError is a kind of connection error.
-                error, wait = TranscriptionError(UNAVAILABLE, f"{exc.message}"), 0.0
-            if not error.transient or attempt >= self.max_attempts:
-                if error.transient:
-                    error = TranscriptionError(
-                        error.code, f"{error.detail} (gave up after {attempt} attempts)"
+        async def once() -> str | dict[str, Any]:
+            while True:
+                level = ladder.level
+                try:
+                    raw = await client.audio.transcriptions.with_raw_response.create(
+                        file=(name, data),
+                        model=self.model,
+                        # ISO 639-1 is what these APIs take; none lets the service detect it.
+                        **({"language": _code(language)} if language and language != AUTO else {}),
+                        **ladder.params(),
                     )
-                raise error
-            if wait > MAX_RETRY_AFTER:
-                raise TranscriptionError(
-                    error.code, f"{error.detail} (the service asks to wait {wait:.0f} s)"
-                )
-            delay = wait * random.uniform(1.0, 1.1) if wait else self._backoff(attempt)
-            log.warning(
-                "transcribing %s failed (%s), attempt %d of %d; retrying in %.1f s",
-                name,
-                error,
-                attempt,
-                self.max_attempts,
-                delay,
-            )
-            await asyncio.sleep(delay)
+                except openai.APIStatusError as exc:
+                    # A smaller request at once, not counted as a try: the service answered.
+                    if exc.status_code in (400, 422) and ladder.step_down(
+                        level, openai_api.error_message(exc)
+                    ):
+                        log.info("transcription API refused %s; asking for less", _FORMATS[level])
+                        continue
+                    raise
+                return _body(raw.headers.get("content-type", ""), raw.text)
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        # Half fixed, half random: chunks that failed together do not retry together.
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def _classify(exc: openai.APIStatusError) -> tuple[TranscriptionError, float]:
-    """The error to raise for this answer, and how long the server asked to wait."""
-    kind, wait = openai_api.classify(exc)
-    detail = f"HTTP {exc.status_code}: {openai_api.error_message(exc)}"
-    return TranscriptionError(kind, detail), wait
+        return await ai_retry.with_retries(
+            once,
+            backoff=self.backoff,
+            error=TranscriptionError,
+            what=f"transcribing {name}",
+            log=log,
+        )
 
 
 def _body(content_type: str, text: str) -> str | dict[str, Any]:
