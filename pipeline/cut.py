@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from pipeline import ffmpeg_cmd
+from pipeline import ffmpeg_cmd, video_cmd
 from pipeline.errors import FFMPEG_FAILED, MediaError
 from pipeline.probe import (
     MediaInfo,
@@ -333,7 +333,7 @@ def cut(
             audio, audio_fmt, audio_how = _cut_audio(source, info, timeline, work, adts)
             tmp_out = work / "out.mp4"
             _run(
-                ffmpeg_cmd.mux_cmd(
+                video_cmd.mux_cmd(
                     tmp_out, video_concat=None, video_file=None, audio=audio, audio_format=audio_fmt
                 ),
                 "muxing",
@@ -438,7 +438,7 @@ def _render(
         pieces = plan_pieces(grid, spans, broken if method == "patch" else ())
         concat = work / "video.ffconcat"
         lines = ["ffconcat version 1.0"]
-        x264 = ffmpeg_cmd.x264_args(
+        x264 = video_cmd.x264_args(
             preset=preset,
             crf=crf,
             pix_fmt=info.pix_fmt or "yuv420p",
@@ -462,7 +462,7 @@ def _render(
             else:
                 what = "re-encoding a cut"
                 encoded += end - start
-                cmd = ffmpeg_cmd.encode_piece_cmd(
+                cmd = video_cmd.encode_piece_cmd(
                     source,
                     path,
                     start=start - eps,
@@ -482,10 +482,10 @@ def _render(
     else:
         video_file = work / "video.mp4"
         encoded = timeline.duration
-        x264 = ffmpeg_cmd.x264_args(preset=preset, crf=crf, pix_fmt="yuv420p", reorder_frames=None)
+        x264 = video_cmd.x264_args(preset=preset, crf=crf, pix_fmt="yuv420p", reorder_frames=None)
         select, setpts = _select_exprs(grid, spans)
         script = work / "select.txt"
-        cmd = ffmpeg_cmd.encode_selected_cmd(
+        cmd = video_cmd.encode_selected_cmd(
             source,
             video_file,
             select=select,
@@ -548,10 +548,10 @@ def _mux(
         "rotation": rotation,
     }
     try:
-        _run(ffmpeg_cmd.mux_cmd(out, moov_size=moov_size, **args), "muxing")
+        _run(video_cmd.mux_cmd(out, moov_size=moov_size, **args), "muxing")
     except MediaError:
         out.unlink(missing_ok=True)
-        _run(ffmpeg_cmd.mux_cmd(out, **args), "muxing")
+        _run(video_cmd.mux_cmd(out, **args), "muxing")
 
 
 def _copy_entry(source: Path, info: MediaInfo, grid: FrameGrid, piece: Piece) -> list[str]:
@@ -577,7 +577,7 @@ def _copy_piece_cmd(entry: list[str], listing: Path, out: Path) -> list[str]:
     """Copy whole GOPs into their own file, through the same concat entry that copies them
     straight out of the source when the picture is the source's first stream."""
     listing.write_text("ffconcat version 1.0\n" + "\n".join(entry) + "\n", encoding="utf-8")
-    return ffmpeg_cmd.concat_copy_cmd(listing, out)
+    return video_cmd.concat_copy_cmd(listing, out)
 
 
 def _select_exprs(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> tuple[str, str]:

@@ -1,8 +1,5 @@
-"""Every ffmpeg and ffprobe command line of the pipeline, built as argument lists.
-
-Nothing here runs a process except :func:`run`, and nothing goes through a shell, so
-file names with spaces or quotes are safe. Times are formatted with microsecond
-precision because that is ffmpeg's own internal resolution (``AV_TIME_BASE``).
+"""How ffmpeg opens a file and runs: the input hardening, the child processes, and the
+command lines for sound (and for a thumbnail's still frame).
 
 Every file is opened through :func:`media_input`: ffmpeg guesses a format from the
 content, whatever the name, and some of its formats (HLS playlists, concat scripts, image
@@ -10,7 +7,16 @@ sequences, DASH manifests) read *other* files named inside them. A user's "video
 really a playlist would make ffmpeg read any file the worker can reach. So each input names
 the demuxers it may be read with (:data:`MEDIA_DEMUXERS`, none of which opens a second file),
 the only protocol allowed is ``file``, and the name goes in as a ``file:`` URL, so a name
-like ``concat:a|b``, ``subfile,,…:x`` or ``-f.mp4`` is a file name and nothing else.
+like ``concat:a|b``, ``subfile,,…:x`` or ``-f.mp4`` is a file name and nothing else. All of
+that lives here and only here; the command lines of :mod:`pipeline.video_cmd` (cutting and
+muxing video) and :mod:`pipeline.ffprobe_cmd` (describing a file) open their inputs through
+it too.
+
+Commands are built as argument lists and nothing goes through a shell, so file names with
+spaces or quotes are safe. Nothing here runs a process except :func:`run` and
+:func:`pipe_ranges`, and every child the pipeline starts takes :func:`child_options`, so it
+dies with the worker that started it. Times are formatted with microsecond precision
+because that is ffmpeg's own internal resolution (``AV_TIME_BASE``).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from pipeline.errors import FFMPEG_FAILED, MediaError
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 
-_BASE = [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y"]
+BASE = [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y"]
+"""How every ffmpeg command line starts: quiet, never reading stdin, overwriting its output."""
 
 # From <linux/prctl.h>.
 _PR_SET_PDEATHSIG = 1
@@ -156,100 +163,6 @@ def last_line(stderr: bytes) -> str:
     return lines[-1] if lines else "no message"
 
 
-# --- probing -------------------------------------------------------------------------------
-
-
-def probe_cmd(path: Path) -> list[str]:
-    return [
-        FFPROBE,
-        "-hide_banner",
-        "-v",
-        "error",
-        "-of",
-        "json",
-        "-show_format",
-        "-show_streams",
-        *media_input(path),
-    ]
-
-
-def demux_duration_cmd(path: Path) -> list[str]:
-    """Read every packet without decoding; ffmpeg's final ``time=`` is the real duration.
-
-    Used only for containers that do not state a duration (live-recorded WebM/MKV).
-    """
-    return [
-        FFMPEG,
-        "-hide_banner",
-        "-nostdin",
-        "-v",
-        "error",
-        "-stats",
-        *media_input(path),
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        "-f",
-        "null",
-        "-",
-    ]
-
-
-def video_packets_cmd(path: Path) -> list[str]:
-    """Timestamps and key flags of every packet of the first video stream, nothing decoded."""
-    return [
-        FFPROBE,
-        "-hide_banner",
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts_time,dts_time,flags",
-        "-of",
-        "csv=p=0",
-        *media_input(path),
-    ]
-
-
-def video_packet_places_cmd(path: Path) -> list[str]:
-    """Presentation time, byte offset and size of every packet of the first video stream,
-    and the stream's codec extradata (hex): enough to check the packets' bytes."""
-    return [
-        FFPROBE,
-        "-hide_banner",
-        "-v",
-        "quiet",
-        "-select_streams",
-        "v:0",
-        "-show_data",
-        "-show_entries",
-        "stream=extradata:packet=pts_time,dts_time,pos,size",
-        "-of",
-        "json",
-        *media_input(path),
-    ]
-
-
-def first_audio_packet_cmd(path: Path) -> list[str]:
-    return [
-        FFPROBE,
-        "-hide_banner",
-        "-v",
-        "error",
-        "-select_streams",
-        "a:0",
-        "-read_intervals",
-        "%+#1",
-        "-show_entries",
-        "packet=pts_time",
-        "-of",
-        "csv=p=0",
-        *media_input(path),
-    ]
-
-
 # --- audio ---------------------------------------------------------------------------------
 
 
@@ -270,7 +183,7 @@ def pcm_cmd(
     write more outputs from the one demuxing of the file. The channels are mixed into
     one, or with ``channel`` only that one (counted from 0) is taken.
     """
-    cmd = [*_BASE]
+    cmd = [*BASE]
     if start is not None:
         cmd += ["-ss", sec(start)]
     if duration is not None:
@@ -289,7 +202,7 @@ def stereo_pcm_cmd(source: Path, *, rate: int, duration: float) -> list[str]:
     """The first two channels of the first audio stream, interleaved s16le at ``rate``, for
     at most ``duration`` seconds: for telling whether they carry the same sound."""
     return [
-        *_BASE,
+        *BASE,
         "-t",
         sec(duration),
         *media_input(source),
@@ -311,7 +224,7 @@ def stereo_pcm_cmd(source: Path, *, rate: int, duration: float) -> list[str]:
 def pcm_spans_cmd(source: Path, spans: Sequence[tuple[float, float]]) -> list[str]:
     """Several (start, duration) stretches of the first audio stream, decoded and joined
     into one mono s16le stream on stdout by a single process (each input seeks)."""
-    cmd = [*_BASE]
+    cmd = [*BASE]
     for start, duration in spans:
         cmd += ["-ss", sec(start), "-t", sec(duration), *media_input(source)]
     joined = "".join(f"[{k}:a:0]" for k in range(len(spans)))
@@ -329,7 +242,7 @@ def adts_copy_cmd(
     seconds early and the output-side ``-ss`` then drops whole packets before ``start``,
     which is exact for audio because every AAC packet is a keyframe.
     """
-    cmd = [*_BASE]
+    cmd = [*BASE]
     lead = 0.0
     if start is not None:
         seek = max(start - 5.0, 0.0)
@@ -346,7 +259,7 @@ def adts_copy_cmd(
 def pcm_native_cmd(source: Path, *, rate: int, channels: int) -> list[str]:
     """The first audio stream as s16le at its own rate (for re-encoding, not analysis)."""
     return [
-        *_BASE,
+        *BASE,
         *media_input(source),
         "-map",
         "0:a:0",
@@ -368,7 +281,7 @@ def pcm_native_cmd(source: Path, *, rate: int, channels: int) -> list[str]:
 def aac_encode_cmd(out: Path, *, rate: int, channels: int, bitrate: int) -> list[str]:
     """s16le on stdin to AAC in an M4A file."""
     return [
-        *_BASE,
+        *BASE,
         "-f",
         "s16le",
         "-ar",
@@ -387,164 +300,13 @@ def aac_encode_cmd(out: Path, *, rate: int, channels: int, bitrate: int) -> list
     ]
 
 
-# --- video ---------------------------------------------------------------------------------
-
-
-_X264_PROFILES = {
-    "Constrained Baseline": "baseline",
-    "Baseline": "baseline",
-    "Main": "main",
-    "High": "high",
-}
-
-
-def x264_args(
-    *,
-    preset: str,
-    crf: float,
-    pix_fmt: str,
-    reorder_frames: int | None,
-    profile: str | None = None,
-    threads: int | None = None,
-) -> list[str]:
-    """libx264 settings; ``reorder_frames`` pins the B-frame delay (0, 1 or 2 frames) so
-    re-encoded pieces line up with copied ones in decoding order, and ``profile`` (as
-    ffprobe names the source's) keeps them to the tools the source's decoder expects."""
-    args = ["-c:v", "libx264", "-preset", preset, "-crf", f"{crf:g}", "-pix_fmt", pix_fmt]
-    name = _X264_PROFILES.get(profile or "")
-    if name is not None and not (name == "baseline" and reorder_frames):
-        args += ["-profile:v", name]
-    if threads is not None:
-        args += ["-threads", str(threads)]
-    if reorder_frames is not None:
-        params = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=2:b-pyramid=normal"}
-        args += ["-x264-params", params[reorder_frames]]
-    return args
-
-
-def encode_piece_cmd(
-    source: Path,
-    out: Path,
-    *,
-    start: float,
-    frames: int,
-    x264: Sequence[str],
-    timescale: int | None,
-    duration: float | None = None,
-) -> list[str]:
-    """Re-encode ``frames`` video frames starting at the frame shown at ``start``, or
-    fewer: with ``duration``, only those shown in that many seconds from ``start`` (a
-    decoder that skips broken frames would otherwise fill the count with later ones).
-
-    The seek goes before the input, so ffmpeg decodes from the previous keyframe and
-    drops what comes before ``start``; ``start`` should sit a little before the wanted
-    frame's time so rounding never drops it. Timestamps pass through unchanged. The
-    decoder runs on one thread: pieces are made two at a time, one per core. Pixels stay
-    as stored (``-noautorotate``), like those of the copied pieces they sit between.
-    """
-    cmd = [*_BASE, "-threads", "1", "-noautorotate", "-ss", sec(start), *media_input(source)]
-    cmd += ["-map", "0:v:0", "-an", "-sn", "-dn"]
-    cmd += ["-frames:v", str(frames), "-fps_mode", "passthrough", *x264]
-    if duration is not None:
-        cmd += ["-t", sec(duration)]
-    if timescale:
-        cmd += ["-video_track_timescale", str(timescale)]
-    return [*cmd, "-map_metadata", "-1", "-f", "mp4", str(out)]
-
-
-def encode_selected_cmd(
-    source: Path,
-    out: Path,
-    *,
-    select: str,
-    setpts: str,
-    x264: Sequence[str],
-    scale_even: bool,
-) -> list[str]:
-    """Decode the whole video once, keep the frames ``select`` passes, retime them with
-    ``setpts`` and encode with x264 (sources that cannot be stream-copied)."""
-    vf = f"select='{select}',setpts='{setpts}'"
-    if scale_even:
-        vf += ",scale=trunc(iw/2)*2:trunc(ih/2)*2"
-    cmd = [*_BASE, *media_input(source), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf]
-    cmd += ["-fps_mode", "passthrough", *x264]
-    return [*cmd, "-map_metadata", "-1", "-f", "mp4", str(out)]
-
-
-def concat_copy_cmd(listing: Path, out: Path) -> list[str]:
-    """The video of a concat list, stream-copied into an MP4 (timestamps as listed)."""
-    return [
-        *_BASE,
-        "-copyts",
-        *list_input(listing),
-        "-map",
-        "0:v:0",
-        "-c",
-        "copy",
-        "-f",
-        "mp4",
-        str(out),
-    ]
-
-
-def mux_cmd(
-    out: Path,
-    *,
-    video_concat: Path | None,
-    video_file: Path | None,
-    audio: Path | None,
-    audio_format: str | None,
-    moov_size: int | None = None,
-    rotation: int = 0,
-) -> list[str]:
-    """Put the cut video (a concat list or one file) and the cut audio into one MP4.
-
-    ``rotation`` (degrees, as :attr:`pipeline.probe.MediaInfo.rotation` reads them) tells
-    players to turn the picture; the caller checks that the file came out saying so.
-
-    The index goes first, for playing while downloading: written into ``moov_size``
-    bytes set aside at the start, or without it moved there by a second pass over the
-    finished file. An index too big for its space overwrites the start of the media
-    data and only makes writing the trailer fail, so ``-xerror`` turns that into a
-    failed command.
-
-    ``-copyts`` keeps the timestamps as the inputs give them (the concat list already
-    starts at zero). Without it ffmpeg would subtract the concat input's start time,
-    which is the *decoding* time of its first packet when that packet is copied from a
-    source with B-frames, and so push the whole picture that many frames late.
-    """
-    cmd = [*_BASE, "-copyts", *(["-xerror"] if moov_size else [])]
-    maps: list[str] = []
-    index = 0
-    if video_concat is not None:
-        cmd += list_input(video_concat)
-    elif video_file is not None:
-        cmd += media_input(video_file)
-    if video_concat is not None or video_file is not None:
-        maps += ["-map", f"{index}:v:0"]
-        index += 1
-    if audio is not None:
-        if audio_format:
-            cmd += ["-f", audio_format]
-        cmd += media_input(audio)
-        maps += ["-map", f"{index}:a:0"]
-    cmd += [*maps, "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1"]
-    if rotation % 360 and (video_concat is not None or video_file is not None):
-        cmd += ["-metadata:s:v:0", f"rotate={rotation % 360}"]
-    if moov_size:
-        cmd += ["-moov_size", str(moov_size)]
-    else:
-        cmd += ["-movflags", "+faststart"]
-    return [*cmd, "-f", "mp4", str(out)]
-
-
 # --- audio for speech recognition ------------------------------------------------------------
 
 
 def asr_audio_cmd(media: Path, out: Path, *, codec: Sequence[str], muxer: str) -> list[str]:
     """The first audio stream as 16 kHz mono in the given codec, gaps filled with silence."""
     return [
-        *_BASE,
+        *BASE,
         *media_input(media),
         "-map",
         "0:a:0",
@@ -567,7 +329,7 @@ def asr_audio_cmd(media: Path, out: Path, *, codec: Sequence[str], muxer: str) -
 def pcm_encode_cmd(out: Path, *, codec: Sequence[str], muxer: str) -> list[str]:
     """16 kHz mono s16le on stdin, encoded to ``out``."""
     return [
-        *_BASE,
+        *BASE,
         "-f",
         "s16le",
         "-ar",
@@ -589,7 +351,7 @@ def audio_slice_cmd(
     """``duration`` seconds of ``audio`` from ``start``, sample-exact (decoded and
     re-encoded: the seek decodes from before ``start`` and drops the excess)."""
     return [
-        *_BASE,
+        *BASE,
         "-ss",
         sec(start),
         "-t",
@@ -692,7 +454,7 @@ def pipe_ranges(
 
 def frame_cmd(video: Path, out: Path, *, at: float, width: int | None) -> list[str]:
     """One frame at ``at`` seconds as a JPEG (seek before the input: fast)."""
-    cmd = [*_BASE, "-ss", sec(at), *media_input(video), "-map", "0:v:0", "-frames:v", "1"]
+    cmd = [*BASE, "-ss", sec(at), *media_input(video), "-map", "0:v:0", "-frames:v", "1"]
     if width:
         cmd += ["-vf", f"scale={width}:-2"]
     return [*cmd, "-q:v", "2", "-f", "image2", "-update", "1", str(out)]

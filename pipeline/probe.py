@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import ffmpeg_cmd
+from pipeline import ffmpeg_cmd, ffprobe_cmd
 from pipeline.errors import EMPTY, FFMPEG_FAILED, NOT_MEDIA, PLAYLIST, TRUNCATED, MediaError
 
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "apng")
@@ -86,13 +86,13 @@ def probe(path: Path) -> MediaInfo:
     """Describe ``path``; raises :class:`MediaError` for empty, non-media or truncated files."""
     size = _size(path)
     proc = subprocess.run(
-        ffmpeg_cmd.probe_cmd(path), capture_output=True, check=False, **ffmpeg_cmd.child_options()
+        ffprobe_cmd.probe_cmd(path), capture_output=True, check=False, **ffmpeg_cmd.child_options()
     )
     data = _ffprobe_json(path, proc.returncode, proc.stdout, proc.stderr)
     info = _media_info(data, size)
     if info.duration <= 0:
         proc = subprocess.run(
-            ffmpeg_cmd.demux_duration_cmd(path),
+            ffprobe_cmd.demux_duration_cmd(path),
             capture_output=True,
             check=False,
             **ffmpeg_cmd.child_options(),
@@ -104,11 +104,11 @@ def probe(path: Path) -> MediaInfo:
 async def probe_async(path: Path) -> MediaInfo:
     """:func:`probe` for the event loop: the processes run without blocking it."""
     size = _size(path)
-    rc, out, err = await _exec(ffmpeg_cmd.probe_cmd(path))
+    rc, out, err = await _exec(ffprobe_cmd.probe_cmd(path))
     data = _ffprobe_json(path, rc, out, err)
     info = _media_info(data, size)
     if info.duration <= 0:
-        rc, _, err = await _exec(ffmpeg_cmd.demux_duration_cmd(path))
+        rc, _, err = await _exec(ffprobe_cmd.demux_duration_cmd(path))
         info = _with_demuxed_duration(info, rc, err)
     return info
 
@@ -144,7 +144,7 @@ class VideoPackets:
 
 def read_video_packets(path: Path, start_time: float = 0.0) -> VideoPackets:
     """Index the first video stream from packet headers alone (no frame is decoded)."""
-    proc = ffmpeg_cmd.run(ffmpeg_cmd.video_packets_cmd(path), what="read video packets")
+    proc = ffmpeg_cmd.run(ffprobe_cmd.video_packets_cmd(path), what="read video packets")
     times: list[float] = []
     dts_list: list[float] = []
     keys: list[tuple[float, float]] = []
@@ -198,7 +198,7 @@ def clean_prefixes(times: Sequence[float], dts: Sequence[float]) -> tuple[list[i
 def first_audio_packet_time(path: Path, start_time: float = 0.0) -> float | None:
     """Presentation time of the first packet of the first audio stream (an AAC priming
     packet starts before zero)."""
-    proc = ffmpeg_cmd.run(ffmpeg_cmd.first_audio_packet_cmd(path), what="read audio packet")
+    proc = ffmpeg_cmd.run(ffprobe_cmd.first_audio_packet_cmd(path), what="read audio packet")
     for line in proc.stdout.decode("ascii", "replace").splitlines():
         value = _float(line.split(",")[0])
         if value is not None:
@@ -222,7 +222,7 @@ def broken_video_packets(path: Path, start_time: float = 0.0) -> list[float] | N
     of the stream looks broken that the layout is not what is assumed here. Reads every
     packet's bytes once, so it is meant for a file already known to be damaged.
     """
-    proc = ffmpeg_cmd.run(ffmpeg_cmd.video_packet_places_cmd(path), what="read video packets")
+    proc = ffmpeg_cmd.run(ffprobe_cmd.video_packet_places_cmd(path), what="read video packets")
     try:
         data = json.loads(proc.stdout or b"{}")
         extradata = str(data["streams"][0].get("extradata", ""))
