@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from storage import search  # noqa: F401  (the search table joins Base.metadata)
 from storage.models import Base
 
 config = context.config
