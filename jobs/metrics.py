@@ -2,8 +2,8 @@
 
 Counters and histograms live in the process that observes them: a worker counts its stages
 and uploads, and whoever scrapes the fleet adds the processes up (the usual Prometheus way).
-Queue depths and the live workers are read from Redis when scraped, so every process shows
-the same numbers for those.
+Queue depths and the live workers (their heartbeats, jobs.fleet) are read from Redis when
+scraped, so every process shows the same numbers for those.
 
 Served at `/metrics` and `/healthz` by the bot's web server, and by `leap worker` on
 `WORKER_WEB_PORT`.
@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jobs.fleet import live_workers
 from jobs.queues import QUEUES
 
 log = logging.getLogger(__name__)
@@ -280,8 +281,6 @@ async def queue_lines(redis: Redis) -> list[str]:
         later = await redis.zcount(name, f"({now_ms}", "+inf")
         depth.append(f'leap_queue_depth{{queue="{short}",state="ready"}} {ready}')
         depth.append(f'leap_queue_depth{{queue="{short}",state="later"}} {later}')
-    from jobs.worker import live_workers
-
     workers: dict[str, int] = dict.fromkeys(QUEUES, 0)
     for info in await live_workers(redis):
         for queue in info.get("queues", []):

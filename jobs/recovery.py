@@ -58,7 +58,6 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 # Keys the workers (jobs.worker) and this sweep share; arq's own are read, never renamed.
-WORKER_KEY = "leap:worker:"
 LEASE_KEY = "leap:lease:"
 WAKE_CHANNEL = "leap:wake:"
 EPOCH_KEY = "leap:epoch"

@@ -1,0 +1,34 @@
+"""The live worker processes as Redis knows them: one heartbeat key each.
+
+A worker process (jobs.presence) writes what it is, which queues it serves and which jobs it
+runs under ``leap:worker:<id>``, renewed every WORKER_HEARTBEAT seconds and expiring three
+periods after the process is gone. Whoever asks who is alive (the metrics a scrape reads, a
+lease's check) reads these keys; this module is the one place that spells them.
+
+It imports nothing of ours, so the metrics and the recovery sweep can both read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+WORKER_KEY = "leap:worker:"
+
+
+def worker_key(worker_id: str) -> str:
+    return WORKER_KEY + worker_id
+
+
+async def live_workers(redis: Redis) -> list[dict[str, Any]]:
+    """What the live worker processes said of themselves in their last heartbeat."""
+    found = []
+    async for key in redis.scan_iter(match=WORKER_KEY + "*", count=200):
+        raw = await redis.get(key)
+        if raw:
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(raw))
+    return found
