@@ -7,7 +7,6 @@ message, goes through the same pipeline and comes out as a podcast-style recordi
 from __future__ import annotations
 
 import html
-import logging
 from pathlib import PurePath
 
 from aiogram import F, Router
@@ -17,19 +16,15 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.usage import refusal_text
-from jobs import control
-from jobs.enqueue import enqueue_stage
-from jobs.transcribe import language_supported
+from jobs import admission, control
 from leap.settings import Settings
 from locales import Translator
 from locales.format import duration as format_duration
 from locales.format import size
 from pipeline.timecodes import clean_title
-from storage import quotas, repo
-from storage.files import MediaStore, safe_ext
-from storage.models import SourceKind, Workspace
-
-log = logging.getLogger(__name__)
+from storage import quotas
+from storage.files import MediaStore
+from storage.models import Recording, SourceKind, Workspace
 
 VIDEO_EXTS = {"mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "3gp"}
 AUDIO_EXTS = {"m4a", "mp3", "ogg", "oga", "opus", "wav", "flac", "aac"}
@@ -115,9 +110,8 @@ async def file_received(
         )
         return
 
-    refusal = language_refusal(workspace, settings, _)
-    if refusal is not None:
-        await message.reply(refusal)
+    if not admission.transcribable(workspace, settings):
+        await message.reply(_("error.stt_unsupported_language"))
         return
 
     file_size = media.file_size or 0
@@ -140,67 +134,39 @@ async def file_received(
             _("error.too_long", duration=format_duration(seconds), limit=format_duration(limit))
         )
         return
-    # The middlewares read (and for a new member, wrote) in a transaction that is still open.
-    # Ended before waiting for the turn: on SQLite an open write would hold the database while
-    # the turn's holder waits to write (each waiting for the other until "database is locked"),
-    # and an old read snapshot would miss what the holder commits. The check and the insert
-    # below then start a fresh transaction that sees every recording counted before this one.
-    await session.commit()
-    async with control.quota_turn(arq, workspace.id):
-        refusal = await quotas.check(
-            session, store, workspace, settings, size=file_size or None, seconds=seconds
-        )
-        if refusal is not None:
-            await message.reply(refusal_text(_, refusal))
-            return
-        options = pipeline_options(workspace, settings)
-        if seconds:
-            # Counted against the month's minutes until the download is measured.
-            options["declared_seconds"] = seconds
-        caption = caption_title(message)
-        if caption:
-            # What the sender called it beats what the file is called.
-            options["facts"] = {"title": caption}
-        recording = await repo.create_recording(
-            session,
-            workspace.id,
-            created_by=message.from_user.id if message.from_user else None,
-            source_kind=SourceKind.TELEGRAM,
-            source_ref=media.file_id,
-            source_name=file_name[:512],
-            source_size=file_size or None,
-            source_ext=safe_ext(PurePath(file_name).suffix or "mp4"),
-            language=lang,
-            chat_id=message.chat.id,
-            thread_id=message.message_thread_id if message.is_topic_message else None,
-            stage="fetch",
-            options=options,
-        )
-        await repo.stage_run(session, workspace.id, recording.id, "fetch")
-        # Counted from here on by whoever checks next.
-        await session.commit()
-    text = _("intake.queued", name=html.escape(caption or file_name))
-    ahead = await control.queue_place(session, workspace.id, recording.id)
-    if ahead:
-        # Accepted all the same; the person should know why nothing moves yet.
-        text += "\n" + _("queue.place", place=ahead + 1, ahead=ahead)
-    progress = await message.reply(text)
-    recording.progress_message_id = progress.message_id
-    # The worker must find the row, so commit before handing the work over.
-    await session.commit()
-    await enqueue_stage(arq, workspace.id, recording.id, "fetch")
-    log.info("recording %s queued from chat %s", recording.id, message.chat.id)
+    caption = caption_title(message)
+    options = admission.pipeline_options(workspace, settings)
+    if seconds:
+        # Counted against the month's minutes until the download is measured.
+        options["declared_seconds"] = seconds
+    if caption:
+        # What the sender called it beats what the file is called.
+        options["facts"] = {"title": caption}
+    new = admission.NewRecording(
+        workspace=workspace,
+        source_kind=SourceKind.TELEGRAM,
+        source_ref=media.file_id,
+        source_name=file_name,
+        source_size=file_size or None,
+        source_ext=PurePath(file_name).suffix or "mp4",
+        language=lang,
+        chat_id=message.chat.id,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        created_by=message.from_user.id if message.from_user else None,
+        options=options,
+    )
 
+    async def announce(recording: Recording) -> int:
+        text = _("intake.queued", name=html.escape(caption or file_name))
+        ahead = await control.queue_place(session, workspace.id, recording.id)
+        if ahead:
+            # Accepted all the same; the person should know why nothing moves yet.
+            text += "\n" + _("queue.place", place=ahead + 1, ahead=ahead)
+        return (await message.reply(text)).message_id
 
-def pipeline_options(workspace: Workspace, settings: Settings) -> dict[str, object]:
-    """What the pipeline needs from the workspace's settings, fixed when the file arrives."""
-    chosen = workspace.settings or {}
-    return {
-        "remove_pauses": bool(chosen.get("remove_pauses", False)),
-        "transcribe_language": str(
-            chosen.get("transcribe_language") or settings.transcribe_language
-        ),
-    }
+    admitted = await admission.admit(session, arq, store, settings, new, announce)
+    if isinstance(admitted, quotas.Refusal):
+        await message.reply(refusal_text(_, admitted))
 
 
 CAPTION_TITLE_CHARS = 100
@@ -217,15 +183,6 @@ def caption_title(message: Message) -> str:
                 title = title[: CAPTION_TITLE_CHARS - 1].rstrip() + "…"
             return title
     return ""
-
-
-def language_refusal(workspace: Workspace, settings: Settings, _: Translator) -> str | None:
-    """Why a lecture in the workspace's language cannot be transcribed here, before any
-    work is done for it; None when the speech engine understands it (or detects it)."""
-    chosen = str(pipeline_options(workspace, settings)["transcribe_language"])
-    if language_supported(settings, chosen):
-        return None
-    return _("error.stt_unsupported_language")
 
 
 # Voice and round video messages in a group shorter than this are people talking, not lectures.

@@ -1,14 +1,12 @@
-"""Recordings arriving as links: one recording per video, checked before download.
+"""Recordings arriving as links: the words around looking at a link and queueing its videos.
 
-The link is looked at here before anything is queued: a refusal (a private address, a site
-yt-dlp does not know, a video that is too long or too large) reaches the person within
-seconds, and a playlist is offered for confirmation with its size. The fetch stage looks
-again on fresh information before it downloads.
+A link is looked at before anything is queued (`jobs.link_intake`: bounded in time, bytes and
+how many at once), so a refusal reaches the person within seconds with its reason. A single
+video is admitted at once (`jobs.admission`: quotas checked first); a playlist is offered for
+confirmation with its size, and its videos are admitted one by one once the sender (or an
+admin) accepts, stopping at the first that does not fit.
 
-Each look runs in a child process (`integrations.link_probe`) that is killed at the deadline
-(`link_check_seconds`), reads at most a few MB of pages, and never holds a thread the stages
-need; INSPECT_SLOTS of them run at once per bot process, and the others wait their turn
-with the "looking at the link" message showing.
+In a group only messages meant for the bot are taken (`HasLinks`).
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -39,28 +36,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import links as cb
 from bot.callbacks.links import PlaylistCb
 from bot.filters import AuthorOrAdmin
-from bot.handlers.intake import language_refusal
 from bot.handlers.usage import refusal_text
 from bot.keyboards import links as keyboards
-from integrations import link_probe
 from integrations.links import LinkError, Playlist, Video
-from jobs import control
-from jobs.enqueue import enqueue_stage
-from jobs.fetch_link import link_limits
+from jobs import admission, link_intake
+from jobs.link_intake import LinkInspector, PlaylistOffer
 from leap.settings import Settings
 from locales import Translator, gettext
 from locales.format import duration, size
-from storage import quotas, repo
+from storage import quotas
 from storage.files import MediaStore
-from storage.models import SourceKind, Workspace
+from storage.models import Recording, Workspace
 
 log = logging.getLogger(__name__)
 
 # Links taken from one message; the rest are named as left out.
 MAX_LINKS = 5
-# Links looked at together by one bot process; each is a child process while yt-dlp works.
-INSPECT_SLOTS = 3
-OFFER_TTL = 24 * 3600
 
 # Telegram marks http(s) addresses as entities; other schemes are found here so that they
 # are refused with a reason instead of being taken for chatter.
@@ -133,21 +124,10 @@ class HasLinks(Filter):
 
 
 class LinkIntake:
-    """The link handlers, with the slots that bound how many links are looked at at once."""
+    """The link handlers, and the inspector whose slots they share."""
 
     def __init__(self) -> None:
-        self.slots = asyncio.Semaphore(INSPECT_SLOTS)
-
-    async def inspect(self, url: str, settings: Settings) -> Video | Playlist:
-        # The deadline starts with the look itself, not with the wait for a slot.
-        async with self.slots:
-            return await link_probe.inspect(
-                url,
-                link_limits(settings),
-                allow_private=settings.allow_private_urls,
-                proxy=settings.link_proxy,
-                seconds=settings.link_check_seconds,
-            )
+        self.inspector = LinkInspector()
 
     async def received(
         self,
@@ -165,9 +145,8 @@ class LinkIntake:
         # Nothing is written while the links are looked at; a long look must not hold the
         # database (SQLite locks it for every writer while a transaction is open).
         await session.commit()
-        refusal = language_refusal(workspace, settings, _)
-        if refusal is not None:
-            await message.reply(refusal)
+        if not admission.transcribable(workspace, settings):
+            await message.reply(_("error.stt_unsupported_language"))
             return
         if len(urls) > MAX_LINKS:
             await message.reply(_("links.too_many", limit=MAX_LINKS))
@@ -192,7 +171,7 @@ class LinkIntake:
             _("links.checking", url=shown), link_preview_options=_NO_PREVIEW
         )
         try:
-            found = await self.inspect(url, settings)
+            found = await self.inspector.inspect(url, settings)
         except LinkError as exc:
             await _edit(bot, reply, _("links.refused", url=shown, reason=reason(exc, lang)))
             return
@@ -203,32 +182,31 @@ class LinkIntake:
         if isinstance(found, Playlist):
             await _offer(message, reply, found, workspace, settings, arq, bot, lang, _)
             return
-        async with control.quota_turn(arq, workspace.id):
-            refusal = await _over_quota(session, store, workspace, settings, found, lang)
-            if refusal is None:
-                await _queue(
-                    session,
-                    arq,
-                    bot,
-                    workspace,
-                    settings,
-                    found,
-                    lang=lang,
-                    chat_id=message.chat.id,
-                    thread_id=message.message_thread_id if message.is_topic_message else None,
-                    user_id=message.from_user.id if message.from_user else None,
-                    progress_id=reply.message_id,
-                )
-        if refusal is not None:
-            # The check read the database; the next link is looked at with nothing held.
-            await session.commit()
-            await _edit(bot, reply, _("links.refused", url=shown, reason=refusal))
+        new = link_intake.new_recording(
+            workspace,
+            settings,
+            found,
+            lang=lang,
+            chat_id=message.chat.id,
+            thread_id=message.message_thread_id if message.is_topic_message else None,
+            user_id=message.from_user.id if message.from_user else None,
+            progress_id=reply.message_id,
+        )
+
+        async def queued(recording: Recording) -> None:
+            # The "looking at it" message becomes the recording's progress message.
+            await _edit(bot, reply, _("intake.queued", name=html.escape(found.title)))
+
+        admitted = await admission.admit(session, arq, store, settings, new, queued)
+        if isinstance(admitted, quotas.Refusal):
+            refused = refusal_text(_, admitted)
+            await _edit(bot, reply, _("links.refused", url=shown, reason=refused))
 
     async def answered(
         self,
         query: CallbackQuery,
         callback_data: PlaylistCb,
-        offer: dict[str, Any],
+        offer: PlaylistOffer,
         session: AsyncSession,
         workspace: Workspace,
         settings: Settings,
@@ -238,92 +216,43 @@ class LinkIntake:
     ) -> None:
         prompt = query.message
         assert prompt is not None  # LiveOffer found the offer by this message
-        key = _offer_key(prompt.chat.id, prompt.message_id)
         # Two quick presses: only the one that removes the offer acts on it.
-        if not await arq.delete(key):
+        if not await link_intake.take_offer(arq, prompt.chat.id, prompt.message_id):
             await query.answer()
             return
         await query.answer()
-        lang = str(offer["lang"])
-        title = html.escape(str(offer["title"]))
+        lang = offer.lang
+        title = html.escape(offer.title)
         if callback_data.action != cb.ACCEPT:
-            await _edit_id(
-                bot,
-                prompt.chat.id,
-                prompt.message_id,
-                gettext(lang, "links.playlist_declined", title=title),
-            )
+            text = gettext(lang, "links.playlist_declined", title=title)
+            await _edit_id(bot, prompt.chat.id, prompt.message_id, text)
             return
         queued = 0
         refusal: str | None = None
-        # Nothing held while waiting for the quota turn: an open transaction would hold SQLite
-        # against the turn's holder, and its old snapshot would miss what that holder counted.
-        await session.commit()
         try:
-            for item in offer["videos"]:
-                video = Video(
-                    url=item["url"],
-                    title=item["title"],
-                    item=item.get("item"),
-                    duration=item.get("duration"),
+            for video in offer.videos:
+                new = link_intake.new_recording(
+                    workspace,
+                    settings,
+                    video,
+                    lang=lang,
+                    chat_id=prompt.chat.id,
+                    thread_id=offer.thread_id,
+                    user_id=offer.user_id,
+                    progress_id=None,
                 )
-                async with control.quota_turn(arq, workspace.id):
-                    refusal = await _over_quota(session, store, workspace, settings, video, lang)
-                    if refusal is None:
-                        progress_id = await _announce(bot, prompt.chat.id, offer, video, lang)
-                        await _queue(
-                            session,
-                            arq,
-                            bot,
-                            workspace,
-                            settings,
-                            video,
-                            lang=lang,
-                            chat_id=prompt.chat.id,
-                            thread_id=offer.get("thread"),
-                            user_id=int(offer["user"]),
-                            progress_id=progress_id,
-                            announced=True,
-                        )
-                if refusal is not None:
+                announce = _announcer(bot, offer, video)
+                admitted = await admission.admit(session, arq, store, settings, new, announce)
+                if isinstance(admitted, quotas.Refusal):
+                    refusal = refusal_text(Translator(lang), admitted)
                     break
                 queued += 1
         finally:
             # The offer is gone from Redis already: whatever happened above, the message
             # says how many of its videos were queued, and loses its buttons.
             done = gettext(lang, "links.playlist_queued", title=title, count=queued)
-            await _edit_id(
-                bot,
-                prompt.chat.id,
-                prompt.message_id,
-                f"{done}\n{refusal}" if refusal else done,
-            )
-
-
-async def _announce(
-    bot: Bot, chat_id: int, offer: dict[str, Any], video: Video, lang: str
-) -> int | None:
-    """The progress message of one video of a playlist; None when Telegram would not take it.
-
-    The video is queued either way: the worker reports on it without a message of its own
-    rather than the rest of the playlist being lost.
-    """
-    text = gettext(lang, "intake.queued", name=html.escape(video.title))
-    try:
-        sent = await _retry(
-            lambda: bot.send_message(
-                chat_id,
-                text,
-                message_thread_id=offer.get("thread"),
-                reply_parameters=ReplyParameters(
-                    message_id=int(offer["reply_to"]), allow_sending_without_reply=True
-                ),
-            )
-        )
-    except TelegramAPIError as exc:
-        log.warning("no progress message for a playlist video in chat %s: %s", chat_id, exc)
-        return None
-    return sent.message_id
+            text = f"{done}\n{refusal}" if refusal else done
+            await _edit_id(bot, prompt.chat.id, prompt.message_id, text)
 
 
 async def _offer(
@@ -337,8 +266,9 @@ async def _offer(
     lang: str,
     _: Translator,
 ) -> None:
-    limit = settings.max_duration_hours * 3600
-    fitting = [v for v in playlist.videos if v.duration is None or v.duration <= limit]
+    """Ask whether to queue a playlist, saying how much it is and what is left out."""
+    limit = link_intake.length_limit(settings)
+    fitting = link_intake.fitting(playlist, settings)
     skipped = len(playlist.videos) - len(fitting)
     title = html.escape(playlist.title)
     if not fitting:
@@ -357,104 +287,49 @@ async def _offer(
     if skipped:
         lines.append(_("links.playlist_skipped", limit=duration(limit), skipped=skipped))
     lines.append(_("links.playlist_question"))
-    offer = {
-        "ws": workspace.id,
-        "user": message.from_user.id if message.from_user else 0,
-        "lang": lang,
-        "reply_to": message.message_id,
-        "thread": message.message_thread_id if message.is_topic_message else None,
-        "title": playlist.title,
-        "videos": [
-            {"url": v.url, "title": v.title, "item": v.item, "duration": v.duration}
-            for v in fitting
-        ],
-    }
-    await arq.set(
-        _offer_key(reply.chat.id, reply.message_id),
-        json.dumps(offer, ensure_ascii=False),
-        ex=OFFER_TTL,
+    offer = PlaylistOffer(
+        workspace_id=workspace.id,
+        user_id=message.from_user.id if message.from_user else 0,
+        lang=lang,
+        reply_to=message.message_id,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        title=playlist.title,
+        videos=fitting,
     )
+    await link_intake.save_offer(arq, reply.chat.id, reply.message_id, offer)
     await _edit(bot, reply, "\n".join(lines), keyboards.playlist_offer(_))
 
 
-async def _queue(
-    session: AsyncSession,
-    arq: ArqRedis,
-    bot: Bot,
-    workspace: Workspace,
-    settings: Settings,
-    video: Video,
-    *,
-    lang: str,
-    chat_id: int,
-    thread_id: int | None,
-    user_id: int | None,
-    progress_id: int | None,
-    announced: bool = False,
-) -> None:
-    """One recording for one video, its progress message, and the fetch handed on."""
-    options: dict[str, Any] = _pipeline_options(workspace, settings)
-    if video.item is not None:
-        options["link_item"] = video.item
-    # Counted against the quotas until the download is measured.
-    if video.duration:
-        options["declared_seconds"] = video.duration
-    if video.size:
-        options["declared_bytes"] = video.size
-    recording = await repo.create_recording(
-        session,
-        workspace.id,
-        created_by=user_id,
-        source_kind=SourceKind.LINK,
-        source_ref=video.url,
-        source_name=video.title[:512],
-        source_ext="mp4",
-        language=lang,
-        chat_id=chat_id,
-        thread_id=thread_id,
-        stage="fetch",
-        options=options,
-        progress_message_id=progress_id,
-    )
-    await repo.stage_run(session, workspace.id, recording.id, "fetch")
-    # The worker must find the row, so commit before handing the work over.
-    await session.commit()
-    if not announced and progress_id is not None:
-        await _edit_id(
-            bot, chat_id, progress_id, gettext(lang, "intake.queued", name=html.escape(video.title))
-        )
-    await enqueue_stage(arq, workspace.id, recording.id, "fetch")
-    log.info("recording %s queued from a link in chat %s", recording.id, chat_id)
+def _announcer(bot: Bot, offer: PlaylistOffer, video: Video) -> admission.Announce:
+    """Posts the progress message of one video of a playlist, in answer to the link.
+
+    Without it (Telegram would not take it) the video is queued all the same: the worker
+    reports on it without a message of its own rather than the rest of the playlist being lost.
+    """
+
+    async def announce(recording: Recording) -> int | None:
+        text = gettext(offer.lang, "intake.queued", name=html.escape(video.title))
+        reply_to = ReplyParameters(message_id=offer.reply_to, allow_sending_without_reply=True)
+        try:
+            sent = await _retry(
+                lambda: bot.send_message(
+                    recording.chat_id,
+                    text,
+                    message_thread_id=offer.thread_id,
+                    reply_parameters=reply_to,
+                )
+            )
+        except TelegramAPIError as exc:
+            log.warning(
+                "no progress message for a playlist video in chat %s: %s", recording.chat_id, exc
+            )
+            return None
+        return sent.message_id
+
+    return announce
 
 
-def _pipeline_options(workspace: Workspace, settings: Settings) -> dict[str, Any]:
-    """What the pipeline needs from the workspace's settings, fixed when the link arrives."""
-    chosen = workspace.settings or {}
-    return {
-        "remove_pauses": bool(chosen.get("remove_pauses", False)),
-        "transcribe_language": str(
-            chosen.get("transcribe_language") or settings.transcribe_language
-        ),
-    }
-
-
-async def _over_quota(
-    session: AsyncSession,
-    store: MediaStore,
-    workspace: Workspace,
-    settings: Settings,
-    video: Video,
-    lang: str,
-) -> str | None:
-    """Why this video would take the workspace over a quota, in words; None when it fits."""
-    refusal = await quotas.check(
-        session, store, workspace, settings, size=video.size, seconds=video.duration
-    )
-    return None if refusal is None else refusal_text(Translator(lang), refusal)
-
-
-def _offer_key(chat_id: int, message_id: int) -> str:
-    return f"leap:links:offer:{chat_id}:{message_id}"
+# --- answers to a playlist offer ---------------------------------------------------------
 
 
 class LiveOffer(Filter):
@@ -469,11 +344,10 @@ class LiveOffer(Filter):
         prompt = query.message
         if prompt is None or workspace is None:
             return False
-        raw = await arq.get(_offer_key(prompt.chat.id, prompt.message_id))
-        offer: dict[str, Any] | None = json.loads(raw) if raw else None
-        if offer is None or offer.get("ws") != workspace.id:
+        offer = await link_intake.find_offer(arq, prompt.chat.id, prompt.message_id)
+        if offer is None or offer.workspace_id != workspace.id:
             return False
-        return {"offer": offer, "author": int(offer["user"])}
+        return {"offer": offer, "author": offer.user_id}
 
 
 async def offer_not_yours(query: CallbackQuery, _: Translator) -> None:
@@ -490,6 +364,9 @@ async def offer_gone(query: CallbackQuery, bot: Bot, _: Translator) -> None:
         await bot.edit_message_reply_markup(
             chat_id=prompt.chat.id, message_id=prompt.message_id, reply_markup=None
         )
+
+
+# --- Telegram --------------------------------------------------------------------------------
 
 
 def _shorten(url: str, limit: int = 120) -> str:
@@ -540,10 +417,13 @@ def make_router() -> Router:
     router = Router(name=__name__)
     intake = LinkIntake()
     router.message.register(intake.received, F.text | F.caption, HasLinks())
+
     # The person who sent the link answers its playlist offer, or an admin does for them.
-    router.callback_query.register(
-        intake.answered, PlaylistCb.filter(), LiveOffer(), AuthorOrAdmin()
-    )
-    router.callback_query.register(offer_not_yours, PlaylistCb.filter(), LiveOffer())
-    router.callback_query.register(offer_gone, PlaylistCb.filter())
+    offers = Router(name=f"{__name__}.offers")
+    offers.callback_query.filter(PlaylistCb.filter())
+    offers.callback_query.register(intake.answered, LiveOffer(), AuthorOrAdmin())
+    offers.callback_query.register(offer_not_yours, LiveOffer())
+    offers.callback_query.register(offer_gone)
+
+    router.include_router(offers)
     return router

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.handlers.links import INSPECT_SLOTS
+from jobs.link_intake import INSPECT_SLOTS
 from tests.bot.chat_fixtures import button
 from tests.fakes.media_site import VAST_SIZE, MediaSite
 from tests.safety.conftest import (
