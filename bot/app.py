@@ -21,6 +21,7 @@ COMMANDS = (
     "connect",
     "connections",
     "recordings",
+    "find",
     "templates",
     "settings",
     "zoom",

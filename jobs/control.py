@@ -35,7 +35,7 @@ from leap.settings import Settings
 from pipeline import template_runner, templates
 from pipeline.timecodes import Chapter
 from pipeline.topics import Topics, chapters_text, from_chapters
-from storage import repo
+from storage import repo, search
 from storage.files import MediaStore
 from storage.models import (
     TERMINAL_STATUSES,
@@ -231,7 +231,7 @@ async def delete(
         return False
     stage = recording.stage
     running = can_cancel(recording)
-    for model in (StageRun, Publication):
+    for model in (StageRun, Publication, search.Passage):
         await session.execute(
             sa.delete(model).where(
                 model.workspace_id == workspace_id, model.recording_id == recording_id

@@ -20,6 +20,7 @@ from leap.settings import Settings
 from pipeline import asr_audio
 from pipeline.quality import check_transcript
 from pipeline.transcript import Transcript
+from storage import search
 
 # How long a transient failure of the speech service waits before the stage runs again.
 RETRY_DELAYS = (30, 120, 600, 1800)
@@ -44,6 +45,7 @@ async def transcribe(job: StageJob) -> None:
     else:
         transcript = await _run_engine(job, folder, language)
         files.write_text(target, transcript.dump_json())
+    await search.index(job.deps.sessions, recording.workspace_id, recording.id, transcript)
 
     silences = _silences(folder, duration)
     flags = check_transcript(transcript, duration or transcript.duration, silences)

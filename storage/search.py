@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from pipeline.transcript import Transcript
 from storage.files import MediaStore
-from storage.models import Base, Recording
+from storage.models import Base, Publication, PublicationStatus, Recording
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ FTS_TABLE = "search_passages_fts"
 PASSAGE_MIN_SECONDS = 20.0
 PASSAGE_MAX_SECONDS = 40.0
 MAX_QUERY_WORDS = 8
-SNIPPET_CHARS = 50
+SNIPPET_CHARS = 45
 
 # ISO 639-1 codes of the transcripts to Snowball's algorithm names.
 SNOWBALL = {
@@ -313,6 +313,8 @@ class Found:
 class Results:
     recordings: list[Found]
     total: int
+    # False when no passage held every word and these hold some of them.
+    all_words: bool = True
 
 
 def query_terms(text: str, languages: Sequence[str]) -> list[frozenset[str]]:
@@ -349,8 +351,10 @@ async def find(
     terms = query_terms(text, langs)
     if not terms:
         return None
+    all_words = True
     rows = await _ranked(session, workspace_id, terms, all_words=True, limit=limit, k=per_recording)
     if not rows and len(terms) > 1:
+        all_words = False
         rows = await _ranked(
             session, workspace_id, terms, all_words=False, limit=limit, k=per_recording
         )
@@ -369,7 +373,32 @@ async def find(
         found.hits.append(_hit(row, wanted, langs))
     for found in by_recording.values():
         found.hits.sort(key=lambda hit: hit.start)
-    return Results(list(by_recording.values()), int(rows[0].total))
+    return Results(list(by_recording.values()), int(rows[0].total), all_words)
+
+
+async def shown(
+    session: AsyncSession, workspace_id: int, recording_ids: Sequence[int]
+) -> tuple[dict[int, Recording], dict[int, list[Publication]]]:
+    """The found recordings of the workspace and the publications of each that have a link."""
+    recordings = await session.scalars(
+        sa.select(Recording).where(
+            Recording.workspace_id == workspace_id, Recording.id.in_(recording_ids)
+        )
+    )
+    published = await session.scalars(
+        sa.select(Publication)
+        .where(
+            Publication.workspace_id == workspace_id,
+            Publication.recording_id.in_(recording_ids),
+            Publication.status == PublicationStatus.DONE,
+            Publication.url.is_not(None),
+        )
+        .order_by(Publication.id)
+    )
+    links: dict[int, list[Publication]] = {}
+    for publication in published:
+        links.setdefault(publication.recording_id, []).append(publication)
+    return {r.id: r for r in recordings}, links
 
 
 async def _ranked(
