@@ -1,0 +1,154 @@
+"""What people do on a review card, apart from the chat around it: platforms, publish, discard,
+their own title and description, and a corrected topic list.
+
+The bot's review handlers check who pressed and parse what was typed; the steps live here.
+
+Rules:
+- A platform can be chosen only when the recording can go there (sound alone skips YouTube
+  and VK) and the workspace has it connected; the choice is kept in the recording's review
+  state in the order platforms are offered.
+- Publishing needs at least one chosen platform and goes through the publishing request API
+  (`jobs.control.publish`); when it refuses or fails, nothing of it stays in the session.
+- Every change is saved with its audit event (naming the recording) and committed at once,
+  so the next press sees it.
+- A title, description or topic list the recording's template cannot render raises
+  TemplateError, having written nothing; a refused title or description is rolled back.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobs import cards, control
+from jobs.publish import platforms_for
+from pipeline.templates import TemplateError
+from pipeline.timecodes import Chapter
+from storage import repo
+from storage.files import MediaStore
+from storage.models import Recording, RecordingStatus
+
+__all__ = [
+    "NothingChosen",
+    "PlatformChoice",
+    "change_chapters",
+    "change_description",
+    "change_title",
+    "discard",
+    "publish",
+    "toggle_platform",
+]
+
+
+class PlatformChoice(enum.Enum):
+    TOGGLED = "toggled"
+    UNFIT = "unfit"  # the recording cannot go there (a picture is needed)
+    NOT_CONNECTED = "not_connected"
+
+
+class NothingChosen(Exception):
+    """Publish was pressed with no platform chosen."""
+
+
+async def toggle_platform(
+    session: AsyncSession, recording: Recording, platform: str
+) -> PlatformChoice:
+    """Choose ``platform`` for the recording, or stop choosing it."""
+    if platform not in platforms_for(recording):
+        return PlatformChoice.UNFIT
+    connected = await cards.offered_platforms(session, recording)
+    if platform not in connected:
+        return PlatformChoice.NOT_CONNECTED
+    chosen = cards.selected_platforms(recording, connected)
+    if platform in chosen:
+        chosen.remove(platform)
+    else:
+        chosen.append(platform)
+    cards.set_review_state(recording, platforms=[p for p in connected if p in chosen])
+    await session.commit()
+    return PlatformChoice.TOGGLED
+
+
+async def publish(
+    session: AsyncSession, redis: ArqRedis, recording: Recording, user_id: int
+) -> list[str]:
+    """Publish to the chosen platforms; returns those now being published.
+
+    Raises NothingChosen, PlatformRefused (a platform the recording cannot go to) or whatever
+    kept publishing from starting, having rolled the session back.
+    """
+    connected = await cards.offered_platforms(session, recording)
+    platforms = cards.selected_platforms(recording, connected)
+    if not platforms:
+        raise NothingChosen
+    try:
+        queued = await control.publish(session, redis, recording, platforms, user_id)
+    except Exception:
+        await session.rollback()
+        raise
+    return queued or platforms
+
+
+async def discard(session: AsyncSession, recording: Recording, user_id: int) -> None:
+    recording.status = RecordingStatus.SKIPPED
+    await repo.audit(
+        session, recording.workspace_id, user_id, "discard", f"recording:{recording.id}"
+    )
+    await session.commit()
+
+
+async def change_title(
+    session: AsyncSession, store: MediaStore, recording: Recording, title: str, user_id: int
+) -> None:
+    """The person's own title, composed into metadata.json."""
+    cards.set_review_state(recording, title=title)
+    await _recompose(session, store, recording)
+    await _audit(session, recording, user_id, "title_changed", title=title)
+    await session.commit()
+
+
+async def change_description(
+    session: AsyncSession, store: MediaStore, recording: Recording, text: str, user_id: int
+) -> None:
+    """The person's own description, composed with the chapter list into metadata.json."""
+    cards.set_review_state(recording, description=text)
+    await _recompose(session, store, recording)
+    await _audit(session, recording, user_id, "description_changed", chars=len(text))
+    await session.commit()
+
+
+async def change_chapters(
+    session: AsyncSession,
+    store: MediaStore,
+    recording: Recording,
+    chapters: list[Chapter],
+    user_id: int,
+    how: str,
+) -> None:
+    """Save a corrected topic list with its audit event (``how``: list, rename, time, add,
+    delete).
+
+    A template that fails on the new list leaves topics.json and metadata.json as they were.
+    """
+    await control.save_chapters(session, store, recording, chapters)
+    await _audit(session, recording, user_id, "topics_changed", how=how, count=len(chapters))
+    await session.commit()
+
+
+async def _recompose(session: AsyncSession, store: MediaStore, recording: Recording) -> None:
+    try:
+        await control.recompose(session, store, recording)
+    except TemplateError:
+        await session.rollback()
+        raise
+
+
+async def _audit(
+    session: AsyncSession, recording: Recording, user_id: int, action: str, **details: Any
+) -> None:
+    await repo.audit(
+        session, recording.workspace_id, user_id, action, f"recording:{recording.id}", **details
+    )
