@@ -1,9 +1,20 @@
 """The one progress message per recording: coalesced edits that never fail or slow a job.
 
-Telegram's flood control answers edits with 429 and a `retry_after` that can reach minutes.
-Edits wait for it in the background; a job that has finished with a message never waits for
-Telegram: the last text is handed to a background flush that lands it when allowed, unless a
-newer reporter of the same message speaks first.
+Every edit of a message the workers keep up to date (the progress message, the review card
+while it publishes) goes through here, so one pace holds for all of them:
+
+- at most one edit per `interval` seconds per message, shared between processes through Redis
+  under `pace_key` (spelled here only);
+- only the newest text matters: updates arriving faster than the pace replace each other and
+  the last one always lands;
+- Telegram's flood control answers edits with 429 and a `retry_after` that can reach minutes.
+  Running updates wait for it in the background; a job that has finished with a message never
+  waits for Telegram: its last text is handed to a background flush that lands it when
+  allowed, unless a newer reporter of the same message speaks first;
+- a message's last word with its buttons (`settle`, `paced_edit`) waits its turn after every
+  other reporter's, sits out a short flood-control wait and drops the edit past
+  `MAX_SETTLE_WAIT`, leaving the message as it was;
+- "message is not modified" is not an error, and a failed edit never fails a job.
 """
 
 from __future__ import annotations
@@ -14,10 +25,26 @@ import time
 from collections.abc import Callable
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+)
+from aiogram.types import InlineKeyboardMarkup
 from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
+
+# The longest flood-control wait a message's last word sits out; past it the edit is dropped.
+# Not worth holding a stage or an answer for: the message keeps its last text and /recordings
+# shows where the recording stands.
+MAX_SETTLE_WAIT = 30.0
+
+
+def pace_key(chat_id: int, message_id: int) -> str:
+    """Where Redis keeps the time of a message's next allowed edit, for every process."""
+    return f"leap:progress:{chat_id}:{message_id}"
 
 
 class ProgressMessage:
@@ -51,7 +78,7 @@ class ProgressMessage:
 
     @property
     def _key(self) -> str:
-        return f"leap:progress:{self.chat_id}:{self.message_id}"
+        return pace_key(self.chat_id, self.message_id)
 
     def update(self, text: str) -> None:
         if text == self._last_sent and self._pending is None:
@@ -103,18 +130,56 @@ class ProgressMessage:
             await self._edit(text)
 
     async def _edit(self, text: str) -> None:
-        try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=self.chat_id, message_id=self.message_id
-            )
-            self._last_sent = text
-        except TelegramRetryAfter as exc:
+        retry_after = await self._send(text)
+        if retry_after is not None:
             # Keep the text unless something newer arrived meanwhile, and try again later.
             if self._pending is None:
                 self._pending = text
-            self._next_at = self.clock() + exc.retry_after
-            await self._share(self._next_at)
-            return
+            self._next_at = self.clock() + retry_after
+        else:
+            self._next_at = self.clock() + self.interval
+        await self._share(self._next_at)
+
+    async def settle(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """The message's last word, with its buttons: one edit, awaited, in its turn.
+
+        Waits until the message's next allowed edit; if another reporter edited meanwhile,
+        waits for that turn to pass too, so no reporter's last text lands on top of this one.
+        Flood control is sat out up to `MAX_SETTLE_WAIT` (three tries at most); a longer wait
+        drops the edit.
+        """
+        self.abandon()
+        await self._wait_turn()
+        for _ in range(3):
+            retry_after = await self._send(text, markup)
+            if retry_after is None:
+                break
+            if retry_after > MAX_SETTLE_WAIT:
+                log.warning("progress edit dropped: Telegram asks to wait %s s", retry_after)
+                break
+            await asyncio.sleep(retry_after)
+        self._next_at = self.clock() + self.interval
+        await self._share(self._next_at)
+
+    async def _wait_turn(self) -> None:
+        for _ in range(10):
+            next_at = max(self._next_at, await self._shared_next_at())
+            wait = next_at - self.clock()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait + 0.2)
+            if await self._shared_next_at() == next_at:
+                return
+
+    async def _send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> float | None:
+        """One edit; Telegram's `retry_after` when flood control refused it, else None."""
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=self.chat_id, message_id=self.message_id, reply_markup=markup
+            )
+            self._last_sent = text
+        except TelegramRetryAfter as exc:
+            return float(exc.retry_after)
         except TelegramBadRequest as exc:
             if "not modified" in exc.message:
                 self._last_sent = text
@@ -122,10 +187,11 @@ class ProgressMessage:
                 log.warning("progress edit refused: %s", exc.message)
         except (TelegramNetworkError, OSError, TimeoutError) as exc:
             log.warning("progress edit failed: %s", type(exc).__name__)
+        except TelegramAPIError as exc:
+            log.warning("progress edit failed: %s", exc.message)
         except Exception:  # a progress message must never take a job down with it
             log.exception("progress edit failed")
-        self._next_at = self.clock() + self.interval
-        await self._share(self._next_at)
+        return None
 
     async def _shared_next_at(self) -> float:
         if self.redis is None:
@@ -187,6 +253,21 @@ class ProgressHub:
             self._leaving[key] = reporter
             reporter.when_done(lambda: self._forget_leaving(key, reporter))
 
+    async def settle(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        """The message's last word, with its buttons, after what this process still has to say.
+
+        The reporter's last text lands first (as far as `finish` waits for it); one left to a
+        background flush under flood control is older than this word and is dropped.
+        """
+        key = (chat_id, message_id)
+        await self.finish(chat_id, message_id)
+        leaving = self._leaving.pop(key, None)
+        if leaving is not None:
+            leaving.abandon()
+        await paced_edit(self.bot, self.redis, chat_id, message_id, text, markup, self.interval)
+
     def _forget_leaving(self, key: tuple[int, int], reporter: ProgressMessage) -> None:
         if self._leaving.get(key) is reporter:
             del self._leaving[key]
@@ -194,3 +275,18 @@ class ProgressHub:
     async def drain_all(self, timeout: float = 10.0) -> None:
         reporters = [*self._messages.values(), *self._leaving.values()]
         await asyncio.gather(*(r.drain(timeout) for r in reporters))
+
+
+async def paced_edit(
+    bot: Bot,
+    redis: Redis | None,
+    chat_id: int,
+    message_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+    interval: float,
+) -> None:
+    """A message's last word with its buttons (`ProgressMessage.settle`), from any process: the
+    bot uses it when a person's action ends what the workers were reporting."""
+    reporter = ProgressMessage(bot, chat_id, message_id, redis=redis, interval=interval)
+    await reporter.settle(text, markup)

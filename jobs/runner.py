@@ -26,7 +26,8 @@ from arq import Retry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobs import metrics
-from jobs.cards import pipeline_finished, render, stage_failed
+from jobs.cards.progress_card import render, stage_failed
+from jobs.cards.review_card import pipeline_finished
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
 from jobs.progress import ProgressMessage

@@ -9,8 +9,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from integrations.telegram import make_bot
-from jobs.cards import paced_edit
-from jobs.progress import ProgressHub
+from jobs.progress import ProgressHub, paced_edit
 from storage.models import RecordingStatus
 from tests.fakes.telegram import FakeTelegram
 from tests.reliability.conftest import Site, send_lecture

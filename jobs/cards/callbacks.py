@@ -1,0 +1,53 @@
+"""Callback data of the buttons the workers post: Retry, the review card's, and its outcome's.
+
+The bot's handlers filter on these same classes, so a button a worker posted and the handler
+that answers it cannot disagree. The rules every callback here keeps:
+
+- a short, versioned prefix (``rt1``, ``rv1``, ``rp1``, ``ro1``): a change in what a button
+  carries gets a new prefix, so a button left on an old card is never read with a new meaning;
+- ids and short action names only, well under Telegram's 64 bytes; whoever handles a press
+  re-checks that the recording belongs to the chat's workspace and that the presser may act.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class RetryCb(CallbackData, prefix="rt1"):
+    rec: int
+
+
+class ReviewCb(CallbackData, prefix="rv1"):
+    action: str
+    rec: int
+
+
+class PlatformCb(CallbackData, prefix="rp1"):
+    rec: int
+    p: str
+
+
+PUBLISH = "pub"
+TOPICS = "top"
+TITLE = "ttl"
+DESCRIPTION = "dsc"
+PREVIEW = "pre"
+DISCARD = "dis"
+REVIEW_ACTIONS = (PUBLISH, TOPICS, TITLE, DESCRIPTION, PREVIEW, DISCARD)
+# The answers to "Discard?": never on the card itself, only under the question.
+DISCARD_SURE = "dsy"
+DISCARD_KEEP = "dsn"
+
+
+class OutcomeCb(CallbackData, prefix="ro1"):
+    """Buttons of a card whose publishing has ended, and of the question Delete asks."""
+
+    action: str
+    rec: int
+
+
+AGAIN = "again"
+DELETE = "del"
+DELETE_SURE = "dly"
+DELETE_KEEP = "dln"

@@ -1,0 +1,232 @@
+"""The review card's text and buttons, from what the stages stored.
+
+- A card is written in its recording's language, whoever pressed the button that redraws
+  it; what a presser alone reads (an alert) is the bot's to word in the presser's language.
+- What the card shows comes from the recording and metadata.json (title, chapters,
+  description), read through the media store, which brings the newest copy when the media
+  live in a bucket; a missing or broken file shows as no metadata, never as an error.
+- Chapters are shown as they will be published: nothing is padded to YouTube's minimum, and
+  the card says what YouTube's description will lack instead. Quality warnings come first.
+- While the recording awaits review the card has the platform toggles and the review buttons;
+  after Publish it has one line per platform, and once every platform has an outcome, the
+  buttons that still apply: Publish again (where it can), Delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from jobs import control, files
+from jobs.cards.callbacks import AGAIN, DELETE, REVIEW_ACTIONS, OutcomeCb, PlatformCb, ReviewCb
+from jobs.cards.platforms import platform_name
+from jobs.cards.text import clip, display_name, fit
+from locales import gettext
+from locales.format import duration, language_name
+from pipeline.timecodes import MIN_CHAPTERS, Chapter, format_tc
+from storage.files import MediaStore
+from storage.models import Publication, PublicationStatus, Recording, RecordingStatus
+
+
+async def fetch_metadata(store: MediaStore, recording: Recording) -> dict[str, Any]:
+    """`load_metadata` off the event loop: with media in a bucket it may download."""
+    return await asyncio.to_thread(load_metadata, store, recording)
+
+
+def load_metadata(store: MediaStore, recording: Recording) -> dict[str, Any]:
+    """metadata.json; with media in a bucket this waits for a small request."""
+    # A worker on another machine may have written it: the store brings the newest copy.
+    return _read_metadata(store.fetch_now(recording.workspace_id, recording.id, files.METADATA))
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def metadata_chapters(metadata: dict[str, Any]) -> list[Chapter]:
+    found: list[Chapter] = []
+    for item in metadata.get("chapters") or []:
+        try:
+            found.append(Chapter.model_validate(item))
+        except ValueError:
+            continue
+    return found
+
+
+def quality_flags(recording: Recording) -> list[dict[str, str]]:
+    flags = recording.media.get("quality", {}).get("flags") or []
+    return [f for f in flags if isinstance(f, dict) and f.get("code")]
+
+
+def flag_text(lang: str, flag: dict[str, str]) -> str:
+    key = f"review.flag_{flag.get('code')}"
+    text = gettext(lang, key)
+    if text == key:
+        text = gettext(lang, "review.flag_other", code=html.escape(str(flag.get("code"))))
+    return text
+
+
+def recording_title(recording: Recording, metadata: dict[str, Any]) -> str:
+    title = metadata.get("title") or recording.media.get("compose", {}).get("title")
+    return str(title or display_name(recording))
+
+
+def trim_and_template(recording: Recording, _: Callable[..., str]) -> list[str]:
+    """How much trimming took off and which template made the description, when known."""
+    lines = []
+    trim = recording.media.get("trim", {})
+    if trim.get("duration"):
+        before = float(trim.get("source_duration") or trim["duration"])
+        after = float(trim["duration"])
+        lines.append(trimmed_line(before, after, _))
+    template = recording.media.get("compose", {}).get("template")
+    if template:
+        lines.append(_("review.template", name=html.escape(str(template))))
+    spoken = spoken_languages(recording, _)
+    if spoken:
+        lines.append(_("review.language", languages=spoken))
+    return lines
+
+
+def trimmed_line(before: float, after: float, _: Callable[..., str]) -> str:
+    """The trim line, both lengths rounded alike (half a second up): "0:45 → 0:42 after
+    trimming"; when less than a second came off, that nothing was cut (never "0:42 → 0:42")."""
+    if before - after < 1.0:
+        return _("review.durations_uncut", after=duration(math.floor(after + 0.5)))
+    return _(
+        "review.durations",
+        before=duration(math.floor(before + 0.5)),
+        after=duration(math.floor(after + 0.5)),
+    )
+
+
+def spoken_languages(recording: Recording, _: Callable[..., str]) -> str:
+    """The transcript's languages as the card names them: the main one first, then any
+    other the lecture switched to, with how long it was heard ("русский, английский 0:40")."""
+    heard = recording.media.get("transcript", {})
+    main = heard.get("language")
+    if not main:
+        return ""
+    lang = recording.language
+    names = [language_name(lang, str(main))]
+    others = heard.get("languages") or {}
+    for code, seconds in sorted(others.items(), key=lambda item: -float(item[1])):
+        if code != main and float(seconds) >= 1.0:
+            names.append(f"{language_name(lang, str(code))} {duration(float(seconds))}")
+    return ", ".join(names)
+
+
+def review_text(
+    recording: Recording,
+    metadata: dict[str, Any],
+    connected: list[str],
+    selected: list[str],
+    note: str | None = None,
+    publishing: Sequence[str] = (),
+) -> str:
+    """The card; `publishing` are its per-platform lines once Publish was pressed."""
+    lang = recording.language
+    _ = lambda key, **params: gettext(lang, key, **params)  # noqa: E731
+    lines = [_("review.heading", title=html.escape(recording_title(recording, metadata)))]
+    lines += trim_and_template(recording, _)
+
+    chapters = metadata_chapters(metadata)
+    lines.append("")
+    if chapters:
+        lines.append(_("review.chapters"))
+        lines += [
+            f"<code>{format_tc(c.start)}</code> {clip(html.escape(c.title), 120)}" for c in chapters
+        ]
+        if len(chapters) < MIN_CHAPTERS and "youtube" in selected:
+            # Nothing is padded to YouTube's minimum: say what its description will lack.
+            lines.append(_("review.youtube_no_chapters", min=MIN_CHAPTERS, count=len(chapters)))
+    else:
+        lines.append(_("review.no_chapters"))
+
+    flags = quality_flags(recording)
+    if flags:
+        lines += ["", _("review.warnings")]
+        lines += [f"• {flag_text(lang, f)}" for f in flags[:10]]
+
+    lines.append("")
+    status = recording.status
+    if status is RecordingStatus.AWAITING_REVIEW:
+        if recording.media.get("source", {}).get("has_video") is False:
+            lines.append(_("review.audio_only"))
+        if selected:
+            names = ", ".join(platform_name(lang, p) for p in selected)
+            lines.append(_("review.publish_to", platforms=names))
+        else:
+            lines.append(_("review.choose_platforms"))
+    else:
+        lines.append(_(f"review.status_{status.value}") if _has(lang, status) else status.value)
+        lines += [clip(line) for line in publishing]
+    if note:
+        lines += ["", note]
+    return fit("\n".join(lines))
+
+
+def _has(lang: str, status: RecordingStatus) -> bool:
+    key = f"review.status_{status.value}"
+    return gettext(lang, key) != key
+
+
+def review_keyboard(
+    recording: Recording, connected: list[str], selected: list[str]
+) -> InlineKeyboardMarkup | None:
+    if recording.status is not RecordingStatus.AWAITING_REVIEW:
+        return None
+    lang = recording.language
+    rec = recording.id
+    builder = InlineKeyboardBuilder()
+    for platform in connected:
+        mark = "✅" if platform in selected else "▫️"
+        builder.button(
+            text=f"{mark} {platform_name(lang, platform)}",
+            callback_data=PlatformCb(rec=rec, p=platform),
+        )
+    for action in REVIEW_ACTIONS:
+        builder.button(
+            text=gettext(lang, f"review.button_{action}"),
+            callback_data=ReviewCb(action=action, rec=rec),
+        )
+    toggle_rows = [2] * ((len(connected) + 1) // 2)
+    if len(connected) % 2:
+        toggle_rows[-1] = 1
+    builder.adjust(*toggle_rows, 1, 3, 2)
+    return builder.as_markup()
+
+
+def outcome_keyboard(
+    recording: Recording, rows: Sequence[Publication]
+) -> InlineKeyboardMarkup | None:
+    """Once every platform has an outcome: Publish again where it applies, and Delete."""
+    if recording.status not in (RecordingStatus.READY, RecordingStatus.FAILED) or not rows:
+        return None
+    if any(r.status in (PublicationStatus.PENDING, PublicationStatus.UPLOADING) for r in rows):
+        return None
+    lang = recording.language
+    builder = InlineKeyboardBuilder()
+    if control.republishable(recording, rows):
+        builder.button(
+            text=gettext(lang, "recs.button_publish_again"),
+            callback_data=OutcomeCb(action=AGAIN, rec=recording.id),
+        )
+    builder.button(
+        text=gettext(lang, "recs.button_delete"),
+        callback_data=OutcomeCb(action=DELETE, rec=recording.id),
+    )
+    builder.adjust(2)
+    return builder.as_markup()
