@@ -54,14 +54,13 @@ import numpy.typing as npt
 
 from pipeline import ffmpeg_cmd, video_cmd
 from pipeline.errors import FFMPEG_FAILED, MediaError
-from pipeline.probe import (
-    MediaInfo,
+from pipeline.packets import (
     VideoPackets,
     broken_video_packets,
     first_audio_packet_time,
-    probe,
     read_video_packets,
 )
+from pipeline.probe import MediaInfo, probe
 from pipeline.timeline import Interval, Timeline
 
 _SMART_CONTAINERS = ("mov", "mp4", "matroska")

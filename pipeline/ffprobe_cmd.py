@@ -4,8 +4,8 @@ pass that reads every packet to measure a duration the container does not state.
 
 Built as argument lists, never through a shell; every input is opened through
 :func:`pipeline.ffmpeg_cmd.media_input`, so a playlist or a concat script is never read as
-one (see :mod:`pipeline.ffmpeg_cmd`). :mod:`pipeline.probe` runs them and reads what they
-print.
+one (see :mod:`pipeline.ffmpeg_cmd`). :mod:`pipeline.probe` and :mod:`pipeline.packets` run
+them and read what they print.
 """
 
 from __future__ import annotations

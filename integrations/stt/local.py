@@ -66,8 +66,9 @@ from integrations.stt import (
 )
 from integrations.stt.models import ModelUnavailable, assemble_base, base_model_dir, tiny_en_dir
 from pipeline import asr_audio
+from pipeline.channels import channel_voices
 from pipeline.errors import MediaError
-from pipeline.probe import channel_voices, probe_async
+from pipeline.probe import probe_async
 from pipeline.transcript import Segment, Transcript, Word, labelled
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ import pytest
 
 from pipeline import cut as cut_module
 from pipeline.cut import CutResult, FrameGrid, Piece, cut, plan_pieces
-from pipeline.probe import VideoPackets, clean_prefixes, probe
+from pipeline.packets import VideoPackets, clean_prefixes
+from pipeline.probe import probe
 from pipeline.timeline import Timeline
 from tests import synth
 from tests.synth import Lecture

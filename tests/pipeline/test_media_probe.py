@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import CODES, MediaError
-from pipeline.probe import container_state, keyframe_times, probe, probe_async
+from pipeline.packets import keyframe_times
+from pipeline.probe import container_state, probe, probe_async
 from pipeline.trim import trim
 from tests.synth import Lecture
 
@@ -123,7 +124,7 @@ def test_bad_input_raises_its_code_and_leaves_the_source_alone(
 
 
 def test_voices_are_heard_per_channel_only_when_the_channels_differ(tmp_path: Path) -> None:
-    from pipeline.probe import channel_voices
+    from pipeline.channels import channel_voices
 
     real = Path(__file__).resolve().parents[1] / "data" / "real"
     assert channel_voices(real / "fw_stereo_diarization.wav") == (0, 1)
