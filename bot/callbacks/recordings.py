@@ -23,3 +23,7 @@ DELETE_SURE = "delok"
 REVIEW = "review"
 PUBLISH_AGAIN = "repub"
 DOWNLOADS = "dl"
+
+
+class RecCsvCb(CallbackData, prefix="rx1"):
+    """The workspace's whole list of recordings as a CSV file."""

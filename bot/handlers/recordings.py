@@ -3,6 +3,9 @@
 Retry is for everyone who may submit; cancelling and deleting are for admins. Retry also
 answers the button on a failed progress message.
 
+The CSV button under the list sends every recording of the workspace as a spreadsheet
+file (`bot.recordings_csv`).
+
 Downloads hands a processed recording's results to anyone in the workspace again, as
 documents in the chat (subtitles as SRT and VTT, the chapter list, the description, the
 export archive) with the links where it was published. The files are read through the media
@@ -30,10 +33,11 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import recordings as cb
-from bot.callbacks.recordings import RecCb, RecListCb
+from bot.callbacks.recordings import RecCb, RecCsvCb, RecListCb
 from bot.filters import IsAdmin, OwnRecording, refuse_foreign, refuse_non_admin
 from bot.handlers.usage import edit_quietly
 from bot.keyboards import recordings as keyboards
+from bot.recordings_csv import recordings_csv
 from jobs import cards, control
 from jobs.cards import RetryCb
 from jobs.publish import archive_name, outcome_lines
@@ -82,6 +86,21 @@ async def page_pressed(
     if isinstance(query.message, Message):
         # The page already shown, pressed again, changes nothing: not an error.
         await edit_quietly(query.message, text, markup)
+
+
+async def csv_pressed(
+    query: CallbackQuery, session: AsyncSession, workspace: Workspace, _: Translator
+) -> None:
+    """Every recording of the workspace, every page of the list, as one CSV document."""
+    if not isinstance(query.message, Message):
+        await query.answer()
+        return
+    await query.answer(_("csv.sending"))
+    data, count = await recordings_csv(session, workspace.id, _)
+    name = f"recordings-{datetime.now(UTC):%Y-%m-%d}.csv"
+    await _send(
+        query.message, BufferedInputFile(data, filename=name), _("csv.caption", count=count), _
+    )
 
 
 async def _page(
@@ -450,6 +469,7 @@ def make_router() -> Router:
 
     members = Router(name=f"{__name__}.members")
     members.callback_query.register(page_pressed, RecListCb.filter())
+    members.callback_query.register(csv_pressed, RecCsvCb.filter())
     members.callback_query.register(open_pressed, RecCb.filter(F.action == cb.OPEN), OwnRecording())
     members.callback_query.register(
         retry_pressed, RecCb.filter(F.action == cb.RETRY), OwnRecording()

@@ -1,5 +1,5 @@
-"""Keyboards of /recordings: a page of recordings, one recording's actions; and the question
-Delete asks on a review card whose publishing has ended."""
+"""Keyboards of /recordings: a page of recordings (with the CSV of them all), one recording's
+actions; and the question Delete asks on a review card whose publishing has ended."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import recordings as cb
-from bot.callbacks.recordings import RecCb, RecListCb
+from bot.callbacks.recordings import RecCb, RecCsvCb, RecListCb
 from jobs import cards, control
 from jobs.cards import OutcomeCb, display_name
 from locales import Translator
@@ -55,7 +55,9 @@ def page(
     if more:
         builder.button(text=_("recs.button_older"), callback_data=RecListCb(page=number + 1))
         turns += 1
-    builder.adjust(*([1] * len(recordings)), max(turns, 1))
+    # The whole list, every page of it, as a file for a spreadsheet.
+    builder.button(text=_("csv.button"), callback_data=RecCsvCb())
+    builder.adjust(*([1] * len(recordings)), turns + 1)
     return builder.as_markup()
 
 
