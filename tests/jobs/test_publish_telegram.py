@@ -14,7 +14,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError
 
 from integrations.telegram_channel import caption
-from jobs.publish import PlatformRefused, _never_sent
+from jobs.publish import PlatformRefused
+from jobs.publish.sending import _never_sent
 from pipeline.timecodes import Chapter
 from storage import repo
 from storage.models import PublicationStatus, RecordingStatus
