@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "rotate", help="re-encrypt every credential under the first key of SECRET_KEY"
     ).set_defaults(handler=_secrets_rotate)
 
+    search = sub.add_parser("search", help="transcript search")
+    search_sub = search.add_subparsers(dest="search_command", required=True)
+    search_sub.add_parser(
+        "reindex", help="index the transcript of every recording that has one"
+    ).set_defaults(handler=_search_reindex)
+
     from leap import ops
 
     ops.register(sub)
@@ -165,6 +171,26 @@ def _secrets_rotate(_args: argparse.Namespace) -> int:
         )
         return 1
     print(f"re-encrypted {count} credentials under the newest key")
+    return 0
+
+
+def _search_reindex(_args: argparse.Namespace) -> int:
+    from jobs.context import media_store
+    from jobs.files import TRANSCRIPT
+    from storage import search
+    from storage.db import create_engine, session_maker
+
+    settings = get_settings()
+
+    async def reindex() -> tuple[int, int]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await search.reindex(session_maker(engine), media_store(settings), TRANSCRIPT)
+        finally:
+            await engine.dispose()
+
+    recordings, passages = asyncio.run(reindex())
+    print(f"indexed {passages} passages of {recordings} recordings")
     return 0
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipeline.transcript import Segment, Transcript
 from storage import repo, search
+from storage.files import MediaStore
 from storage.models import Recording, SourceKind, WorkspaceKind
 
 
@@ -182,3 +188,37 @@ def test_passages_hold_20_to_40_seconds_and_where_each_segment_starts() -> None:
     assert search.stem("Регуляризацию", "ru") == search.stem("регуляризация", "en")
     assert search.stem("Netzwerke", "de") == "netzwerk"
     assert search.stem("東京", "ja") == "東京"
+
+
+async def test_reindex_indexes_every_kept_transcript_for_an_upgraded_installation(
+    any_database_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    store = MediaStore(tmp_path / "storage")
+    async with sessions() as session:
+        kept = await _recording(session, 7, "kept.mp4")
+        expired = await _recording(session, 7, "expired.mp4")
+        untranscribed = await _recording(session, 7, "new.mp4")
+        for recording in (kept, expired):
+            recording.media = {"transcript": {"language": "ru", "words": 30}}
+        await search.replace(session, expired.workspace_id, expired.id, ENGLISH)
+        await session.commit()
+    folder = store.recording_dir(kept.workspace_id, kept.id)
+    (folder / "transcript.json").write_text(RUSSIAN.dump_json())
+    store.recording_dir(untranscribed.workspace_id, untranscribed.id)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "STORAGE_"))}
+    env.update(DATABASE_URL=any_database_url, STORAGE_DIR=str(store.root))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "leap.cli", "search", "reindex",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == "indexed 3 passages of 1 recordings"
+
+    async with sessions() as session:
+        found = await search.find(session, kept.workspace_id, "регуляризация")
+        assert found is not None and [r.recording_id for r in found.recordings] == [kept.id]
+        # A recording whose media expired keeps what was indexed while it had a transcript.
+        found = await search.find(session, kept.workspace_id, "weights")
+        assert found is not None and [r.recording_id for r in found.recordings] == [expired.id]
