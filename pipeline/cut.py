@@ -6,14 +6,13 @@ source is then *smart cut*: each kept part is copied untouched from its first ke
 to its end, straight out of the source file by the concat demuxer (``inpoint`` on the
 keyframe, ``outpoint`` just before the decoding time of the first packet after the
 part, ``duration`` fixing where the next piece starts). A copy can end on any *clean
-end*, a frame before which decoding order has caught up with presentation order (behind
-every frame without B-frames, behind each reference frame with them), and a cut point
-may move outwards by a few frames to reach one. Only the frames from the start of a
-part to its first keyframe are re-encoded, with x264 one thread per piece, two pieces
-at a time, the same B-frame delay as the source so decoding times stay increasing
-across the joins, and at most the source's profile. A phone video stored on its side
-keeps its pixels as they are (re-encoded pieces too) and its display rotation, so it
-plays upright as before. Anything else (VP9, HEVC, 10-bit, odd-sized, unindexed) is
+end*, and a cut point may move outwards by a few frames to reach one; which frames are
+copied and which re-encoded is planned by :mod:`pipeline.cut_plan`. Only the frames from
+the start of a part to its first keyframe are re-encoded, with x264 one thread per piece,
+two pieces at a time, the same B-frame delay as the source so decoding times stay
+increasing across the joins, and at most the source's profile. A phone video stored on
+its side keeps its pixels as they are (re-encoded pieces too) and its display rotation, so
+it plays upright as before. Anything else (VP9, HEVC, 10-bit, odd-sized, unindexed) is
 decoded once and re-encoded with x264, keeping just the selected frames (turned upright,
 when the source says to turn them).
 
@@ -27,14 +26,9 @@ around them are re-encoded ("patch"), or, where they cannot be told, the whole p
 ("repair"). The decoder leaves out the frames it cannot read; every other frame keeps its
 time. Every result is checked (frame count, rotation) before it replaces ``out``.
 
-Audio. AAC is copied frame by frame (an AAC packet is always a keyframe): each kept
-interval takes the run of packets whose start lies nearest to where the output needs
-it, carrying the rounding over to the next interval, so the sound never drifts more
-than half a packet (about 11 ms) from the picture however many cuts there are. Other
-codecs, or AAC with holes, are decoded and the kept samples re-encoded to AAC,
-sample-exact.
-
-An audio-only source gives an audio-only MP4 (AAC), the "podcast" case.
+Audio is cut by :mod:`pipeline.cut_audio`: AAC copied packet by packet, never more than
+half a packet from the picture, anything else re-encoded sample-exact. An audio-only
+source gives an audio-only MP4 (AAC), the "podcast" case.
 """
 
 from __future__ import annotations
@@ -43,7 +37,6 @@ import itertools
 import os
 import subprocess
 import tempfile
-from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,36 +46,16 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline import ffmpeg_cmd, video_cmd
+from pipeline.cut_audio import aac_frame, cut_audio
+from pipeline.cut_plan import FrameGrid, Piece, plan_pieces
 from pipeline.errors import FFMPEG_FAILED, MediaError
-from pipeline.packets import (
-    VideoPackets,
-    broken_video_packets,
-    first_audio_packet_time,
-    read_video_packets,
-)
+from pipeline.packets import VideoPackets, broken_video_packets, read_video_packets
 from pipeline.probe import MediaInfo, probe
 from pipeline.timeline import Interval, Timeline
 
 _SMART_CONTAINERS = ("mov", "mp4", "matroska")
 _SMART_PIX_FMTS = ("yuv420p", "yuvj420p")
-_COPY_AAC_PROFILES = {"LC": 1024, "Main": 1024, "HE-AAC": 2048, "HE-AACv2": 2048}
 _WORKERS = 2
-_AAC_SLACK_PACKETS = 3.5
-"""How far (in packets) an AAC track's packet count may be from its stated duration."""
-
-FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Piece:
-    """Frames ``first``..``last`` (exclusive) of the source, copied or re-encoded."""
-
-    first: int
-    last: int
-    copy: bool
-    exact: bool = True
-    """False for a re-encoded piece holding broken frames: the decoder skips them, so it
-    gives fewer frames, each at its own time."""
 
 
 @dataclass(frozen=True)
@@ -100,187 +73,6 @@ class CutResult:
     """Seconds of video that went through the encoder."""
     info: MediaInfo
     """What the written file holds."""
-
-
-@dataclass(frozen=True)
-class FrameGrid:
-    """Frame times of the source plus the end of the last frame, and where it may be cut
-    by stream copy."""
-
-    bounds: FloatArray
-    keyframes: npt.NDArray[np.intp]
-    keyframe_dts: FloatArray
-    frame: float
-    reorder_frames: int
-    clean: npt.NDArray[np.intp]
-    """Frame indexes (ascending, never 0 or ``frames``) where a copy may end: the frames
-    before one are the packets before it in decoding order."""
-    clean_dts: FloatArray
-    """Decoding time of the packet that starts at each clean index (same order)."""
-
-    @property
-    def frames(self) -> int:
-        return len(self.bounds) - 1
-
-    @classmethod
-    def from_packets(cls, packets: VideoPackets, duration: float) -> FrameGrid:
-        times = np.asarray(packets.frames, dtype=np.float64)
-        if times.size == 0:
-            raise MediaError(FFMPEG_FAILED, "the video stream has no frames")
-        step = float(np.median(np.diff(times))) if times.size > 1 else max(duration, 0.04)
-        end = max(times[-1] + step, min(duration, times[-1] + 2 * step))
-        keys = np.searchsorted(times, np.asarray(packets.keyframes, dtype=np.float64))
-        keys = np.clip(keys, 0, times.size - 1)
-        key_dts = np.asarray(packets.keyframe_dts, dtype=np.float64)
-        if packets.clean_ends is not None and packets.clean_end_dts is not None:
-            clean = np.asarray(packets.clean_ends, dtype=np.intp)
-            clean_dts = np.asarray(packets.clean_end_dts, dtype=np.float64)
-        else:
-            # Unknown: a closed GOP ends where the next one starts.
-            inner = keys > 0
-            clean, clean_dts = keys[inner], key_dts[inner]
-        return cls(
-            bounds=np.append(times, end),
-            keyframes=keys,
-            keyframe_dts=key_dts,
-            frame=step,
-            reorder_frames=round(packets.reorder_delay / step) if step > 0 else 0,
-            clean=clean,
-            clean_dts=clean_dts,
-        )
-
-    def nearest(self, t: float) -> int:
-        i = int(np.searchsorted(self.bounds, t))
-        if i == 0:
-            return 0
-        if i >= len(self.bounds):
-            return len(self.bounds) - 1
-        return i if self.bounds[i] - t < t - self.bounds[i - 1] else i - 1
-
-    def snap(self, keep: Timeline) -> list[tuple[int, int]]:
-        """The keep-list as frame index spans, each cut moved to the nearest frame boundary."""
-        spans: list[tuple[int, int]] = []
-        for iv in keep:
-            a, b = self.nearest(iv.start), self.nearest(iv.end)
-            if b <= a:
-                continue
-            if spans and a <= spans[-1][1]:
-                a = spans.pop()[0]
-            spans.append((a, b))
-        return spans
-
-    def is_clean(self, n: int) -> bool:
-        """Whether a copy may end before frame ``n``."""
-        if n >= self.frames:
-            return True
-        i = int(np.searchsorted(self.clean, n))
-        return i < self.clean.size and int(self.clean[i]) == n
-
-    def widen(self, spans: Sequence[tuple[int, int]], reach: int) -> list[tuple[int, int]]:
-        """Spans moved outwards by at most ``reach`` frames where that lets them be copied:
-        a start back to a keyframe, an end on to a clean end. Only ever keeps more;
-        spans that come to touch are joined."""
-        out: list[tuple[int, int]] = []
-        for a, b in spans:
-            k = int(np.searchsorted(self.keyframes, a, side="right")) - 1
-            if k >= 0 and a - int(self.keyframes[k]) <= reach:
-                a = int(self.keyframes[k])
-            if not self.is_clean(b):
-                c = int(np.searchsorted(self.clean, b))
-                if c < self.clean.size and int(self.clean[c]) - b <= reach:
-                    b = int(self.clean[c])
-                elif self.frames - b <= reach:
-                    b = self.frames
-            if out and a <= out[-1][1]:
-                a, b = out[-1][0], max(b, out.pop()[1])
-            out.append((a, b))
-        return out
-
-    def frames_at(self, times: Sequence[float]) -> npt.NDArray[np.intp]:
-        """Indexes (ascending, unique) of the frames shown at ``times``."""
-        starts = self.bounds[:-1]
-        found = np.searchsorted(starts, np.asarray(times, dtype=np.float64) - self.frame / 4)
-        return np.unique(np.clip(found, 0, max(self.frames - 1, 0))).astype(np.intp)
-
-    def timeline(self, spans: Sequence[tuple[int, int]]) -> Timeline:
-        return Timeline.of(
-            [Interval(float(self.bounds[a]), float(self.bounds[b])) for a, b in spans]
-        )
-
-
-def plan_pieces(
-    grid: FrameGrid, spans: Sequence[tuple[int, int]], broken: Sequence[int] = ()
-) -> list[Piece]:
-    """Split frame spans into copied and re-encoded pieces.
-
-    A copy must start on a keyframe and end on a clean end, so each span is encoded from
-    its start to the first keyframe in it and copied from there on; when its end is not
-    clean, the copy stops at the last clean end before it and the rest is encoded too.
-    ``broken`` frames (ascending indexes) cannot be copied: the GOP around each one is
-    re-encoded instead, from the clean end before it to the next keyframe.
-    """
-    pieces = _plan(grid, spans)
-    if not len(broken):
-        return pieces
-    bad = np.asarray(broken, dtype=np.intp)
-    out: list[Piece] = []
-    for piece in pieces:
-        inside = bad[(bad >= piece.first) & (bad < piece.last)]
-        if inside.size == 0:
-            out.append(piece)
-        elif not piece.copy:
-            out.append(Piece(piece.first, piece.last, copy=False, exact=False))
-        else:
-            out += _around_broken(grid, piece, inside)
-    return out
-
-
-def _around_broken(grid: FrameGrid, piece: Piece, broken: npt.NDArray[np.intp]) -> list[Piece]:
-    """A copied piece split so that each broken frame's GOP is re-encoded."""
-    keys, out = grid.keyframes, []
-    start = piece.first  # a keyframe: where the next copy may begin
-    for d in broken.tolist():
-        if d < start:
-            continue  # already inside the re-encoded stretch before
-        # The re-encoded stretch starts on a frame before the broken one: its first frame
-        # must decode, or the piece's frames would all move up into its place.
-        c = int(np.searchsorted(grid.clean, d, side="left")) - 1
-        end_copy = int(grid.clean[c]) if c >= 0 else start
-        k = int(np.searchsorted(keys, d, side="right"))
-        resume = min(int(keys[k]), piece.last) if k < keys.size else piece.last
-        if end_copy > start:
-            out.append(Piece(start, end_copy, copy=True))
-        else:
-            end_copy = start
-        out.append(Piece(end_copy, resume, copy=False, exact=False))
-        start = resume
-    if start < piece.last:
-        out.append(Piece(start, piece.last, copy=True))
-    return out
-
-
-def _plan(grid: FrameGrid, spans: Sequence[tuple[int, int]]) -> list[Piece]:
-    keys = grid.keyframes
-    pieces: list[Piece] = []
-    for a, b in spans:
-        inside = keys[(keys >= a) & (keys < b)]
-        if inside.size == 0:
-            pieces.append(Piece(a, b, copy=False))
-            continue
-        k1 = int(inside[0])
-        if a < k1:
-            pieces.append(Piece(a, k1, copy=False))
-        if grid.is_clean(b):
-            pieces.append(Piece(k1, b, copy=True))
-            continue
-        c = int(np.searchsorted(grid.clean, b)) - 1
-        last = int(grid.clean[c]) if c >= 0 else -1
-        if last > k1:
-            pieces.append(Piece(k1, last, copy=True))
-            pieces.append(Piece(last, b, copy=False))
-        else:
-            pieces.append(Piece(k1, b, copy=False))
-    return pieces
 
 
 def cut(
@@ -329,7 +121,7 @@ def cut(
                 for iv in keep
                 if iv.start < info.duration
             )
-            audio, audio_fmt, audio_how = _cut_audio(source, info, timeline, work, adts)
+            audio, audio_fmt, audio_how = cut_audio(source, info, timeline, work, adts)
             tmp_out = work / "out.mp4"
             _run(
                 video_cmd.mux_cmd(
@@ -498,7 +290,7 @@ def _render(
 
     audio_result: list[tuple[Path, str | None, str]] = []
     if info.has_audio:
-        jobs.insert(0, lambda: audio_result.append(_cut_audio(source, info, timeline, work, adts)))
+        jobs.insert(0, lambda: audio_result.append(cut_audio(source, info, timeline, work, adts)))
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         for future in [pool.submit(job) for job in jobs]:
             future.result()
@@ -523,7 +315,7 @@ def _moov_estimate(info: MediaInfo, grid: FrameGrid | None, timeline: Timeline) 
     spare: per video frame and per audio packet its size, composition offset, chunk
     offset and chunk table entry."""
     video = round(timeline.duration / grid.frame) if grid is not None and grid.frame else 0
-    frame = _aac_frame(info) or 1024 / (info.audio_sample_rate or 48_000)
+    frame = aac_frame(info) or 1024 / (info.audio_sample_rate or 48_000)
     audio = round(timeline.duration / frame) if info.has_audio else 0
     return 24 * video + 20 * audio + (1 << 16)
 
@@ -603,153 +395,6 @@ def _vf_via_script(cmd: list[str], script: Path) -> list[str]:
     i = cmd.index("-vf")
     script.write_text(cmd[i + 1], encoding="utf-8")
     return [*cmd[:i], "-filter_script:v", str(script), *cmd[i + 2 :]]
-
-
-# --- audio ---------------------------------------------------------------------------------
-
-
-def _cut_audio(
-    source: Path, info: MediaInfo, timeline: Timeline, work: Path, adts: Path | None
-) -> tuple[Path, str | None, str]:
-    """The kept audio as a file for the muxer: (path, ffmpeg input format, method)."""
-    frame = _aac_frame(info)
-    first = first_audio_packet_time(source, info.start_time) if frame else None
-    if frame and first is not None:
-        count = info.audio_frames
-        if count is None and info.audio_duration:
-            # Matroska does not say how many packets there are: copy the track and count.
-            if adts is None:
-                adts = work / "track.aac"
-                _run(ffmpeg_cmd.adts_copy_cmd(source, adts), "copying audio")
-            offsets = adts_frame_offsets(adts)
-            count = len(offsets) - 1 if offsets is not None else None
-        # Packets must follow each other without holes, or counting them would drift.
-        # The stated duration may leave out up to about two priming packets and the part
-        # of the last packet past the end, so a little over three packets is no hole.
-        if (
-            count
-            and info.audio_duration
-            and abs(count * frame - info.audio_duration) <= _AAC_SLACK_PACKETS * frame
-        ):
-            path = work / "audio.aac"
-            if _copy_aac(source, timeline, path, first, frame, count, adts, work):
-                return path, "aac", "copy"
-    path = work / "audio.m4a"
-    _encode_audio(source, info, timeline, path)
-    return path, None, "encode"
-
-
-def _aac_frame(info: MediaInfo) -> float | None:
-    """Seconds per AAC packet when the track is AAC that ADTS can carry, else None."""
-    samples = _COPY_AAC_PROFILES.get(info.audio_profile or "")
-    if info.audio_codec != "aac" or samples is None or not info.audio_sample_rate:
-        return None
-    return samples / info.audio_sample_rate
-
-
-def choose_packets(
-    timeline: Timeline, first: float, frame: float, count: int
-) -> list[tuple[int, int]]:
-    """Packet index ranges for each kept interval, rounding carried from one to the next.
-
-    Packet ``k`` starts at ``first + k * frame``. The output plays the chosen packets
-    back to back, so the error of each interval is (where its first packet lands in the
-    output) minus (where that packet's source time belongs); choosing the packet nearest
-    to the corrected target keeps every error within half a packet.
-    """
-    ranges: list[tuple[int, int]] = []
-    audio_pos = 0.0
-    for iv, out_start in zip(timeline, timeline.output_starts, strict=True):
-        drift = audio_pos - out_start
-        i = min(max(round((iv.start + drift - first) / frame), 0), count)
-        # End where the picture of this interval ends in the output.
-        end_time = first + i * frame + iv.duration - drift
-        j = min(max(round((end_time - first) / frame), i), count)
-        ranges.append((i, j))
-        audio_pos += (j - i) * frame
-    return ranges
-
-
-def _copy_aac(
-    source: Path,
-    timeline: Timeline,
-    out: Path,
-    first: float,
-    frame: float,
-    count: int,
-    adts: Path | None,
-    work: Path,
-) -> bool:
-    ranges = choose_packets(timeline, first, frame, count)
-    if adts is None and len(ranges) == 1:
-        # One interval: have ffmpeg copy just that stretch, already the finished track.
-        i, j = ranges[0]
-        start = first + i * frame - frame / 2
-        cmd = ffmpeg_cmd.adts_copy_cmd(source, out, start=start, duration=(j - i) * frame)
-        _run(cmd, "copying audio")
-        offsets = adts_frame_offsets(out)
-        return offsets is not None and len(offsets) - 1 == j - i
-    if adts is None:
-        adts = work / "track.aac"
-        _run(ffmpeg_cmd.adts_copy_cmd(source, adts), "copying audio")
-    bounds = adts_frame_offsets(adts)
-    if bounds is None or len(bounds) - 1 != count:
-        return False
-    with adts.open("rb") as src, out.open("wb") as dst:
-        for i, j in ranges:
-            src.seek(bounds[i])
-            left = bounds[j] - bounds[i]
-            while left > 0:
-                block = src.read(min(left, 1 << 20))
-                if not block:
-                    return False
-                dst.write(block)
-                left -= len(block)
-    return True
-
-
-def adts_frame_offsets(path: Path, block_size: int = 1 << 20) -> array[int] | None:
-    """Byte offset of every ADTS frame of a file, plus its size; None if it is not plain
-    ADTS (one raw data block per frame). Reads the file once, a block at a time."""
-    offsets: array[int] = array("q")
-    pos = 0  # file offset of the next frame header
-    base = 0  # file offset of buf[0]
-    buf = b""
-    with path.open("rb") as fh:
-        while block := fh.read(block_size):
-            drop = min(pos - base, len(buf))
-            buf = buf[drop:] + block
-            base += drop
-            while pos - base + 7 <= len(buf):
-                h = pos - base
-                if buf[h] != 0xFF or buf[h + 1] & 0xF6 != 0xF0 or buf[h + 6] & 0x03:
-                    return None
-                length = ((buf[h + 3] & 0x03) << 11) | (buf[h + 4] << 3) | (buf[h + 5] >> 5)
-                if length < 7:
-                    return None
-                offsets.append(pos)
-                pos += length
-    if pos != base + len(buf):
-        return None
-    offsets.append(pos)
-    return offsets
-
-
-def _encode_audio(source: Path, info: MediaInfo, timeline: Timeline, out: Path) -> None:
-    """Decode, keep exactly the samples of ``timeline``, encode to AAC (through pipes)."""
-    rate = min(info.audio_sample_rate or 48_000, 48_000)
-    channels = min(max(info.audio_channels or 1, 1), 2)
-    ffmpeg_cmd.pipe_ranges(
-        ffmpeg_cmd.pcm_native_cmd(source, rate=rate, channels=channels),
-        ffmpeg_cmd.aac_encode_cmd(
-            out, rate=rate, channels=channels, bitrate=max(96_000, 64_000 * channels)
-        ),
-        [(round(iv.start * rate), round(iv.end * rate)) for iv in timeline],
-        sample_bytes=2 * channels,
-        # The sound ending before the picture is padded, so the lengths still agree.
-        pad_missing=True,
-        what="cutting audio",
-    )
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 - :class:`VideoPackets` says where a stream copy may start (the keyframes, with their
   decoding times, because stream copy cuts by decoding time) and where it may end (the
   clean ends, before which decoding order has caught up with presentation order);
-  :mod:`pipeline.cut` plans its copied pieces on them.
+  :mod:`pipeline.cut_plan` plans the copied pieces of a cut on them.
 - :func:`broken_video_packets` reads the packets' bytes too, to find the H.264 packets
   that do not hold whole NAL units (where a copy stops); it reads every packet once, so it
   is for a file already known to be damaged.

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from pipeline import cut as cut_module
-from pipeline.cut import CutResult, FrameGrid, Piece, cut, plan_pieces
+from pipeline.cut import CutResult, cut
+from pipeline.cut_plan import FrameGrid, Piece, plan_pieces
 from pipeline.packets import VideoPackets, clean_prefixes
 from pipeline.probe import probe
 from pipeline.timeline import Timeline

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline import silence
-from pipeline.cut import adts_frame_offsets, choose_packets
+from pipeline.cut_audio import adts_frame_offsets, choose_packets
 from pipeline.errors import MediaError
 from pipeline.timeline import Interval, Timeline
 from tests.synth import Lecture
