@@ -23,44 +23,34 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import sqlalchemy as sa
+from aiogram.exceptions import TelegramAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.zoom import (
-    Credentials,
-    ZoomAuthError,
-    ZoomClient,
-    ZoomError,
-    ZoomRecording,
-    meeting_uuid,
-    ref_prefix,
+from integrations.zoom import Credentials, ZoomAuthError, ZoomError, ZoomRecording
+from jobs import admission, cards
+from jobs.context import WorkerDeps
+from jobs.zoom_accounts import (
+    PROVIDER,
+    imported_meetings,
+    list_account,
+    thresholds,
+    zoom_workspaces,
 )
-from jobs import control
-from jobs.enqueue import enqueue_stage
-from leap.settings import Settings
+from jobs.zoom_import import new_recording, zoom_facts
 from locales import gettext
 from locales.format import size
 from pipeline import templates
 from pipeline.topics import Topics
 from storage import quotas, repo
 from storage.crypto import SecretBoxError
-from storage.files import safe_ext
-from storage.models import Credential, Recording, SourceKind, Workspace
-
-if TYPE_CHECKING:
-    from jobs.context import WorkerDeps
-
-# The parts that post in chats import aiogram (through jobs.cards) where they run: loading it
-# takes seconds, and `leap zoom list` needs none of it.
+from storage.models import Recording, Workspace
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "zoom"
 # Every quarter of an hour: recordings appear in Zoom's cloud some time after the meeting.
 SCHEDULE_MINUTES = {0, 15, 30, 45}
 _LOCK_TTL = 1800
@@ -96,91 +86,6 @@ class SyncReport:
         self.planned += other.planned
         self.held += other.held
         self.errors += other.errors
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    days: int
-    min_minutes: float
-    min_mb: float
-
-    @property
-    def min_seconds(self) -> float:
-        return self.min_minutes * 60
-
-    @property
-    def min_bytes(self) -> int:
-        return int(self.min_mb * 1024 * 1024)
-
-
-def thresholds(
-    settings: Settings, workspace_settings: dict[str, Any] | None, *, listing: bool = False
-) -> Thresholds:
-    """The workspace's own values, else the operator's.
-
-    `listing` is for `/zoom`, which looks further back (`zoom_list_days`) than the sync does.
-    """
-    own = workspace_settings or {}
-
-    def pick(name: str, operator: float) -> float:
-        # Workspace settings are free-form JSON; a value that is not a number is not one.
-        try:
-            return float(own.get(name, operator))
-        except (TypeError, ValueError):
-            return operator
-
-    if listing:
-        days = pick("zoom_list_days", settings.zoom_list_days)
-    else:
-        days = pick("zoom_sync_days", settings.zoom_sync_days)
-    return Thresholds(
-        days=max(1, int(days)),
-        min_minutes=pick("zoom_min_minutes", settings.zoom_min_minutes),
-        min_mb=pick("zoom_min_mb", settings.zoom_min_mb),
-    )
-
-
-# --- queries ------------------------------------------------------------------------------
-
-
-async def zoom_workspaces(session: AsyncSession) -> list[int]:
-    """Ids of the workspaces with a Zoom account.
-
-    The sync's one read across workspaces; everything after it goes through the scoped
-    accessors with one of these ids.
-    """
-    rows = await session.scalars(
-        sa.select(Credential.workspace_id)
-        .where(Credential.provider == PROVIDER)
-        .distinct()
-        .order_by(Credential.workspace_id)
-    )
-    return list(rows.all())
-
-
-async def imported_meetings(
-    session: AsyncSession, workspace_id: int, uuids: Sequence[str]
-) -> set[str]:
-    """Which of these meetings the workspace already imported (whichever file it took)."""
-    wanted = list(dict.fromkeys(u for u in uuids if u))
-    found: set[str] = set()
-    # A meeting, not a file, is the unit: Zoom may add a file to a meeting after an import.
-    for start in range(0, len(wanted), 100):
-        batch = wanted[start : start + 100]
-        rows = await session.scalars(
-            sa.select(Recording.source_ref).where(
-                Recording.workspace_id == workspace_id,
-                Recording.source_kind == SourceKind.ZOOM,
-                sa.or_(
-                    *(
-                        Recording.source_ref.startswith(ref_prefix(u), autoescape=True)
-                        for u in batch
-                    )
-                ),
-            )
-        )
-        found.update(meeting_uuid(ref) for ref in rows.all())
-    return found
 
 
 # --- the cron -----------------------------------------------------------------------------
@@ -238,8 +143,6 @@ async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: S
             return
         rows = await repo.credentials(session, workspace_id, PROVIDER)
         workspace_templates = await _templates(session, workspace_id)
-        from jobs import cards
-
         connected = await cards.connected_platforms(session, workspace_id)
     conf = dict(workspace.settings or {})
     limits = thresholds(deps.settings, conf)
@@ -303,17 +206,6 @@ async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: S
         )
 
 
-async def list_account(
-    settings: Settings, creds: Credentials, first: date, last: date, limits: Thresholds
-) -> list[ZoomRecording]:
-    async with ZoomClient(
-        creds, api_url=settings.zoom_api_url, oauth_url=settings.zoom_oauth_url
-    ) as client:
-        return await client.list_recordings(
-            first, last, min_duration=limits.min_seconds, min_size=limits.min_bytes
-        )
-
-
 async def _templates(session: AsyncSession, workspace_id: int) -> list[templates.Template]:
     found = []
     for row in await repo.templates(session, workspace_id):
@@ -325,16 +217,6 @@ async def _templates(session: AsyncSession, workspace_id: int) -> list[templates
 
 
 # --- deciding -----------------------------------------------------------------------------
-
-
-def zoom_facts(recording: ZoomRecording, account: str) -> dict[str, Any]:
-    """What templates match on and render with; kept on the recording for the compose stage."""
-    return {
-        "title": recording.topic,
-        "date": recording.start_time.date().isoformat(),
-        "source_kind": SourceKind.ZOOM.value,
-        "account": account,
-    }
 
 
 def make_plan(
@@ -388,90 +270,53 @@ def _targets(template: templates.Template, workspace: Workspace, connected: list
 async def import_recording(
     deps: WorkerDeps, workspace: Workspace, plan: Planned
 ) -> int | quotas.Refusal | None:
-    """Create the recording, post its progress message in the chat and queue the download.
+    """Admit the recording, post its progress message in the chat and queue the download.
 
     Returns the new recording's id, the quota that leaves no room for it, or None when the
     meeting has been imported meanwhile (in the last two cases nothing is created or posted).
     """
-    from aiogram.exceptions import TelegramAPIError
-
     found = plan.recording
-    assert found.file is not None
     lang = workspace.language or deps.settings.default_language
-    async with control.quota_turn(deps.redis, workspace.id):
-        async with deps.sessions() as session:
-            # What the sync read before it started importing is old by now: a press in /zoom
-            # takes the same turn, so asking here, in the turn, leaves no gap between the two.
-            if await imported_meetings(session, workspace.id, [found.uuid]):
-                return None
-            refusal = await quotas.check(
-                session,
-                deps.store,
-                workspace,
-                deps.settings,
-                size=found.file.size or None,
-                seconds=found.duration or None,
-            )
-        if refusal is not None:
-            return refusal
-        progress_id: int | None = None
+    options: dict[str, Any] = {"zoom": found.options(plan.credential_id), "facts": plan.facts}
+    if plan.auto_publish:
+        options["auto_publish"] = True
+    new = new_recording(
+        workspace,
+        found,
+        options,
+        lang=lang,
+        chat_id=workspace.chat_id,
+        template=plan.template,
+        automatic=True,
+    )
+
+    async def announce(recording: Recording) -> int | None:
+        text = gettext(lang, "intake.queued", name=html.escape(found.topic))
         try:
-            message = await deps.bot.send_message(
-                workspace.chat_id, gettext(lang, "intake.queued", name=html.escape(found.topic))
-            )
-            progress_id = message.message_id
+            message = await deps.bot.send_message(workspace.chat_id, text)
         except TelegramAPIError as exc:
             # The chat may be gone or muted for the bot; the recording is processed all the same.
             log.warning("zoom import into workspace %s: no progress message: %s", workspace.id, exc)
-        options: dict[str, Any] = {
-            "zoom": found.options(plan.credential_id),
-            "facts": plan.facts,
-        }
-        if plan.auto_publish:
-            options["auto_publish"] = True
-        async with deps.sessions() as session:
-            recording = await repo.create_recording(
-                session,
-                workspace.id,
-                created_by=None,
-                source_kind=SourceKind.ZOOM,
-                source_ref=found.ref,
-                source_name=found.topic[:512],
-                source_size=found.file.size or None,
-                source_ext=safe_ext(found.file.extension or "mp4"),
-                language=lang,
-                chat_id=workspace.chat_id,
-                progress_message_id=progress_id,
-                options=options,
-                stage="fetch",
-            )
-            await repo.stage_run(session, workspace.id, recording.id, "fetch")
-            await repo.audit(
-                session,
-                workspace.id,
-                None,
-                "zoom_import",
-                f"recording:{recording.id}",
-                meeting=found.uuid,
-                file=found.file.id,
-                template=plan.template,
-                automatic=True,
-            )
-            recording_id = recording.id
-            # The worker must find the row, and the next quota check must count it.
-            await session.commit()
-    await enqueue_stage(deps.redis, workspace.id, recording_id, "fetch")
-    return recording_id
+            return None
+        return message.message_id
+
+    # What the sync read before it started importing is old by now: a press in /zoom goes
+    # through the same admission, which asks again in the workspace's turn.
+    async with deps.sessions() as session:
+        admitted = await admission.admit(
+            session, deps.redis, deps.store, deps.settings, new, announce
+        )
+    if isinstance(admitted, admission.AlreadyAdmitted):
+        return None
+    if isinstance(admitted, quotas.Refusal):
+        return admitted
+    return admitted.id
 
 
 async def _announce_held(
     deps: WorkerDeps, workspace: Workspace, held: list[tuple[Planned, quotas.Refusal]]
 ) -> None:
     """One message for what this run left in Zoom, naming each meeting only the first time."""
-    from aiogram.exceptions import TelegramAPIError
-
-    from jobs import cards
-
     # The sync runs every quarter of an hour; the chat hears about a held meeting once.
     fresh = [
         (plan, refusal)
@@ -537,10 +382,6 @@ def _minutes(lang: str, value: float) -> str:
 
 async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Planned]) -> None:
     """Tell the chat what a real sync would do, each recording once."""
-    from aiogram.exceptions import TelegramAPIError
-
-    from jobs import cards
-
     key = f"leap:zoom:dry:{workspace.id}"
     fresh = []
     for plan in planned:
@@ -559,8 +400,6 @@ async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Plann
 
 
 def plan_line(lang: str, plan: Planned) -> str:
-    from jobs import cards
-
     names = ", ".join(cards.platform_name(lang, p) for p in plan.targets)
     return gettext(
         lang,
@@ -579,8 +418,6 @@ def plan_line(lang: str, plan: Planned) -> str:
 async def _warn_refused(
     deps: WorkerDeps, workspace: Workspace, credential_id: int, account: str
 ) -> None:
-    from aiogram.exceptions import TelegramAPIError
-
     # Once a week at most: a sync every quarter hour must not fill the chat with the same news.
     if not await deps.redis.set(f"leap:zoom:refused:{credential_id}", "1", nx=True, ex=_NOTICE_TTL):
         return

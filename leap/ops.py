@@ -178,7 +178,7 @@ def _when(moment: datetime | None) -> str:
 
 async def _zoom_list(settings: Settings, args: argparse.Namespace) -> int:
     from integrations.zoom import Credentials, ZoomError
-    from jobs.zoom_sync import (
+    from jobs.zoom_accounts import (
         PROVIDER,
         imported_meetings,
         list_account,

@@ -15,7 +15,10 @@ sender's role in that group again when they arrive).
 
 `/zoom` lists the recent recordings of the workspace's accounts, marks the ones already
 imported, and offers a button for each of the others; a button queues the recording like a
-file sent to the chat, once the workspace's quotas have room for it.
+file sent to the chat, once the workspace's quotas have room for it (`jobs.admission`).
+
+What is done with Zoom and the database lives in `jobs.zoom_accounts` (checking, storing,
+listing, the buttons' picks) and `jobs.zoom_import`; here are the prompts and the replies.
 
 Only admins connect, list and import: the router says so with `IsAdmin()`, and its refusal
 router answers everyone else.
@@ -25,11 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
-import logging
 import re
-from datetime import UTC, datetime, timedelta
-from secrets import token_urlsafe
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -51,32 +50,20 @@ from bot.filters import (
 )
 from bot.handlers.usage import refusal_text
 from bot.keyboards import zoom as keyboards
-from integrations.zoom import (
-    Credentials,
-    ZoomAuthError,
-    ZoomClient,
-    ZoomError,
-    ZoomRecording,
-)
-from jobs import control
-from jobs.enqueue import enqueue_stage
-from jobs.zoom_sync import imported_meetings, thresholds
+from integrations.zoom import Credentials, ZoomAuthError, ZoomError
+from jobs import admission, zoom_accounts, zoom_import
+from jobs.zoom_accounts import PROVIDER
 from leap.settings import Settings
 from locales import Translator
 from locales.format import duration, size
 from storage import quotas, repo
-from storage.crypto import SecretBox, SecretBoxError
-from storage.files import MediaStore, safe_ext
-from storage.models import Recording, SourceKind, Workspace, WorkspaceKind
+from storage.crypto import SecretBox
+from storage.files import MediaStore
+from storage.models import Recording, Workspace, WorkspaceKind
 
-log = logging.getLogger(__name__)
-
-PROVIDER = "zoom"
 # The prompt after /zoom_connect: answered in the person's private chat, for the workspace
 # (`workspace_id`, None for their own) of the chat it was asked in (`origin`).
 CREDENTIALS = "zoom_credentials"
-PICK_TTL = 3600
-LIST_LIMIT = 15
 
 _LABELLED = re.compile(
     r"\b(account[ _-]?id|client[ _-]?id|client[ _-]?secret)\W{0,3}[:=]\s*([^\s,;]+)",
@@ -124,8 +111,7 @@ def _answers_connect_prompt(text: str) -> bool:
     return 2 <= len(words) <= 4 and all(_key_like(word) for word in words)
 
 
-def _pick_key(workspace_id: int, key: str) -> str:
-    return f"leap:zoom:pick:{workspace_id}:{key}"
+# --- connecting -----------------------------------------------------------------------------
 
 
 class PendingConnect(BaseFilter):
@@ -169,9 +155,6 @@ class ExpectingCredentials(BaseFilter):
             return False
         taken = _answers_connect_prompt(text) if asked else _looks_like_credentials(text)
         return {"secret": text} if taken else False
-
-
-# --- connecting -----------------------------------------------------------------------------
 
 
 async def _expect_credentials(
@@ -249,36 +232,12 @@ async def credentials_sent(
     settings: Settings,
     _: Translator,
 ) -> None:
-    await receive(message, secret, target or workspace, session, bot, arq, secrets, settings, _)
-
-
-async def credentials_refused(
-    message: Message, target: Workspace | None, arq: ArqRedis, _: Translator
-) -> None:
-    """Credentials for a group where the sender is not (or no longer) an admin."""
-    await _forget(message)
-    if message.from_user is not None:
-        await Conversations(arq).close_kind(message.from_user.id, message.from_user.id, CREDENTIALS)
-    title = target.title if target is not None else ""
-    await message.answer(_("zoom.not_admin_there", title=html.escape(title)))
-
-
-async def receive(
-    message: Message,
-    text: str,
-    target: Workspace,
-    session: AsyncSession,
-    bot: Bot,
-    arq: ArqRedis,
-    secrets: SecretBox | None,
-    settings: Settings,
-    _: Translator,
-) -> None:
-    """Read, delete, check with Zoom, store encrypted."""
+    """Read, delete, check with Zoom, store encrypted; for the group asked for, else here."""
+    target = target or workspace
     user = message.from_user
     assert user is not None
     await _forget(message)
-    creds = parse_credentials(text)
+    creds = parse_credentials(secret)
     if creds is None:
         # One miss ends the wait: the person's next messages are theirs again, and the
         # answer says how to start over.
@@ -294,38 +253,14 @@ async def receive(
 
     status = await message.answer(_("zoom.checking"))
     try:
-        account = await _check(settings, creds)
+        account = await zoom_accounts.check(settings, creds)
     except ZoomAuthError as exc:
         await _edit(status, _("zoom.refused", reason=html.escape(str(exc))))
         return
     except ZoomError:
         await _edit(status, _("zoom.unreachable"))
         return
-
-    # Sending the same app again replaces it rather than adding a twin.
-    for row in await repo.credentials(session, target.id, PROVIDER):
-        with contextlib.suppress(SecretBoxError):
-            if secrets.decrypt(row.payload).get("account_id") == creds.account_id:
-                await session.delete(row)
-    await repo.store_credential(
-        session,
-        target.id,
-        secrets,
-        provider=PROVIDER,
-        account_name=account,
-        payload=creds.payload(),
-        created_by=user.id,
-    )
-    await repo.audit(
-        session,
-        target.id,
-        user.id,
-        "connection_added",
-        PROVIDER,
-        account=account,
-        account_id=creds.account_id,
-    )
-    await session.commit()
+    await zoom_accounts.connect(session, target.id, secrets, creds, account, user.id)
     await Conversations(arq).close_kind(user.id, user.id, CREDENTIALS)
     place = (
         _("zoom.workspace_group", title=html.escape(target.title))
@@ -346,26 +281,15 @@ async def receive(
             )
 
 
-def _client(settings: Settings, creds: Credentials) -> ZoomClient:
-    # A person is waiting: two quick retries, not the sync's patient ones.
-    return ZoomClient(
-        creds,
-        api_url=settings.zoom_api_url,
-        oauth_url=settings.zoom_oauth_url,
-        retry_delays=(1.0, 3.0),
-    )
-
-
-async def _check(settings: Settings, creds: Credentials) -> str:
-    """Ask Zoom for a token with these credentials; returns a name for the account."""
-    async with _client(settings, creds) as client:
-        await client.token()
-        try:
-            me = await client.me()
-        except ZoomError:
-            # The app may lack the user:read scope; the recordings still work without it.
-            return creds.account_id
-    return str(me.get("email") or creds.account_id)
+async def credentials_refused(
+    message: Message, target: Workspace | None, arq: ArqRedis, _: Translator
+) -> None:
+    """Credentials for a group where the sender is not (or no longer) an admin."""
+    await _forget(message)
+    if message.from_user is not None:
+        await Conversations(arq).close_kind(message.from_user.id, message.from_user.id, CREDENTIALS)
+    title = target.title if target is not None else ""
+    await message.answer(_("zoom.not_admin_there", title=html.escape(title)))
 
 
 async def _group(session: AsyncSession, workspace_id: int | None) -> Workspace | None:
@@ -407,44 +331,19 @@ async def list_recordings(
         await message.answer(_("zoom.no_secret_key"))
         return
     status = await message.answer(_("zoom.loading"))
-    limits = thresholds(settings, workspace.settings, listing=True)
-    today = datetime.now(UTC).date()
-    found: list[tuple[int, str, ZoomRecording]] = []
-    problems: list[str] = []
-    for row in rows:
-        account = html.escape(row.account_name or f"#{row.id}")
-        try:
-            creds = Credentials.from_payload(secrets.decrypt(row.payload))
-            async with _client(settings, creds) as client:
-                listed = await client.list_recordings(
-                    today - timedelta(days=limits.days - 1),
-                    today,
-                    min_duration=limits.min_seconds,
-                    min_size=limits.min_bytes,
-                )
-        except (ZoomAuthError, SecretBoxError):
-            problems.append(_("zoom.account_refused", account=account))
-            continue
-        except ZoomError:
-            problems.append(_("zoom.account_unreachable", account=account))
-            continue
-        found += [(row.id, row.account_name, r) for r in listed]
-    found.sort(key=lambda item: item[2].start_time, reverse=True)
-    found = found[:LIST_LIMIT]
-
-    done = await imported_meetings(session, workspace.id, [r.uuid for _c, _a, r in found])
-    lines = [_("zoom.list_title", days=limits.days)] if found else []
+    listing = await zoom_accounts.recent(session, workspace, rows, secrets, settings)
+    limits = listing.limits
+    lines = [_("zoom.list_title", days=limits.days)] if listing.recordings else []
     buttons: list[tuple[int, str, str]] = []
-    for number, (credential_id, account_name, rec) in enumerate(found, 1):
+    for number, listed in enumerate(listing.recordings, 1):
+        rec = listed.recording
         if rec.processing or rec.file is None:
             mark = _("zoom.mark_processing")
-        elif rec.uuid in done:
+        elif rec.uuid in listing.imported:
             mark = _("zoom.mark_imported")
         else:
             mark = ""
-            key = token_urlsafe(9)
-            item = {"account": account_name, "options": rec.options(credential_id)}
-            await arq.set(_pick_key(workspace.id, key), json.dumps(item), ex=PICK_TTL)
+            key = await zoom_accounts.offer_pick(arq, workspace.id, listed)
             buttons.append((number, rec.topic, key))
         lines.append(
             _(
@@ -457,7 +356,13 @@ async def list_recordings(
                 mark=mark,
             )
         )
-    if not found and not problems:
+    problems = [
+        _("zoom.account_refused", account=html.escape(account))
+        if what == "refused"
+        else _("zoom.account_unreachable", account=html.escape(account))
+        for what, account in listing.problems
+    ]
+    if not listing.recordings and not problems:
         lines.append(
             _(
                 "zoom.list_empty",
@@ -484,60 +389,42 @@ async def pick(
     lang: str,
     _: Translator,
 ) -> None:
-    key = _pick_key(workspace.id, callback_data.key)
-    # Taken, not read: two presses at once must not import the recording twice.
-    raw = await arq.getdel(key)
-    if raw is None:
+    taken = await zoom_accounts.take_pick(arq, workspace.id, callback_data.key)
+    if taken is None or not await zoom_accounts.still_there(session, workspace.id, taken):
         await query.answer(_("zoom.list_expired"), show_alert=True)
         return
-    item = json.loads(raw)
-    options = dict(item.get("options") or {})
-    found = ZoomRecording.from_options(options)
-    credential_id = int(options.get("credential_id") or 0)
-    owned = {row.id for row in await repo.credentials(session, workspace.id, PROVIDER)}
-    if credential_id not in owned or found.file is None:
-        await query.answer(_("zoom.list_expired"), show_alert=True)
-        return
-    if await imported_meetings(session, workspace.id, [found.uuid]):
+    found = taken.recording
+    if await zoom_accounts.imported_meetings(session, workspace.id, [found.uuid]):
         await query.answer(_("zoom.already_imported"), show_alert=True)
         return
     anchor = query.message if isinstance(query.message, Message) else None
-    # Whatever this update read or wrote is saved before waiting for the turn: an open
-    # transaction would hold SQLite against the turn's holder, and its old snapshot would
-    # miss the recordings that holder counts in.
-    await session.commit()
-    async with control.quota_turn(arq, workspace.id):
-        # Asked again in the turn: another admin's list, or the sync, may have taken the
-        # meeting while this press waited, and every import of a workspace takes this turn.
-        if await imported_meetings(session, workspace.id, [found.uuid]):
-            await query.answer(_("zoom.already_imported"), show_alert=True)
-            return
-        refusal = await quotas.check(
-            session,
-            store,
-            workspace,
-            settings,
-            size=found.file.size or None,
-            seconds=found.duration or None,
-        )
-        if refusal is not None:
-            # The button stays: once there is room, the same press imports the recording.
-            await arq.set(key, raw, ex=PICK_TTL)
-            await query.answer()
-            await _say(bot, workspace, anchor, refusal_text(_, refusal))
-            return
-        recording = await _create(session, workspace, query, anchor, found, item, lang)
-        # Counted from here on by whoever checks next.
-        await session.commit()
-    text = _("intake.queued", name=html.escape(found.topic))
-    if anchor is not None:
-        progress = await anchor.answer(text)
-        recording.progress_message_id = progress.message_id
-    # The worker must find the row, so commit before handing the work over.
-    await session.commit()
-    await enqueue_stage(arq, workspace.id, recording.id, "fetch")
-    await query.answer(_("zoom.queued"))
-    log.info("recording %s queued from Zoom in workspace %s", recording.id, workspace.id)
+    new = zoom_import.picked(
+        workspace,
+        taken,
+        lang=lang,
+        chat_id=anchor.chat.id if anchor is not None else workspace.chat_id,
+        thread_id=anchor.message_thread_id
+        if anchor is not None and anchor.is_topic_message
+        else None,
+        user_id=query.from_user.id,
+    )
+
+    async def announce(recording: Recording) -> int | None:
+        if anchor is None:
+            return None
+        return (await anchor.answer(_("intake.queued", name=html.escape(found.topic)))).message_id
+
+    admitted = await admission.admit(session, arq, store, settings, new, announce)
+    if isinstance(admitted, admission.AlreadyAdmitted):
+        # Another admin's list, or the sync, took the meeting while this press waited.
+        await query.answer(_("zoom.already_imported"), show_alert=True)
+    elif isinstance(admitted, quotas.Refusal):
+        # The button stays: once there is room, the same press imports the recording.
+        await zoom_accounts.put_back(arq, workspace.id, callback_data.key, taken)
+        await query.answer()
+        await _say(bot, workspace, anchor, refusal_text(_, admitted))
+    else:
+        await query.answer(_("zoom.queued"))
 
 
 async def _say(bot: Bot, workspace: Workspace, anchor: Message | None, text: str) -> None:
@@ -548,66 +435,15 @@ async def _say(bot: Bot, workspace: Workspace, anchor: Message | None, text: str
         await bot.send_message(workspace.chat_id, text)
 
 
-async def _create(
-    session: AsyncSession,
-    workspace: Workspace,
-    query: CallbackQuery,
-    anchor: Message | None,
-    found: ZoomRecording,
-    item: dict[str, Any],
-    lang: str,
-) -> Recording:
-    """The recording row of a picked Zoom file, its fetch stage and the audit trace."""
-    assert found.file is not None
-    options = dict(item.get("options") or {})
-    recording = await repo.create_recording(
-        session,
-        workspace.id,
-        created_by=query.from_user.id,
-        source_kind=SourceKind.ZOOM,
-        source_ref=found.ref,
-        source_name=found.topic[:512],
-        source_size=found.file.size or None,
-        source_ext=safe_ext(found.file.extension or "mp4"),
-        language=lang,
-        chat_id=anchor.chat.id if anchor is not None else workspace.chat_id,
-        thread_id=anchor.message_thread_id
-        if anchor is not None and anchor.is_topic_message
-        else None,
-        options={
-            "zoom": options,
-            "facts": {
-                "title": found.topic,
-                "date": found.start_time.date().isoformat(),
-                "source_kind": SourceKind.ZOOM.value,
-                "account": str(item.get("account") or ""),
-            },
-        },
-        stage="fetch",
-    )
-    await repo.stage_run(session, workspace.id, recording.id, "fetch")
-    await repo.audit(
-        session,
-        workspace.id,
-        query.from_user.id,
-        "zoom_import",
-        f"recording:{recording.id}",
-        meeting=found.uuid,
-        file=found.file.id,
-        automatic=False,
-    )
-    return recording
-
-
 def make_router() -> Router:
     router = Router(name=__name__)
 
     # Credentials arrive in a private chat, typed after /zoom_connect or on their own. The
     # group they are meant for (if any) decides who may send them.
     private = Router(name=f"{__name__}.private")
-    private.message.filter(F.chat.type == ChatType.PRIVATE)
-    typed = (Command("zoom_connect", magic=F.args.as_("secret")), PendingConnect())
-    pasted = (F.text, PendingConnect(), ExpectingCredentials())
+    private.message.filter(F.chat.type == ChatType.PRIVATE, PendingConnect())
+    typed = (Command("zoom_connect", magic=F.args.as_("secret")),)
+    pasted = (F.text, ExpectingCredentials())
     for carrier in (typed, pasted):
         private.message.register(credentials_sent, *carrier, AdminThere())
         private.message.register(credentials_refused, *carrier)
