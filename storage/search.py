@@ -422,10 +422,14 @@ async def _ranked(
     else:
         joiner = " AND " if all_words else " OR "
         query = joiner.join("(" + " OR ".join(f'"{s}"' for s in sorted(t)) + ")" for t in terms)
+        # The full-text match comes first, on its own: joined in one step, SQLite would rather
+        # walk the workspace's rows and test each against the match.
         hits = f"""
-            SELECT p.recording_id, p.id, -bm25({FTS_TABLE}) AS score
-            FROM {FTS_TABLE} JOIN search_passages p ON p.id = {FTS_TABLE}.rowid
-            WHERE {FTS_TABLE} MATCH :query AND p.workspace_id = :ws
+            SELECT p.recording_id, p.id, m.score
+            FROM (SELECT rowid AS id, -bm25({FTS_TABLE}) AS score
+                  FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :query LIMIT -1) AS m
+            CROSS JOIN search_passages p ON p.id = m.id
+            WHERE p.workspace_id = :ws
         """
     # Each recording's best `k` passages, recordings ordered by their best one, then by how
     # many passages match; `total` counts every recording that matched. Only the rows shown
