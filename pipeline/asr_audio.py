@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import ffmpeg_cmd, silence
+from pipeline import ffmpeg_cmd, loudness, silence
 from pipeline.errors import FFMPEG_FAILED, NO_AUDIO, MediaError
 from pipeline.probe import probe
 from pipeline.timeline import Timeline
@@ -104,14 +104,14 @@ async def prepare_chunks_async(
 
 def decode_to_pcm(
     media: Path, out: Path, *, channel: int | None = None
-) -> tuple[silence.DbArray, float]:
+) -> tuple[loudness.DbArray, float]:
     """Decode the first audio stream of ``media`` to raw 16 kHz mono s16le in ``out``
     (its channels mixed, or only ``channel``).
 
-    Returns the loudness of every :data:`silence.FRAME` and the seconds decoded, measured
+    Returns the loudness of every :data:`loudness.FRAME` and the seconds decoded, measured
     in the same pass. Memory stays flat whatever the length: samples go straight to disk.
     """
-    meter = silence.LevelMeter()
+    meter = loudness.LevelMeter()
     with tempfile.TemporaryFile() as err, out.open("wb") as sink:
         proc = subprocess.Popen(
             ffmpeg_cmd.pcm_cmd(media, channel=channel),
@@ -180,13 +180,13 @@ def split_for_asr(
 
 
 def choose_cuts(
-    db: silence.DbArray, duration: float, limit: float, search_seconds: float = 30.0
+    db: loudness.DbArray, duration: float, limit: float, search_seconds: float = 30.0
 ) -> list[float]:
     """Chunk boundaries (0, ..., duration): each cut is at the quietest moment in the
     last ``search_seconds`` before the chunk would exceed ``limit`` seconds."""
-    if limit <= 2 * silence.FRAME:
+    if limit <= 2 * loudness.FRAME:
         raise ValueError("chunk limit too small")
-    frame = silence.FRAME
+    frame = loudness.FRAME
     width = max(round(_SMOOTH_SECONDS / frame), 1)
     power = 10 ** (db / 10)
     smooth = np.convolve(power, np.ones(width) / width, mode="same")

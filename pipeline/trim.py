@@ -20,9 +20,9 @@ from pathlib import Path
 from pipeline import ffmpeg_cmd, silence
 from pipeline.cut import cut
 from pipeline.errors import NO_AUDIO, TOO_LONG, MediaError
+from pipeline.loudness import Levels
 from pipeline.packets import VideoPackets, read_video_packets
 from pipeline.probe import MediaInfo, probe
-from pipeline.silence import Levels
 from pipeline.timeline import Interval, Timeline
 
 VIDEO_NAME = "video.mp4"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import silence
+from pipeline import loudness, silence
 from pipeline.cut_audio import adts_frame_offsets, choose_packets
 from pipeline.errors import MediaError
 from pipeline.timeline import Interval, Timeline
@@ -18,7 +18,7 @@ from tests.synth import Lecture
 def _levels(pattern: list[tuple[float, float]]) -> silence.DbArray:
     """Frame levels from (seconds, dBFS) pieces, with a little jitter."""
     rng = np.random.default_rng(3)
-    parts = [np.full(round(sec / silence.FRAME), db) for sec, db in pattern]
+    parts = [np.full(round(sec / loudness.FRAME), db) for sec, db in pattern]
     return np.concatenate(parts) + rng.normal(0, 0.5, sum(p.size for p in parts))
 
 

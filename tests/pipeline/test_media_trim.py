@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.loudness import LevelMeter
 from pipeline.packets import read_video_packets
 from pipeline.probe import probe
-from pipeline.silence import LevelMeter
 from pipeline.timeline import Interval
 from pipeline.trim import TrimResult, trim
 from tests import synth
