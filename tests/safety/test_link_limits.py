@@ -119,8 +119,9 @@ def _inspecting_threads() -> list[str]:
         current = frame
         while current is not None:
             name = current.f_code.co_filename
-            if f"{os.sep}yt_dlp{os.sep}" in name or name.endswith(
-                os.path.join("integrations", "links.py")
+            if (
+                f"{os.sep}yt_dlp{os.sep}" in name
+                or os.path.join("integrations", "links", "") in name
             ):
                 busy.append(str(ident))
                 break
