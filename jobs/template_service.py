@@ -214,6 +214,8 @@ async def last_matched(session: AsyncSession, workspace_id: int, name: str) -> R
 
 @dataclass(frozen=True)
 class Preview:
+    """A preview: the recording it was made on, and what the template made of it."""
+
     recording: Recording
     metadata: templates.Metadata
 

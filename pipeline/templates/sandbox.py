@@ -6,9 +6,9 @@ Rules:
   methods at all (``int.to_bytes(10**9)`` allocates without bound), and only the filters
   in _SAFE_FILTERS exist. Globals are range (at most MAX_RANGE items), dict, namespace,
   cycler and joiner.
-- Every filter, call, operator, loop step and ``namespace`` assignment ticks the budget,
-  measures what it is given before it runs, and measures what it made (see
-  `pipeline.templates.limits`).
+- Every filter, call and operator ticks the budget, measures what it is given before it
+  runs, and measures what it made (see `pipeline.templates.limits`); every loop step ticks
+  it too, and a ``namespace`` assignment measures the value it keeps.
 - The compiled template is rewritten (GuardLoops) so that every loop, ``~`` and list, dict
   or tuple literal goes through a checked helper; those helpers check for themselves.
 - Output is measured as it is printed, against the render's ``max_output``.
