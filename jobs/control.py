@@ -288,7 +288,7 @@ async def publish_again(
         if row.platform in platforms and row.status is PublicationStatus.DONE:
             # request_publication takes a failed row again as it is; this one starts afresh.
             row.status = PublicationStatus.FAILED
-            row.remote_id = row.url = row.session_uri = row.error = None
+            row.remote_id = row.url = row.resume = row.error = None
     return await request_publication(
         session, redis, recording.workspace_id, recording.id, platforms, user_id
     )

@@ -190,7 +190,9 @@ class Publication(Base):
     )
     remote_id: Mapped[str | None] = mapped_column(sa.String(255))
     url: Mapped[str | None] = mapped_column(sa.Text)
-    session_uri: Mapped[str | None] = mapped_column(sa.Text)
+    # Where an unfinished upload picks up, one shape per platform (jobs.publish.resume):
+    # saved before the upload starts, so a publication is never sent twice.
+    resume: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[datetime] = mapped_column(

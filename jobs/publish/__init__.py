@@ -6,6 +6,7 @@ on the io queue, its own line in the chat and its own outcome. The modules, from
 
 - `errors`: what goes wrong, as the jobs tell it apart.
 - `metadata`: the title, description and file names made from compose's metadata.json.
+- `resume`: each platform's resume state, the typed content of a row's ``resume`` column.
 - `target`: `Target`, one job's view of its recording, and how it stores what it made.
 - `spec`: `Platform`, the record each platform module exports.
 - `youtube`, `vk`, `telegram`, `export` (with `sending`, the Bot API's send-once rule): the
@@ -49,6 +50,14 @@ from jobs.publish.registry import (
     TIMEOUTS,
 )
 from jobs.publish.request import platforms_for, publish_job_id, request_publication
+from jobs.publish.resume import (
+    ExportResume,
+    Resume,
+    SendingResume,
+    TelegramResume,
+    VKResume,
+    YouTubeResume,
+)
 from jobs.publish.sending import upload_limit
 from jobs.publish.spec import Platform, Publisher
 from jobs.publish.target import Target
@@ -67,13 +76,19 @@ __all__ = [
     "PROVIDERS",
     "REGISTRY",
     "TIMEOUTS",
+    "ExportResume",
     "Platform",
     "PlatformRefused",
     "PublishFailure",
     "Publisher",
     "Reconnect",
+    "Resume",
+    "SendingResume",
     "Target",
+    "TelegramResume",
     "Transient",
+    "VKResume",
+    "YouTubeResume",
     "announce_if_finished",
     "archive_name",
     "description_text",

@@ -28,7 +28,8 @@ from integrations import export
 from jobs import files
 from jobs.publish.errors import PublishFailure
 from jobs.publish.metadata import ARCHIVE_TEXT, archive_name, description_text, esc
-from jobs.publish.sending import SENDING, lost_answer, upload_limit
+from jobs.publish.resume import ExportResume
+from jobs.publish.sending import lost_answer, upload_limit, was_sending
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 from locales.format import size
@@ -37,7 +38,7 @@ from locales.format import size
 async def publish_export_to(target: Target) -> str | None:
     if target.publication.remote_id:
         return target.publication.url
-    if target.publication.session_uri == SENDING:
+    if was_sending(target, ExportResume):
         # An earlier try sent the archive and never heard back: see publish_telegram_to.
         raise PublishFailure("export_maybe_sent")
     deps = target.deps
@@ -57,7 +58,7 @@ async def publish_export_to(target: Target) -> str | None:
     )
     if total <= upload_limit(deps) and recording.chat_id is not None:
         await target.show("sending")
-        await target.save(session_uri=SENDING)
+        await target.save(resume=ExportResume(sending=True))
         try:
             message = await deps.bot.send_document(
                 recording.chat_id,
@@ -67,18 +68,18 @@ async def publish_export_to(target: Target) -> str | None:
                 request_timeout=max(300, total // (256 * 1024)),
             )
         except TelegramRetryAfter as exc:
-            await target.save(session_uri=None)
+            await target.save(resume=None)
             raise Retry(defer=exc.retry_after + 1) from None
         except TelegramEntityTooLarge as exc:  # a network error by class, a refusal in fact
-            await target.save(session_uri=None)
+            await target.save(resume=None)
             raise PublishFailure("export_refused", reason=exc.message) from None
         except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as exc:
             await lost_answer(target, exc)
             raise PublishFailure("export_maybe_sent") from None
         except TelegramAPIError as exc:
-            await target.save(session_uri=None)
+            await target.save(resume=None)
             raise PublishFailure("export_refused", reason=exc.message) from None
-        await target.save(remote_id=f"message:{message.message_id}", session_uri=None)
+        await target.save(remote_id=f"message:{message.message_id}", resume=None)
         return None
     secret = deps.settings.secret_key.get_secret_value() if deps.settings.secret_key else ""
     base = deps.settings.public_base_url
@@ -102,4 +103,5 @@ PLATFORM = Platform(
     timeout=3600,
     needs_picture=False,
     publish=publish_export_to,
+    resume=ExportResume,
 )

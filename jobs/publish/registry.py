@@ -2,8 +2,8 @@
 
 Every per-platform table is derived from the platforms' own records here, in one place: the
 platform names in order, the connection each publishes through, the time a job may take, the
-platforms that need a picture, and the publisher of each. A new platform is one module that
-exports its `Platform` record, added to REGISTRY.
+platforms that need a picture. Each one's publisher and resume state are on its record. A new
+platform is one module that exports its `Platform` record, added to REGISTRY.
 
 This module and the ones it imports know nothing of the chat's cards, so jobs.cards may import
 it (and jobs.publish.outcome / jobs.publish.request) at module level.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from jobs.publish import export, telegram, vk, youtube
-from jobs.publish.spec import Platform, Publisher
+from jobs.publish.spec import Platform
 
 # In the order of the chat's lines and buttons.
 REGISTRY: tuple[Platform, ...] = (
@@ -31,4 +31,3 @@ PROVIDERS: dict[str, str] = {p.name: p.provider for p in REGISTRY if p.provider 
 TIMEOUTS: dict[str, int] = {p.name: p.timeout for p in REGISTRY}
 # Platforms that show a picture: sound alone cannot be published there.
 NEEDS_PICTURE: frozenset[str] = frozenset(p.name for p in REGISTRY if p.needs_picture)
-PUBLISHERS: dict[str, Publisher] = {p.name: p.publish for p in REGISTRY}

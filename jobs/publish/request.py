@@ -30,7 +30,7 @@ from jobs.publish.errors import PlatformRefused
 from jobs.publish.metadata import is_audio_only
 from jobs.publish.outcome import Lines, line
 from jobs.publish.registry import BY_NAME, NEEDS_PICTURE, PLATFORMS
-from jobs.publish.sending import SENDING
+from jobs.publish.resume import SendingResume
 from jobs.queues import IO, job_id
 from storage import repo
 from storage.models import Publication, PublicationStatus, Recording, RecordingStatus
@@ -94,9 +94,11 @@ async def request_publication(
         if publication.status in (PublicationStatus.PENDING, PublicationStatus.UPLOADING):
             if await has_job(redis, recording_id, f"publish:{platform}"):
                 continue
-        if publication.status == PublicationStatus.FAILED and publication.session_uri == SENDING:
-            # The person was told the message may be there and asks again: that is the answer.
-            publication.session_uri = None
+        if publication.status == PublicationStatus.FAILED:
+            resume = BY_NAME[platform].load_resume(publication.resume)
+            if isinstance(resume, SendingResume) and resume.sending:
+                # The person was told the message may be there and asks again: the answer.
+                publication.resume = None
         publication.status = PublicationStatus.PENDING
         publication.error = None
         queued.append(platform)

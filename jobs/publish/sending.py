@@ -1,11 +1,12 @@
 """Sending a file through the Bot API, which takes no idempotency key.
 
 The Telegram channel and the export both send one message with a file. A post has no id
-before it exists, so the row is marked as sending first and the mark is cleared when the
-answer comes. A try that finds the mark, or a send whose answer was lost after the request
-left this machine, cannot know whether the message arrived: the platform fails with a reason
-asking the person to look, instead of sending a second copy. Only a send refused before any
-byte went out (a refused connection) is tried again.
+before it exists, so the row's resume state says a send is in flight (``{"sending": true}``)
+before it starts, and is cleared when the answer comes. A try that finds the mark, or a send
+whose answer was lost after the request left this machine, cannot know whether the message
+arrived: the platform fails with a reason asking the person to look, instead of sending a
+second copy. Only a send refused before any byte went out (a refused connection) is tried
+again.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import aiohttp
 
 from jobs.context import WorkerDeps
 from jobs.publish.errors import Transient
+from jobs.publish.resume import SendingResume
 from jobs.publish.target import Target
 
 log = logging.getLogger(__name__)
 
-# A Telegram post or export in flight: stored as the publication's session_uri before the send
-# and cleared when the answer comes. The Bot API has no idempotency key, so a try that finds it
-# cannot know whether the message arrived, and does not send another.
-SENDING = "telegram:sending"
+
+def was_sending(target: Target, model: type[SendingResume]) -> bool:
+    """Whether an earlier try sent the message and never heard back (a lost answer, a stopped
+    worker): it cannot know whether the message arrived, so it must not send another."""
+    state = target.resume(model)
+    return state is not None and state.sending
 
 
 def upload_limit(deps: WorkerDeps) -> int:
@@ -52,7 +56,7 @@ async def lost_answer(target: Target, exc: Exception) -> None:
         getattr(exc, "message", None) or exc,
     )
     if _never_sent(exc):
-        await target.save(session_uri=None)
+        await target.save(resume=None)
         raise Transient(f"Telegram: {getattr(exc, 'message', exc)}")
 
 

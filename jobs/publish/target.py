@@ -5,11 +5,11 @@ template's choices, the Publication row, the connection's decrypted payload, and
 store progress at once.
 
 - Never twice: `save` writes fields of the Publication row in their own commit the moment a
-  platform hands them out (a remote id, a resumable session, an upload address), so a crash
-  right after leaves them for the next try. `remember` does the same for steps a platform does
-  not make idempotent (YouTube's captions, thumbnail, playlist item), in
-  ``recording.media["publish"][platform]``, under a lock per recording because every platform
-  of the recording writes its own key of that one column.
+  platform hands them out (a remote id, its typed resume state: a resumable session, an upload
+  address, a send in flight), so a crash right after leaves them for the next try. `remember`
+  does the same for steps a platform does not make idempotent (YouTube's captions, thumbnail,
+  playlist item), in ``recording.media["publish"][platform]``, under a lock per recording
+  because every platform of the recording writes its own key of that one column.
 - The audit log never disagrees with the row: an outcome is logged in the commit that stores it,
   in the name of whoever asked for the platform last.
 - A connection is read as it is stored now: `reload_payload` finds another job's renewed tokens
@@ -25,7 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from aiogram.exceptions import TelegramAPIError
@@ -35,6 +35,7 @@ from jobs import files
 from jobs.context import WorkerDeps
 from jobs.publish.errors import PublishFailure, Reconnect
 from jobs.publish.metadata import read_metadata
+from jobs.publish.resume import Resume
 from locales import gettext
 from pipeline.timecodes import Chapter
 from storage import repo
@@ -42,6 +43,8 @@ from storage.crypto import SecretBoxError
 from storage.models import AuditEvent, Credential, Publication, PublicationStatus, Recording
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Resume)
 
 # One lock per recording being published in this process; dropped when publishing ends.
 MEDIA_LOCKS: dict[int, asyncio.Lock] = {}
@@ -113,12 +116,19 @@ class Target:
 
     # -- what the job records --
 
+    def resume(self, model: type[R]) -> R | None:
+        """Where an earlier try of this platform left off, as `model`; None: nothing to pick up."""
+        stored = self.publication.resume
+        return None if stored is None else model.model_validate(stored)
+
     async def save(self, *, outcome: dict[str, Any] | None = None, **fields: Any) -> None:
         """Store fields of the Publication row now: remote ids must outlive a crash.
 
         `outcome` (the details of a ``published`` or ``publish_failed`` audit event) goes into
-        the audit log in the same commit, so the log never disagrees with the row.
+        the audit log in the same commit, so the log never disagrees with the row. A `Resume`
+        is stored as its JSON.
         """
+        fields = {k: v.stored() if isinstance(v, Resume) else v for k, v in fields.items()}
         workspace_id, recording_id = self.recording.workspace_id, self.recording.id
         async with self.deps.sessions() as session:
             row = await publication_row(session, workspace_id, recording_id, self.platform)

@@ -28,7 +28,8 @@ from arq import Retry
 from integrations import telegram_channel
 from jobs.publish.errors import PublishFailure
 from jobs.publish.metadata import archive_name, is_audio_only
-from jobs.publish.sending import SENDING, lost_answer, upload_limit
+from jobs.publish.resume import TelegramResume
+from jobs.publish.sending import lost_answer, upload_limit, was_sending
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 from locales.format import size
@@ -38,7 +39,7 @@ async def publish_telegram_to(target: Target) -> str:
     payload = target.payload()
     if target.publication.remote_id and target.publication.url:
         return target.publication.url
-    if target.publication.session_uri == SENDING:
+    if was_sending(target, TelegramResume):
         # An earlier try sent the post and never heard back (a lost answer, a stopped worker).
         raise PublishFailure("telegram_maybe_sent")
     video = target.video()
@@ -56,7 +57,7 @@ async def publish_telegram_to(target: Target) -> str:
     seconds = int(duration) if duration else None
     timeout = max(300, bytes_ // (256 * 1024))
     await target.show("sending")
-    await target.save(session_uri=SENDING)
+    await target.save(resume=TelegramResume(sending=True))
     try:
         if is_audio_only(target.recording):
             message = await _post_audio(target, chat_id, video, text, seconds, timeout)
@@ -72,18 +73,18 @@ async def publish_telegram_to(target: Target) -> str:
                 timeout=timeout,
             )
     except TelegramRetryAfter as exc:
-        await target.save(session_uri=None)
+        await target.save(resume=None)
         raise Retry(defer=exc.retry_after + 1) from None
     except TelegramEntityTooLarge:
-        await target.save(session_uri=None)
+        await target.save(resume=None)
         raise PublishFailure(
             "telegram_too_big", size=size(target.lang, bytes_), limit_mb=limit // (1024 * 1024)
         ) from None
     except TelegramForbiddenError:
-        await target.save(session_uri=None)
+        await target.save(resume=None)
         raise PublishFailure("telegram_not_admin") from None
     except TelegramBadRequest as exc:
-        await target.save(session_uri=None)
+        await target.save(resume=None)
         if "chat not found" in exc.message.lower():
             raise PublishFailure("telegram_not_admin") from None
         raise PublishFailure("telegram_refused", reason=exc.message) from None
@@ -91,7 +92,7 @@ async def publish_telegram_to(target: Target) -> str:
         await lost_answer(target, exc)
         raise PublishFailure("telegram_maybe_sent") from None
     url = telegram_channel.post_link(chat_id, payload.get("username"), message.message_id)
-    await target.save(remote_id=str(message.message_id), url=url, session_uri=None)
+    await target.save(remote_id=str(message.message_id), url=url, resume=None)
     return url
 
 
@@ -116,4 +117,5 @@ PLATFORM = Platform(
     timeout=3600,
     needs_picture=False,
     publish=publish_telegram_to,
+    resume=TelegramResume,
 )

@@ -1,9 +1,9 @@
 """VK: a video slot with its upload address, then the file sent to that address.
 
-- Never twice: the slot's id and upload address are saved on the Publication row as soon as
-  VK hands them out, before the file is sent; a try that finds them asks VK about the video
-  and sends to the same slot while it still waits for its bytes, returns the link once VK has
-  it, and starts afresh only when VK no longer knows the slot.
+- Never twice: the slot's id and upload address (its `VKResume`) are saved on the Publication
+  row as soon as VK hands them out, before the file is sent; a try that finds them asks VK
+  about the video and sends to the same slot while it still waits for its bytes, returns the
+  link once VK has it, and starts afresh only when VK no longer knows the slot.
 - The description carries the chapter list (VK has no chapters of its own); the template may
   name an album (``vk_album_id`` in ``recording.media["compose"]``).
 - VK ID rotates its refresh tokens and every job of the workspace holds the same one: an access
@@ -24,6 +24,7 @@ from integrations import vk_oauth
 from integrations.vk import VkAuthError, VkError, VkUploadTarget, VkVideo, video_url
 from jobs.publish.errors import PublishFailure, Reconnect, Transient
 from jobs.publish.metadata import vk_description
+from jobs.publish.resume import VKResume
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 
@@ -155,12 +156,13 @@ async def _vk_upload(target: Target, vk: VkVideo, video: Path, group_id: int) ->
         info = await vk.find_video_async(owner_id, video_id)
         if info is not None and not info.processing:
             return video_url(owner_id, video_id)
-        if info is not None and target.publication.session_uri:
+        state = target.resume(VKResume)
+        if info is not None and state is not None and state.upload_url:
             # The slot exists and still waits for its bytes: send them to the same slot.
-            slot = VkUploadTarget(owner_id, video_id, target.publication.session_uri)
+            slot = VkUploadTarget(owner_id, video_id, state.upload_url)
             await vk.send_file_async(slot, video, on_progress=target.percent)
             return slot.url
-        await target.save(remote_id=None, session_uri=None)
+        await target.save(remote_id=None, resume=None)
     meta = target.metadata
     album = target.options.get("vk_album_id")
     slot = await vk.save_async(
@@ -170,7 +172,9 @@ async def _vk_upload(target: Target, vk: VkVideo, video: Path, group_id: int) ->
         album_id=int(album) if album else None,
     )
     await target.save(
-        remote_id=f"{slot.owner_id}_{slot.video_id}", session_uri=slot.upload_url, url=slot.url
+        remote_id=f"{slot.owner_id}_{slot.video_id}",
+        resume=VKResume(upload_url=slot.upload_url),
+        url=slot.url,
     )
     await vk.send_file_async(slot, video, on_progress=target.percent)
     return slot.url
@@ -182,4 +186,5 @@ PLATFORM = Platform(
     timeout=6 * 3600,
     needs_picture=True,
     publish=publish_vk_to,
+    resume=VKResume,
 )

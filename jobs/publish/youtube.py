@@ -1,9 +1,10 @@
 """YouTube: a resumable upload, then captions, thumbnail and playlist, each recorded once made.
 
-- Never twice: the resumable session's address is saved on the Publication row before the
-  first byte goes out, and the video id the moment Google answers; a try that finds the id
-  skips the upload, one that finds the session asks Google what it kept and goes on from there.
-  A session Google has forgotten never made a video, so a new one cannot make a second.
+- Never twice: the resumable session's address is saved on the Publication row (its
+  `YouTubeResume`) before the first byte goes out, and the video id the moment Google
+  answers; a try that finds the id skips the upload, one that finds the session asks Google
+  what it kept and goes on from there. A session Google has forgotten never made a video, so
+  a new one cannot make a second.
 - Captions, thumbnail and playlist item are not idempotent at Google: each is recorded in
   ``recording.media["publish"]["youtube"]`` as soon as it is made, and one YouTube refuses
   becomes a note on the row (the video is up), not a failure.
@@ -39,6 +40,7 @@ from integrations.youtube import (
 )
 from jobs import files
 from jobs.publish.errors import PublishFailure, Reconnect, Transient
+from jobs.publish.resume import YouTubeResume
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 
@@ -117,10 +119,11 @@ async def _youtube_upload(target: Target, yt: AsyncYouTube, video: Path) -> str:
     metadata = youtube_metadata(target)
     chunk = target.deps.settings.youtube_chunk_size
     chunk = max(UPLOAD_GRANULARITY, chunk // UPLOAD_GRANULARITY * UPLOAD_GRANULARITY)
-    session_uri = target.publication.session_uri
-    if session_uri is None:
-        session_uri = await yt.start_upload(video, metadata)
-        await target.save(session_uri=session_uri)
+    state = target.resume(YouTubeResume)
+    if state is None:
+        state = YouTubeResume(session_uri=await yt.start_upload(video, metadata))
+        await target.save(resume=state)
+    session_uri = state.session_uri
     try:
         video_id = await yt.upload(video, session_uri, chunk_size=chunk, on_progress=target.percent)
     except UploadSessionExpired:
@@ -129,7 +132,7 @@ async def _youtube_upload(target: Target, yt: AsyncYouTube, video: Path) -> str:
             "recording %s: YouTube upload session expired, opening a new one", target.recording.id
         )
         session_uri = await yt.start_upload(video, metadata)
-        await target.save(session_uri=session_uri)
+        await target.save(resume=YouTubeResume(session_uri=session_uri))
         video_id = await yt.upload(video, session_uri, chunk_size=chunk, on_progress=target.percent)
     await target.save(remote_id=video_id, url=youtube_url(video_id))
     return video_id
@@ -204,4 +207,5 @@ PLATFORM = Platform(
     timeout=6 * 3600,
     needs_picture=True,
     publish=publish_youtube_to,
+    resume=YouTubeResume,
 )

@@ -64,7 +64,7 @@ async def test_resumable_upload_in_chunks_with_captions_thumbnail_and_playlist(
     publication = (await world.publications())["youtube"]
     assert publication.status == PublicationStatus.DONE.value
     assert publication.remote_id == video.id
-    assert publication.session_uri == world.google.sessions[video.session_id].uri
+    assert publication.resume == {"session_uri": world.google.sessions[video.session_id].uri}
     assert (await world.recording()).status == RecordingStatus.READY.value
     assert re.search(r"YouTube: \d+%", shown)
     await world.telegram.wait_for(lambda: "✅ YouTube: published" in (progress.content or ""))
@@ -90,7 +90,7 @@ async def test_stopped_worker_resumes_the_same_upload(world: World) -> None:
     assert 0 < kept <= stopped_at < session.total
     publication = (await world.publications())["youtube"]
     assert publication.status == PublicationStatus.UPLOADING.value
-    assert publication.session_uri == session.uri
+    assert publication.resume == {"session_uri": session.uri}
 
     async with running(world.settings, world.telegram):
         links = await world.links_message()
