@@ -17,7 +17,7 @@ Rules it keeps:
   moment before the limit (:func:`pipeline.asr_audio.choose_cuts`). A piece is read by
   sample index, so word times stay exact across the joins, and memory depends on the
   piece, not on the lecture. A stereo recording with a different voice on each channel
-  (:func:`pipeline.probe.channel_voices`) is heard one channel at a time, so two people
+  (:func:`pipeline.channels.channel_voices`) is heard one channel at a time, so two people
   speaking at once are both understood; otherwise the channels are mixed.
 - **Language per stretch.** A multilingual model names the language of every stretch of
   speech (windows of up to :data:`WINDOW_SECONDS` cut at pauses, read by the encoder
