@@ -328,8 +328,21 @@ def query_terms(text: str, languages: Sequence[str]) -> list[frozenset[str]]:
 
 
 async def languages(session: AsyncSession, workspace_id: int) -> list[str]:
+    """The languages of the workspace's passages, and always English and Russian."""
+    # One index step per language (a loose index scan): DISTINCT would read every passage's
+    # entry, ten milliseconds in 500 hours of lectures.
     rows = await session.scalars(
-        sa.select(Passage.language).where(Passage.workspace_id == workspace_id).distinct()
+        sa.text("""
+            WITH RECURSIVE found(language) AS (
+                SELECT min(language) FROM search_passages WHERE workspace_id = :ws
+                UNION ALL
+                SELECT (SELECT min(language) FROM search_passages
+                        WHERE workspace_id = :ws AND language > found.language)
+                FROM found WHERE found.language IS NOT NULL
+            )
+            SELECT language FROM found WHERE language IS NOT NULL
+        """),
+        {"ws": workspace_id},
     )
     return sorted({*rows.all(), "en", "ru"})
 
