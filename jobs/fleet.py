@@ -1,11 +1,11 @@
 """The live worker processes as Redis knows them: one heartbeat key each.
 
 A worker process (jobs.presence) writes what it is, which queues it serves and which jobs it
-runs under ``leap:worker:<id>``, renewed every WORKER_HEARTBEAT seconds and expiring three
-periods after the process is gone. Whoever asks who is alive (the metrics a scrape reads, a
-lease's check) reads these keys; this module is the one place that spells them.
+runs under `jobs.keys.WORKER` and its id, renewed every WORKER_HEARTBEAT seconds and expiring
+three periods after the process is gone. Whoever asks who is alive (the metrics a scrape
+reads) asks here.
 
-It imports nothing of ours, so the metrics and the recovery sweep can both read it.
+It imports only the key names, so the metrics can read it without importing the workers.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-WORKER_KEY = "leap:worker:"
+from jobs import keys
 
 
 def worker_key(worker_id: str) -> str:
-    return WORKER_KEY + worker_id
+    return keys.WORKER + worker_id
 
 
 async def live_workers(redis: Redis) -> list[dict[str, Any]]:
     """What the live worker processes said of themselves in their last heartbeat."""
     found = []
-    async for key in redis.scan_iter(match=WORKER_KEY + "*", count=200):
+    async for key in redis.scan_iter(match=keys.WORKER + "*", count=200):
         raw = await redis.get(key)
         if raw:
             with contextlib.suppress(ValueError):

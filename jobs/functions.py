@@ -27,7 +27,7 @@ from arq.worker import Function, func
 from redis.exceptions import RedisError
 
 # Each stage module registers its stage when imported.
-from jobs import compose, fetch, metrics, publish, subtitles, topics, transcribe, trim  # noqa: F401
+from jobs import compose, fetch, keys, metrics, publish, subtitles, topics, transcribe, trim  # noqa: F401
 from jobs.context import WorkerDeps
 from jobs.presence import Presence
 from jobs.queues import IO, QUEUES, STAGE_QUEUE
@@ -37,7 +37,6 @@ from jobs.retention import SCHEDULE_MINUTE as retention_minute
 from jobs.retention import retention
 from jobs.runner import (
     MAX_TRIES,
-    RECOVERIES_KEY,
     STAGE_TIMEOUTS,
     STAGES,
     run_stage,
@@ -155,7 +154,7 @@ def publish_function(function: Function, settings: Settings) -> Function:
             metrics.UPLOADS.inc(platform=platform, outcome=outcome)
             with contextlib.suppress(RedisError, OSError):
                 await deps.redis.delete(
-                    RECOVERIES_KEY + publish.publish_job_id(recording_id, platform)
+                    keys.RECOVERIES + publish.publish_job_id(recording_id, platform)
                 )
 
     job.__name__ = job.__qualname__ = function.name

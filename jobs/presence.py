@@ -2,16 +2,16 @@
 
 Beyond arq itself, each worker process keeps three things in Redis (`Presence`):
 
-- a heartbeat, ``leap:worker:<id>`` (jobs.fleet), renewed every WORKER_HEARTBEAT seconds and
-  gone three periods after the process is;
-- a lease per job it runs, ``leap:lease:<job id>``, taken before the job starts and renewed
+- a heartbeat (`keys.WORKER` and its id; jobs.fleet reads them), renewed every
+  WORKER_HEARTBEAT seconds and gone three periods after the process is;
+- a lease per job it runs (`keys.LEASE` and the job id), taken before the job starts and renewed
   with the heartbeat. A job whose lease is held by a live worker is never started a second
   time, and a job whose lease has run out belongs to a dead worker: the recovery sweep
   (jobs.recovery) hands it to another worker within seconds, instead of after arq's
   in-progress mark expires (the longest job timeout of the worker plus 10 s, hours here);
-- a wake-up channel per queue, ``leap:wake:<queue>``. Enqueueing through `WakingRedis`
-  publishes on it, so an idle worker starts a new job at once and looks at its queue on its
-  own only every WORKER_POLL_DELAY seconds (for jobs put off until later).
+- a wake-up channel per queue (`keys.WAKE` and the queue's name). Enqueueing through
+  `WakingRedis` publishes on it, so an idle worker starts a new job at once and looks at its
+  queue on its own only every WORKER_POLL_DELAY seconds (for jobs put off until later).
 
 A lost Redis never stops the process: a missed heartbeat is logged and tried again at the next
 period, and the wake-up channel is listened to again after a growing pause.
@@ -34,9 +34,10 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from jobs.fleet import WORKER_KEY, worker_key
+from jobs import keys
+from jobs.fleet import worker_key
 from jobs.queues import QUEUES
-from jobs.recovery import LEASE_KEY, WAKE_CHANNEL, lease_seconds
+from jobs.recovery import lease_seconds
 from leap.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,11 @@ return 0
 
 
 def lease_key(job_id: str) -> str:
-    return LEASE_KEY + job_id
+    return keys.LEASE + job_id
 
 
 def wake_channel(queue_name: str) -> str:
-    return WAKE_CHANNEL + queue_name
+    return keys.WAKE + queue_name
 
 
 # --- enqueueing that wakes the workers ------------------------------------------------------
@@ -150,7 +151,7 @@ class Presence:
             # Queued again (Redis lost its data) while this very process still runs it.
             return self.id
         holder = await self._claim(
-            keys=[lease_key(job_id)], args=[self.id, self.lease_ms, WORKER_KEY]
+            keys=[lease_key(job_id)], args=[self.id, self.lease_ms, keys.WORKER]
         )
         if holder:
             return holder.decode() if isinstance(holder, bytes) else str(holder)
@@ -206,7 +207,7 @@ class Presence:
         await self.redis.set(worker_key(self.id), json.dumps(info), px=self.lease_ms)
         for job_id, task in list(self.held.items()):
             holder = await self._claim(
-                keys=[lease_key(job_id)], args=[self.id, self.lease_ms, WORKER_KEY]
+                keys=[lease_key(job_id)], args=[self.id, self.lease_ms, keys.WORKER]
             )
             if holder and job_id in self.held:
                 # Another worker took it while this one looked dead: only one may go on.

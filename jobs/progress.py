@@ -4,7 +4,7 @@ Every edit of a message the workers keep up to date (the progress message, the r
 while it publishes) goes through here, so one pace holds for all of them:
 
 - at most one edit per `interval` seconds per message, shared between processes through Redis
-  under `pace_key` (spelled here only);
+  (`jobs.keys.progress`); no other module paces an edit;
 - only the newest text matters: updates arriving faster than the pace replace each other and
   the last one always lands;
 - Telegram's flood control answers edits with 429 and a `retry_after` that can reach minutes.
@@ -34,17 +34,14 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup
 from redis.asyncio import Redis
 
+from jobs import keys
+
 log = logging.getLogger(__name__)
 
 # The longest flood-control wait a message's last word sits out; past it the edit is dropped.
 # Not worth holding a stage or an answer for: the message keeps its last text and /recordings
 # shows where the recording stands.
 MAX_SETTLE_WAIT = 30.0
-
-
-def pace_key(chat_id: int, message_id: int) -> str:
-    """Where Redis keeps the time of a message's next allowed edit, for every process."""
-    return f"leap:progress:{chat_id}:{message_id}"
 
 
 class ProgressMessage:
@@ -78,7 +75,7 @@ class ProgressMessage:
 
     @property
     def _key(self) -> str:
-        return pace_key(self.chat_id, self.message_id)
+        return keys.progress(self.chat_id, self.message_id)
 
     def update(self, text: str) -> None:
         if text == self._last_sent and self._pending is None:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from arq import Retry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jobs import metrics
+from jobs import keys, metrics
 from jobs.cards.progress_card import render, stage_failed
 from jobs.cards.review_card import pipeline_finished
 from jobs.context import WorkerDeps
@@ -53,7 +53,7 @@ DEFAULT_STAGE_TIMEOUT = 1800.0
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 DISK_FULL_TEXTS = ("No space left on device", "File too large", "Disk quota exceeded")
 # Where a stage's count of recoveries from dead workers is kept (see jobs.recovery).
-RECOVERIES_KEY = "leap:recoveries:"
+RECOVERIES_KEY = keys.RECOVERIES
 # Seconds before a stage whose media could not be moved to or from the bucket runs again,
 # by attempt.
 STORAGE_RETRY_DELAYS = (15, 60, 180, 600)
