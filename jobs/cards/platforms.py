@@ -11,9 +11,6 @@
 - The review state lives on the recording (``media["review"]``: chosen platforms, the card's
   message id, a title or description a person wrote) and is replaced, never edited in place,
   so the JSON column sees the change.
-
-The platform registry is jobs.publish's; it is read inside the functions below until it lives
-in a module of its own that imports no cards.
 """
 
 from __future__ import annotations
@@ -22,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jobs.publish.registry import PLATFORMS, PROVIDERS
+from jobs.publish.request import platforms_for
 from locales import gettext
 from storage import repo
 from storage.models import Recording, Workspace
@@ -37,18 +36,12 @@ def set_review_state(recording: Recording, **changes: Any) -> None:
 
 
 async def connected_platforms(session: AsyncSession, workspace_id: int) -> list[str]:
-    # Imported here until jobs.publish keeps its registry where no card is imported: the
-    # publish jobs import the cards to draw their lines.
-    from jobs.publish import PLATFORMS, PROVIDERS
-
     providers = {c.provider for c in await repo.credentials(session, workspace_id)}
     return [p for p in PLATFORMS if p == "export" or PROVIDERS.get(p) in providers]
 
 
 async def offered_platforms(session: AsyncSession, recording: Recording) -> list[str]:
     """The connected platforms this recording can go to: sound alone skips YouTube and VK."""
-    from jobs.publish import platforms_for
-
     usable = platforms_for(recording)
     return [p for p in await connected_platforms(session, recording.workspace_id) if p in usable]
 
@@ -76,8 +69,6 @@ def lost_for_sound(
 ) -> list[str]:
     """Platforms named for publishing that a sound-only recording cannot go to, when none of
     the named ones is left: publishing by itself elsewhere would surprise whoever named them."""
-    from jobs.publish import platforms_for
-
     named = next((n for n in _named_platforms(recording, workspace) if n), [])
     if any(p in chosen for p in named):
         return []

@@ -46,6 +46,7 @@ from jobs.cards.review_text import (
 )
 from jobs.context import WorkerDeps
 from jobs.progress import ProgressHub
+from jobs.publish.outcome import outcome_lines
 from locales import gettext
 from storage import repo
 from storage.files import MediaStore
@@ -65,9 +66,6 @@ async def card_parts(
             review_text(recording, metadata, connected, selected, note),
             review_keyboard(recording, connected, selected),
         )
-    # Imported here until jobs.publish keeps its outcome lines where no card is imported.
-    from jobs.publish import outcome_lines
-
     rows = await repo.publications(session, recording.workspace_id, recording.id)
     return (
         review_text(recording, metadata, connected, selected, note, outcome_lines(recording, rows)),
