@@ -159,6 +159,18 @@ def adts_frame_offsets(path: Path, block_size: int = 1 << 20) -> array[int] | No
     return offsets
 
 
+def aac_bitrate(info: MediaInfo, channels: int) -> int:
+    """The bitrate the kept sound is encoded at when it cannot be copied: the source's own,
+    so a cut never thins the sound, within what AAC needs for speech and what it can use."""
+    floor = max(96_000, 64_000 * channels)
+    ceiling = 160_000 * channels
+    source = info.audio_bit_rate
+    if source is None and not info.has_video:
+        # A sound-only file's overall rate is its sound's.
+        source = info.bit_rate
+    return floor if source is None else min(max(source, floor), ceiling)
+
+
 def _encode_audio(source: Path, info: MediaInfo, timeline: Timeline, out: Path) -> None:
     """Decode, keep exactly the samples of ``timeline``, encode to AAC (through pipes)."""
     rate = min(info.audio_sample_rate or 48_000, 48_000)
@@ -166,7 +178,7 @@ def _encode_audio(source: Path, info: MediaInfo, timeline: Timeline, out: Path) 
     ffmpeg_cmd.pipe_ranges(
         ffmpeg_cmd.pcm_native_cmd(source, rate=rate, channels=channels),
         ffmpeg_cmd.aac_encode_cmd(
-            out, rate=rate, channels=channels, bitrate=max(96_000, 64_000 * channels)
+            out, rate=rate, channels=channels, bitrate=aac_bitrate(info, channels)
         ),
         [(round(iv.start * rate), round(iv.end * rate)) for iv in timeline],
         sample_bytes=2 * channels,

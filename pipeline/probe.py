@@ -78,6 +78,8 @@ class MediaInfo:
     """Video frames in the stream, when the container says."""
     video_profile: str | None = None
     """The codec profile as ffprobe names it ("High", "Main", "Constrained Baseline")."""
+    audio_bit_rate: int | None = None
+    """Bits per second of the sound alone, when the container says."""
 
 
 def probe(path: Path) -> MediaInfo:
@@ -218,6 +220,7 @@ def _media_info(data: dict[str, Any], size: int) -> MediaInfo:
         audio_duration=_stream_duration(audio) if audio else None,
         video_frames=as_int(video.get("nb_frames")) if video else None,
         video_profile=video.get("profile") if video else None,
+        audio_bit_rate=as_int(audio.get("bit_rate")) if audio else None,
     )
 
 

@@ -274,6 +274,23 @@ def test_only_head_and_tail_cut_copies_the_aac_track(tmp_path: Path) -> None:
     assert float(after["bit_rate"]) == pytest.approx(float(before["bit_rate"]), rel=0.03)
 
 
+def test_sound_that_cannot_be_copied_is_encoded_at_the_source_bitrate(tmp_path: Path) -> None:
+    """MP3 sound cannot go into the published MP4 as it is. Re-encoded, it is given the
+    source's rate, not one default for all: rich sound stays rich. (ffmpeg's AAC encoder
+    spends less than it is given on plain speech, so the two runs are compared.)"""
+    rates = {}
+    for kbps in (96, 256):
+        source = tmp_path / f"mp3_{kbps}.mp4"
+        _ffmpeg("-i", REAL / "ae_example.mp4", "-map", "0:v:0", "-map", "0:a:0", "-c:v", "copy",
+                "-c:a", "libmp3lame", "-b:a", f"{kbps}k", source)  # fmt: skip
+        report = _leap_trim(source, tmp_path / f"out_{kbps}")
+        assert report["duration"] < report["source_duration"] - 0.5
+        after = _audio_stream(tmp_path / f"out_{kbps}" / "video.mp4")
+        assert after["codec_name"] == "aac"
+        rates[kbps] = float(after["bit_rate"])
+    assert rates[256] > 1.6 * rates[96], rates
+
+
 def _audio_stream(path: Path) -> dict:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_streams", "-of", "json",
