@@ -4,9 +4,10 @@
   it; what a presser alone reads (an alert) is the bot's to word in the presser's language.
 - What the card shows comes from the recording and metadata.json (title, chapters,
   description), read through the media store, which brings the newest copy when the media
-  live in a bucket; a missing or broken file shows as no metadata, never as an error.
+  live in a bucket; a missing or unreadable metadata.json reads as empty.
 - Chapters are shown as they will be published: nothing is padded to YouTube's minimum, and
-  the card says what YouTube's description will lack instead. Quality warnings come first.
+  the card says what YouTube's description will lack instead. Quality warnings (at most ten)
+  follow the chapters.
 - While the recording awaits review the card has the platform toggles and the review buttons;
   after Publish it has one line per platform, and once every platform has an outcome, the
   buttons that still apply: Publish again (where it can), Delete.
