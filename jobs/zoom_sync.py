@@ -12,11 +12,13 @@ With ``settings["zoom_dry_run"]`` the chat gets the plan instead (recording → 
 title → targets) and nothing is imported.
 
 Workspace settings that tune it: ``zoom_sync_days`` (how far back to look), ``zoom_min_minutes``
-and ``zoom_min_mb`` (shorter or smaller recordings are left alone).
+and ``zoom_min_mb`` (shorter or smaller recordings are left alone; see
+`jobs.zoom_accounts.thresholds`).
 
-Quotas are checked before each import, from the size and length Zoom gives: a recording that
-does not fit stays in Zoom, is not counted as imported, and comes in with a later sync once
-there is room. The chat is told once per held meeting, in one message per run.
+Each import goes through `jobs.admission`, as a file sent to the chat does: quotas are
+checked first, from the size and length Zoom gives. A recording that does not fit stays in
+Zoom, is not counted as imported, and comes in with a later sync once there is room. The chat
+is told once per held meeting, in one message per run.
 """
 
 from __future__ import annotations

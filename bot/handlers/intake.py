@@ -1,5 +1,8 @@
 """Recordings arriving as files: check what we can before any download, then queue the fetch.
 
+What Telegram says about the file (its kind, size and length) is checked here, in the
+sender's words; the quotas, the recording and its fetch are `jobs.admission`'s.
+
 Videos and sound alike: a lecture recorded on a phone's voice recorder, or sent as a voice
 message, goes through the same pipeline and comes out as a podcast-style recording.
 """
@@ -134,6 +137,7 @@ async def file_received(
             _("error.too_long", duration=format_duration(seconds), limit=format_duration(limit))
         )
         return
+
     caption = caption_title(message)
     options = admission.pipeline_options(workspace, settings)
     if seconds:
