@@ -27,6 +27,7 @@ from leap.settings import Settings
 from locales import Translator, choose_language, gettext
 from storage import repo
 from storage.models import Member, Role, Workspace, WorkspaceKind
+from storage.repo import HEARD_LANGUAGE
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,16 @@ class WorkspaceMiddleware(BaseMiddleware):
         data["member"] = member
         data["role"] = member.role
         lang = language_for(workspace, member, user)
+        heard = (workspace.settings or {}).get(HEARD_LANGUAGE)
+        if not workspace.language and heard != lang and not (group and heard):
+            # What the workers write here unasked (a Zoom import, a cleanup notice) follows
+            # the language the chat was spoken to in: a person's own chat follows them, a
+            # group keeps the first (its people may speak several). Rare, and committed at
+            # once: the row stays locked until then.
+            await repo.update_workspace_settings(
+                session, workspace, lambda stored: stored.update({HEARD_LANGUAGE: lang})
+            )
+            await session.commit()
         data["lang"] = lang
         data["_"] = Translator(lang)
         # What only the sender sees (a button's alert) is in their own language, also in a

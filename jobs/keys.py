@@ -112,5 +112,9 @@ def zoom_dry_notice(workspace_id: int) -> str:
     return f"leap:zoom:dry:{workspace_id}"
 
 
+def zoom_language_notice(workspace_id: int) -> str:
+    return f"leap:zoom:language:{workspace_id}"
+
+
 def zoom_refused_notice(credential_id: int) -> str:
     return f"leap:zoom:refused:{credential_id}"

@@ -230,7 +230,7 @@ def _metadata(path: Path) -> dict[str, Any]:
 
 
 async def _tell(bot: Bot, settings: Settings, workspace: Workspace, freed: Freed) -> None:
-    lang = workspace.language or settings.default_language
+    lang = repo.chat_language(workspace, settings.default_language)
     lines = [
         gettext(
             lang,

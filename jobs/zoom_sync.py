@@ -33,7 +33,7 @@ from aiogram.exceptions import TelegramAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.zoom import Credentials, ZoomAuthError, ZoomError, ZoomRecording
-from jobs import admission, cards
+from jobs import admission, cards, keys
 from jobs.context import WorkerDeps
 from jobs.zoom_accounts import (
     PROVIDER,
@@ -146,6 +146,11 @@ async def _sync(deps: WorkerDeps, workspace_id: int, days: int | None, report: S
         rows = await repo.credentials(session, workspace_id, PROVIDER)
         workspace_templates = await _templates(session, workspace_id)
         connected = await cards.connected_platforms(session, workspace_id)
+    if rows and not admission.transcribable(workspace, deps.settings):
+        # Left in Zoom, as at a quota: a recording nobody can transcribe would only fail.
+        report.errors.append("the speech engine does not know the lecture language")
+        await _warn_language(deps, workspace)
+        return
     conf = dict(workspace.settings or {})
     limits = thresholds(deps.settings, conf)
     span = days or limits.days
@@ -278,7 +283,7 @@ async def import_recording(
     meeting has been imported meanwhile (in the last two cases nothing is created or posted).
     """
     found = plan.recording
-    lang = workspace.language or deps.settings.default_language
+    lang = repo.chat_language(workspace, deps.settings.default_language)
     options: dict[str, Any] = {"zoom": found.options(plan.credential_id), "facts": plan.facts}
     if plan.auto_publish:
         options["auto_publish"] = True
@@ -329,7 +334,7 @@ async def _announce_held(
     ]
     if not fresh:
         return
-    lang = workspace.language or deps.settings.default_language
+    lang = repo.chat_language(workspace, deps.settings.default_language)
     lines = [gettext(lang, "zoom.sync.held_title")]
     lines += [
         gettext(
@@ -392,7 +397,7 @@ async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Plann
     await deps.redis.expire(key, _NOTICE_TTL)
     if not fresh:
         return
-    lang = workspace.language or deps.settings.default_language
+    lang = repo.chat_language(workspace, deps.settings.default_language)
     lines = [gettext(lang, "zoom.sync.dry_title")]
     lines += [plan_line(lang, plan) for plan in fresh]
     try:
@@ -417,13 +422,28 @@ def plan_line(lang: str, plan: Planned) -> str:
     )
 
 
+async def _warn_language(deps: WorkerDeps, workspace: Workspace) -> None:
+    # Said once a week at most, like every other notice of the sync.
+    if not await deps.redis.set(
+        keys.zoom_language_notice(workspace.id), "1", nx=True, ex=_NOTICE_TTL
+    ):
+        return
+    lang = repo.chat_language(workspace, deps.settings.default_language)
+    try:
+        await deps.bot.send_message(
+            workspace.chat_id, gettext(lang, "zoom.sync.language_unsupported")
+        )
+    except TelegramAPIError as exc:
+        log.warning("zoom language notice not posted in workspace %s: %s", workspace.id, exc)
+
+
 async def _warn_refused(
     deps: WorkerDeps, workspace: Workspace, credential_id: int, account: str
 ) -> None:
     # Once a week at most: a sync every quarter hour must not fill the chat with the same news.
     if not await deps.redis.set(f"leap:zoom:refused:{credential_id}", "1", nx=True, ex=_NOTICE_TTL):
         return
-    lang = workspace.language or deps.settings.default_language
+    lang = repo.chat_language(workspace, deps.settings.default_language)
     try:
         await deps.bot.send_message(
             workspace.chat_id, gettext(lang, "zoom.sync.auth_failed", account=html.escape(account))

@@ -59,6 +59,20 @@ async def ensure_workspace(
     return workspace, created
 
 
+HEARD_LANGUAGE = "heard_language"
+"""The workspace setting that keeps the language the chat's people last spoke to the bot in."""
+
+
+def chat_language(workspace: Workspace, default: str) -> str:
+    """The language to write in when nobody asked: a Zoom import, a cleanup notice.
+
+    The chat's own choice (/settings, /language) first, then the language its people last
+    spoke to the bot in, then the installation's default.
+    """
+    heard = (workspace.settings or {}).get(HEARD_LANGUAGE)
+    return workspace.language or (heard if isinstance(heard, str) and heard else default)
+
+
 async def update_workspace_settings(
     session: AsyncSession, workspace: Workspace, change: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:

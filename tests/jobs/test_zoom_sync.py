@@ -260,3 +260,37 @@ async def test_a_scheduled_import_ends_with_a_review_card_in_the_chat(
         assert "Linear Algebra 4" in (card.content or "")
         (recording,) = await rows(config.database_url, Recording)
         assert recording.status == "awaiting_review"
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_a_lecture_language_the_engine_lacks_leaves_recordings_in_zoom_and_says_so_once(
+    settings: Settings, telegram: FakeTelegram, zoom: FakeZoom, small_video: Path, lang: str
+) -> None:
+    semester(zoom, small_video.read_bytes())
+    english_only = zoom_settings(settings, zoom).model_copy(
+        update={"local_whisper_model": "tiny.en"}
+    )
+    user_id = 915 if lang == "en" else 916
+    async with running(english_only, telegram), worker_deps(english_only) as deps:
+        user = telegram.user(user_id, "Lena", language_code=lang)
+        await connect_privately(telegram, user, zoom)
+        await set_workspace(
+            english_only.database_url, user_id, zoom_auto_import=True, transcribe_language="ru"
+        )
+
+        mark = telegram.mark()
+        assert await zoom_sync({"deps": deps}) == 0
+        notice = await telegram.wait_for_message(user_id, after=mark)
+        says = {"en": "does not know the lecture language", "ru": "не знает язык лекций"}
+        assert says[lang] in (notice.content or "")
+
+        # The next runs keep the recordings in Zoom without saying it again.
+        before = len(telegram.sent(user_id))
+        assert await zoom_sync({"deps": deps}) == 0
+        assert len(telegram.sent(user_id)) == before
+
+        # Auto-detect is something the engine can do: the lectures come in.
+        await set_workspace(english_only.database_url, user_id, transcribe_language="auto")
+        assert await zoom_sync({"deps": deps}) == 3
+
+    assert zoom.downloads or await rows(english_only.database_url, Recording)
