@@ -13,9 +13,10 @@ Rules this module keeps:
   Russian); a language without a Snowball stemmer keeps its lower-cased words. Common
   function words of English and Russian are left out, in the index and in a query.
 - The index lives where the rows live: on SQLite an external-content FTS5 table
-  (`search_passages_fts`, kept by triggers, ranked by bm25); on PostgreSQL a GIN index on
-  ``to_tsvector('simple', stems)`` (the stems are made here, so 'simple' only splits them),
-  ranked by ts_rank. The migration makes whichever the database needs.
+  (`search_passages_fts`, kept by triggers, ranked by bm25); on PostgreSQL
+  ``to_tsvector('simple', stems)`` (the stems are made here, so 'simple' only splits them) in
+  the generated column `stems_tsv` with a GIN index, ranked by ts_rank on the stored vector.
+  The migration makes whichever the database needs; the model maps neither.
 - A recording's passages are replaced whole when its transcript is saved, and go with it
   (the foreign key cascades) when it is deleted. Media retention keeps them: the row, its
   title and its published links stay, so its words may still be found.
@@ -103,11 +104,6 @@ class Passage(Base):
     __table_args__ = (
         sa.Index("ix_search_passages_recording", "recording_id"),
         sa.Index("ix_search_passages_workspace_language", "workspace_id", "language"),
-        sa.Index(
-            "ix_search_passages_stems",
-            sa.text("to_tsvector('simple', stems)"),
-            postgresql_using="gin",
-        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -428,9 +424,9 @@ async def _ranked(
         joiner = " & " if all_words else " | "
         query = joiner.join("(" + " | ".join(sorted(t)) + ")" for t in terms)
         hits = """
-            SELECT p.recording_id, p.id, ts_rank(to_tsvector('simple', p.stems), q.q) AS score
+            SELECT p.recording_id, p.id, ts_rank(p.stems_tsv, q.q) AS score
             FROM search_passages p, to_tsquery('simple', :query) AS q(q)
-            WHERE p.workspace_id = :ws AND to_tsvector('simple', p.stems) @@ q.q
+            WHERE p.workspace_id = :ws AND p.stems_tsv @@ q.q
         """
     else:
         joiner = " AND " if all_words else " OR "
