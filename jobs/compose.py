@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from jobs import files
+from jobs.facts import recording_facts
 from jobs.runner import StageFailure, StageJob, stage
 from pipeline import template_runner, templates
 from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from pipeline.transcript import Transcript
 from storage import repo
-from storage.models import Recording, SourceKind
 
 log = logging.getLogger(__name__)
 
@@ -79,27 +79,3 @@ def found_language(folder: Path) -> str | None:
         return Transcript.load_json(folder / files.TRANSCRIPT).language
     except (OSError, ValueError):
         return None
-
-
-def recording_facts(recording: Recording) -> dict[str, object]:
-    name = recording.source_name or ""
-    return {
-        # Links and Zoom meetings are named by their titles; files by their names.
-        "title": title_of(name) if recording.source_kind in FILES else name,
-        "filename": name,
-        "source_kind": recording.source_kind.value,
-        "date": recording.created_at.date().isoformat() if recording.created_at else None,
-        **{k: v for k, v in recording.options.get("facts", {}).items() if isinstance(k, str)},
-    }
-
-
-FILES = (SourceKind.TELEGRAM, SourceKind.LOCAL)
-
-
-def title_of(name: str) -> str:
-    """A file's name without its extension; only a short, plain suffix counts as one."""
-    path = PurePath(name)
-    suffix = path.suffix.lstrip(".")
-    if suffix and len(suffix) <= 5 and suffix.isalnum() and not suffix.isdigit():
-        return path.stem or name
-    return name

@@ -30,6 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from integrations import export
 from jobs import files
 from jobs.enqueue import enqueue_stage
+from jobs.facts import recording_facts
+from jobs.publish.metadata import ARCHIVE_TEXT, archive_name, description_text, read_metadata
+from jobs.publish.request import request_publication
 from jobs.queues import STAGE_QUEUE, job_id
 from leap.settings import Settings
 from pipeline import template_runner, templates
@@ -259,7 +262,6 @@ async def publish(
 ) -> list[str]:
     """Hand a reviewed recording to the publishers (who audit it); returns the platforms queued."""
     # Imported here: publishing imports cards, which import this module.
-    from jobs.publish import request_publication
 
     queued = await request_publication(
         session, redis, recording.workspace_id, recording.id, list(platforms), user_id
@@ -278,7 +280,6 @@ async def publish_again(
     Raises PlatformRefused like `publish`; [] when there is nothing to redo or publishing goes
     on. A file export that went out is forgotten first, so its job makes a new one.
     """
-    from jobs.publish import request_publication
 
     rows = await repo.publications(session, recording.workspace_id, recording.id)
     platforms = republishable(recording, rows)
@@ -330,7 +331,6 @@ _ARCHIVE_LOCKS: dict[int, asyncio.Lock] = {}
 async def downloads(store: MediaStore, recording: Recording) -> list[Download]:
     """Subtitles (SRT, VTT), the chapter list and the description of a processed recording,
     named after its title; files that are missing or empty are left out."""
-    from jobs.publish import archive_name, description_text, read_metadata
 
     ws, rec = recording.workspace_id, recording.id
     await store.fetch(ws, rec, files.METADATA)
@@ -354,7 +354,6 @@ async def downloads(store: MediaStore, recording: Recording) -> list[Download]:
 async def archive(store: MediaStore, recording: Recording) -> Path | None:
     """The recording's export archive (video, subtitles, metadata, description), made now when
     there is none or its parts changed since; None without a processed video."""
-    from jobs.publish import ARCHIVE_TEXT, description_text, read_metadata
 
     ws, rec = recording.workspace_id, recording.id
     lock = _ARCHIVE_LOCKS.setdefault(rec, asyncio.Lock())
@@ -474,7 +473,6 @@ async def _composed(
     session: AsyncSession, recording: Recording, found: Topics
 ) -> templates.Metadata:
     # Imported here: compose imports the runner, which imports cards, which import this module.
-    from jobs.compose import recording_facts
 
     facts: dict[str, object] = dict(recording_facts(recording))
     template = await matched_template(session, recording, facts)

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from jobs import compose, fetch, keys, metrics, publish, subtitles, topics, transcribe, trim  # noqa: F401
 from jobs.context import WorkerDeps
 from jobs.presence import Presence
+from jobs.publish import run as publish_run
 from jobs.queues import IO, QUEUES, STAGE_QUEUE
 from jobs.recovery import recover
 from jobs.retention import SCHEDULE_HOUR as retention_hour
@@ -181,9 +182,9 @@ def functions_for(queue: str, settings: Settings | None = None) -> list[Function
     functions = [stage_function(name, settings) for name in STAGES if STAGE_QUEUE[name] == queue]
     if queue == IO:
         if settings is None:
-            functions += publish.FUNCTIONS
+            functions += publish_run.FUNCTIONS
         else:
-            functions += [publish_function(f, settings) for f in publish.FUNCTIONS]
+            functions += [publish_function(f, settings) for f in publish_run.FUNCTIONS]
     return functions
 
 

@@ -40,6 +40,7 @@ from jobs import metrics, publish
 from jobs.cards import stage_failed
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
+from jobs.publish import run as publish_run
 from jobs.queues import IO, STAGE_QUEUE, job_id
 from jobs.runner import RECOVERIES_KEY, failure_text
 from leap.settings import Settings
@@ -124,7 +125,7 @@ async def _announce_finished(deps: WorkerDeps) -> None:
     for workspace_id, recording_id in await unannounced(deps):
         log.warning("recording %s: publishing ended unannounced; announcing it", recording_id)
         try:
-            await publish.announce_if_finished(deps, workspace_id, recording_id)
+            await publish_run.announce_if_finished(deps, workspace_id, recording_id)
         except Exception:
             log.exception("recording %s: end of publishing not announced", recording_id)
 
@@ -322,7 +323,7 @@ async def _give_up_publication(deps: WorkerDeps, item: Owed) -> None:
         await session.commit()
     metrics.UPLOADS.inc(platform=item.platform or "", outcome="failed")
     # The links message goes out once every platform has an outcome; this one now has.
-    await publish.announce_if_finished(deps, item.workspace_id, item.recording_id)
+    await publish_run.announce_if_finished(deps, item.workspace_id, item.recording_id)
 
 
 async def _enqueue(deps: WorkerDeps, item: Owed) -> bool:

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobs import control, files
-from jobs.compose import recording_facts
+from jobs.facts import recording_facts
 from jobs.publish import PLATFORMS
 from pipeline import template_runner, templates
 from pipeline.topics import Topics

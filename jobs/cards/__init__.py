@@ -63,10 +63,11 @@ from jobs.cards.review_text import (
     recording_title,
     trimmed_line,
 )
-from jobs.cards.text import MAX_TEXT, clip, display_name, fit, safe
+from jobs.cards.text import MAX_TEXT, clip, fit, safe
 
 # The bot settles a progress message it stopped (Cancel) with the pace the workers keep.
 from jobs.progress import paced_edit
+from jobs.publish.metadata import display_name
 
 __all__ = [
     "AGAIN",

@@ -20,8 +20,9 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from jobs.cards.callbacks import RetryCb
-from jobs.cards.text import TAG, clip, display_name, fit, safe
+from jobs.cards.text import TAG, clip, fit, safe
 from jobs.context import WorkerDeps
+from jobs.publish.metadata import display_name
 from jobs.queues import PIPELINE
 from locales import gettext
 from locales.format import duration

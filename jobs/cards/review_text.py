@@ -29,7 +29,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from jobs import control, files
 from jobs.cards.callbacks import AGAIN, DELETE, REVIEW_ACTIONS, OutcomeCb, PlatformCb, ReviewCb
 from jobs.cards.platforms import platform_name
-from jobs.cards.text import clip, display_name, fit
+from jobs.cards.text import clip, fit
+from jobs.publish.metadata import display_name
 from locales import gettext
 from locales.format import duration, language_name
 from pipeline.timecodes import MIN_CHAPTERS, Chapter, format_tc

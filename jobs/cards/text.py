@@ -4,16 +4,15 @@
   from an outside service) is escaped before it is shown, and a shortened line never cuts a
   tag or an entity in half (`clip`, `safe`).
 - A whole card stays under `MAX_TEXT`: `fit` drops lines from the end and says so with "…".
-- A recording is called by `display_name` everywhere: the title a person gave it on the
-  card, else its caption, else its file or page name, at most 80 characters.
+- A recording is called by `jobs.publish.metadata.display_name` everywhere, in the cards
+  as on the platforms: the title a person gave it on the card, else its caption, else its
+  file or page name, at most 80 characters.
 """
 
 from __future__ import annotations
 
 import html
 import re
-
-from storage.models import Recording
 
 # Telegram refuses longer texts; stay well inside so entities never tip it over.
 MAX_TEXT = 4000
@@ -42,17 +41,3 @@ def fit(text: str) -> str:
     while len("\n".join(lines)) > MAX_TEXT - 2 and len(lines) > 1:
         lines.pop()
     return "\n".join([*lines, "…"])
-
-
-def display_name(recording: Recording) -> str:
-    """What a recording is called in lists and messages: the title a person gave it on the
-    card, else the caption it came with, else its file or page name."""
-    facts = recording.options.get("facts") or {}
-    name = (
-        (recording.media.get("review") or {}).get("title")
-        or (facts.get("title") if isinstance(facts, dict) else None)
-        or recording.source_name
-        or f"#{recording.id}"
-    )
-    name = str(name)
-    return name if len(name) <= 80 else name[:77] + "…"

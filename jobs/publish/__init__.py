@@ -24,10 +24,10 @@ The rules every module keeps:
   idempotent is marked first and never repeated without the person asking.
 - The database is the truth: progress lines live in Redis only so processes draw the same
   picture, and nothing is lost when they are.
-- Only `run` draws on the chat's cards: jobs.cards and jobs.control import the other modules
-  (registry, outcome, request, metadata) without a cycle. This package re-exports the names
-  other code used when publishing was one module; `run` comes last, after every other name is
-  bound.
+- Only `run` draws on the chat's cards, and only the worker's functions and recovery import
+  it: jobs.cards and jobs.control import the other modules (registry, outcome, request,
+  metadata) without a cycle. This package re-exports the names other code uses; `run` is not
+  among them.
 """
 
 from __future__ import annotations
@@ -62,15 +62,9 @@ from jobs.publish.sending import upload_limit
 from jobs.publish.spec import Platform, Publisher
 from jobs.publish.target import Target
 
-# isort: split
-# The jobs draw on jobs.cards, which imports the modules above: they come last.
-from jobs.publish.run import FUNCTIONS, MAX_TRIES, announce_if_finished, run_publish
-
 __all__ = [
     "ARCHIVE_TEXT",
     "BY_NAME",
-    "FUNCTIONS",
-    "MAX_TRIES",
     "NEEDS_PICTURE",
     "PLATFORMS",
     "PROVIDERS",
@@ -89,7 +83,6 @@ __all__ = [
     "Transient",
     "VKResume",
     "YouTubeResume",
-    "announce_if_finished",
     "archive_name",
     "description_text",
     "is_audio_only",
@@ -100,6 +93,5 @@ __all__ = [
     "publish_job_id",
     "read_metadata",
     "request_publication",
-    "run_publish",
     "upload_limit",
 ]

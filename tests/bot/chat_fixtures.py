@@ -25,7 +25,7 @@ from aiohttp import web
 from arq.connections import create_pool
 
 from jobs import cards, files
-from jobs.compose import recording_facts
+from jobs.facts import recording_facts
 from jobs.worker import build_deps, close_deps, redis_settings
 from leap.app import serve
 from leap.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.compose import recording_facts
+from jobs.facts import recording_facts
 from storage.models import Recording, SourceKind
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from jobs import publish, recovery
+from jobs import recovery
+from jobs.publish import run as publish_run
 from leap.app import serve
 from storage.models import Publication, PublicationStatus, RecordingStatus
 from tests.conftest import running
@@ -68,8 +69,8 @@ async def test_a_recording_whose_announcement_was_lost_is_finished_by_the_sweep(
         # Sweeps (and late jobs) that find it finished say nothing more.
         await recovery.recover({"deps": deps})
         await asyncio.gather(
-            publish.announce_if_finished(deps, world.workspace_id, world.recording_id),
-            publish.announce_if_finished(deps, world.workspace_id, world.recording_id),
+            publish_run.announce_if_finished(deps, world.workspace_id, world.recording_id),
+            publish_run.announce_if_finished(deps, world.workspace_id, world.recording_id),
         )
 
     assert world.links_messages() == [links]
