@@ -9,7 +9,7 @@ from pipeline.transcript import Segment, Transcript
 from storage import repo, search
 from storage.db import create_engine, session_maker
 from storage.models import Publication, PublicationStatus, SourceKind, WorkspaceKind
-from tests.bot.chat_fixtures import seen
+from tests.bot.chat_fixtures import button, rows, seen
 from tests.bot.conftest import chat_lecture
 from tests.bot.test_foundation_e2e import wait_for_rest
 from tests.conftest import RunningBot
@@ -199,3 +199,30 @@ async def test_find_without_words_says_how_and_common_words_are_no_search(
     await telegram.send_text(anna_chat, anna, "/find и в на")
     answer = await telegram.wait_for_message(2105, after=mark)
     assert "«и в на» — слишком общие слова" in seen(answer)
+
+
+async def test_a_deleted_recording_is_found_no_more(
+    app: RunningBot, telegram: FakeTelegram
+) -> None:
+    john = telegram.user(2107, "John", language_code="en")
+    chat = telegram.private_chat(john)
+    await _indexed(app.settings, chat, "Signals.mp4", SIGNALS)
+    await telegram.send_text(chat, john, "/find sampling")
+    answer = await telegram.wait_for_message(2107, lambda m: "🔎" in seen(m), after=0)
+    assert "1. Signals.mp4 · 1 match" in seen(answer)
+
+    mark = telegram.mark()
+    await telegram.send_text(chat, john, "/recordings")
+    listing = await telegram.wait_for_message(2107, lambda m: bool(m.buttons), after=mark)
+    await telegram.press(chat, john, listing.message_id, button(listing, "Signals.mp4"))
+    await telegram.wait_for(lambda: "Delete" in str(listing.buttons))
+    await telegram.press(chat, john, listing.message_id, button(listing, "Delete"))
+    await telegram.wait_for(lambda: "Yes, delete" in str(listing.buttons))
+    await telegram.press(chat, john, listing.message_id, button(listing, "Yes, delete"))
+    await telegram.wait_for(lambda: "is deleted" in seen(listing))
+
+    mark = telegram.mark()
+    await telegram.send_text(chat, john, "/find sampling")
+    answer = await telegram.wait_for_message(2107, after=mark)
+    assert seen(answer) == "🔎 Nothing found for “sampling” in this chat’s recordings."
+    assert await rows(app.settings, search.Passage) == []
