@@ -31,6 +31,7 @@ from aiogram.types import Message
 from aiogram.utils.text_decorations import html_decoration
 from redis.asyncio import Redis
 
+from jobs import keys
 from locales import Translator
 
 ASK_TTL = 24 * 3600
@@ -81,7 +82,7 @@ class Conversations:
 
     @staticmethod
     def _key(chat_id: int, user_id: int) -> str:
-        return f"leap:ask:{chat_id}:{user_id}"
+        return keys.conversation(chat_id, user_id)
 
     async def open(self, chat_id: int, user_id: int, prompt_id: int, ask: Ask) -> None:
         """Remember `ask` under its prompt message; it becomes the newest prompt."""

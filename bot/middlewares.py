@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.filters import is_stale, refresh_member
 from bot.ratelimit import Bucket, Buckets, TokenBucket, whole_seconds
+from jobs import keys
 from leap.settings import Settings
 from locales import Translator, choose_language, gettext
 from storage import repo
@@ -47,7 +48,7 @@ class ThrottlingMiddleware(BaseMiddleware):
     def __init__(self, redis: Redis, *, rate: float, burst: int) -> None:
         self.bucket = TokenBucket(
             redis,
-            "leap:throttle:guard",
+            keys.THROTTLE_GUARD,
             rate=rate * self.GUARD_FACTOR,
             burst=burst * self.GUARD_FACTOR,
         )
@@ -91,17 +92,21 @@ class RateLimitMiddleware(BaseMiddleware):
         workspace: Workspace | None = data.get("workspace")
         limits = [
             Bucket(
-                f"leap:rl:user:{user.id}:short", settings.throttle_rate, settings.throttle_burst
+                keys.rate_user(user.id, "short"), settings.throttle_rate, settings.throttle_burst
             ),
-            Bucket.per(f"leap:rl:user:{user.id}:hour", settings.rate_user_per_hour, 3600),
+            Bucket.per(keys.rate_user(user.id, "hour"), settings.rate_user_per_hour, 3600),
         ]
         if workspace is not None:
             limits += [
                 Bucket.per(
-                    f"leap:rl:ws:{workspace.id}:minute", settings.rate_workspace_per_minute, 60
+                    keys.rate_workspace(workspace.id, "minute"),
+                    settings.rate_workspace_per_minute,
+                    60,
                 ),
                 Bucket.per(
-                    f"leap:rl:ws:{workspace.id}:hour", settings.rate_workspace_per_hour, 3600
+                    keys.rate_workspace(workspace.id, "hour"),
+                    settings.rate_workspace_per_hour,
+                    3600,
                 ),
             ]
         verdict = await self.buckets(redis).take(*limits)

@@ -52,6 +52,7 @@ from bot.web import DEPS
 from integrations import export, google_oauth, vk_oauth
 from integrations.vk import VkError
 from integrations.youtube import AsyncYouTube, YouTube, YouTubeError
+from jobs import keys
 from leap.settings import Settings
 from locales import Translator, choose_language, gettext
 from storage import repo
@@ -112,11 +113,11 @@ class SignInError(Exception):
 
 
 def _state_key(provider: str, state: str) -> str:
-    return f"leap:oauth:{provider}:{state}"
+    return keys.oauth_state(provider, state)
 
 
 def _confirm_key(key: str) -> str:
-    return f"leap:oauth:confirm:{key}"
+    return keys.oauth_confirm(key)
 
 
 def redirect_uri(settings: Settings, provider: str) -> str:

@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations import export
-from jobs import files
+from jobs import files, keys
 from jobs.enqueue import enqueue_stage
 from jobs.facts import recording_facts
 from jobs.publish.metadata import ARCHIVE_TEXT, archive_name, description_text, read_metadata
@@ -65,7 +65,7 @@ async def quota_turn(redis: Redis, workspace_id: int) -> AsyncIterator[None]:
     has been counted in yet.
     """
     async with redis.lock(
-        f"leap:quota:{workspace_id}",
+        keys.quota_turn(workspace_id),
         timeout=QUOTA_TURN_SECONDS,
         blocking_timeout=QUOTA_TURN_SECONDS,
     ):

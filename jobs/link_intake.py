@@ -24,6 +24,7 @@ from arq.connections import ArqRedis
 
 from integrations import link_probe
 from integrations.links import Playlist, Video
+from jobs import keys
 from jobs.admission import NewRecording, pipeline_options
 from jobs.fetch_link import link_limits
 from leap.settings import Settings
@@ -116,7 +117,7 @@ class PlaylistOffer:
 
 
 def _offer_key(chat_id: int, message_id: int) -> str:
-    return f"leap:links:offer:{chat_id}:{message_id}"
+    return keys.link_offer(chat_id, message_id)
 
 
 async def save_offer(redis: ArqRedis, chat_id: int, message_id: int, offer: PlaylistOffer) -> None:

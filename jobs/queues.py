@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-MEDIA = "leap:media"
-IO = "leap:io"
+from jobs import keys
+
+MEDIA = keys.MEDIA_QUEUE
+IO = keys.IO_QUEUE
 QUEUES = {"media": MEDIA, "io": IO}
 
 # The order of the pipeline; a stage runs only once every stage before it is done.

@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from jobs import metrics, publish
+from jobs import keys, metrics, publish
 from jobs.cards import stage_failed
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
@@ -59,9 +59,9 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 # Keys the workers (jobs.worker) and this sweep share; arq's own are read, never renamed.
-LEASE_KEY = "leap:lease:"
-WAKE_CHANNEL = "leap:wake:"
-EPOCH_KEY = "leap:epoch"
+LEASE_KEY = keys.LEASE
+WAKE_CHANNEL = keys.WAKE
+EPOCH_KEY = keys.EPOCH
 JOB_KEY = "arq:job:"
 IN_PROGRESS_KEY = "arq:in-progress:"
 RETRY_KEY = "arq:retry:"

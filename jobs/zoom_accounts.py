@@ -38,6 +38,7 @@ from integrations.zoom import (
     meeting_uuid,
     ref_prefix,
 )
+from jobs import keys
 from leap.settings import Settings
 from storage import repo
 from storage.crypto import SecretBox, SecretBoxError
@@ -290,7 +291,7 @@ class Pick:
 
 
 def _pick_key(workspace_id: int, key: str) -> str:
-    return f"leap:zoom:pick:{workspace_id}:{key}"
+    return keys.zoom_pick(workspace_id, key)
 
 
 async def offer_pick(redis: Redis, workspace_id: int, listed: Listed) -> str:

@@ -126,7 +126,7 @@ async def sync_workspace(
     deps: WorkerDeps, workspace_id: int, *, days: int | None = None
 ) -> SyncReport:
     report = SyncReport()
-    lock = f"leap:zoom:sync:{workspace_id}"
+    lock = keys.zoom_sync_lock(workspace_id)
     if not await deps.redis.set(lock, "1", nx=True, ex=_LOCK_TTL):
         log.info("zoom sync of workspace %s is already running", workspace_id)
         return report
@@ -329,7 +329,7 @@ async def _announce_held(
         (plan, refusal)
         for plan, refusal in held
         if await deps.redis.set(
-            f"leap:zoom:held:{workspace.id}:{plan.recording.uuid}", "1", nx=True, ex=_NOTICE_TTL
+            keys.zoom_held_notice(workspace.id, plan.recording.uuid), "1", nx=True, ex=_NOTICE_TTL
         )
     ]
     if not fresh:
@@ -389,7 +389,7 @@ def _minutes(lang: str, value: float) -> str:
 
 async def _post_plan(deps: WorkerDeps, workspace: Workspace, planned: list[Planned]) -> None:
     """Tell the chat what a real sync would do, each recording once."""
-    key = f"leap:zoom:dry:{workspace.id}"
+    key = keys.zoom_dry_notice(workspace.id)
     fresh = []
     for plan in planned:
         if await deps.redis.sadd(key, plan.recording.ref):
@@ -441,7 +441,9 @@ async def _warn_refused(
     deps: WorkerDeps, workspace: Workspace, credential_id: int, account: str
 ) -> None:
     # Once a week at most: a sync every quarter hour must not fill the chat with the same news.
-    if not await deps.redis.set(f"leap:zoom:refused:{credential_id}", "1", nx=True, ex=_NOTICE_TTL):
+    if not await deps.redis.set(
+        keys.zoom_refused_notice(credential_id), "1", nx=True, ex=_NOTICE_TTL
+    ):
         return
     lang = repo.chat_language(workspace, deps.settings.default_language)
     try:

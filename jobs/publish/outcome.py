@@ -20,6 +20,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
+from jobs import keys
 from jobs.publish.metadata import esc
 from jobs.publish.registry import PLATFORMS
 from locales import gettext
@@ -35,7 +36,7 @@ class Lines:
 
     def __init__(self, redis: ArqRedis, recording_id: int) -> None:
         self.redis = redis
-        self.key = f"leap:publish:lines:{recording_id}"
+        self.key = keys.publish_lines(recording_id)
 
     async def set(self, platform: str, text: str) -> str:
         try:

@@ -22,6 +22,7 @@ from redis.exceptions import LockError
 
 from integrations import vk_oauth
 from integrations.vk import VkAuthError, VkError, VkUploadTarget, VkVideo, video_url
+from jobs import keys
 from jobs.publish.errors import PublishFailure, Reconnect, Transient
 from jobs.publish.metadata import vk_description
 from jobs.publish.resume import VKResume
@@ -75,7 +76,7 @@ async def _vk_access_token(target: Target, payload: dict[str, Any]) -> str:
     if target.credential is None:
         raise Reconnect
     lock = target.deps.redis.lock(
-        f"leap:lock:credential:{target.credential.id}",
+        keys.credential_lock(target.credential.id),
         timeout=CREDENTIAL_LOCK_SECONDS,
         blocking_timeout=CREDENTIAL_LOCK_SECONDS + 30,
     )

@@ -38,7 +38,7 @@ from integrations.youtube import (
     YouTubeError,
     YouTubeTransient,
 )
-from jobs import files
+from jobs import files, keys
 from jobs.publish.errors import PublishFailure, Reconnect, Transient
 from jobs.publish.resume import YouTubeResume
 from jobs.publish.spec import Platform
@@ -175,7 +175,7 @@ async def _quota_wait(target: Target, reset_at: datetime) -> None:
     when = reset_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     await target.show("quota", time=when)
     told = await target.deps.redis.set(
-        f"leap:publish:quota:{target.recording.id}:{int(reset_at.timestamp())}",
+        keys.publish_quota_notice(target.recording.id, int(reset_at.timestamp())),
         1,
         nx=True,
         ex=2 * 24 * 3600,
