@@ -22,3 +22,4 @@ bench: setup
 	.venv/bin/python -m bench.transcribe
 	.venv/bin/python -m bench.queue
 	.venv/bin/python -m bench.bot
+	.venv/bin/python -m bench.find

@@ -3,7 +3,7 @@
 A sweep runs when an io worker starts and every RECOVERY_INTERVAL seconds. For each
 unfinished recording's current stage, and each publication still pending or uploading:
 
-- its lease is held (jobs.worker): a live worker runs it, nothing to do;
+- its lease is held (jobs.presence): a live worker runs it, nothing to do;
 - it is queued and not started: it waits for a free worker, nothing to do;
 - arq marks it started but nobody holds its lease: its worker died. If it still looks so a
   heartbeat period later (a worker that has just started a job takes the lease a moment after
@@ -58,7 +58,8 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-# Keys the workers (jobs.worker) and this sweep share; arq's own are read, never renamed.
+# Keys the workers (jobs.presence) and this sweep share (named in jobs.keys); arq's own are
+# read, never renamed.
 LEASE_KEY = keys.LEASE
 WAKE_CHANNEL = keys.WAKE
 EPOCH_KEY = keys.EPOCH

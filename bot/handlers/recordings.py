@@ -38,7 +38,7 @@ from bot.filters import IsAdmin, OwnRecording, refuse_foreign, refuse_non_admin
 from bot.handlers.usage import edit_quietly
 from bot.keyboards import recordings as keyboards
 from bot.recordings_csv import recordings_csv
-from jobs import cards, control
+from jobs import cards, control, progress
 from jobs.cards import RetryCb
 from jobs.publish import archive_name, outcome_lines
 from leap.settings import Settings
@@ -201,7 +201,7 @@ async def cancel_pressed(
     await show_card(query, session, recording, callback_data.page, _)
     if recording.chat_id is not None and recording.progress_message_id is not None:
         summaries = dict(recording.media.get("summaries") or {})
-        await cards.paced_edit(
+        await progress.paced_edit(
             bot,
             arq,
             recording.chat_id,

@@ -64,9 +64,6 @@ from jobs.cards.review_text import (
     trimmed_line,
 )
 from jobs.cards.text import MAX_TEXT, clip, fit, safe
-
-# The bot settles a progress message it stopped (Cancel) with the pace the workers keep.
-from jobs.progress import paced_edit
 from jobs.publish.metadata import display_name
 
 __all__ = [
@@ -96,7 +93,6 @@ __all__ = [
     "fit",
     "metadata_chapters",
     "offered_platforms",
-    "paced_edit",
     "pipeline_finished",
     "platform_name",
     "publishing_ended",
