@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -120,3 +120,19 @@ async def with_retries(
             delay,
         )
         await asyncio.sleep(delay)
+
+
+async def gather_all(jobs: Sequence[Awaitable[T]]) -> list[T]:
+    """Await requests together, results in order: the first failure cancels the rest (no
+    point paying for answers that will be thrown away) and is raised."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            raise failure
+    return [task.result() for task in tasks]

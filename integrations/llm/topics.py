@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from openai import AsyncOpenAI
 
@@ -41,21 +40,6 @@ from pipeline.topics import Topics, normalize
 from pipeline.transcript import Transcript
 
 log = logging.getLogger(__name__)
-
-
-async def _gather_all(jobs: Sequence[Any]) -> list[Any]:
-    """Await coroutines together; the first failure cancels the rest and is raised."""
-    tasks = [asyncio.ensure_future(job) for job in jobs]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-    return [task.result() for task in tasks]
 
 
 async def extract_topics(
@@ -105,7 +89,7 @@ async def extract_topics(
                 found = await chat.topics(map_system, map_request(index, windows, duration))
             return clamped(found, windows[index].start, windows[index].end)
 
-        parts: list[Topics] = await _gather_all([read(i) for i in range(len(windows))])
+        parts: list[Topics] = await ai_retry.gather_all([read(i) for i in range(len(windows))])
         if len(parts) == 1:
             return normalize(parts[0], duration)
 

@@ -156,17 +156,7 @@ class OpenAICompatible:
             return offset, transcript
 
         async with self._client_factory() as client:
-            tasks = [asyncio.create_task(one(client, i)) for i in range(len(chunks))]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-            failed = [t.exception() for t in tasks if not t.cancelled() and t.exception()]
-            if failed:
-                raise failed[0]  # type: ignore[misc]
-            parts = [t.result() for t in tasks]
+            parts = await ai_retry.gather_all([one(client, i) for i in range(len(chunks))])
         return Transcript.merge(parts)
 
     def _checked_size(self, path: Path) -> int:
