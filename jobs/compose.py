@@ -4,6 +4,10 @@ The workspace's template is a person's text: it renders in `pipeline.template_ru
 process, so a costly one cannot stall the worker's event loop (the bot's too, under `leap run`).
 A template that is too costly fails the stage with a message saying so; one that cannot render
 fails it with the renderer's reason. Either way the person can change it and try again.
+
+When the stage runs again for a recording under review (its chapters made again), the title
+and description the person wrote on the card stay theirs: they go in as variables, as the
+card's own edits compose them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from pipeline.transcript import Transcript
 from storage import repo
+from storage.models import Recording
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +46,10 @@ async def compose(job: StageJob) -> None:
             workspace_templates.append(templates.Template.model_validate(row.body))
         except ValueError:
             log.warning("template %s of workspace %s is invalid", row.id, row.workspace_id)
-    facts = recording_facts(recording)
-    template = templates.match_template(workspace_templates, facts)
+    facts: dict[str, object] = dict(recording_facts(recording))
+    template = _with_persons_texts(
+        templates.match_template(workspace_templates, facts), facts, recording
+    )
     try:
         metadata = await template_runner.compose_metadata(template, facts, found, duration)
     except templates.TemplateTooCostly as exc:
@@ -72,6 +79,20 @@ async def compose(job: StageJob) -> None:
         }
     )
     job.summarize(job._("progress.compose_done", title=html.escape(metadata.title)))
+
+
+def _with_persons_texts(
+    template: templates.Template, facts: dict[str, object], recording: Recording
+) -> templates.Template:
+    review = recording.media.get("review") or {}
+    changes: dict[str, str] = {}
+    if review.get("title"):
+        facts["custom_title"] = str(review["title"])
+        changes["title_template"] = "{{ custom_title }}"
+    if review.get("description"):
+        facts["custom_description"] = str(review["description"])
+        changes["description_template"] = "{{ custom_description }}\n\n{{ chapters }}"
+    return template.model_copy(update=changes) if changes else template
 
 
 def found_language(folder: Path) -> str | None:

@@ -13,6 +13,10 @@ Rules:
   so the next press sees it.
 - A title, description or topic list the recording's template cannot render raises
   TemplateError, having written nothing; a refused title or description is rolled back.
+- Making the chapters again (fewer, usual or more) keeps the choice in the recording's
+  options and sends it back to the topics stage only, the way Retry queues a stage: the
+  trimmed video and the transcript stay, and the stages after topics follow as usual, ending
+  in a new review card.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobs import cards, control
+from jobs.enqueue import enqueue_stage
 from jobs.publish import platforms_for
 from pipeline.templates import TemplateError
+from pipeline.templates.models import GRANULARITIES
 from pipeline.timecodes import Chapter
 from storage import repo
 from storage.files import MediaStore
-from storage.models import Recording, RecordingStatus
+from storage.models import Recording, RecordingStatus, StageStatus
 
 __all__ = [
     "NothingChosen",
@@ -39,8 +45,12 @@ __all__ = [
     "change_title",
     "discard",
     "publish",
+    "rechapter",
     "toggle_platform",
 ]
+
+# The stage that makes the chapters; those after it (subtitles, compose) follow by themselves.
+TOPICS_STAGE = "topics"
 
 
 class PlatformChoice(enum.Enum):
@@ -136,6 +146,28 @@ async def change_chapters(
     await control.save_chapters(session, store, recording, chapters)
     await _audit(session, recording, user_id, "topics_changed", how=how, count=len(chapters))
     await session.commit()
+
+
+async def rechapter(
+    session: AsyncSession, redis: ArqRedis, recording: Recording, granularity: str, user_id: int
+) -> None:
+    """Make the recording's chapters again, ``granularity`` ("fewer", "normal", "more").
+
+    Commits before queueing, because the worker must see the recording waiting for its
+    topics stage before it picks the job up.
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"no such granularity: {granularity}")
+    recording.options = {**recording.options, "granularity": granularity}
+    run = await repo.stage_run(session, recording.workspace_id, recording.id, TOPICS_STAGE)
+    run.status = StageStatus.PENDING
+    run.error = None
+    recording.stage = TOPICS_STAGE
+    # Any non-final status lets the runner take the stage; it sets the precise one itself.
+    recording.status = RecordingStatus.PROCESSING
+    await _audit(session, recording, user_id, "topics_changed", how=f"granularity_{granularity}")
+    await session.commit()
+    await enqueue_stage(redis, recording.workspace_id, recording.id, TOPICS_STAGE)
 
 
 async def _recompose(session: AsyncSession, store: MediaStore, recording: Recording) -> None:

@@ -34,6 +34,7 @@ from jobs import control, files
 from jobs.facts import recording_facts
 from jobs.publish import PLATFORMS
 from pipeline import template_runner, templates
+from pipeline.templates.models import GRANULARITIES
 from pipeline.topics import Topics
 from storage import repo
 from storage.files import MediaStore
@@ -59,8 +60,8 @@ __all__ = [
 
 # What one edit prompt changes; the bot maps its buttons onto these.
 TITLE, DESCRIPTION, KEYWORDS, PRIORITY = "title", "description", "keywords", "priority"
-# What one press of a card switch turns.
-AUTO, ENABLED, PLATFORM = "auto", "enabled", "platform"
+# What one press of a card switch turns; the granularity goes round fewer → normal → more.
+AUTO, ENABLED, PLATFORM, GRANULARITY = "auto", "enabled", "platform", "granularity"
 
 
 class TemplateFileError(ValueError):
@@ -164,6 +165,11 @@ def toggled(body: Mapping[str, Any], switch: str, platform: str = "") -> dict[st
         changed["auto_publish"] = not changed.get("auto_publish", False)
     elif switch == ENABLED:
         changed["enabled"] = not changed.get("enabled", True)
+    elif switch == GRANULARITY:
+        order = GRANULARITIES
+        current = changed.get("granularity")
+        at = order.index(current) if current in order else order.index("normal")
+        changed["granularity"] = order[(at + 1) % len(order)]
     else:
         if platform not in PLATFORMS:
             return None

@@ -4,6 +4,9 @@ Whichever method found them, the topics written are the chapters a person will s
 starts on its first words (never in a pause or a break), and topics too close to make a
 chapter of their own are folded away here, so the progress message counts what the card
 shows.
+
+How finely a lecture is cut (granularity: "fewer", "normal", "more") is the recording's own
+choice from its review card (``options["granularity"]``), else its template's.
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from integrations import llm
-from jobs import files
+from jobs import control, files
+from jobs.facts import recording_facts
 from jobs.runner import StageJob, stage
 from leap.settings import Settings
 from pipeline import offline_topics
+from pipeline.templates.models import GRANULARITIES
 from pipeline.topics import Topics, chapter_spaced, normalize, on_first_words
 from pipeline.transcript import Transcript
+from storage.models import Recording
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +38,43 @@ async def topics(job: StageJob) -> None:
     duration = float(recording.media.get("trim", {}).get("duration") or transcript.duration)
     job.report(job._("progress.topics"))
 
-    found, method = await find_topics(job.deps.settings, transcript, duration)
+    async with job.deps.sessions() as session:
+        granularity = await recording_granularity(session, recording)
+    found, method = await find_topics(job.deps.settings, transcript, duration, granularity)
     files.write_text(folder / files.TOPICS, found.dump_json())
-    job.save(media={"topics": {"count": len(found.topics), "method": method}})
+    job.save(
+        media={"topics": {"count": len(found.topics), "method": method, "granularity": granularity}}
+    )
     job.summarize(job._("progress.topics_done", count=len(found.topics)))
 
 
+async def recording_granularity(session: AsyncSession, recording: Recording) -> str:
+    """The recording's own granularity when it chose one, else its template's."""
+    chosen = recording.options.get("granularity")
+    if chosen in GRANULARITIES:
+        return str(chosen)
+    template = await control.matched_template(session, recording, recording_facts(recording))
+    return template.granularity
+
+
 async def find_topics(
-    settings: Settings, transcript: Transcript, duration: float
+    settings: Settings, transcript: Transcript, duration: float, granularity: str = "normal"
 ) -> tuple[Topics, str]:
     """Topics and the method that found them: "llm" when a key is set, else "offline"."""
-    found = await _with_llm(settings, transcript, duration)
+    found = await _with_llm(settings, transcript, duration, granularity)
     method = "llm"
     if found is None:
-        found = await asyncio.to_thread(offline_topics.extract_topics, transcript, duration)
+        found = await asyncio.to_thread(
+            offline_topics.extract_topics, transcript, duration, granularity=granularity
+        )
         method = "offline"
     found = on_first_words(normalize(found, duration), transcript.words())
     return chapter_spaced(found, duration), method
 
 
-async def _with_llm(settings: Settings, transcript: Transcript, duration: float) -> Topics | None:
+async def _with_llm(
+    settings: Settings, transcript: Transcript, duration: float, granularity: str
+) -> Topics | None:
     if settings.llm_api_key is None:
         return None
     try:
@@ -60,6 +85,7 @@ async def _with_llm(settings: Settings, transcript: Transcript, duration: float)
             api_key=settings.llm_api_key.get_secret_value(),
             model=settings.llm_model,
             language=transcript.language,
+            granularity=granularity,
         )
     except llm.TopicsError as exc:
         # The offline method still gives usable chapters; a person reviews them anyway.

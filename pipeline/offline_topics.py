@@ -126,14 +126,19 @@ def _content_words(text: str) -> list[str | None]:
     return result[:-1]
 
 
-def _target_count(duration: float) -> tuple[int, int]:
+# How many more topics than usual each granularity asks for; the fewest accepted stays.
+GRANULARITY_SCALE = {"fewer": 0.5, "normal": 1.0, "more": 2.0}
+
+
+def _target_count(duration: float, granularity: str = "normal") -> tuple[int, int]:
     """How many topics to aim for and the fewest to accept, for a recording this long."""
+    scale = GRANULARITY_SCALE.get(granularity, 1.0)
     if duration >= 600:
-        target = min(15, max(3, round(duration / 420)))
-        return target, 3
+        target = min(round(15 * scale), max(3, round(duration / 420 * scale)))
+        return max(3, target), 3
     if duration >= 60:
         # About one topic per two minutes: a 5.7-minute talk in three parts gets three.
-        return max(1, min(3, round(duration / 120))), 1
+        return max(1, min(round(3 * scale), round(duration / 120 * scale))), 1
     return 1, 1
 
 
@@ -497,13 +502,17 @@ def _fallback_title(segments: Sequence[Segment], start: float, end: float) -> st
 
 
 def extract_topics(
-    transcript: Transcript, duration: float | None = None, min_pause: float = 180.0
+    transcript: Transcript,
+    duration: float | None = None,
+    min_pause: float = 180.0,
+    granularity: str = "normal",
 ) -> Topics:
     """Topics with timecodes, titles and a summary for ``transcript``, without any service.
 
     ``duration`` is the video's length (the transcript's end when not given).
     Recordings over ten minutes get at least three topics; boundaries fall on
     segment starts. Pauses longer than ``min_pause`` seconds become breaks.
+    ``granularity`` ("fewer", "normal", "more") halves or doubles the topics aimed for.
     """
     segments = [s for s in transcript.segments if s.text]
     if duration is None:
@@ -511,7 +520,7 @@ def extract_topics(
     if not segments or duration <= 0:
         return normalize(Topics(), max(duration, 0.0))
 
-    target, minimum = _target_count(duration)
+    target, minimum = _target_count(duration, granularity)
     bin_seconds = max(5.0, min(30.0, duration / 120))
     count = max(1, math.ceil(duration / bin_seconds))
 

@@ -2,10 +2,10 @@
 
 Permissions are the routers' shape, each router built right above the handlers it carries:
 only admins get past `_admin_router()`'s filter, so only they choose the platforms, publish
-and discard; members preview and correct (`_members_router()`, and the topic editor in
-`bot.handlers.topic_editor`); everyone else who presses a card's button reaches the
-refusals. Every button names its recording, which `OwnRecording` looks up within the chat's
-workspace before any handler here runs.
+and discard; members preview and correct, and have the chapters made again, fewer or more
+(`_members_router()`, and the topic editor in `bot.handlers.topic_editor`); everyone else
+who presses a card's button reaches the refusals. Every button names its recording, which
+`OwnRecording` looks up within the chat's workspace before any handler here runs.
 
 The handlers check and answer; what a press changes is `jobs.review_actions`', the card
 itself `jobs.cards`'.
@@ -30,6 +30,8 @@ from bot.review_chat import answered_recording, prompt, under_review
 from integrations import telegram_channel
 from jobs import cards, review_actions
 from jobs.cards import PlatformCb, ReviewCb
+from jobs.cards.callbacks import GranularityCb
+from jobs.cards.review_text import granularity
 from jobs.publish import PlatformRefused
 from jobs.review_actions import NothingChosen, PlatformChoice
 from locales import Translator
@@ -184,8 +186,34 @@ def _members_router() -> Router:
     members.callback_query.register(
         preview, ReviewCb.filter(F.action == cards.PREVIEW), OwnRecording()
     )
+    members.callback_query.register(regranulate, GranularityCb.filter(), OwnRecording())
     members.message.register(text_answered, Answering(*TEXT_ASKS))
     return members
+
+
+async def regranulate(
+    query: CallbackQuery,
+    callback_data: GranularityCb,
+    recording: Recording,
+    session: AsyncSession,
+    store: MediaStore,
+    arq: ArqRedis,
+    bot: Bot,
+    _: Translator,
+) -> None:
+    """Fewer, usual or more chapters: only the topics stage runs again, and a new card follows."""
+    if not await under_review(query, recording, _):
+        return
+    if callback_data.g == granularity(recording):
+        await query.answer(_("granularity.already"))
+        return
+    try:
+        await review_actions.rechapter(session, arq, recording, callback_data.g, query.from_user.id)
+    except ValueError:
+        await query.answer()
+        return
+    await query.answer(_("granularity.started"))
+    await cards.refresh_review_card(bot, session, store, recording)
 
 
 async def preview(
@@ -294,6 +322,6 @@ def _refused_router() -> Router:
         refuse_non_admin, ReviewCb.filter(F.action.in_(ADMIN_ACTIONS)), OwnRecording()
     )
     refused.callback_query.register(refuse_non_admin, PlatformCb.filter(), OwnRecording())
-    for data in (ReviewCb, PlatformCb):
+    for data in (ReviewCb, PlatformCb, GranularityCb):
         refused.callback_query.register(refuse_foreign, data.filter())
     return refused

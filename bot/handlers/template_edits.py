@@ -6,7 +6,7 @@ refusals answer anyone else who presses a change or sends a template file.
 
 - A template is made in a short dialogue (name, keywords, title, description; "-" keeps a
   default) or from a YAML/JSON file of at most MAX_FILE_BYTES, and changed one field or
-  switch at a time from its card.
+  switch at a time from its card (the chapters switch goes round fewer, usual, more).
 - An answer that makes no valid template is refused with what is wrong, and the dialogue
   asks that step again; nothing is stored. The steps themselves (validate, store, audit)
   are `jobs.template_service`'s.
@@ -63,6 +63,7 @@ _SWITCHES = {
     cb.AUTO: template_service.AUTO,
     cb.ENABLED: template_service.ENABLED,
     cb.PLATFORM: template_service.PLATFORM,
+    keyboards.GRANULARITY: template_service.GRANULARITY,
 }
 
 

@@ -14,6 +14,8 @@ from pipeline.templates import Template
 from storage.models import Template as TemplateRow
 
 _LABEL = 40
+# The template card's switch of how finely its recordings are cut into chapters.
+GRANULARITY = "gra"
 
 
 def template_list(_: Translator, rows: Sequence[TemplateRow]) -> InlineKeyboardMarkup:
@@ -43,6 +45,10 @@ def template_card(
     )
     enabled = _("tpl.button_enabled") if template.enabled else _("tpl.button_disabled")
     builder.button(text=enabled, callback_data=TplCb(action=cb.ENABLED, tpl=row_id))
+    builder.button(
+        text=_("granularity.template_button", choice=_(f"granularity.{template.granularity}")),
+        callback_data=TplCb(action=GRANULARITY, tpl=row_id),
+    )
     for platform in platforms:
         mark = "✅" if platform in template.platforms else "▫️"
         builder.button(
@@ -53,7 +59,7 @@ def template_card(
     builder.button(text=_("tpl.button_file"), callback_data=TplCb(action=cb.FILE, tpl=row_id))
     builder.button(text=_("tpl.button_delete"), callback_data=TplCb(action=cb.DELETE, tpl=row_id))
     builder.button(text=_("tpl.button_list"), callback_data=TplCb(action=cb.LIST))
-    builder.adjust(2, 2, 2, *([2] * (len(platforms) // 2)), *([1] * (len(platforms) % 2)), 2, 2)
+    builder.adjust(2, 2, 2, 1, *([2] * (len(platforms) // 2)), *([1] * (len(platforms) % 2)), 2, 2)
     return builder.as_markup()
 
 

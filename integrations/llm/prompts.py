@@ -9,7 +9,9 @@ Rules it keeps:
 - Every system prompt shows the one JSON shape the model must answer in (:data:`SHAPE`)
   and asks for titles and summaries in the transcript's language, named in English.
 - A main topic is asked for about every :data:`SECONDS_PER_TOPIC` seconds: between
-  :data:`MIN_TOPICS` and :data:`MAX_TOPICS` for the lecture, at least one per window.
+  :data:`MIN_TOPICS` and :data:`MAX_TOPICS` for the lecture, at least one per window. A
+  granularity ("fewer", "more") scales that count by :data:`GRANULARITY_SCALE` within the
+  same bounds and says in words which kind of chapters is wanted (:data:`GRANULARITY_ASK`).
 - The reduce request carries only the windows' results (summaries, topics with their
   times, breaks), never the transcript.
 """
@@ -25,6 +27,14 @@ from pipeline.transcript import Transcript
 # A main topic per this many seconds of lecture, within the bounds below.
 SECONDS_PER_TOPIC = 8 * 60
 MIN_TOPICS, MAX_TOPICS = 3, 20
+# How many more main topics than usual each granularity asks for.
+GRANULARITY_SCALE = {"fewer": 0.5, "normal": 1.0, "more": 2.0}
+# What the request says besides the numbers, so the model knows why they changed.
+GRANULARITY_ASK = {
+    "fewer": "Make fewer, broader chapters: merge neighbouring topics into one.",
+    "normal": "",
+    "more": "Make more, finer chapters: split long topics into their parts.",
+}
 
 LANGUAGES = {
     "en": "English",
@@ -83,16 +93,24 @@ Rules:
 - "summary": two or three sentences in {language} on what the whole lecture covers."""
 
 
-def topic_target(seconds: float) -> tuple[int, int, int]:
+def topic_target(seconds: float, granularity: str = "normal") -> tuple[int, int, int]:
     """(low, about, high) number of main topics for a stretch of lecture this long."""
-    about = round(max(seconds, 0.0) / SECONDS_PER_TOPIC)
+    scale = GRANULARITY_SCALE.get(granularity, 1.0)
+    about = round(max(seconds, 0.0) / SECONDS_PER_TOPIC * scale)
     about = min(MAX_TOPICS, max(MIN_TOPICS, about))
     return max(2, about - 2), about, about + 3
 
 
-def window_target(seconds: float) -> tuple[int, int, int]:
-    about = max(1, round(max(seconds, 0.0) / SECONDS_PER_TOPIC))
+def window_target(seconds: float, granularity: str = "normal") -> tuple[int, int, int]:
+    scale = GRANULARITY_SCALE.get(granularity, 1.0)
+    about = max(1, round(max(seconds, 0.0) / SECONDS_PER_TOPIC * scale))
     return max(1, about - 1), about, about + 2
+
+
+def granularity_ask(granularity: str) -> str:
+    """The sentence a request adds for a granularity, with a leading space; "" for normal."""
+    ask = GRANULARITY_ASK.get(granularity, "")
+    return f" {ask}" if ask else ""
 
 
 @dataclass(frozen=True)
@@ -143,33 +161,38 @@ def outline(index: int, count: int, window: Window, part: Topics) -> str:
     return "\n".join(lines)
 
 
-def map_request(index: int, windows: list[Window], duration: float) -> str:
+def map_request(
+    index: int, windows: list[Window], duration: float, granularity: str = "normal"
+) -> str:
     """The user message asking for the topics of window ``index``."""
     window = windows[index]
     if len(windows) == 1:
-        low, about, high = topic_target(duration)
+        low, about, high = topic_target(duration, granularity)
         scope = f"Lecture length: {format_hms(duration)}."
     else:
-        low, about, high = window_target(window.end - window.start)
+        low, about, high = window_target(window.end - window.start, granularity)
         scope = (
             f"This is part {index + 1} of {len(windows)} of one lecture, from "
             f"{format_hms(window.start)} to {format_hms(window.end)}; the summary "
             "describes this part only."
         )
     return (
-        f"{scope} Find about {about} main topics (between {low} and {high}).\n\n"
+        f"{scope} Find about {about} main topics (between {low} and {high})."
+        f"{granularity_ask(granularity)}\n\n"
         "Transcript:\n" + "\n".join(window.lines)
     )
 
 
-def reduce_request(duration: float, windows: list[Window], parts: list[Topics]) -> str:
+def reduce_request(
+    duration: float, windows: list[Window], parts: list[Topics], granularity: str = "normal"
+) -> str:
     """The user message asking for the lecture's topics from the windows' results."""
-    low, about, high = topic_target(duration)
+    low, about, high = topic_target(duration, granularity)
     outlines = "\n\n".join(
         outline(i + 1, len(parts), w, p)
         for i, (w, p) in enumerate(zip(windows, parts, strict=True))
     )
     return (
         f"Lecture length: {format_hms(duration)}. Make about {about} main topics "
-        f"(between {low} and {high}).\n\n{outlines}"
+        f"(between {low} and {high}).{granularity_ask(granularity)}\n\n{outlines}"
     )

@@ -50,6 +50,7 @@ async def extract_topics(
     api_key: str | None,
     model: str,
     language: str,
+    granularity: str = "normal",
     max_chars_per_window: int = 24_000,
     concurrency: int = 3,
     max_attempts: int = 5,
@@ -63,6 +64,7 @@ async def extract_topics(
 
     ``client_factory`` makes the client (the default is ``AsyncOpenAI`` on
     ``base_url`` with ``api_key``, SDK retries off); the client is closed when done.
+    ``granularity`` ("fewer", "normal", "more") scales how many topics are asked for.
     Raises :class:`TopicsError`.
     """
     windows = cut_windows(transcript, duration, max(200, max_chars_per_window))
@@ -86,7 +88,9 @@ async def extract_topics(
 
         async def read(index: int) -> Topics:
             async with gate:
-                found = await chat.topics(map_system, map_request(index, windows, duration))
+                found = await chat.topics(
+                    map_system, map_request(index, windows, duration, granularity)
+                )
             return clamped(found, windows[index].start, windows[index].end)
 
         parts: list[Topics] = await ai_retry.gather_all([read(i) for i in range(len(windows))])
@@ -98,7 +102,7 @@ async def extract_topics(
             | {s.start for p in parts for t in p.topics for s in t.subtopics}
         )
         reduce_system = REDUCE_SYSTEM.format(shape=SHAPE, language=language_named)
-        user = reduce_request(duration, windows, parts)
+        user = reduce_request(duration, windows, parts, granularity)
         try:
             final = snapped(await chat.topics(reduce_system, user), candidates)
         except TopicsError as exc:

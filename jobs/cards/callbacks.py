@@ -3,7 +3,7 @@
 The bot's handlers filter on these same classes, so a button a worker posted and the handler
 that answers it cannot disagree. The rules every callback here keeps:
 
-- a short, versioned prefix (``rt1``, ``rv1``, ``rp1``, ``ro1``): a change in what a button
+- a short, versioned prefix (``rt1``, ``rv1``, ``rp1``, ``rg1``, ``ro1``): a change in what a button
   carries gets a new prefix, so a button left on an old card is never read with a new meaning;
 - ids and short action names only, well under Telegram's 64 bytes; whoever handles a press
   re-checks that the recording belongs to the chat's workspace and that the presser may act.
@@ -26,6 +26,13 @@ class ReviewCb(CallbackData, prefix="rv1"):
 class PlatformCb(CallbackData, prefix="rp1"):
     rec: int
     p: str
+
+
+class GranularityCb(CallbackData, prefix="rg1"):
+    """Make the recording's chapters again, fewer, as usual or more (``g``)."""
+
+    rec: int
+    g: str
 
 
 PUBLISH = "pub"

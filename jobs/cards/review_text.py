@@ -8,9 +8,11 @@
 - Chapters are shown as they will be published: nothing is padded to YouTube's minimum, and
   the card says what YouTube's description will lack instead. Quality warnings (at most ten)
   follow the chapters.
-- While the recording awaits review the card has the platform toggles and the review buttons;
-  after Publish it has one line per platform, and once every platform has an outcome, the
-  buttons that still apply: Publish again (where it can), Delete.
+- While the recording awaits review the card has the platform toggles, the review buttons and
+  a row choosing how finely the chapters are cut (fewer, usual, more; the current one ticked);
+  while its chapters are made again it says so, without buttons. After Publish it has one
+  line per platform, and once every platform has an outcome, the buttons that still apply:
+  Publish again (where it can), Delete.
 """
 
 from __future__ import annotations
@@ -27,12 +29,21 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from jobs import control, files
-from jobs.cards.callbacks import AGAIN, DELETE, REVIEW_ACTIONS, OutcomeCb, PlatformCb, ReviewCb
+from jobs.cards.callbacks import (
+    AGAIN,
+    DELETE,
+    REVIEW_ACTIONS,
+    GranularityCb,
+    OutcomeCb,
+    PlatformCb,
+    ReviewCb,
+)
 from jobs.cards.platforms import platform_name
 from jobs.cards.text import clip, fit
 from jobs.publish.metadata import display_name
 from locales import gettext
 from locales.format import duration, language_name
+from pipeline.templates.models import GRANULARITIES
 from pipeline.timecodes import MIN_CHAPTERS, Chapter, format_tc
 from storage.files import MediaStore
 from storage.models import Publication, PublicationStatus, Recording, RecordingStatus
@@ -78,6 +89,14 @@ def flag_text(lang: str, flag: dict[str, str]) -> str:
     if text == key:
         text = gettext(lang, "review.flag_other", code=html.escape(str(flag.get("code"))))
     return text
+
+
+def granularity(recording: Recording) -> str:
+    """How finely the recording's chapters are cut: its own choice, else what the stage used."""
+    chosen = recording.options.get("granularity") or recording.media.get("topics", {}).get(
+        "granularity"
+    )
+    return str(chosen) if chosen in GRANULARITIES else "normal"
 
 
 def recording_title(recording: Recording, metadata: dict[str, Any]) -> str:
@@ -172,6 +191,9 @@ def review_text(
             lines.append(_("review.publish_to", platforms=names))
         else:
             lines.append(_("review.choose_platforms"))
+    elif recording.stage is not None:
+        # Back in the pipeline: its chapters are being made again.
+        lines.append(_("granularity.redoing", choice=_(f"granularity.{granularity(recording)}")))
     else:
         lines.append(_(f"review.status_{status.value}") if _has(lang, status) else status.value)
         lines += [clip(line) for line in publishing]
@@ -204,10 +226,16 @@ def review_keyboard(
             text=gettext(lang, f"review.button_{action}"),
             callback_data=ReviewCb(action=action, rec=rec),
         )
+    current = granularity(recording)
+    for choice in GRANULARITIES:
+        label = gettext(lang, f"granularity.button_{choice}")
+        if choice == current:
+            label = gettext(lang, "granularity.chosen", label=label)
+        builder.button(text=label, callback_data=GranularityCb(rec=rec, g=choice))
     toggle_rows = [2] * ((len(connected) + 1) // 2)
     if len(connected) % 2:
         toggle_rows[-1] = 1
-    builder.adjust(*toggle_rows, 1, 3, 2)
+    builder.adjust(*toggle_rows, 1, 3, 2, 3)
     return builder.as_markup()
 
 

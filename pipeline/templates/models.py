@@ -7,6 +7,8 @@ Rules:
 - The enabled template with the highest priority whose rules hold applies; ties keep the
   given order; when none does, DEFAULT_TEMPLATE (title as sent, a description of course,
   lecturer, date, summary and chapters) does.
+- ``granularity`` says how finely the topics stage cuts a lecture into chapters ("fewer",
+  "normal", "more"); a recording's own choice on its review card overrides it.
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ __all__ = [
     "DEFAULT_DESCRIPTION_TEMPLATE",
     "DEFAULT_TEMPLATE",
     "DEFAULT_TITLE_TEMPLATE",
+    "GRANULARITIES",
     "MAX_TAGS",
+    "Granularity",
     "Template",
     "match_template",
 ]
 
 Privacy = Literal["public", "unlisted", "private"]
+Granularity = Literal["fewer", "normal", "more"]
+GRANULARITIES: tuple[Granularity, ...] = ("fewer", "normal", "more")
 
 # A template's own tags; each may be a small template itself. YouTube takes 500 characters of
 # tags in all, so more could never be published anyway.
@@ -70,6 +76,7 @@ class Template(BaseModel):
     thumbnail: str | None = None
     auto_publish: bool = False
     platforms: list[str] = Field(default_factory=list)
+    granularity: Granularity = "normal"
 
     @field_validator("title_template", "description_template")
     @classmethod
