@@ -79,8 +79,7 @@ __all__ = ["LocalWhisper", "bundled_model_path", "load_model", "model_languages"
 log = logging.getLogger(__name__)
 
 RATE = asr_audio.RATE
-# faster-whisper's voice-activity model reads up to 320 s in one batch, and its working memory
-# grows with the batch: pieces of 150 s keep a process under 600 MB where 300 s took 700.
+# faster-whisper's VAD reads up to 320 s at once: 150 s pieces keep memory under 600 MB.
 PIECE_SECONDS = 150.0
 """Longest piece handed to faster-whisper at once: cost and memory stay flat beyond it."""
 WINDOW_SECONDS = 20.0
