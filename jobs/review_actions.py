@@ -13,6 +13,9 @@ Rules:
   so the next press sees it.
 - A title, description or topic list the recording's template cannot render raises
   TemplateError, having written nothing; a refused title or description is rolled back.
+- A person's summary replaces the one in topics.json and the recording's media (marked as
+  theirs, so it outlives the chapters being made again) and is composed into metadata.json;
+  one the template cannot render leaves both files as they were.
 - Making the chapters again (fewer, usual or more) keeps the choice in the recording's
   options and sends it back to the topics stage only, the way Retry queues a stage: the
   trimmed video and the transcript stay, and the stages after topics follow as usual, ending
@@ -21,33 +24,42 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from typing import Any
 
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jobs import cards, control
+from integrations.llm.summary import MAX_SUMMARY_CHARS
+from jobs import cards, control, files
 from jobs.enqueue import enqueue_stage
 from jobs.publish import platforms_for
 from pipeline.templates import TemplateError
 from pipeline.templates.models import GRANULARITIES
 from pipeline.timecodes import Chapter
+from pipeline.topics import Topics
 from storage import repo
 from storage.files import MediaStore
 from storage.models import Recording, RecordingStatus, StageStatus
 
 __all__ = [
+    "MAX_SUMMARY_CHARS",
+    "PERSON",
     "NothingChosen",
     "PlatformChoice",
     "change_chapters",
     "change_description",
+    "change_summary",
     "change_title",
     "discard",
     "publish",
     "rechapter",
     "toggle_platform",
 ]
+
+# Where a summary a person wrote comes from (the topics stage keeps such a summary).
+PERSON = "person"
 
 # The stage that makes the chapters; those after it (subtitles, compose) follow by themselves.
 TOPICS_STAGE = "topics"
@@ -127,6 +139,34 @@ async def change_description(
     cards.set_review_state(recording, description=text)
     await _recompose(session, store, recording)
     await _audit(session, recording, user_id, "description_changed", chars=len(text))
+    await session.commit()
+
+
+async def change_summary(
+    session: AsyncSession, store: MediaStore, recording: Recording, text: str, user_id: int
+) -> None:
+    """The person's own summary, into topics.json and, through the template, metadata.json."""
+    ws, rec = recording.workspace_id, recording.id
+    path = await store.fetch(ws, rec, files.TOPICS)
+    try:
+        earlier = Topics.load_json(path)
+    except (OSError, ValueError):
+        earlier = Topics()
+    folder = store.recording_dir(ws, rec)
+    await asyncio.to_thread(
+        files.write_text,
+        folder / files.TOPICS,
+        earlier.model_copy(update={"summary": text}).dump_json(),
+    )
+    await store.put(ws, rec, files.TOPICS)
+    recording.media = {**recording.media, "summary": {"text": text, "source": PERSON}}
+    try:
+        await _recompose(session, store, recording)
+    except TemplateError:
+        await asyncio.to_thread(files.write_text, folder / files.TOPICS, earlier.dump_json())
+        await store.put(ws, rec, files.TOPICS)
+        raise
+    await _audit(session, recording, user_id, "summary_changed", chars=len(text))
     await session.commit()
 
 

@@ -7,6 +7,11 @@ shows.
 
 How finely a lecture is cut (granularity: "fewer", "normal", "more") is the recording's own
 choice from its review card (``options["granularity"]``), else its template's.
+
+The summary found is kept in the recording's media with where it came from (``summary``:
+"llm", "opening" for the offline method's opening sentences, "missing" when the model's
+stayed unusable, "none" when a recording is too short for one); a summary a person wrote on
+the card ("person") outlives its chapters being made again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from integrations import llm
 from jobs import control, files
 from jobs.facts import recording_facts
+from jobs.review_actions import PERSON
 from jobs.runner import StageJob, stage
 from leap.settings import Settings
 from pipeline import offline_topics
@@ -41,11 +47,27 @@ async def topics(job: StageJob) -> None:
     async with job.deps.sessions() as session:
         granularity = await recording_granularity(session, recording)
     found, method = await find_topics(job.deps.settings, transcript, duration, granularity)
+    summary = summary_state(recording, found, method)
+    found = found.model_copy(update={"summary": summary["text"]})
     files.write_text(folder / files.TOPICS, found.dump_json())
     job.save(
-        media={"topics": {"count": len(found.topics), "method": method, "granularity": granularity}}
+        media={
+            "topics": {"count": len(found.topics), "method": method, "granularity": granularity},
+            "summary": summary,
+        }
     )
     job.summarize(job._("progress.topics_done", count=len(found.topics)))
+
+
+def summary_state(recording: Recording, found: Topics, method: str) -> dict[str, str]:
+    """The summary to keep and where it came from."""
+    earlier = recording.media.get("summary") or {}
+    if earlier.get("source") == PERSON and earlier.get("text"):
+        return {"text": str(earlier["text"]), "source": PERSON}
+    text = found.summary.strip()
+    if text:
+        return {"text": text, "source": "llm" if method == "llm" else "opening"}
+    return {"text": "", "source": "missing" if method == "llm" else "none"}
 
 
 async def recording_granularity(session: AsyncSession, recording: Recording) -> str:

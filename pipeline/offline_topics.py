@@ -5,7 +5,8 @@ window before are compared with the words of the window after (cosine of
 bag-of-words vectors). Where the vocabulary changes, similarity dips; the
 deepest dips become topic boundaries (the TextTiling idea, on time instead of
 token counts). Each topic is named after the words and word pairs that are
-frequent in it and rare elsewhere.
+frequent in it and rare elsewhere. The summary is extractive: the opening sentence of each
+of the first chapters, none for a recording under SUMMARY_MIN_SECONDS.
 
 Words are compared by their Snowball stems, Russian or English by the word's own script, so
 the forms of a word ("регуляризация", "регуляризации", "регуляризацию") count as one term;
@@ -465,18 +466,26 @@ def _titles(
     return titles
 
 
-def _summary(transcript: Transcript, max_chars: int = 400) -> str:
-    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(transcript.text()) if s.strip()]
+# A recording shorter than this gets no summary: its opening is all there is to it.
+SUMMARY_MIN_SECONDS = 120.0
+_SUMMARY_SENTENCES = 5
+
+
+def _summary(openings: Sequence[str], duration: float, max_chars: int = 600) -> str:
+    """Extractive: the opening sentence of each of the first chapters (three of a lone one)."""
+    if duration < SUMMARY_MIN_SECONDS:
+        return ""
+    per_chapter = 3 if len(openings) == 1 else 1
     chosen: list[str] = []
     length = 0
-    for sentence in sentences:
-        if len(sentence.split()) < 4:
-            continue
-        if chosen and length + len(sentence) + 1 > max_chars:
-            break
-        chosen.append(sentence)
-        length += len(sentence) + 1
-        if len(chosen) >= 3 or length >= max_chars // 2:
+    for opening in openings:
+        said = [s.strip() for s in _SENTENCE_SPLIT.split(opening) if len(s.split()) >= 4]
+        for sentence in said[:per_chapter]:
+            if chosen and length + len(sentence) + 1 > max_chars:
+                return " ".join(chosen)
+            chosen.append(sentence)
+            length += len(sentence) + 1
+        if len(chosen) >= _SUMMARY_SENTENCES:
             break
     summary = " ".join(chosen)
     if len(summary) > max_chars:
@@ -571,6 +580,8 @@ def extract_topics(
         for start, end, title in zip(starts, ends, titles, strict=True)
     ]
     return normalize(
-        Topics(summary=_summary(transcript), topics=topics, breaks=_breaks(segments, min_pause)),
+        Topics(
+            summary=_summary(openings, duration), topics=topics, breaks=_breaks(segments, min_pause)
+        ),
         duration,
     )

@@ -30,10 +30,10 @@ from bot.review_chat import answered_recording, prompt, under_review
 from integrations import telegram_channel
 from jobs import cards, review_actions
 from jobs.cards import PlatformCb, ReviewCb
-from jobs.cards.callbacks import GranularityCb
+from jobs.cards.callbacks import SUMMARY, GranularityCb
 from jobs.cards.review_text import granularity
 from jobs.publish import PlatformRefused
-from jobs.review_actions import NothingChosen, PlatformChoice
+from jobs.review_actions import MAX_SUMMARY_CHARS, NothingChosen, PlatformChoice
 from locales import Translator
 from pipeline.templates import MAX_TITLE_CHARS, TemplateError
 from storage.files import MediaStore
@@ -45,7 +45,9 @@ ADMIN_ACTIONS = (cards.PUBLISH, cards.DISCARD, cards.DISCARD_SURE, cards.DISCARD
 
 ASK_TITLE = "title"
 ASK_DESCRIPTION = "description"
-TEXT_ASKS = (ASK_TITLE, ASK_DESCRIPTION)
+ASK_SUMMARY = "summary"
+TEXT_ASKS = (ASK_TITLE, ASK_DESCRIPTION, ASK_SUMMARY)
+_TEXT_ACTIONS = {cards.TITLE, cards.DESCRIPTION, SUMMARY}
 
 # How much of the current title or description a prompt shows (a message holds 4096).
 _SHOWN = 3000
@@ -181,7 +183,7 @@ def _members_router() -> Router:
     """Everyone in the workspace may look at what will be published and correct its texts."""
     members = Router(name=f"{__name__}.members")
     members.callback_query.register(
-        ask_title, ReviewCb.filter(F.action.in_({cards.TITLE, cards.DESCRIPTION})), OwnRecording()
+        ask_title, ReviewCb.filter(F.action.in_(_TEXT_ACTIONS)), OwnRecording()
     )
     members.callback_query.register(
         preview, ReviewCb.filter(F.action == cards.PREVIEW), OwnRecording()
@@ -265,6 +267,9 @@ async def ask_title(
     if callback_data.action == cards.TITLE:
         kind, text = ASK_TITLE, _("review.ask_title")
         current = str(metadata.get("title") or "")
+    elif callback_data.action == SUMMARY:
+        kind, text = ASK_SUMMARY, _("review.ask_summary")
+        current = str((recording.media.get("summary") or {}).get("text") or "")
     else:
         kind, text = ASK_DESCRIPTION, _("review.ask_description")
         # The person's own text, without the chapter list that is added by itself.
@@ -286,7 +291,7 @@ async def text_answered(
     _: Translator,
     workspace: Workspace,
 ) -> None:
-    """A new title or description: checked, composed into metadata.json, then closed.
+    """A new title, description or summary: checked, composed into metadata.json, then closed.
 
     What is wrong with an answer is said and the prompt stays open for another try.
     """
@@ -303,6 +308,11 @@ async def text_answered(
                 await message.reply(_("review.title_length", limit=MAX_TITLE_CHARS))
                 return
             await review_actions.change_title(session, store, recording, text, user.id)
+        elif ask.kind == ASK_SUMMARY:
+            if not text or len(text) > MAX_SUMMARY_CHARS:
+                await message.reply(_("review.summary_length", limit=MAX_SUMMARY_CHARS))
+                return
+            await review_actions.change_summary(session, store, recording, text, user.id)
         else:
             await review_actions.change_description(session, store, recording, text, user.id)
     except TemplateError as exc:

@@ -100,6 +100,13 @@ class Chat:
         except Invalid as second:
             raise TopicsError(INVALID_JSON, f"after a repair retry: {second}") from None
 
+    async def reply(self, system: str, user: str) -> str | None:
+        """One answer, as the model wrote it; the caller reads and checks it."""
+        content, _ = await self._complete(
+            [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        )
+        return content
+
     async def _complete(self, messages: list[dict[str, str]]) -> tuple[str | None, str | None]:
         async def once() -> tuple[str | None, str | None]:
             while True:

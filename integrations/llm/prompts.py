@@ -75,7 +75,7 @@ Rules:
   without numbering, quotes or times. Write titles in {language}.
 - "subtopics": optional, only for clearly separate parts inside a long topic; [] otherwise.
 - "breaks": only where the lecture stops (a recess, technical trouble); [] otherwise.
-- "summary": two or three sentences in {language} on what the lecture covers."""
+- "summary": three to five sentences in {language} on what the lecture covers."""
 
 REDUCE_SYSTEM = """You write the final table of contents of a lecture from the tables of contents
 of its consecutive parts, made separately.
@@ -90,7 +90,7 @@ Rules:
 - Copy every "start" from the parts; never invent times. Keep topics in order of time.
 - Titles: 2 to 7 words, in {language}, without numbering, quotes or times.
 - "breaks": copy the parts' breaks.
-- "summary": two or three sentences in {language} on what the whole lecture covers."""
+- "summary": three to five sentences in {language} on what the whole lecture covers."""
 
 
 def topic_target(seconds: float, granularity: str = "normal") -> tuple[int, int, int]:

@@ -11,6 +11,8 @@ Rules it keeps:
   round, or has no topics, the windows' results are merged in order instead: the windows
   were good, so the lecture still gets its chapters. An empty final summary is replaced by
   the windows' summaries joined; the windows' breaks are always kept.
+- The summary is checked last (`integrations.llm.summary`): one repair request when it is
+  empty, too long or in another language, then none.
 - Every result goes through :func:`pipeline.topics.normalize`: times clamped into the
   video, duplicates folded, order enforced.
 """
@@ -30,12 +32,14 @@ from integrations.llm.prompts import (
     MAP_SYSTEM,
     REDUCE_SYSTEM,
     SHAPE,
+    Window,
     cut_windows,
     language_name,
     map_request,
     reduce_request,
 )
 from integrations.llm.reply import clamped, joined_summary, merged, snapped
+from integrations.llm.summary import checked_summary
 from pipeline.topics import Topics, normalize
 from pipeline.transcript import Transcript
 
@@ -75,8 +79,6 @@ async def extract_topics(
         return ai_retry.client(base_url, api_key, timeout)
 
     language_named = language_name(language)
-    map_system = MAP_SYSTEM.format(shape=SHAPE, language=language_named)
-    gate = asyncio.Semaphore(max(1, concurrency))
 
     async with (client_factory or default_client)() as client:
         chat = Chat(
@@ -85,31 +87,48 @@ async def extract_topics(
             temperature=temperature,
             backoff=Backoff(max_attempts=max_attempts, base=backoff_base, cap=backoff_cap),
         )
-
-        async def read(index: int) -> Topics:
-            async with gate:
-                found = await chat.topics(
-                    map_system, map_request(index, windows, duration, granularity)
-                )
-            return clamped(found, windows[index].start, windows[index].end)
-
-        parts: list[Topics] = await ai_retry.gather_all([read(i) for i in range(len(windows))])
-        if len(parts) == 1:
-            return normalize(parts[0], duration)
-
-        candidates = sorted(
-            {t.start for p in parts for t in p.topics}
-            | {s.start for p in parts for t in p.topics for s in t.subtopics}
+        found = await _lecture_topics(
+            chat, windows, duration, granularity, language_named, concurrency
         )
-        reduce_system = REDUCE_SYSTEM.format(shape=SHAPE, language=language_named)
-        user = reduce_request(duration, windows, parts, granularity)
-        try:
-            final = snapped(await chat.topics(reduce_system, user), candidates)
-        except TopicsError as exc:
-            if exc.code != INVALID_JSON:
-                raise
-            log.warning("reduce answer unusable (%s); merging the parts in order", exc.detail)
-            return normalize(merged(parts), duration)
+        return await checked_summary(chat, found, language, language_named)
+
+
+async def _lecture_topics(
+    chat: Chat,
+    windows: list[Window],
+    duration: float,
+    granularity: str,
+    language_named: str,
+    concurrency: int,
+) -> Topics:
+    """The map over the windows and, for more than one, the reduce."""
+    map_system = MAP_SYSTEM.format(shape=SHAPE, language=language_named)
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def read(index: int) -> Topics:
+        async with gate:
+            found = await chat.topics(
+                map_system, map_request(index, windows, duration, granularity)
+            )
+        return clamped(found, windows[index].start, windows[index].end)
+
+    parts: list[Topics] = await ai_retry.gather_all([read(i) for i in range(len(windows))])
+    if len(parts) == 1:
+        return normalize(parts[0], duration)
+
+    candidates = sorted(
+        {t.start for p in parts for t in p.topics}
+        | {s.start for p in parts for t in p.topics for s in t.subtopics}
+    )
+    reduce_system = REDUCE_SYSTEM.format(shape=SHAPE, language=language_named)
+    user = reduce_request(duration, windows, parts, granularity)
+    try:
+        final = snapped(await chat.topics(reduce_system, user), candidates)
+    except TopicsError as exc:
+        if exc.code != INVALID_JSON:
+            raise
+        log.warning("reduce answer unusable (%s); merging the parts in order", exc.detail)
+        return normalize(merged(parts), duration)
     if not final.topics:
         log.warning("reduce answer had no topics; merging the parts in order")
         return normalize(merged(parts), duration)

@@ -39,9 +39,10 @@ PUBLISH = "pub"
 TOPICS = "top"
 TITLE = "ttl"
 DESCRIPTION = "dsc"
+SUMMARY = "sum"
 PREVIEW = "pre"
 DISCARD = "dis"
-REVIEW_ACTIONS = (PUBLISH, TOPICS, TITLE, DESCRIPTION, PREVIEW, DISCARD)
+REVIEW_ACTIONS = (PUBLISH, TOPICS, TITLE, DESCRIPTION, SUMMARY, PREVIEW, DISCARD)
 # The answers to "Discard?": never on the card itself, only under the question.
 DISCARD_SURE = "dsy"
 DISCARD_KEEP = "dsn"

@@ -5,6 +5,8 @@
 - What the card shows comes from the recording and metadata.json (title, chapters,
   description), read through the media store, which brings the newest copy when the media
   live in a bucket; a missing or unreadable metadata.json reads as empty.
+- The summary (a person's, the language model's or the opening sentences', said so) comes
+  before the chapters; when the model's stayed unusable, the card says there is none.
 - Chapters are shown as they will be published: nothing is padded to YouTube's minimum, and
   the card says what YouTube's description will lack instead. Quality warnings (at most ten)
   follow the chapters.
@@ -162,6 +164,7 @@ def review_text(
     _ = lambda key, **params: gettext(lang, key, **params)  # noqa: E731
     lines = [_("review.heading", title=html.escape(recording_title(recording, metadata)))]
     lines += trim_and_template(recording, _)
+    lines += summary_lines(recording, _)
 
     chapters = metadata_chapters(metadata)
     lines.append("")
@@ -202,6 +205,23 @@ def review_text(
     return fit("\n".join(lines))
 
 
+# The longest summary a card shows; a person's may be up to 1000 characters.
+_SUMMARY_SHOWN = 1000
+
+
+def summary_lines(recording: Recording, _: Callable[..., str]) -> list[str]:
+    summary = recording.media.get("summary") or {}
+    text = str(summary.get("text") or "").strip()
+    if text:
+        heading = _(
+            "review.summary_opening" if summary.get("source") == "opening" else "review.summary"
+        )
+        return ["", heading, clip(html.escape(text), _SUMMARY_SHOWN)]
+    if summary.get("source") == "missing":
+        return ["", _("review.summary_missing")]
+    return []
+
+
 def _has(lang: str, status: RecordingStatus) -> bool:
     key = f"review.status_{status.value}"
     return gettext(lang, key) != key
@@ -235,7 +255,7 @@ def review_keyboard(
     toggle_rows = [2] * ((len(connected) + 1) // 2)
     if len(connected) % 2:
         toggle_rows[-1] = 1
-    builder.adjust(*toggle_rows, 1, 3, 2, 3)
+    builder.adjust(*toggle_rows, 1, 3, 3, 3)
     return builder.as_markup()
 
 

@@ -31,3 +31,12 @@ def test_a_short_talk_scales_within_its_bounds() -> None:
 def test_an_unknown_granularity_reads_as_normal() -> None:
     transcript = _lecture(["photosynthesis", "castles"], 300.0)
     assert extract_topics(transcript, 600.0, granularity="odd") == extract_topics(transcript, 600.0)
+
+
+def test_the_offline_summary_is_the_opening_sentences_and_none_for_a_short_talk() -> None:
+    transcript = _lecture(["photosynthesis", "castles", "programming"], 300.0)
+    found = extract_topics(transcript, 900.0)
+    assert found.summary.startswith(transcript.segments[0].text)
+    assert len(found.summary) <= 600
+    short = _lecture(["castles"], 60.0)
+    assert extract_topics(short, 60.0).summary == ""
