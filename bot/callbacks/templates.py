@@ -25,8 +25,22 @@ PREVIEW = "prev"
 FILE = "file"
 DELETE = "del"
 DELETE_SURE = "delok"
+# How finely the template's recordings are cut into chapters (fewer, usual, more).
+GRANULARITY = "gra"
 
 # What only admins may press; viewing, previewing and downloading are for everyone.
 CHANGES = frozenset(
-    {NEW, TITLE, DESCRIPTION, KEYWORDS, PRIORITY, AUTO, ENABLED, PLATFORM, DELETE, DELETE_SURE}
+    {
+        NEW,
+        TITLE,
+        DESCRIPTION,
+        KEYWORDS,
+        PRIORITY,
+        AUTO,
+        ENABLED,
+        PLATFORM,
+        GRANULARITY,
+        DELETE,
+        DELETE_SURE,
+    }
 )

@@ -63,7 +63,7 @@ _SWITCHES = {
     cb.AUTO: template_service.AUTO,
     cb.ENABLED: template_service.ENABLED,
     cb.PLATFORM: template_service.PLATFORM,
-    keyboards.GRANULARITY: template_service.GRANULARITY,
+    cb.GRANULARITY: template_service.GRANULARITY,
 }
 
 

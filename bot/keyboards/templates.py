@@ -14,8 +14,6 @@ from pipeline.templates import Template
 from storage.models import Template as TemplateRow
 
 _LABEL = 40
-# The template card's switch of how finely its recordings are cut into chapters.
-GRANULARITY = "gra"
 
 
 def template_list(_: Translator, rows: Sequence[TemplateRow]) -> InlineKeyboardMarkup:
@@ -47,7 +45,7 @@ def template_card(
     builder.button(text=enabled, callback_data=TplCb(action=cb.ENABLED, tpl=row_id))
     builder.button(
         text=_("granularity.template_button", choice=_(f"granularity.{template.granularity}")),
-        callback_data=TplCb(action=GRANULARITY, tpl=row_id),
+        callback_data=TplCb(action=cb.GRANULARITY, tpl=row_id),
     )
     for platform in platforms:
         mark = "✅" if platform in template.platforms else "▫️"

@@ -135,6 +135,10 @@ async def test_template_files_are_validated_and_only_admins_change_templates(
     answer = await telegram.wait_for_answer(query)
     assert answer["show_alert"] is True and "Only admins" in answer["text"]
     assert (await rows(app.settings, TemplateRow))[0].body["auto_publish"] is False
+    query = await telegram.press(group, student, card.message_id, button(card, "Chapters"))
+    answer = await telegram.wait_for_answer(query)
+    assert answer["show_alert"] is True and "Only admins" in answer["text"]
+    assert (await rows(app.settings, TemplateRow))[0].body.get("granularity", "normal") == "normal"
 
     # Anyone may take the template away as a file; it reads back as the same template.
     await telegram.press(group, student, card.message_id, button(card, "As a file"))
