@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.chat_fixtures import button, seen
+from tests.bot.test_foundation_e2e import wait_for_rest
 from tests.conftest import RunningBot
 from tests.fakes.telegram import FakeTelegram
 
@@ -102,3 +103,14 @@ async def test_a_real_russian_voice_note_reads_as_russian_on_the_card(
     srt = subtitles.document.data.decode("utf-8").lower()
     # "Важно различать глаголы и дополнения." as the recogniser heard it.
     assert "различать глаголы" in srt, srt
+
+    # What she said is found in another word form, with the moment it is said at.
+    await wait_for_rest(app.settings.database_url, timeout=120)
+    mark = telegram.mark()
+    await telegram.send_text(chat, user, "/find глагол")
+    found = await telegram.wait_for_message(1603, lambda m: "🔎" in seen(m), after=mark)
+    text = seen(found)
+    assert "«глагол»: 1 запись" in text, text
+    assert "1. ru.wav · 1 совпадение" in text, text
+    assert "<b>глаголы</b>" in (found.content or ""), found.content
+    assert re.search(r"▶️ 0:0\d — ", text), text
