@@ -11,7 +11,8 @@ OpenAI and the services that copy its API do:
   ``"text"`` (plain text, whatever was asked). ``reject`` makes it refuse
   ``timestamp_granularities`` or ``verbose_json`` with a 400, as some do.
 - ``POST /v1/chat/completions`` answers from ``chat_replies`` (a queue of
-  strings, callables or faults) or the ``chat`` callback.
+  strings, callables or faults) or the ``chat`` callback; ``chat_check`` may refuse a
+  request whose body is not what the client should send (400, logged in ``refused``).
 
 Faults are queued per endpoint with :meth:`FakeOpenAI.fail` and used by the next
 requests in arrival order: a status (429 with Retry-After, 500, 503...), a delay,
@@ -170,6 +171,9 @@ class FakeOpenAI(FakeServer):
         """Request features to refuse with 400: "timestamp_granularities", "verbose_json"."""
         self.chat_replies: deque[ChatReply] = deque()
         self.chat: Callable[[dict[str, Any]], str] | None = None
+        self.chat_check: Callable[[dict[str, Any]], str | None] | None = None
+        """Checks each chat request's body; a problem it names is a 400 and goes to `refused`."""
+        self.refused: list[str] = []
         self.latency = 0.0
         self.faults: dict[str, deque[Fault]] = {TRANSCRIPTIONS: deque(), CHAT: deque()}
         self.requests: list[Recorded] = []
@@ -374,6 +378,10 @@ class FakeOpenAI(FakeServer):
                 "invalid_request_error",
                 "model_not_found",
             )
+        problem = self.chat_check(body) if self.chat_check is not None else None
+        if problem:
+            self.refused.append(problem)
+            return _error(400, problem, "invalid_request_error")
         reply: ChatReply | None = None
         if self.chat_replies:
             reply = self.chat_replies.popleft()
