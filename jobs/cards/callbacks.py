@@ -48,6 +48,13 @@ DISCARD_SURE = "dsy"
 DISCARD_KEEP = "dsn"
 
 
+class TranslateCb(CallbackData, prefix="rl1"):
+    """Translate the recording's subtitles into ``to`` (a language code); empty: ask which."""
+
+    rec: int
+    to: str = ""
+
+
 class OutcomeCb(CallbackData, prefix="ro1"):
     """Buttons of a card whose publishing has ended, and of the question Delete asks."""
 
