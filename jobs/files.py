@@ -13,6 +13,16 @@ METADATA = "metadata.json"
 THUMBNAIL = "thumbnail.jpg"
 
 
+def translated_srt(language: str) -> str:
+    """subtitles.<language>.srt: a translation beside the originals. `language` must be one of
+    pipeline.translation.TARGETS (a code, never what a person typed)."""
+    return f"subtitles.{language}.srt"
+
+
+def translated_vtt(language: str) -> str:
+    return f"subtitles.{language}.vtt"
+
+
 def write_text(path: Path, text: str) -> None:
     """Write through a temporary name, so a crash never leaves half a file under the real one."""
     part = path.with_name(path.name + ".part")
