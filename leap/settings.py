@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     vk_api_url: str = "https://api.vk.ru/method"
     vk_oauth_url: str = "https://id.vk.ru"
 
+    yandex_client_id: str | None = None
+    yandex_client_secret: SecretStr | None = None
+    yandex_oauth_url: str = "https://oauth.yandex.ru"
+    yandex_disk_api_url: str = "https://cloud-api.yandex.net"  # the API's paths are /v1/disk/…
+
     zoom_api_url: str = "https://api.zoom.us/v2"
     zoom_oauth_url: str = "https://zoom.us/oauth"
 
