@@ -1,0 +1,86 @@
+"""The review card's subtitle translation: its lines and its button.
+
+- What the card says comes from ``recording.media["translations"]``, one entry per target
+  language: ``{"status": "running", "done": k, "total": n}`` while the batches are being
+  translated, ``{"status": "done", "cues": n}`` once the files are written, ``{"status":
+  "failed", "reason": code}`` when it could not be done (``translate.reason_<code>`` says why).
+- Translation needs a language model: a recording whose chapters were made without one
+  (``media["topics"]["method"] == "offline"``: no LLM key was set) is not offered it, and the
+  card says why instead of showing the button.
+- The button opens the choice of language (:class:`TranslateCb` with no ``to``); it is on the
+  card only while the recording awaits review, since the translation goes out with Publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton
+
+from jobs.cards.callbacks import TranslateCb
+from locales import gettext
+from locales.format import language_name
+from pipeline.translation import TARGETS
+from storage.models import Recording, RecordingStatus
+
+RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+def translations(recording: Recording) -> dict[str, dict[str, Any]]:
+    """Each target language's state, by code (only codes a translation may have)."""
+    found = recording.media.get("translations")
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if k in TARGETS and isinstance(v, dict)}
+
+
+def translated_languages(recording: Recording) -> list[str]:
+    """The languages whose translated subtitles are written, in a stable order."""
+    return sorted(k for k, v in translations(recording).items() if v.get("status") == DONE)
+
+
+def offline(recording: Recording) -> bool:
+    """Whether the recording was processed without a language model."""
+    return recording.media.get("topics", {}).get("method") == "offline"
+
+
+def translation_lines(recording: Recording, _: Callable[..., str]) -> list[str]:
+    lang = recording.language
+    lines: list[str] = []
+    for code, state in sorted(translations(recording).items()):
+        named = language_name(lang, code)
+        status = state.get("status")
+        if status == RUNNING:
+            lines.append(
+                _("translate.card_running", language=named, done=int(state.get("done") or 0),
+                  total=int(state.get("total") or 1))
+            )  # fmt: skip
+        elif status == DONE:
+            lines.append(
+                _("translate.card_done", language=named, count=int(state.get("cues") or 0))
+            )
+        elif status == FAILED:
+            reason = reason_text(lang, str(state.get("reason") or "internal"))
+            lines.append(_("translate.card_failed", language=named, reason=reason))
+    if offline(recording) and recording.status is RecordingStatus.AWAITING_REVIEW:
+        lines.append(_("translate.card_offline"))
+    return ["", *lines] if lines else []
+
+
+def reason_text(lang: str, code: str) -> str:
+    key = f"translate.reason_{code}"
+    text = gettext(lang, key)
+    return text if text != key else gettext(lang, "translate.reason_internal")
+
+
+def translate_button(recording: Recording) -> list[InlineKeyboardButton]:
+    """The card's translation row: one button, or none when it is not offered."""
+    if recording.status is not RecordingStatus.AWAITING_REVIEW or offline(recording):
+        return []
+    return [
+        InlineKeyboardButton(
+            text=gettext(recording.language, "translate.button"),
+            callback_data=TranslateCb(rec=recording.id).pack(),
+        )
+    ]
