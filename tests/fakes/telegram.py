@@ -80,7 +80,7 @@ STRING_PARAMS = frozenset(
     "text caption parse_mode callback_query_id file_id url inline_message_id action "
     "language_code title description short_description name secret_token ip_address "
     "custom_title business_connection_id message_effect_id document video audio photo "
-    "animation voice thumbnail cover performer".split()
+    "animation voice thumbnail cover performer question explanation".split()
 )
 
 
@@ -177,6 +177,7 @@ class BotMessage:
     # duration/width/height/title/performer as the bot declared them
     media_meta: dict[str, Any] = field(default_factory=dict)
     forward_origin: dict[str, Any] | None = None
+    poll: dict[str, Any] | None = None
     deleted: bool = False
     edit_date: int | None = None
 
@@ -1275,6 +1276,8 @@ class FakeTelegram:
             data["photo"] = [{**size, "width": 0, "height": 0}]
         if m.forward_origin is not None:
             data["forward_origin"] = m.forward_origin
+        if m.poll is not None:
+            data["poll"] = m.poll
         if m.reply_markup:
             data["reply_markup"] = m.reply_markup
         if m.reply_to_message_id is not None:
@@ -1425,6 +1428,7 @@ class FakeTelegram:
             "sendVideo": self._send_video,
             "sendAudio": self._send_audio,
             "sendPhoto": self._send_photo,
+            "sendPoll": self._send_poll,
             "copyMessage": self._copy_message,
             "forwardMessage": self._forward_message,
             "sendChatAction": self._send_chat_action,
@@ -1915,6 +1919,57 @@ class FakeTelegram:
 
     async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
         return await self._send_media(params, "photo", "photos")
+
+    async def _send_poll(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A poll within Telegram's limits: question 1-300, 2-10 options of 1-100, and for a
+        quiz one right option and an explanation of at most 200 (all after entity parsing)."""
+        chat_id = self._writable_chat(params)
+        question, _ = self._rendered(
+            str(params.get("question") or ""), params.get("question_parse_mode"), None
+        )
+        if not 1 <= utf16_len(question.strip()) <= 300:
+            raise bad_request("poll question length must not exceed 300")
+        raw = params.get("options")
+        if not isinstance(raw, list) or not 2 <= len(raw) <= 10:
+            raise bad_request("poll must have 2-10 options")
+        options = [str(o.get("text") if isinstance(o, dict) else o) for o in raw]
+        if any(not 1 <= utf16_len(o.strip()) <= 100 for o in options):
+            raise bad_request("poll options length must not exceed 100")
+        kind = params.get("type") or "regular"
+        right = params.get("correct_option_ids")
+        if right is None and params.get("correct_option_id") is not None:
+            right = [params["correct_option_id"]]
+        explanation = params.get("explanation")
+        if kind == "quiz":
+            if not isinstance(right, list) or len(right) != 1 or not 0 <= int(right[0]) < len(raw):
+                raise bad_request("wrong correct option ID specified")
+        if explanation is not None:
+            explanation, _ = self._rendered(
+                str(explanation), params.get("explanation_parse_mode"), None
+            )
+            if utf16_len(explanation) > 200 or explanation.count("\n") > 2:
+                raise bad_request("explanation is too long")
+        message = self._new_bot_message(chat_id, params)
+        message.poll = {
+            "id": f"poll-{message.message_id}",
+            "question": question,
+            "options": [
+                {"persistent_id": str(i), "text": o, "voter_count": 0}
+                for i, o in enumerate(options)
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": params.get("is_anonymous") is not False,
+            "type": kind,
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        if kind == "quiz":
+            message.poll["correct_option_id"] = int(right[0])  # type: ignore[index]
+            if explanation:
+                message.poll["explanation"] = explanation
+        return self._publish(message)
 
     def _copied(
         self, params: dict[str, Any], *, keep_caption: bool
