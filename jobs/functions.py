@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 # Each stage module registers its stage when imported.
 from jobs import compose, fetch, keys, metrics, publish, subtitles, topics, transcribe, trim  # noqa: F401
+from jobs import translate as translation
 from jobs.context import WorkerDeps
 from jobs.presence import Presence
 from jobs.publish import run as publish_run
@@ -185,6 +186,7 @@ def functions_for(queue: str, settings: Settings | None = None) -> list[Function
             functions += publish_run.FUNCTIONS
         else:
             functions += [publish_function(f, settings) for f in publish_run.FUNCTIONS]
+        functions.append(translation.function())
     return functions
 
 

@@ -23,3 +23,8 @@ STAGE_QUEUE = {
 
 def job_id(recording_id: int, stage: str) -> str:
     return f"rec:{recording_id}:{stage}"
+
+
+def translate_job_id(recording_id: int, language: str) -> str:
+    """The subtitle translation of one recording into one language: one job at a time."""
+    return f"rec:{recording_id}:translate:{language}"

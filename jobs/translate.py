@@ -1,0 +1,269 @@
+"""Translating a recording's subtitles: an arq job on the io queue, started from the review card.
+
+Rules it keeps:
+
+- The job reads the recording's own subtitles.srt (the cues people already see), sends their
+  words to the language model (`integrations.llm.translate`) and fits the answers back onto
+  the same times (`pipeline.translation`); it writes subtitles.<lang>.srt and .vtt beside the
+  originals, sends the .srt into the chat under the card, and the card says how many cues
+  there are. Publish then takes them to YouTube as a second caption track and into the export.
+- Its state is kept per target language in ``recording.media["translations"]`` (see
+  `jobs.cards.translation`): running with batches done, done with the cue count, or failed
+  with a reason the card and a message in the chat name in the recording's language. The
+  card is redrawn (paced like every edit of it) after each batch.
+- One job per recording and language (:func:`jobs.queues.translate_job_id`, ``keep_result=0``):
+  a second press while it runs is told so; a press after it ended translates again.
+- Without a language model (no LLM_API_KEY) nothing is sent anywhere and the state says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import FSInputFile, ReplyParameters
+from arq.connections import ArqRedis
+from arq.worker import Function, func
+
+from integrations.llm.translate import TranslationError, translate_texts
+from jobs import files
+from jobs.cards.platforms import review_state
+from jobs.cards.review_card import card_parts
+from jobs.cards.translation import DONE, FAILED, RUNNING, reason_text
+from jobs.context import WorkerDeps
+from jobs.publish.metadata import display_name
+from jobs.queues import IO, translate_job_id
+from locales import gettext
+from locales.format import language_name
+from pipeline.subtitles import to_srt, to_vtt
+from pipeline.transcript import Transcript
+from pipeline.translation import (
+    BATCH_SIZE,
+    TARGETS,
+    cue_text,
+    default_target,
+    fit_translation,
+    parse_srt,
+)
+from storage import repo
+from storage.models import Recording
+
+log = logging.getLogger(__name__)
+
+JOB = "translate_subtitles"
+TIMEOUT = 1800
+# Seconds between two redraws of the card while batches come in (the last always lands).
+_REDRAW_EVERY = 2.0
+
+__all__ = ["JOB", "TARGETS", "default_target", "enqueue_translation", "source_language"]
+
+
+def source_language(recording: Recording, folder: Path | None = None) -> str:
+    """The language the lecture's subtitles are in: the transcript's, else the chat's."""
+    heard = recording.media.get("transcript", {}).get("language")
+    if heard:
+        return str(heard)
+    if folder is not None and (folder / files.TRANSCRIPT).is_file():
+        try:
+            return Transcript.load_json(folder / files.TRANSCRIPT).language or recording.language
+        except (OSError, ValueError):
+            pass
+    return recording.language
+
+
+async def enqueue_translation(
+    redis: ArqRedis, workspace_id: int, recording_id: int, target: str
+) -> bool:
+    """Queue a translation; False when one into that language is already queued or running."""
+    job = await redis.enqueue_job(
+        JOB,
+        workspace_id,
+        recording_id,
+        target,
+        _job_id=translate_job_id(recording_id, target),
+        _queue_name=IO,
+    )
+    return job is not None
+
+
+async def translate_subtitles(
+    ctx: dict[str, Any], workspace_id: int, recording_id: int, target: str
+) -> None:
+    deps: WorkerDeps = ctx["deps"]
+    if target not in TARGETS:
+        log.warning("recording %s: no translation into %r", recording_id, target)
+        return
+    async with deps.sessions() as session:
+        recording = await repo.get_recording(session, workspace_id, recording_id)
+    if recording is None:
+        return
+    try:
+        count = await _translate(deps, recording, target)
+    except TranslationError as exc:
+        log.warning("recording %s: translation into %s failed: %s", recording_id, target, exc)
+        await _failed(deps, recording, target, exc.code)
+    except _NoSubtitles:
+        await _failed(deps, recording, target, "no_subtitles")
+    except _Offline:
+        await _failed(deps, recording, target, "offline")
+    except Exception:
+        log.exception("recording %s: translation into %s failed", recording_id, target)
+        await _failed(deps, recording, target, "internal")
+        raise
+    else:
+        log.info("recording %s: subtitles translated into %s, %d cues", recording_id, target, count)
+
+
+class _NoSubtitles(Exception):
+    pass
+
+
+class _Offline(Exception):
+    pass
+
+
+async def _translate(deps: WorkerDeps, recording: Recording, target: str) -> int:
+    settings = deps.settings
+    if settings.llm_api_key is None:
+        raise _Offline
+    ws, rec = recording.workspace_id, recording.id
+    srt = await deps.store.fetch(ws, rec, files.SRT)
+    cues = parse_srt(srt.read_text(encoding="utf-8")) if srt.is_file() else []
+    if not cues:
+        raise _NoSubtitles
+    folder = deps.store.recording_dir(ws, rec)
+    source = source_language(recording, folder)
+    last_drawn = 0.0
+    written = 0
+    # Batches end concurrently: one at a time writes its count, and never a smaller one.
+    lock = asyncio.Lock()
+
+    async def on_batch(done: int, total: int) -> None:
+        nonlocal last_drawn, written
+        async with lock:
+            if done <= written:
+                return
+            written = done
+            state = {"status": RUNNING, "done": done, "total": total}
+            await _set_state(deps, recording, target, state)
+            if done == total or time.monotonic() - last_drawn >= _REDRAW_EVERY:
+                last_drawn = time.monotonic()
+                await _redraw(deps, recording)
+
+    batches = math.ceil(len(cues) / BATCH_SIZE)
+    await _set_state(deps, recording, target, {"status": RUNNING, "done": 0, "total": batches})
+    await _redraw(deps, recording)
+    texts = await translate_texts(
+        [cue_text(c) for c in cues],
+        source,
+        target,
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value(),
+        model=settings.llm_model,
+        on_batch=on_batch,
+    )
+    fitted = fit_translation(cues, texts)
+    files.write_text(folder / files.translated_srt(target), to_srt(fitted))
+    files.write_text(folder / files.translated_vtt(target), to_vtt(fitted))
+    await deps.store.push(ws, rec)
+    await _set_state(deps, recording, target, {"status": DONE, "cues": len(fitted)})
+    card = await _redraw(deps, recording)
+    await _send_file(deps, recording, folder / files.translated_srt(target), target, card)
+    return len(fitted)
+
+
+async def _set_state(
+    deps: WorkerDeps, recording: Recording, target: str, state: dict[str, Any]
+) -> None:
+    """The target's state in the recording's media, written at once (other keys kept)."""
+    async with deps.sessions() as session:
+        row = await session.scalar(
+            sa.select(Recording)
+            .where(Recording.workspace_id == recording.workspace_id, Recording.id == recording.id)
+            .with_for_update()
+        )
+        if row is None:
+            return
+        media = dict(row.media)
+        found = dict(media.get("translations") or {})
+        found[target] = state
+        media["translations"] = found
+        row.media = media
+        await session.commit()
+        recording.media = media
+
+
+async def _redraw(deps: WorkerDeps, recording: Recording) -> int | None:
+    """The card drawn again from what is stored; returns its message id."""
+    card_id = review_state(recording).get("card")
+    if recording.chat_id is None or not card_id:
+        return None
+    async with deps.sessions() as session:
+        current = await repo.get_recording(session, recording.workspace_id, recording.id)
+        if current is None:
+            return None
+        text, markup = await card_parts(session, deps.store, current)
+    await deps.progress.settle(recording.chat_id, int(card_id), text, markup)
+    return int(card_id)
+
+
+async def _send_file(
+    deps: WorkerDeps, recording: Recording, path: Path, target: str, card_id: int | None
+) -> None:
+    if recording.chat_id is None:
+        return
+    lang = recording.language
+    stem = Path(recording.source_name or "").stem or f"recording-{recording.id}"
+    try:
+        await deps.bot.send_document(
+            recording.chat_id,
+            FSInputFile(path, filename=f"{stem[:60]}.{target}.srt"),
+            caption=gettext(lang, "translate.file_caption", language=language_name(lang, target)),
+            message_thread_id=recording.thread_id,
+            reply_parameters=(
+                ReplyParameters(message_id=card_id, allow_sending_without_reply=True)
+                if card_id
+                else None
+            ),
+        )
+    except TelegramAPIError as exc:
+        log.warning("recording %s: translated subtitles not sent: %s", recording.id, exc.message)
+
+
+async def _failed(deps: WorkerDeps, recording: Recording, target: str, code: str) -> None:
+    """The card and a message say why, in the recording's language."""
+    await _set_state(deps, recording, target, {"status": FAILED, "reason": code})
+    card = await _redraw(deps, recording)
+    if recording.chat_id is None:
+        return
+    lang = recording.language
+    text = gettext(
+        lang,
+        "translate.failed_message",
+        title=html.escape(display_name(recording)),
+        language=language_name(lang, target),
+        reason=reason_text(lang, code),
+    )
+    try:
+        await deps.bot.send_message(
+            recording.chat_id,
+            text,
+            message_thread_id=recording.thread_id,
+            reply_parameters=(
+                ReplyParameters(message_id=card, allow_sending_without_reply=True) if card else None
+            ),
+        )
+    except TelegramAPIError as exc:
+        log.warning("recording %s: translation failure not told: %s", recording.id, exc.message)
+
+
+def function() -> Function:
+    """The arq function of the io queue; keep_result=0 frees its job id when it ends."""
+    return func(translate_subtitles, name=JOB, keep_result=0, max_tries=1, timeout=TIMEOUT)
