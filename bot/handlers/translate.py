@@ -1,0 +1,85 @@
+"""Subtitle translation from the review card: choose the language, start the worker's job.
+
+- The card's button (:class:`TranslateCb` without a language) asks which language, the
+  lecture's usual counterpart first (Russian ↔ English); a language button starts the job.
+- Anyone in the workspace may translate while the recording awaits review, as they may have
+  its chapters made again: it adds subtitles and changes nothing that is there. A button
+  naming another workspace's recording is refused like every card's.
+- Refused with a reason the presser reads in their language: a language not offered, the
+  language the subtitles are already in, no language model (LLM_API_KEY), a translation into
+  that language already under way.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, Message
+from arq.connections import ArqRedis
+
+from bot.filters import OwnRecording, refuse_foreign
+from bot.handlers.usage import edit_quietly
+from bot.keyboards.translate import named, target_languages
+from bot.review_chat import under_review
+from jobs.cards.callbacks import TranslateCb
+from jobs.translate import TARGETS, default_target, enqueue_translation, source_language
+from leap.settings import Settings
+from locales import Translator
+from storage.models import Recording
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.callback_query.register(choose, TranslateCb.filter(F.to == ""), OwnRecording())
+    router.callback_query.register(start, TranslateCb.filter(), OwnRecording())
+    router.callback_query.register(refuse_foreign, TranslateCb.filter())
+    return router
+
+
+def _source(recording: Recording) -> str:
+    return source_language(recording).split("-")[0].lower()
+
+
+async def choose(
+    query: CallbackQuery, recording: Recording, settings: Settings, _: Translator
+) -> None:
+    if not await under_review(query, recording, _):
+        return
+    if settings.llm_api_key is None:
+        await query.answer(_("translate.offline"), show_alert=True)
+        return
+    await query.answer()
+    source = _source(recording)
+    if isinstance(query.message, Message):
+        await query.message.reply(
+            _("translate.choose", source=named(_, source)),
+            reply_markup=target_languages(_, recording.id, source, default_target(source)),
+        )
+
+
+async def start(
+    query: CallbackQuery,
+    callback_data: TranslateCb,
+    recording: Recording,
+    settings: Settings,
+    arq: ArqRedis,
+    _: Translator,
+) -> None:
+    if not await under_review(query, recording, _):
+        return
+    target = callback_data.to
+    if target not in TARGETS:
+        await query.answer(_("translate.unknown_language"), show_alert=True)
+        return
+    name = named(_, target)
+    if settings.llm_api_key is None:
+        await query.answer(_("translate.offline"), show_alert=True)
+        return
+    if target == _source(recording):
+        await query.answer(_("translate.same_language", language=name), show_alert=True)
+        return
+    if not await enqueue_translation(arq, recording.workspace_id, recording.id, target):
+        await query.answer(_("translate.already", language=name), show_alert=True)
+        return
+    await query.answer(_("translate.started", language=name))
+    if isinstance(query.message, Message):
+        await edit_quietly(query.message, _("translate.started", language=name), None)
