@@ -26,6 +26,7 @@ from bot.handlers import (
     settings_menu,
     start,
     templates,
+    translate,
     usage,
     zoom,
 )
@@ -46,6 +47,7 @@ def routers() -> list[Router]:
             connections,
             zoom,
             review,
+            translate,
             republish,
             recordings,
             templates,
