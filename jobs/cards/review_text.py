@@ -42,6 +42,7 @@ from jobs.cards.callbacks import (
 )
 from jobs.cards.platforms import platform_name
 from jobs.cards.text import clip, fit
+from jobs.cards.translation import translate_button, translation_lines
 from jobs.publish.metadata import display_name
 from locales import gettext
 from locales.format import duration, language_name
@@ -183,6 +184,7 @@ def review_text(
     if flags:
         lines += ["", _("review.warnings")]
         lines += [f"• {flag_text(lang, f)}" for f in flags[:10]]
+    lines += translation_lines(recording, _)
 
     lines.append("")
     status = recording.status
@@ -256,6 +258,7 @@ def review_keyboard(
     if len(connected) % 2:
         toggle_rows[-1] = 1
     builder.adjust(*toggle_rows, 1, 3, 3, 3)
+    builder.row(*translate_button(recording))
     return builder.as_markup()
 
 
