@@ -12,6 +12,11 @@ narrower (only ``youtube.force-ssl`` or the partner scope). ``youtube.upload`` w
 cover captions or playlists and ``youtube`` would not cover captions, so asking for either
 alongside ``youtube.force-ssl`` only lengthens the consent screen.
 
+``drive.readonly`` (DRIVE_SCOPES) is asked for only when a person first sends a link to a
+private Drive file, together with the YouTube scope so that the grant keeps both
+(``include_granted_scopes`` adds what was granted before); nobody else sees it on the consent
+screen. Reading a file's bytes (files.get with ``alt=media``) needs it or ``drive``.
+
 Tokens and the client secret are never logged, and `Tokens` keeps them out of its repr.
 """
 
@@ -30,6 +35,8 @@ import httpx
 
 YOUTUBE_FORCE_SSL = "https://www.googleapis.com/auth/youtube.force-ssl"
 YOUTUBE_SCOPES: tuple[str, ...] = (YOUTUBE_FORCE_SSL,)
+DRIVE_READONLY = "https://www.googleapis.com/auth/drive.readonly"
+DRIVE_SCOPES: tuple[str, ...] = (DRIVE_READONLY,)
 
 DEFAULT_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"

@@ -19,6 +19,7 @@ from typing import Any
 from integrations import links
 from integrations.links import LinkError, LinkLimits
 from integrations.url_guard import AddressGuard
+from jobs.fetch_drive import fetch_drive
 from jobs.runner import StageFailure, StageJob, TransientFailure
 from leap.settings import Settings
 from locales.format import duration, size
@@ -44,6 +45,8 @@ async def fetch_link(job: StageJob, dest: Path) -> Path:
     Returns the path written; the recording's `source_ext` is updated through `job.save`.
     """
     recording = job.recording
+    if recording.options.get("drive_file"):
+        return await fetch_drive(job, dest)
     settings = job.deps.settings
     loop = asyncio.get_running_loop()
     cancelled = threading.Event()

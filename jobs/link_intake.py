@@ -149,6 +149,8 @@ def new_recording(
     options: dict[str, Any] = pipeline_options(workspace, settings)
     if video.item is not None:
         options["link_item"] = video.item
+    if video.drive_id is not None:
+        options["drive_file"] = video.drive_id
     # Counted against the quotas until the download is measured.
     if video.duration:
         options["declared_seconds"] = video.duration

@@ -37,14 +37,16 @@ from bot.callbacks import links as cb
 from bot.callbacks.links import PlaylistCb
 from bot.filters import AuthorOrAdmin
 from bot.handlers.usage import refusal_text
+from bot.keyboards import drive as drive_keyboards
 from bot.keyboards import links as keyboards
 from integrations.links import LinkError, Playlist, Video
-from jobs import admission, link_intake
+from jobs import admission, drive_intake, link_intake
 from jobs.link_intake import LinkInspector, PlaylistOffer
 from leap.settings import Settings
 from locales import Translator, gettext
 from locales.format import duration, size
 from storage import quotas
+from storage.crypto import SecretBox
 from storage.files import MediaStore
 from storage.models import Recording, Workspace
 
@@ -141,6 +143,7 @@ class LinkIntake:
         bot: Bot,
         lang: str,
         _: Translator,
+        secrets: SecretBox | None = None,
     ) -> None:
         # Nothing is written while the links are looked at; a long look must not hold the
         # database (SQLite locks it for every writer while a transaction is open).
@@ -151,7 +154,9 @@ class LinkIntake:
         if len(urls) > MAX_LINKS:
             await message.reply(_("links.too_many", limit=MAX_LINKS))
         for url in urls[:MAX_LINKS]:
-            await self._take(message, url, session, workspace, settings, store, arq, bot, lang, _)
+            await self._take(
+                message, url, session, workspace, settings, store, arq, bot, lang, _, secrets
+            )
 
     async def _take(
         self,
@@ -165,15 +170,21 @@ class LinkIntake:
         bot: Bot,
         lang: str,
         _: Translator,
+        secrets: SecretBox | None = None,
     ) -> None:
         shown = html.escape(_shorten(url))
         reply = await message.reply(
             _("links.checking", url=shown), link_preview_options=_NO_PREVIEW
         )
         try:
-            found = await self.inspector.inspect(url, settings)
+            found = await drive_intake.inspect(
+                self.inspector, url, settings, session, workspace.id, secrets
+            )
         except LinkError as exc:
-            await _edit(bot, reply, _("links.refused", url=shown, reason=reason(exc, lang)))
+            # A private Drive file: the refusal offers to add Drive to the Google connection.
+            markup = drive_keyboards.connect_drive(_) if exc.code == "drive_connect" else None
+            text = _("links.refused", url=shown, reason=reason(exc, lang))
+            await _edit(bot, reply, text, markup)
             return
         except Exception:
             log.exception("looking at a link failed")

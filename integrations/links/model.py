@@ -41,6 +41,8 @@ class Video:
     size: int | None = None
     item: int | None = None
     """The video's place in the page's playlist, when the video has no address of its own."""
+    drive_id: str | None = None
+    """A Google Drive file fetched through the workspace's Google connection."""
 
 
 @dataclass(frozen=True)
