@@ -1,4 +1,4 @@
-"""Sign-ins to YouTube (Google OAuth) and VK (VK ID), and download links for exports.
+"""Sign-ins to YouTube (Google OAuth), VK (VK ID) and Yandex, and download links for exports.
 
 A sign-in is finished only by the person who started it, and nothing is stored until they say so:
 
@@ -6,7 +6,7 @@ A sign-in is finished only by the person who started it, and nothing is stored u
    the workspace, the person and the chat that asked, with the PKCE verifier that never leaves
    the server; it returns the consent page's address. In a group that address goes to the
    person in a private message, never into the group (bot/handlers/connections.py).
-2. The provider sends the browser to ``PUBLIC_BASE_URL/oauth/<google|vk>/callback``. Without a
+2. The provider sends the browser to ``PUBLIC_BASE_URL/oauth/<ROUTES>/callback``. Without a
    public address the redirect goes to this machine's loopback address, which the browser
    usually cannot open, so the starter pastes the address into the chat instead; a pasted
    address is taken only from the person who started that sign-in.
@@ -51,6 +51,7 @@ from bot.keyboards import connections as keyboards
 from bot.web import DEPS
 from integrations import export, google_oauth, vk_oauth
 from integrations.vk import VkError
+from integrations.yandex import oauth as yandex_oauth
 from integrations.youtube import AsyncYouTube, YouTube, YouTubeError
 from jobs import keys
 from leap.settings import Settings
@@ -69,7 +70,7 @@ def _esc(text: str) -> str:
 STATE_TTL = 600
 CONFIRM_TTL = 600
 # The path segment of each provider's callback route.
-ROUTES = {"youtube": "google", "vk": "vk"}
+ROUTES = {"youtube": "google", "vk": "vk", "yandex": "yandex"}
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ def configured(settings: Settings, provider: str) -> bool:
         return bool(settings.youtube_client_id and settings.youtube_client_secret)
     if provider == "vk":
         return bool(settings.vk_client_id)
+    if provider == "yandex":
+        return bool(settings.yandex_client_id and settings.yandex_client_secret)
     return True
 
 
@@ -144,12 +147,8 @@ async def begin(
     chat_id: int,
     thread_id: int | None,
     lang: str,
-    scopes: tuple[str, ...] = google_oauth.YOUTUBE_SCOPES,
 ) -> tuple[str, str]:
-    """Start a sign-in; returns its state and the consent page's address.
-
-    `scopes` adds to YouTube's what a feature asks for when first needed (Drive's read access).
-    """
+    """Start a sign-in; returns its state and the consent page's address."""
     redirect = redirect_uri(settings, provider)
     if provider == "youtube":
         verifier, _challenge = google_oauth.new_pkce()
@@ -160,13 +159,22 @@ async def begin(
             state,
             verifier,
             auth_url=settings.google_auth_url,
-            scopes=scopes,
         )
     elif provider == "vk":
         verifier, challenge = vk_oauth.new_pkce()
         state = vk_oauth.new_state()
         url = vk_oauth.authorization_url(
             settings.vk_client_id or "", redirect, state, challenge, oauth_url=settings.vk_oauth_url
+        )
+    elif provider == "yandex":
+        verifier, challenge = yandex_oauth.new_pkce()
+        state = yandex_oauth.new_state()
+        url = yandex_oauth.authorization_url(
+            settings.yandex_client_id or "",
+            redirect,
+            state,
+            challenge,
+            oauth_url=settings.yandex_oauth_url,
         )
     else:
         raise ValueError(f"no sign-in for {provider!r}")
@@ -234,6 +242,8 @@ async def finish(
     try:
         if pending.provider == "youtube":
             account, payload = await _google_account(pending, url, settings)
+        elif pending.provider == "yandex":
+            account, payload = await _yandex_account(pending, url, settings)
         else:
             account, payload = await _vk_account(pending, url, settings)
         # Everything up to here leaves the state as it was; from here on it is ours alone.
@@ -407,6 +417,26 @@ async def _vk_account(
         "scope": list(tokens.scope),
     }
     return account, payload
+
+
+async def _yandex_account(
+    pending: PendingSignIn, url: str, settings: Settings
+) -> tuple[str, dict[str, Any]]:
+    """The Yandex account's name and what to store, from the code in `url`."""
+    if not configured(settings, "yandex") or settings.yandex_client_secret is None:
+        raise SignInError("connect.error.not_configured")
+    try:
+        return await yandex_oauth.sign_in(
+            url,
+            state=pending.state,
+            verifier=pending.verifier,
+            client_id=settings.yandex_client_id or "",
+            client_secret=settings.yandex_client_secret.get_secret_value(),
+            oauth_url=settings.yandex_oauth_url,
+            api_url=settings.yandex_disk_api_url,
+        )
+    except yandex_oauth.SignInFailed as exc:
+        raise SignInError(f"connect.error.{exc.reason}") from None
 
 
 async def store(session: AsyncSession, box: SecretBox, signed: SignedIn) -> int:

@@ -1,4 +1,4 @@
-"""Connecting the workspace's accounts: YouTube, VK, a Telegram channel.
+"""Connecting the workspace's accounts: YouTube, VK, Yandex Disk, a Telegram channel.
 
 Only admins connect and disconnect (in a private chat the person owns the workspace): the
 router says so with `IsAdmin()`, and its refusal router answers everyone else. YouTube
@@ -54,7 +54,7 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-_URL = re.compile(r"\S+/oauth/(?:google|vk)/callback\S*")
+_URL = re.compile(r"\S+/oauth/(?:google|vk|yandex)/callback\S*")
 _VK_HOST = re.compile(r"^(?:https?://)?(?:m\.)?vk\.(?:com|ru)/", re.IGNORECASE)
 _VK_NUMBERED = re.compile(r"^(?:club|public|event)(\d+)$", re.IGNORECASE)
 _VK_SCREEN_NAME = re.compile(r"^[A-Za-z0-9_.]{2,64}$")
@@ -279,6 +279,8 @@ async def sign_in_answered(
             await Conversations(arq).open(
                 signed.chat_id, signed.user_id, query.message.message_id, ask
             )
+    elif signed.provider == "yandex":
+        text = _("connect.yandex_done", account=_esc(signed.account))
     else:
         text = _("connect.youtube_done", channel=_esc(signed.account))
     await query.answer()

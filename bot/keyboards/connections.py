@@ -11,7 +11,7 @@ from bot.callbacks.connections import ConnectCb, DisconnectCb, SignInCb
 from locales import Translator
 from storage.models import Credential
 
-PROVIDERS = ("youtube", "vk", "telegram")
+PROVIDERS = ("youtube", "vk", "yandex", "telegram")
 
 
 def connect_menu(_: Translator, providers: tuple[str, ...] = PROVIDERS) -> InlineKeyboardMarkup:
