@@ -1,4 +1,5 @@
-"""Local export: an archive of the video, subtitles, metadata and description for the person.
+"""Local export: an archive of the video, subtitles (and their translations), metadata and
+description for the person.
 
 - The archive is sent into the recording's chat when it fits the Bot API's upload limit, else
   it is put where the web server serves it (the media bucket too, when media lives in one)
@@ -33,6 +34,7 @@ from jobs.publish.sending import lost_answer, upload_limit, was_sending
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 from locales.format import size
+from pipeline.translation import TARGETS
 
 
 async def publish_export_to(target: Target) -> str | None:
@@ -52,7 +54,7 @@ async def publish_export_to(target: Target) -> str | None:
         archive,
         [
             (target.folder / name, name)
-            for name in (files.VIDEO, files.SRT, files.VTT, files.METADATA)
+            for name in (files.VIDEO, files.SRT, files.VTT, files.METADATA, *translated())
         ],
         {ARCHIVE_TEXT: description_text(meta, target.chapters())},
     )
@@ -95,6 +97,11 @@ async def publish_export_to(target: Target) -> str | None:
     await target.remember(expires_at=expires)
     await target.save(remote_id="link", url=url)
     return url
+
+
+def translated() -> list[str]:
+    """Names of the subtitles' translations (jobs.translate); the archive skips missing ones."""
+    return [n for code in TARGETS for n in (files.translated_srt(code), files.translated_vtt(code))]
 
 
 PLATFORM = Platform(

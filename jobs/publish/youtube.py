@@ -5,6 +5,8 @@
   answers; a try that finds the id skips the upload, one that finds the session asks Google
   what it kept and goes on from there. A session Google has forgotten never made a video, so
   a new one cannot make a second.
+- Translated subtitles (subtitles.<lang>.srt, jobs.translate) become further caption tracks,
+  one per language, recorded like the first.
 - Captions, thumbnail and playlist item are not idempotent at Google: each is recorded in
   ``recording.media["publish"]["youtube"]`` as soon as it is made, and one YouTube refuses
   becomes a note on the row (the video is up), not a failure.
@@ -20,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,8 @@ from jobs.publish.errors import PublishFailure, Reconnect, Transient
 from jobs.publish.resume import YouTubeResume
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
+from locales.format import language_name
+from pipeline.translation import TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +153,7 @@ async def _youtube_extras(target: Target, yt: AsyncYouTube, video_id: str) -> No
     if srt is not None:
         name = target._("publish.caption_name")
         steps.append(("captions", lambda: yt.set_captions(video_id, srt, target.language, name)))
+    steps += translated_captions(target, yt, video_id)
     if thumbnail is not None:
         steps.append(("thumbnail", lambda: yt.set_thumbnail(video_id, thumbnail)))
     if playlist:
@@ -163,12 +169,27 @@ async def _youtube_extras(target: Target, yt: AsyncYouTube, video_id: str) -> No
         except YouTubeError as exc:
             # The video is up; a part YouTube refuses becomes a note, not a failure.
             log.info("recording %s: YouTube %s refused: %s", target.recording.id, step, exc.reason)
-            notes.append(target._(f"publish.warning.{step}", reason=exc.message or exc.reason))
+            kind = step.split(":")[0]  # "captions:en", a translated track, warns as captions
+            notes.append(target._(f"publish.warning.{kind}", reason=exc.message or exc.reason))
             await target.remember(**{step: False, "notes": notes})
             continue
         await target.remember(**{step: result if result is not None else True})
     if notes:
         await target.save(error="; ".join(notes)[:2000])
+
+
+def translated_captions(
+    target: Target, yt: AsyncYouTube, video_id: str
+) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+    """A caption track per translation of the subtitles (jobs.translate), in its language."""
+    steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+    for code in TARGETS:
+        path = target.file(files.translated_srt(code))
+        if path is None or code == target.language:
+            continue
+        name = target._("translate.track_name", language=language_name(code, code))
+        steps.append((f"captions:{code}", partial(yt.set_captions, video_id, path, code, name)))
+    return steps
 
 
 async def _quota_wait(target: Target, reset_at: datetime) -> None:
