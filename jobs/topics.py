@@ -6,23 +6,30 @@ chapter of their own are folded away here, so the progress message counts what t
 shows.
 
 How finely a lecture is cut (granularity: "fewer", "normal", "more") is the recording's own
-choice from its review card (``options["granularity"]``), else its template's.
+choice from its review card (``options["granularity"]``), else its template's. The language
+model spells names by the key terms the transcript was made with (`jobs.terms`).
 
 The summary found is kept in the recording's media with where it came from (``summary``:
 "llm", "opening" for the offline method's opening sentences, "missing" when the model's
 stayed unusable, "none" when a recording is too short for one); a summary a person wrote on
 the card ("person") outlives its chapters being made again.
+
+Whether a language model is set up is kept for the self-check questions
+(``questions["llm"]``, `jobs.quiz`): they are offered on the card only then, and questions
+already made outlive the chapters being made again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations import llm
-from jobs import control, files
+from jobs import control, files, quiz
+from jobs import terms as key_terms
 from jobs.facts import recording_facts
 from jobs.review_actions import PERSON
 from jobs.runner import StageJob, stage
@@ -46,7 +53,10 @@ async def topics(job: StageJob) -> None:
 
     async with job.deps.sessions() as session:
         granularity = await recording_granularity(session, recording)
-    found, method = await find_topics(job.deps.settings, transcript, duration, granularity)
+    terms = key_terms.used_terms(recording)
+    found, method = await find_topics(
+        job.deps.settings, transcript, duration, granularity, terms=terms
+    )
     summary = summary_state(recording, found, method)
     found = found.model_copy(update={"summary": summary["text"]})
     files.write_text(folder / files.TOPICS, found.dump_json())
@@ -54,6 +64,7 @@ async def topics(job: StageJob) -> None:
         media={
             "topics": {"count": len(found.topics), "method": method, "granularity": granularity},
             "summary": summary,
+            "questions": quiz.stage_media(recording, job.deps.settings),
         }
     )
     job.summarize(job._("progress.topics_done", count=len(found.topics)))
@@ -80,10 +91,14 @@ async def recording_granularity(session: AsyncSession, recording: Recording) -> 
 
 
 async def find_topics(
-    settings: Settings, transcript: Transcript, duration: float, granularity: str = "normal"
+    settings: Settings,
+    transcript: Transcript,
+    duration: float,
+    granularity: str = "normal",
+    terms: Sequence[str] = (),
 ) -> tuple[Topics, str]:
     """Topics and the method that found them: "llm" when a key is set, else "offline"."""
-    found = await _with_llm(settings, transcript, duration, granularity)
+    found = await _with_llm(settings, transcript, duration, granularity, terms)
     method = "llm"
     if found is None:
         found = await asyncio.to_thread(
@@ -95,7 +110,11 @@ async def find_topics(
 
 
 async def _with_llm(
-    settings: Settings, transcript: Transcript, duration: float, granularity: str
+    settings: Settings,
+    transcript: Transcript,
+    duration: float,
+    granularity: str,
+    terms: Sequence[str] = (),
 ) -> Topics | None:
     if settings.llm_api_key is None:
         return None
@@ -108,6 +127,7 @@ async def _with_llm(
             model=settings.llm_model,
             language=transcript.language,
             granularity=granularity,
+            terms=terms,
         )
     except llm.TopicsError as exc:
         # The offline method still gives usable chapters; a person reviews them anyway.

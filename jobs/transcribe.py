@@ -4,23 +4,31 @@ The language asked for is the workspace's (or TRANSCRIBE_LANGUAGE): an ISO code,
 for the language heard in the speech. An existing transcript is reused only when it was made
 for the same request. The local engine is handed the trimmed video whole and hears it in
 pieces of a few minutes itself; an API gets compact audio chunks that fit its upload limit.
+The engine is prompted with the recording's key terms (`jobs.terms`); the list used and the
+terms the prompt could not hold are kept in the recording's media, and the quality gate also
+looks for the terms said back where the recording is silent.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
 
 from integrations import stt
 from jobs import files
+from jobs import terms as key_terms
 from jobs.runner import StageFailure, StageJob, TransientFailure, stage
 from leap.settings import Settings
 from pipeline import asr_audio
 from pipeline.quality import check_transcript
+from pipeline.terms import echo_flags
 from pipeline.transcript import Transcript
 from storage import search
+
+log = logging.getLogger(__name__)
 
 # How long a transient failure of the speech service waits before the stage runs again.
 RETRY_DELAYS = (30, 120, 600, 1800)
@@ -39,16 +47,20 @@ async def transcribe(job: StageJob) -> None:
     duration = float(recording.media.get("trim", {}).get("duration") or 0.0)
     target = folder / files.TRANSCRIPT
 
+    async with job.deps.sessions() as session:
+        terms = await key_terms.recording_terms(session, recording)
     earlier = recording.media.get("transcript", {})
     if target.is_file() and _made_for(target, earlier, language):
         transcript = Transcript.load_json(target)
     else:
-        transcript = await _run_engine(job, folder, language)
+        transcript = await _run_engine(job, folder, language, terms)
         files.write_text(target, transcript.dump_json())
     await search.index(job.deps.sessions, recording.workspace_id, recording.id, transcript)
 
     silences = _silences(folder, duration)
     flags = check_transcript(transcript, duration or transcript.duration, silences)
+    flags += echo_flags(transcript, terms, silences)
+    prompt = key_terms.speech_prompt(terms)
     words = sum(len(s.text.split()) for s in transcript.segments)
     job.save(
         media={
@@ -59,12 +71,16 @@ async def transcribe(job: StageJob) -> None:
                 "words": words,
             },
             "quality": {"flags": [{"code": f.code, "detail": f.detail} for f in flags]},
+            key_terms.MEDIA_KEY: {"terms": terms, "dropped": list(prompt.dropped)},
         }
     )
-    job.summarize(job._("progress.transcribed", words=words))
+    line = job._("progress.transcribed", words=words)
+    if prompt.dropped:
+        line += " · " + job._("terms.progress_dropped", count=len(prompt.dropped))
+    job.summarize(line)
 
 
-def engine_for(settings: Settings) -> stt.SpeechToText:
+def engine_for(settings: Settings, vocabulary: list[str] | None = None) -> stt.SpeechToText:
     key = settings.transcribe_api_key
     return stt.make_engine(
         settings.transcribe_engine,
@@ -74,6 +90,7 @@ def engine_for(settings: Settings) -> stt.SpeechToText:
         local_model=settings.local_whisper_model,
         concurrency=settings.transcribe_concurrency,
         max_upload_bytes=upload_limit(settings),
+        vocabulary=vocabulary or (),
     )
 
 
@@ -113,16 +130,23 @@ def forget_asr_audio(folder: Path) -> None:
     shutil.rmtree(folder / ASR_DIR, ignore_errors=True)
 
 
-async def _run_engine(job: StageJob, folder: Path, language: str) -> Transcript:
+async def _run_engine(job: StageJob, folder: Path, language: str, terms: list[str]) -> Transcript:
     try:
-        return await _hear(job, folder, language)
+        return await _hear(job, folder, language, terms)
     finally:
         forget_asr_audio(folder)
 
 
-async def _hear(job: StageJob, folder: Path, language: str) -> Transcript:
+async def _hear(job: StageJob, folder: Path, language: str, terms: list[str]) -> Transcript:
     settings = job.deps.settings
-    engine = engine_for(settings)
+    prompt = key_terms.speech_prompt(terms)
+    if prompt.dropped:
+        log.info(
+            "recording %s: %d key terms do not fit the speech prompt",
+            job.recording.id,
+            len(prompt.dropped),
+        )
+    engine = engine_for(settings, list(prompt.kept))
     chunks = await asr_chunks(settings, folder / files.VIDEO, folder)
     last = 0.0
 

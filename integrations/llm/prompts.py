@@ -12,12 +12,16 @@ Rules it keeps:
   :data:`MIN_TOPICS` and :data:`MAX_TOPICS` for the lecture, at least one per window. A
   granularity ("fewer", "more") scales that count by :data:`GRANULARITY_SCALE` within the
   same bounds and says in words which kind of chapters is wanted (:data:`GRANULARITY_ASK`).
+- Key terms (names, course words), when a lecture has them, follow every system prompt as a
+  list the model must spell titles and summaries by (:func:`terms_note`, at most
+  :data:`TERMS_NOTE_CHARS` characters of them).
 - The reduce request carries only the windows' results (summaries, topics with their
   times, breaks), never the transcript.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.timecodes import format_hms
@@ -91,6 +95,26 @@ Rules:
 - Titles: 2 to 7 words, in {language}, without numbering, quotes or times.
 - "breaks": copy the parts' breaks.
 - "summary": three to five sentences in {language} on what the whole lecture covers."""
+
+
+TERMS_NOTE_CHARS = 2000
+
+
+def terms_note(terms: Sequence[str]) -> str:
+    """The lines a system prompt ends with for the lecture's key terms; "" for none."""
+    shown: list[str] = []
+    size = 0
+    for term in terms:
+        size += len(term) + 2
+        if size > TERMS_NOTE_CHARS:
+            break
+        shown.append(term)
+    if not shown:
+        return ""
+    return (
+        "\n\nKey terms of this lecture (names and course words). The transcript may misspell "
+        "them; wherever one is meant, write it exactly as here:\n" + "; ".join(shown)
+    )
 
 
 def topic_target(seconds: float, granularity: str = "normal") -> tuple[int, int, int]:

@@ -57,13 +57,16 @@ def summary_problem(summary: str, language: str) -> str | None:
     return None
 
 
-async def checked_summary(chat: Chat, found: Topics, language: str, language_named: str) -> Topics:
-    """``found`` with a usable summary: its own, a repaired one, or none at all."""
+async def checked_summary(
+    chat: Chat, found: Topics, language: str, language_named: str, note: str = ""
+) -> Topics:
+    """``found`` with a usable summary: its own, a repaired one, or none at all; ``note`` (the
+    key terms' lines) ends the repair request's system prompt."""
     problem = summary_problem(found.summary, language)
     if problem is None:
         return found.model_copy(update={"summary": found.summary.strip()})
     log.info("summary unusable (%s); asking for it again", problem)
-    system = SUMMARY_SYSTEM.format(language=language_named, limit=MAX_SUMMARY_CHARS)
+    system = SUMMARY_SYSTEM.format(language=language_named, limit=MAX_SUMMARY_CHARS) + note
     titles = "\n".join(f"- {t.title}" for t in found.topics[:40])
     user = (
         f"The summary written before cannot be used: {problem}. Write it again in "

@@ -13,6 +13,7 @@ Rules it keeps:
   the windows' summaries joined; the windows' breaks are always kept.
 - The summary is checked last (`integrations.llm.summary`): one repair request when it is
   empty, too long or in another language, then none.
+- Key terms, when given, end every system prompt (map, reduce, summary repair).
 - Every result goes through :func:`pipeline.topics.normalize`: times clamped into the
   video, duplicates folded, order enforced.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from openai import AsyncOpenAI
 
@@ -37,6 +38,7 @@ from integrations.llm.prompts import (
     language_name,
     map_request,
     reduce_request,
+    terms_note,
 )
 from integrations.llm.reply import clamped, joined_summary, merged, snapped
 from integrations.llm.summary import checked_summary
@@ -63,6 +65,7 @@ async def extract_topics(
     timeout: float = 180.0,
     temperature: float = 0.2,
     client_factory: Callable[[], AsyncOpenAI] | None = None,
+    terms: Sequence[str] = (),
 ) -> Topics:
     """The lecture's summary, topics (with subtopics) and breaks, normalized to ``duration``.
 
@@ -79,6 +82,7 @@ async def extract_topics(
         return ai_retry.client(base_url, api_key, timeout)
 
     language_named = language_name(language)
+    note = terms_note(terms)
 
     async with (client_factory or default_client)() as client:
         chat = Chat(
@@ -88,9 +92,9 @@ async def extract_topics(
             backoff=Backoff(max_attempts=max_attempts, base=backoff_base, cap=backoff_cap),
         )
         found = await _lecture_topics(
-            chat, windows, duration, granularity, language_named, concurrency
+            chat, windows, duration, granularity, language_named, concurrency, note
         )
-        return await checked_summary(chat, found, language, language_named)
+        return await checked_summary(chat, found, language, language_named, note)
 
 
 async def _lecture_topics(
@@ -100,9 +104,10 @@ async def _lecture_topics(
     granularity: str,
     language_named: str,
     concurrency: int,
+    note: str = "",
 ) -> Topics:
     """The map over the windows and, for more than one, the reduce."""
-    map_system = MAP_SYSTEM.format(shape=SHAPE, language=language_named)
+    map_system = MAP_SYSTEM.format(shape=SHAPE, language=language_named) + note
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def read(index: int) -> Topics:
@@ -120,7 +125,7 @@ async def _lecture_topics(
         {t.start for p in parts for t in p.topics}
         | {s.start for p in parts for t in p.topics for s in t.subtopics}
     )
-    reduce_system = REDUCE_SYSTEM.format(shape=SHAPE, language=language_named)
+    reduce_system = REDUCE_SYSTEM.format(shape=SHAPE, language=language_named) + note
     user = reduce_request(duration, windows, parts, granularity)
     try:
         final = snapped(await chat.topics(reduce_system, user), candidates)

@@ -25,7 +25,7 @@ retries through :func:`integrations.ai_retry.with_retries`, as the topics client
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -151,6 +151,7 @@ def make_engine(
     beam_size: int = 1,
     cpu_threads: int = 2,
     compute_type: str = "int8",
+    vocabulary: Sequence[str] = (),
 ) -> SpeechToText:
     """The engine of ``kind`` ("local" or "openai"), configured by plain values.
 
@@ -161,6 +162,8 @@ def make_engine(
     ``concurrency`` chunks at once and retries transient failures up to
     ``max_attempts`` times in all, waiting ``backoff_base * 2**n`` seconds
     (at most ``backoff_cap``, with jitter) or what the server's Retry-After asks.
+    ``vocabulary`` (key terms) becomes either engine's prompt, see
+    :mod:`integrations.stt.vocabulary`.
     """
     if kind == "local":
         from integrations.stt.local import LocalWhisper
@@ -170,6 +173,7 @@ def make_engine(
             beam_size=beam_size,
             cpu_threads=cpu_threads,
             compute_type=compute_type,
+            vocabulary=vocabulary,
         )
     if kind == "openai":
         from integrations.stt.api import OpenAICompatible
@@ -188,5 +192,6 @@ def make_engine(
             backoff_cap=backoff_cap,
             timeout=timeout,
             max_upload_bytes=max_upload_bytes,
+            vocabulary=vocabulary,
         )
     raise ValueError(f"unknown transcription engine {kind!r}: expected 'local' or 'openai'")

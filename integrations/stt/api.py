@@ -10,6 +10,9 @@ long lecture is only more chunks, never a longer request.
 field of ``verbose_json`` (a name such as "russian", or a code) becomes the chunk's
 language; chunks in different languages give a transcript whose segments say theirs.
 
+Key terms (:mod:`integrations.stt.vocabulary`) go in every request's ``prompt`` field, cut
+to Whisper's prompt budget.
+
 Providers answer in several shapes, all accepted: OpenAI's ``verbose_json``
 with segments (and words when asked for), word lists without segments (some
 Whisper hosts), ``{"text": ...}`` or plain text. A provider that rejects
@@ -25,7 +28,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ from integrations.stt import (
     ProgressCallback,
     TranscriptionError,
 )
+from integrations.stt import vocabulary as key_terms
 from pipeline.errors import MediaError
 from pipeline.probe import probe_async
 from pipeline.transcript import Segment, Transcript, Word, segments_from_words
@@ -99,7 +103,9 @@ class OpenAICompatible:
         timeout: float = 300.0,
         max_upload_bytes: int = 25 * 1024 * 1024,
         client_factory: Callable[[], AsyncOpenAI] | None = None,
+        vocabulary: Sequence[str] = (),
     ) -> None:
+        self.vocabulary = tuple(vocabulary)
         self.base_url = base_url
         self.api_key = api_key
         self.model = model
@@ -184,6 +190,7 @@ class OpenAICompatible:
                         model=self.model,
                         # ISO 639-1 is what these APIs take; none lets the service detect it.
                         **({"language": _code(language)} if language and language != AUTO else {}),
+                        **key_terms.api_prompt(self.vocabulary),
                         **ladder.params(),
                     )
                 except openai.APIStatusError as exc:

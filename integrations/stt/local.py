@@ -26,8 +26,9 @@ Rules it keeps:
   language everything is transcribed in it and what was heard is kept in
   ``Transcript.detected`` for the wrong-language check.
 - **Never invent, never drop.** Text is judged by acoustic evidence: a segment with no
-  frame the voice-activity model calls speech, or with only symbols, gets no text.
-  Repetition alone never removes anything.
+  frame the voice-activity model calls speech, or with only symbols, gets no text; nor does
+  one made mostly of the key terms over mostly non-speech (the prompt said back, see
+  :mod:`integrations.stt.vocabulary`). Repetition alone never removes anything.
 - **Same input, same output.** Decoding is beam search at temperature 0 only: faster-
   whisper's temperature fallback samples at random, and CTranslate2's generator is seeded
   once per thread, so no seed makes two runs in one process agree. Conditioning on the
@@ -64,12 +65,14 @@ from integrations.stt import (
     ProgressCallback,
     TranscriptionError,
 )
+from integrations.stt import vocabulary as key_terms
 from integrations.stt.models import ModelUnavailable, assemble_base, base_model_dir, tiny_en_dir
+from integrations.stt.segments import whisper_segment as _segment
 from pipeline import asr_audio
 from pipeline.channels import channel_voices
 from pipeline.errors import MediaError
 from pipeline.probe import probe_async
-from pipeline.transcript import Segment, Transcript, Word, labelled
+from pipeline.transcript import Segment, Transcript, labelled
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -244,7 +247,9 @@ class LocalWhisper:
         cpu_threads: int = 2,
         compute_type: str = "int8",
         piece_seconds: float = PIECE_SECONDS,
+        vocabulary: tuple[str, ...] | list[str] = (),
     ) -> None:
+        self.vocabulary = tuple(vocabulary)  # key terms: the prompt of every window
         self.local_model = local_model
         self.beam_size = beam_size
         self.cpu_threads = cpu_threads
@@ -413,7 +418,10 @@ class LocalWhisper:
             found = self._hear(model, samples[a:b], run_language, progress, begin, stop)
             for segment in found:
                 moved = segment.shifted(begin)
-                if _spoken(moved, probabilities):
+                hop = _VAD_HOP / RATE
+                if _spoken(moved, probabilities) and not key_terms.echoed(
+                    moved, self.vocabulary, probabilities, hop, _VAD_SPEECH
+                ):
                     segments.append(moved.model_copy(update={"language": run_language}))
         return segments, heard
 
@@ -437,6 +445,7 @@ class LocalWhisper:
                 condition_on_previous_text=False,
                 # No sampling: the same audio always gives the same text (see the module).
                 temperature=0.0,
+                **key_terms.hotwords(model, self.vocabulary),
             )
             segments: list[Segment] = []
             for piece in found:
@@ -555,24 +564,6 @@ def _spoken(segment: Segment, probabilities: FloatArray) -> bool:
 
 def _code(language: str) -> str:
     return language.strip().split("-")[0].lower() or AUTO
-
-
-def _segment(piece: Any) -> Segment | None:
-    text = piece.text.strip()
-    if not text:
-        return None
-    words = None
-    if piece.words:
-        words = [
-            Word(
-                start=round(w.start, 3),
-                end=round(w.end, 3),
-                word=w.word,
-                probability=round(w.probability, 4),
-            )
-            for w in piece.words
-        ]
-    return Segment(start=round(piece.start, 3), end=round(piece.end, 3), text=text, words=words)
 
 
 async def _duration(path: Path) -> float:

@@ -9,6 +9,8 @@ Rules:
   lecturer, date, summary and chapters) does.
 - ``granularity`` says how finely the topics stage cuts a lecture into chapters ("fewer",
   "normal", "more"); a recording's own choice on its review card overrides it.
+- ``terms`` are key terms (names, course words) its recordings are heard and described with,
+  after the workspace's own (see `pipeline.terms`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pipeline.templates.errors import TemplateError
 from pipeline.templates.limits import MAX_SOURCE_CHARS
 from pipeline.templates.matching import MatchRules, rules_hold
 from pipeline.templates.rendering import validate_template_source
+from pipeline.terms import MAX_TERM_CHARS, MAX_TERMS
 
 __all__ = [
     "DEFAULT_DESCRIPTION_TEMPLATE",
@@ -77,6 +80,11 @@ class Template(BaseModel):
     auto_publish: bool = False
     platforms: list[str] = Field(default_factory=list)
     granularity: Granularity = "normal"
+    # Post the recording's self-check questions as quizzes in the channel after its video.
+    quiz_channel: bool = False
+    terms: list[Annotated[str, Field(min_length=1, max_length=MAX_TERM_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_TERMS
+    )
 
     @field_validator("title_template", "description_template")
     @classmethod
