@@ -75,10 +75,11 @@ def create_status_app(status: StatusDeps) -> web.Application:
 
 
 def create_web_app(deps: WebDeps) -> web.Application:
-    from bot import oauth
+    from bot import oauth, share_page
 
     app = web.Application()
     app[DEPS] = deps
     add_status_routes(app, StatusDeps(deps.sessions, deps.redis, deps.workers))
     oauth.setup(app)
+    share_page.setup(app)
     return app

@@ -66,3 +66,16 @@ AGAIN = "again"
 DELETE = "del"
 DELETE_SURE = "dly"
 DELETE_KEEP = "dln"
+
+
+class ShareCb(CallbackData, prefix="rs1"):
+    """The recording's share page: give its link (``open``) or turn the link off (``off``);
+    ``sid`` names the link an off switch was given with, so it never turns off a newer one."""
+
+    action: str
+    rec: int
+    sid: str = ""
+
+
+SHARE_OPEN = "open"
+SHARE_OFF = "off"

@@ -15,6 +15,8 @@
   while its chapters are made again it says so, without buttons. After Publish it has one
   line per platform, and once every platform has an outcome, the buttons that still apply:
   Publish again (where it can), Delete.
+- The "Share page" button (jobs.share) is on the card while it awaits review, and after
+  publishing while the recording's share page is on.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from jobs import control, files
@@ -35,10 +37,12 @@ from jobs.cards.callbacks import (
     AGAIN,
     DELETE,
     REVIEW_ACTIONS,
+    SHARE_OPEN,
     GranularityCb,
     OutcomeCb,
     PlatformCb,
     ReviewCb,
+    ShareCb,
 )
 from jobs.cards.platforms import platform_name
 from jobs.cards.text import clip, fit
@@ -258,6 +262,7 @@ def review_keyboard(
     if len(connected) % 2:
         toggle_rows[-1] = 1
     builder.adjust(*toggle_rows, 1, 3, 3, 3)
+    builder.row(share_button(recording))
     builder.row(*translate_button(recording))
     return builder.as_markup()
 
@@ -282,4 +287,14 @@ def outcome_keyboard(
         callback_data=OutcomeCb(action=DELETE, rec=recording.id),
     )
     builder.adjust(2)
+    if (recording.options or {}).get("share"):
+        # A live share page stays reachable (its link, its off switch) after publishing.
+        builder.row(share_button(recording))
     return builder.as_markup()
+
+
+def share_button(recording: Recording) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text=gettext(recording.language, "share.button"),
+        callback_data=ShareCb(action=SHARE_OPEN, rec=recording.id).pack(),
+    )
