@@ -20,7 +20,7 @@ from pathlib import Path
 from jobs import files
 from jobs.facts import recording_facts
 from jobs.runner import StageFailure, StageJob, stage
-from pipeline import template_runner, templates
+from pipeline import questions, template_runner, templates
 from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from pipeline.transcript import Transcript
@@ -50,6 +50,7 @@ async def compose(job: StageJob) -> None:
     template = _with_persons_texts(
         templates.match_template(workspace_templates, facts), facts, recording
     )
+    facts["questions"] = questions.media_text(recording.media)
     try:
         metadata = await template_runner.compose_metadata(template, facts, found, duration)
     except templates.TemplateTooCostly as exc:
@@ -75,6 +76,7 @@ async def compose(job: StageJob) -> None:
                 "language": template.language or found_language(folder),
                 "platforms": list(template.platforms),
                 "auto_publish": template.auto_publish,
+                "quiz_channel": template.quiz_channel,
             }
         }
     )

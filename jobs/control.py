@@ -35,7 +35,7 @@ from jobs.publish.metadata import ARCHIVE_TEXT, archive_name, description_text, 
 from jobs.publish.request import request_publication
 from jobs.queues import STAGE_QUEUE, job_id
 from leap.settings import Settings
-from pipeline import template_runner, templates
+from pipeline import questions, template_runner, templates
 from pipeline.timecodes import Chapter
 from pipeline.topics import Topics, chapters_text, from_chapters
 from storage import repo, search
@@ -476,6 +476,7 @@ async def _composed(
 
     facts: dict[str, object] = dict(recording_facts(recording))
     template = await matched_template(session, recording, facts)
+    facts["questions"] = questions.media_text(recording.media)
     review = recording.media.get("review") or {}
     changes: dict[str, str] = {}
     # The person's texts go in as variables, so the sandbox and YouTube's limits still apply

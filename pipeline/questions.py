@@ -19,7 +19,7 @@ Rules it keeps:
 
   A question line starts with its number; its time, in brackets, may be left out. An option
   line starts with ✅ or ``+`` (the right one) or ▫️ or ``-`` (a wrong one); the explanation
-  line with 💡 or ``>``. What is wrong is reported as :class:`QuestionsError` with codes the
+  line with 💡 or ``>``. What is wrong is reported as :class:`QuestionListError` with codes the
   bot translates, each with the question's number.
 - Texts are kept as typed: no HTML; whoever shows them escapes them.
 """
@@ -27,7 +27,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ class Problem:
     limit: int = 0
 
 
-class QuestionsError(ValueError):
+class QuestionListError(ValueError):
     """A list of questions that cannot be used; ``problems`` says which and why."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -147,6 +147,13 @@ def template_text(questions: Iterable[Question]) -> str:
     return questions_text(questions)
 
 
+def media_text(media: Mapping[str, Any]) -> str:
+    """``{{ questions }}`` for a recording whose media are ``media``; "" when it has none."""
+    stored = media.get("questions")
+    items = stored.get("items") if isinstance(stored, Mapping) else None
+    return template_text(load_questions(items))
+
+
 def poll_explanation(question: Question) -> str:
     """The quiz's explanation, with the time it is covered at when that still fits."""
     text = question.explanation
@@ -158,9 +165,9 @@ def poll_explanation(question: Question) -> str:
 
 
 def parse_questions(text: str) -> list[Question]:
-    """A pasted list in the form :func:`questions_text` writes; raises QuestionsError."""
+    """A pasted list in the form :func:`questions_text` writes; raises QuestionListError."""
     if len(text) > MAX_PASTE_CHARS:
-        raise QuestionsError([Problem(0, "too_long", MAX_PASTE_CHARS)])
+        raise QuestionListError([Problem(0, "too_long", MAX_PASTE_CHARS)])
     drafts: list[dict[str, Any]] = []
     problems: list[Problem] = []
     for raw in text.splitlines():
@@ -214,7 +221,7 @@ def parse_questions(text: str) -> list[Question]:
     elif len(drafts) > MAX_QUESTIONS:
         problems.append(Problem(0, "too_many", MAX_QUESTIONS))
     if problems:
-        raise QuestionsError(_ordered(problems))
+        raise QuestionListError(_ordered(problems))
     return questions
 
 

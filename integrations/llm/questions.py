@@ -217,7 +217,7 @@ async def make_questions(
         return ai_retry.client(base_url, api_key, timeout)
 
     named = language_name(language)
-    system = SYSTEM.format(language=named)
+    system = SYSTEM.replace("{language}", named)
     user = lecture_request(transcript, topics, duration, max(max_chars - _REPAIR_ROOM, 2000))
     async with (client_factory or default_client)() as client:
         chat = Chat(

@@ -45,6 +45,7 @@ from jobs.cards.callbacks import (
     ShareCb,
 )
 from jobs.cards.platforms import platform_name
+from jobs.cards.questions import questions_button, questions_lines
 from jobs.cards.text import clip, fit
 from jobs.cards.translation import translate_button, translation_lines
 from jobs.publish.metadata import display_name
@@ -170,6 +171,7 @@ def review_text(
     lines = [_("review.heading", title=html.escape(recording_title(recording, metadata)))]
     lines += trim_and_template(recording, _)
     lines += summary_lines(recording, _)
+    lines += questions_lines(recording, _)
 
     chapters = metadata_chapters(metadata)
     lines.append("")
@@ -262,6 +264,7 @@ def review_keyboard(
     if len(connected) % 2:
         toggle_rows[-1] = 1
     builder.adjust(*toggle_rows, 1, 3, 3, 3)
+    builder.row(*questions_button(recording))
     builder.row(share_button(recording))
     builder.row(*translate_button(recording))
     return builder.as_markup()

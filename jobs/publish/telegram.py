@@ -5,6 +5,7 @@
 - A file over the Bot API's upload limit (50 MB cloud, 2000 MB with a local server) is
   explained with both sizes instead of being tried.
 - Sound without a picture goes out as audio: a player in the channel, not a black video.
+- The self-check quiz follows the video when chosen (`jobs.publish.quiz_post`).
 - Never twice: see jobs.publish.sending; a post whose answer was lost fails the platform with
   a reason asking the person to look.
 """
@@ -28,6 +29,7 @@ from arq import Retry
 from integrations import telegram_channel
 from jobs.publish.errors import PublishFailure
 from jobs.publish.metadata import archive_name, is_audio_only
+from jobs.publish.quiz_post import quiz_after_video
 from jobs.publish.resume import TelegramResume
 from jobs.publish.sending import lost_answer, upload_limit, was_sending
 from jobs.publish.spec import Platform
@@ -93,6 +95,7 @@ async def publish_telegram_to(target: Target) -> str:
         raise PublishFailure("telegram_maybe_sent") from None
     url = telegram_channel.post_link(chat_id, payload.get("username"), message.message_id)
     await target.save(remote_id=str(message.message_id), url=url, resume=None)
+    await quiz_after_video(target, chat_id)
     return url
 
 
