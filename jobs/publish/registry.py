@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from jobs.publish import export, telegram, vk, youtube
+from jobs.publish import export, telegram, vk, yandex_disk, youtube
 from jobs.publish.spec import Platform
 
 # In the order of the chat's lines and buttons.
 REGISTRY: tuple[Platform, ...] = (
     youtube.PLATFORM,
     vk.PLATFORM,
+    yandex_disk.PLATFORM,
     telegram.PLATFORM,
     export.PLATFORM,
 )

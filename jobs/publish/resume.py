@@ -7,6 +7,8 @@ platform's model here; None means there is nothing to pick up.
   asks Google what it kept and sends the rest.
 - VK: the upload address of the video slot VK made (``upload_url``); the slot's id is the row's
   remote id. A try that finds both sends the file to the same slot while VK still waits for it.
+- Yandex Disk: the lecture's folder and the names of the files the Disk has taken
+  (``folder``, ``done``). A try that finds them sends only the rest, each to its fixed path.
 - Telegram channel and export: a send in flight (``sending``). The Bot API takes no idempotency
   key, so a try that finds it cannot know whether the message arrived and does not send again.
 
@@ -38,6 +40,13 @@ class YouTubeResume(Resume):
 class VKResume(Resume):
     # Where the video slot VK made takes its bytes.
     upload_url: str
+
+
+class YandexDiskResume(Resume):
+    # The lecture's folder, chosen once so that every try writes to the same place.
+    folder: str
+    # The files already there, by their names in the folder.
+    done: list[str] = []
 
 
 class SendingResume(Resume):
