@@ -147,8 +147,12 @@ async def begin(
     chat_id: int,
     thread_id: int | None,
     lang: str,
+    scopes: tuple[str, ...] = google_oauth.YOUTUBE_SCOPES,
 ) -> tuple[str, str]:
-    """Start a sign-in; returns its state and the consent page's address."""
+    """Start a sign-in; returns its state and the consent page's address.
+
+    `scopes` adds to YouTube's what a feature asks for when first needed (Drive's read access).
+    """
     redirect = redirect_uri(settings, provider)
     if provider == "youtube":
         verifier, _challenge = google_oauth.new_pkce()
@@ -159,6 +163,7 @@ async def begin(
             state,
             verifier,
             auth_url=settings.google_auth_url,
+            scopes=scopes,
         )
     elif provider == "vk":
         verifier, challenge = vk_oauth.new_pkce()
