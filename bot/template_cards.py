@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyboards import templates as keyboards
+from bot.terms_card import card_line, with_terms_button
 from jobs import cards, template_service
 from jobs.publish import PLATFORMS
 from locales import Translator
@@ -76,6 +77,7 @@ async def card_text(
         _("tpl.card_description_template", source=_code(template.description_template)),
         _("tpl.card_platforms", platforms=platforms or _("tpl.platforms_default")),
         _("tpl.card_auto", state=_("prefs.on") if template.auto_publish else _("prefs.off")),
+        card_line(_, template),
     ]
     if not template.enabled:
         lines.append(_("tpl.card_disabled"))
@@ -100,6 +102,7 @@ async def card_view(
     text = await card_text(_, session, workspace, row)
     template = template_service.parsed(row)
     markup = keyboards.template_card(_, row.id, template, PLATFORMS) if template else None
+    markup = with_terms_button(_, markup, row.id)
     return (f"{heading}\n\n{text}" if heading else text), markup
 
 
