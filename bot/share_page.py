@@ -159,6 +159,8 @@ def render(content: PageContent, token: str, nonce: str, origin: str | None) -> 
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="robots" content="noindex"><title>{title}</title>'
+        # No favicon to ask this server for.
+        '<link rel="icon" href="data:,">'
         f'<style nonce="{nonce}">{STYLE}</style></head><body>'
         f"<header><h1>{title}</h1></header>"
         '<main class="layout">'

@@ -36,6 +36,7 @@ from jobs import files
 from jobs.cards.review_text import fetch_metadata, metadata_chapters, recording_title
 from leap.settings import Settings
 from pipeline.timecodes import Chapter
+from pipeline.topics import Topics
 from pipeline.transcript import Transcript
 from storage import repo
 from storage.files import MediaStore
@@ -173,10 +174,11 @@ async def page_content(
     session: AsyncSession, store: MediaStore, recording: Recording
 ) -> PageContent:
     metadata = await fetch_metadata(store, recording)
+    ws, rec = recording.workspace_id, recording.id
     summary = str((recording.media.get("summary") or {}).get("text") or "").strip()
     if not summary:
-        summary = str(metadata.get("summary") or "").strip()
-    ws, rec = recording.workspace_id, recording.id
+        # Recordings from before summaries were kept with the recording have it in topics.json.
+        summary = await asyncio.to_thread(_read_summary, await store.fetch(ws, rec, files.TOPICS))
     transcript = await store.fetch(ws, rec, files.TRANSCRIPT)
     lines = await asyncio.to_thread(_read_lines, transcript)
     # The video itself is not brought from a bucket here: only when a browser asks for it.
@@ -197,6 +199,13 @@ async def page_content(
         subtitles=vtt.is_file(),
         youtube_id=youtube,
     )
+
+
+def _read_summary(path: Path) -> str:
+    try:
+        return Topics.load_json(path).summary.strip()
+    except (OSError, ValueError):
+        return ""
 
 
 def _read_lines(path: Path) -> list[Line]:

@@ -21,6 +21,22 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The share page's browser test (tests/bot/test_share_browser.py) drives Debian's chromium
+# headless. The bot does not need it, so a machine without it only skips that test.
+browser=()
+command -v chromium >/dev/null 2>&1 || browser+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || browser+=(chromium-driver)
+if [ ${#browser[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${browser[*]} with apt-get (for the share page's browser test)"
+    { apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${browser[@]}" >/dev/null; } ||
+      echo "${browser[*]} did not install: the share page's browser test will be skipped" >&2
+  else
+    echo "no ${browser[*]}: the share page's browser test is skipped (sudo apt-get install -y ${browser[*]})" >&2
+  fi
+fi
+
 python=""
 for candidate in python3.13 python3.12 python3.11 python3; do
   if command -v "$candidate" >/dev/null 2>&1 &&

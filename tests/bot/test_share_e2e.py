@@ -8,6 +8,8 @@ HTTP requests to the running bot's web server.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +21,9 @@ from integrations import export
 from jobs import share
 from jobs.cards.callbacks import SHARE_OFF, SHARE_OPEN, ShareCb
 from leap.settings import Settings
-from storage.models import AuditEvent
+from storage import repo
+from storage.db import create_engine, session_maker
+from storage.models import AuditEvent, Publication, PublicationStatus
 from tests.bot import chat_fixtures
 from tests.bot.chat_fixtures import button, recording_row, reviewable, rows, seen
 from tests.conftest import RunningBot, running
@@ -125,7 +129,7 @@ async def test_the_card_gives_a_share_link_that_plays_and_the_switch_turns_it_of
     for start, title in chat_fixtures.TOPICS:
         assert f'data-t="{start:.2f}"' in page and title in page
     assert "Now sampling." in page
-    assert "A lecture on signals." in page or "signals" in page
+    assert "A lecture on signals." in page
     assert f'src="/share/{url.rsplit("/", 1)[1]}/video"' in page
     assert '<track kind="subtitles"' in page
     assert "default-src 'none'" in headers["Content-Security-Policy"]
@@ -263,3 +267,48 @@ async def test_a_group_member_is_told_only_admins_share(
     answer = await telegram.wait_for_answer(query)
     assert answer["show_alert"] is True and "администратор" in answer["text"]
     assert "share" not in (await recording_row(site.settings, made.recording_id)).options
+
+
+async def test_what_the_recording_says_is_escaped_and_a_youtube_video_is_embedded(
+    site: RunningBot, telegram: FakeTelegram, lecture_video: Path
+) -> None:
+    user = telegram.user(4161, "Ann", language_code="en")
+    chat = telegram.private_chat(user)
+    made = await reviewable(site.settings, telegram, chat, user, lecture_video)
+    card = await _card(telegram, user["id"], WORDS["en"]["card"])
+    hostile = '<img src=x onerror="alert(1)"> & </script><script>alert(2)</script>'
+    segments = [{"start": 5.0, "end": 7.0, "text": hostile}]
+    (made.folder / "transcript.json").write_text(
+        json.dumps({"language": "en", "segments": segments})
+    )
+    url, _reply = await _ask_link(telegram, chat, user, card, WORDS["en"]["share"])
+
+    status, page, _headers = await _get(url)
+    assert status == 200
+    assert hostile not in page and "<img" not in page and "alert(2)</script>" not in page
+    assert html.escape(hostile) in page
+
+    # Once published to YouTube the page embeds that video, with the API that lets it seek.
+    engine = create_engine(site.settings.database_url)
+    try:
+        async with session_maker(engine)() as session:
+            session.add(
+                Publication(
+                    workspace_id=made.workspace_id,
+                    recording_id=made.recording_id,
+                    platform="youtube",
+                    status=PublicationStatus.DONE,
+                    remote_id="abcDEF12345",
+                    url="https://youtu.be/abcDEF12345",
+                )
+            )
+            await session.commit()
+            assert len(await repo.publications(session, made.workspace_id, made.recording_id)) == 1
+    finally:
+        await engine.dispose()
+    status, page, headers = await _get(url)
+    assert status == 200
+    assert 'src="https://www.youtube.com/embed/abcDEF12345?enablejsapi=1' in page
+    assert "https://www.youtube.com/iframe_api" in page and 'id="video"' not in page
+    assert "frame-src https://www.youtube.com" in headers["Content-Security-Policy"]
+    assert headers["Referrer-Policy"] == "strict-origin"
