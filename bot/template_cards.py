@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.keyboards import templates as keyboards
 from bot.terms_card import card_line, with_terms_button
 from jobs import cards, template_service
+from jobs.cards.presets import template_line, with_presets_button
 from jobs.publish import PLATFORMS
 from locales import Translator
 from pipeline import templates
@@ -77,6 +78,7 @@ async def card_text(
         _("tpl.card_description_template", source=_code(template.description_template)),
         _("tpl.card_platforms", platforms=platforms or _("tpl.platforms_default")),
         _("tpl.card_auto", state=_("prefs.on") if template.auto_publish else _("prefs.off")),
+        template_line(_, template),
         card_line(_, template),
     ]
     if not template.enabled:
@@ -102,6 +104,7 @@ async def card_view(
     text = await card_text(_, session, workspace, row)
     template = template_service.parsed(row)
     markup = keyboards.template_card(_, row.id, template, PLATFORMS) if template else None
+    markup = with_presets_button(_, markup, row.id)
     markup = with_terms_button(_, markup, row.id)
     return (f"{heading}\n\n{text}" if heading else text), markup
 

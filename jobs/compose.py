@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs import files
 from jobs.facts import recording_facts
 from jobs.runner import StageFailure, StageJob, stage
-from pipeline import questions, template_runner, templates
+from pipeline import presets, questions, template_runner, templates
 from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from pipeline.transcript import Transcript
@@ -77,6 +78,7 @@ async def compose(job: StageJob) -> None:
                 "platforms": list(template.platforms),
                 "auto_publish": template.auto_publish,
                 "quiz_channel": template.quiz_channel,
+                **presets.template_options(template, datetime.now(UTC), recording.options),
             }
         }
     )

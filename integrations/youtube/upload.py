@@ -13,7 +13,8 @@ Rules it keeps:
   was made through it, so a new session cannot duplicate one).
 - `upload` stops between chunks when its `cancel` is set.
 - `video_request` refuses unknown metadata and a missing title; a video is private, not
-  made for kids and in the Education category unless the metadata says otherwise.
+  made for kids and in the Education category unless the metadata says otherwise. A
+  ``publishAt`` (a scheduled publication) goes only with ``privacyStatus`` private.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def video_request(metadata: VideoMetadata) -> tuple[dict[str, Any], dict[str, An
     # Private until a person or a template says otherwise: nothing goes public by accident.
     status.setdefault("privacyStatus", "private")
     status.setdefault("selfDeclaredMadeForKids", False)
+    if "publishAt" in status and status["privacyStatus"] != "private":
+        raise ValueError("YouTube schedules only private videos (publishAt needs private)")
     params: dict[str, Any] = {}
     if "notifySubscribers" in data:
         params["notifySubscribers"] = bool(data["notifySubscribers"])

@@ -55,6 +55,15 @@ class TranslateCb(CallbackData, prefix="rl1"):
     to: str = ""
 
 
+class PresetCb(CallbackData, prefix="ps1"):
+    """Publish presets (bot.handlers.presets): of a recording (``k`` "r") or a template ("t"),
+    ``f`` the field pressed ("" opens the presets), by id."""
+
+    k: str
+    id: int
+    f: str = ""
+
+
 class OutcomeCb(CallbackData, prefix="ro1"):
     """Buttons of a card whose publishing has ended, and of the question Delete asks."""
 

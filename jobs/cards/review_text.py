@@ -45,6 +45,7 @@ from jobs.cards.callbacks import (
     ShareCb,
 )
 from jobs.cards.platforms import platform_name
+from jobs.cards.presets import presets_button, presets_lines
 from jobs.cards.questions import questions_button, questions_lines
 from jobs.cards.text import clip, fit
 from jobs.cards.translation import translate_button, translation_lines
@@ -191,6 +192,7 @@ def review_text(
         lines += ["", _("review.warnings")]
         lines += [f"• {flag_text(lang, f)}" for f in flags[:10]]
     lines += translation_lines(recording, _)
+    lines += presets_lines(recording, selected, _)
 
     lines.append("")
     status = recording.status
@@ -267,6 +269,7 @@ def review_keyboard(
     builder.row(*questions_button(recording))
     builder.row(share_button(recording))
     builder.row(*translate_button(recording))
+    builder.row(*presets_button(recording))
     return builder.as_markup()
 
 

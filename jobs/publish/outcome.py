@@ -8,7 +8,8 @@
   export sent as a file, the link's expiry for an export too big to send), or its reason, plus
   any note the publisher left (a thumbnail YouTube refused, say). The links message lists the
   published platforms first and the failed ones after, and its heading says when every one
-  failed. A line is in the recording's language unless the caller asks for another.
+  failed. A line is in the recording's language unless the caller asks for another. A video
+  YouTube holds until a scheduled time says "scheduled for <time>" under its link.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from jobs import keys
+from jobs.presets_text import scheduled_note
 from jobs.publish.metadata import esc
 from jobs.publish.registry import PLATFORMS
 from locales import gettext
@@ -106,6 +108,7 @@ def outcome_line(recording: Recording, row: Publication, lang: str | None = None
         text = gettext(lang, "publish.link_export", platform=name, url=esc(row.url), until=until)
     else:
         text = gettext(lang, "publish.link", platform=name, url=esc(row.url or ""))
+        text += scheduled_note(recording.media, row.platform, lang)
     if row.error:
         text += "\n" + gettext(lang, "publish.link_note", note=esc(row.error))
     return text

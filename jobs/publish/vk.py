@@ -4,8 +4,9 @@
   row as soon as VK hands them out, before the file is sent; a try that finds them asks VK
   about the video and sends to the same slot while it still waits for its bytes, returns the
   link once VK has it, and starts afresh only when VK no longer knows the slot.
-- The description carries the chapter list (VK has no chapters of its own); the template may
-  name an album (``vk_album_id`` in ``recording.media["compose"]``).
+- The description carries the chapter list (VK has no chapters of its own); the album and who
+  may see the video are the presets (`pipeline.presets.effective`: the template's
+  ``vk_album_id`` and ``vk_privacy``, changed on the card).
 - VK ID rotates its refresh tokens and every job of the workspace holds the same one: an access
   token about to run out is renewed under a Redis lock per credential, against the credential
   as stored by then, and the new pair is stored before it is used.
@@ -28,6 +29,7 @@ from jobs.publish.metadata import vk_description
 from jobs.publish.resume import VKResume
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
+from pipeline import presets
 
 # A VK access token this close to its end is renewed before an upload starts.
 VK_REFRESH_MARGIN = 300
@@ -165,12 +167,14 @@ async def _vk_upload(target: Target, vk: VkVideo, video: Path, group_id: int) ->
             return slot.url
         await target.save(remote_id=None, resume=None)
     meta = target.metadata
-    album = target.options.get("vk_album_id")
+    chosen = presets.effective(target.recording.media)
+    album = chosen.vk_album_id
     slot = await vk.save_async(
         title=meta["title"][:128],
         description=vk_description(meta, target.chapters()),
         group_id=group_id,
-        album_id=int(album) if album else None,
+        album_id=int(album) if album and album.isdigit() else None,
+        privacy_view=chosen.vk_privacy,
     )
     await target.save(
         remote_id=f"{slot.owner_id}_{slot.video_id}",

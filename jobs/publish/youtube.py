@@ -10,8 +10,10 @@
 - Captions, thumbnail and playlist item are not idempotent at Google: each is recorded in
   ``recording.media["publish"]["youtube"]`` as soon as it is made, and one YouTube refuses
   becomes a note on the row (the video is up), not a failure.
-- The template's choices come from ``recording.media["compose"]``: ``privacy`` (public,
-  unlisted or private; private when absent), ``playlist_id`` and ``language``.
+- The template's choices come from ``recording.media["compose"]`` (``language``) and, for
+  privacy, schedule (``status.publishAt``, private until then), licence, category, made for
+  kids, notify subscribers and playlist, from `pipeline.presets.effective` (the card's
+  changes over the template's). A scheduled upload records its time for the outcome line.
 - A spent quota waits (arq Retry deferred until the quota resets) and says so in the chat once;
   tokens Google renewed during the job are stored whatever happens.
 """
@@ -30,7 +32,6 @@ from arq import Retry
 
 from integrations import google_oauth
 from integrations.youtube import (
-    EDUCATION_CATEGORY,
     UPLOAD_GRANULARITY,
     AsyncYouTube,
     QuotaExceeded,
@@ -47,6 +48,7 @@ from jobs.publish.resume import YouTubeResume
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 from locales.format import language_name
+from pipeline import presets
 from pipeline.translation import TARGETS
 
 log = logging.getLogger(__name__)
@@ -100,20 +102,25 @@ def youtube_url(video_id: str) -> str:
 
 def youtube_metadata(target: Target) -> VideoMetadata:
     meta = target.metadata
-    privacy = str(target.options.get("privacy") or "private")
+    # Privacy, schedule, licence, category and flags: the template's, changed on the card.
+    chosen = presets.effective(target.recording.media).at_upload(datetime.now(UTC))
     metadata: VideoMetadata = {
         # YouTube refuses angle brackets in titles and descriptions.
         "title": _no_angles(meta["title"])[:100],
         "description": _no_angles(meta["description"]),
-        "categoryId": EDUCATION_CATEGORY,
         "defaultLanguage": target.language,
         "defaultAudioLanguage": target.language,
-        "privacyStatus": privacy if privacy in PRIVACY else "private",
-        "selfDeclaredMadeForKids": False,
+        **chosen.youtube_fields(),  # type: ignore[typeddict-item]
     }
     if meta["tags"]:
         metadata["tags"] = meta["tags"]
     return metadata
+
+
+def _shown(target: Target) -> str | None:
+    """The scheduled time in the zone it was given in, for the outcome line."""
+    when = presets.effective(target.recording.media).publish_at
+    return when.isoformat() if when else None
 
 
 def _no_angles(text: str) -> str:
@@ -128,6 +135,8 @@ async def _youtube_upload(target: Target, yt: AsyncYouTube, video: Path) -> str:
     if state is None:
         state = YouTubeResume(session_uri=await yt.start_upload(video, metadata))
         await target.save(resume=state)
+        # What the outcome line says: "scheduled for <time>" when YouTube holds the video.
+        await target.remember(scheduled=metadata.get("publishAt"), scheduled_shown=_shown(target))
     session_uri = state.session_uri
     try:
         video_id = await yt.upload(video, session_uri, chunk_size=chunk, on_progress=target.percent)
@@ -149,7 +158,7 @@ async def _youtube_extras(target: Target, yt: AsyncYouTube, video_id: str) -> No
     steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
     srt = target.file(files.SRT)
     thumbnail = target.file(files.THUMBNAIL)
-    playlist = str(target.options.get("playlist_id") or "")
+    playlist = presets.effective(target.recording.media).playlist_id or ""
     if srt is not None:
         name = target._("publish.caption_name")
         steps.append(("captions", lambda: yt.set_captions(video_id, srt, target.language, name)))

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.presets import check_spec
 from pipeline.templates.errors import TemplateError
 from pipeline.templates.limits import MAX_SOURCE_CHARS
 from pipeline.templates.matching import MatchRules, rules_hold
@@ -80,6 +81,14 @@ class Template(BaseModel):
     auto_publish: bool = False
     platforms: list[str] = Field(default_factory=list)
     granularity: Granularity = "normal"
+    # Publish presets (pipeline.presets): a publication time ("+2d 10:00" or a date and time),
+    # YouTube's licence, category, made-for-kids and notify flags, who sees it on VK.
+    publish_at: Annotated[str | None, Field(max_length=40), AfterValidator(check_spec)] = None
+    license: Literal["youtube", "creativeCommon"] = "youtube"
+    category_id: str = Field(default="27", pattern=r"^\d{1,3}$")
+    made_for_kids: bool = False
+    notify_subscribers: bool = True
+    vk_privacy: Literal["all", "friends", "only_me"] = "all"
     # Post the recording's self-check questions as quizzes in the channel after its video.
     quiz_channel: bool = False
     terms: list[Annotated[str, Field(min_length=1, max_length=MAX_TERM_CHARS)]] = Field(

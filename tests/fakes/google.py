@@ -15,8 +15,11 @@ and httpx the way Google does:
   asks for the state), ``captions.insert`` (multipart; ``captionExists`` for a second track
   of the same language and name), ``thumbnails.set`` (media), ``playlistItems.insert`` and
   ``playlistItems.list`` (by playlist, narrowed by video), each checking the bearer token
-  and the scopes the bundled discovery document allows for that method. Errors have Google's
-  JSON shape.
+  and the scopes the bundled discovery document allows for that method. videos.insert checks
+  the publish presets as YouTube does: ``status.publishAt`` in the future and only on a
+  private video, ``status.license`` youtube or creativeCommon, an assignable
+  ``snippet.categoryId``, a boolean ``selfDeclaredMadeForKids``, ``notifySubscribers`` true
+  or false. Errors have Google's JSON shape.
 
 Everything that arrives is recorded (`videos`, `sessions`, `chunks`, `captions`,
 `thumbnails`, `playlist_items`, `token_grants`), and `fail` / `hold` inject faults::
@@ -43,6 +46,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -682,6 +686,8 @@ class FakeGoogle(FakeServer):
         invalid = _invalid_video(body, parts)
         if invalid is not None:
             return google_error(400, *invalid)
+        if request.query.get("notifySubscribers", "true") not in ("true", "false"):
+            return google_error(400, "invalidValue", "Invalid value for notifySubscribers.")
         length = request.headers.get("X-Upload-Content-Length")
         session_id = self._new_id("ADPyc")
         query = {**request.query, "upload_id": session_id}
@@ -969,6 +975,41 @@ def _invalid_video(body: Any, parts: set[str]) -> tuple[str, str] | None:
         return "invalidVideoMetadata", "status is sent but not named in part"
     if status.get("privacyStatus", "private") not in ("private", "public", "unlisted"):
         return "invalidVideoMetadata", "The request metadata is invalid."
+    return _invalid_status(snippet, status)
+
+
+# Categories a video may be put in (videoCategories.list, assignable: true, region US).
+ASSIGNABLE_CATEGORIES = frozenset(
+    {"1", "2", "10", "15", "17", "19", "20", "22", "23", "24", "25", "26", "27", "28", "29"}
+)
+
+
+def _invalid_status(snippet: dict[str, Any], status: dict[str, Any]) -> tuple[str, str] | None:
+    """The publish presets: scheduled time, licence, category, made for kids."""
+    category = snippet.get("categoryId")
+    if category is not None and str(category) not in ASSIGNABLE_CATEGORIES:
+        return "invalidCategoryId", "The snippet.categoryId property specifies an invalid category."
+    if status.get("license", "youtube") not in ("youtube", "creativeCommon"):
+        return "invalidVideoMetadata", "The status.license property is invalid."
+    if not isinstance(status.get("selfDeclaredMadeForKids", False), bool):
+        return "invalidVideoMetadata", "The status.selfDeclaredMadeForKids property is invalid."
+    publish_at = status.get("publishAt")
+    if publish_at is not None:
+        try:
+            when = datetime.fromisoformat(str(publish_at).replace("Z", "+00:00"))
+        except ValueError:
+            return (
+                "invalidPublishAt",
+                "The request metadata specifies an invalid scheduled publishing time.",
+            )
+        if when.tzinfo is None or when <= datetime.now(UTC):
+            return (
+                "invalidPublishAt",
+                "The request metadata specifies an invalid scheduled publishing time.",
+            )
+        if status.get("privacyStatus", "private") != "private":
+            # YouTube schedules only private videos.
+            return "invalidVideoMetadata", "publishAt can only be set for a private video."
     return None
 
 
