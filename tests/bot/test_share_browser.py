@@ -38,6 +38,7 @@ pytestmark = pytest.mark.skipif(
 
 lecture_video = chat_fixtures.lecture_video
 PHONE = (390, 844)
+DESKTOP = (1280, 800)
 SAYS = {
     "en": {"card": "Ready for review", "share": "Share page", "found": "Lines found: 1"},
     "ru": {"card": "Готово к проверке", "share": "Страница по ссылке", "found": "Найдено строк: 1"},
@@ -145,6 +146,17 @@ def _drive(url: str, shot: Path, found: str) -> dict[str, Any]:
         seen["scroll_width"] = driver.execute_script("return document.documentElement.scrollWidth")
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(shot))
+        # On a desktop the chapters stand beside the player.
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": DESKTOP[0], "height": DESKTOP[1], "deviceScaleFactor": 1, "mobile": False},
+        )
+        player = driver.find_element(By.CSS_SELECTOR, ".player").rect
+        chapters = driver.find_element(By.CSS_SELECTOR, ".chapters").rect
+        seen["beside"] = (
+            chapters["x"] >= player["x"] + player["width"] and abs(chapters["y"] - player["y"]) < 40
+        )
+        driver.save_screenshot(str(shot.with_name(shot.stem + "-desktop.png")))
         seen["errors"] = [
             entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"
         ]
@@ -185,6 +197,7 @@ async def test_a_chapter_click_seeks_the_player_and_the_page_fits_a_phone(
     assert 42.0 - 0.1 <= result["line_time"] < 42.0 + 1.5
     assert result["back"] == len(chat_fixtures.TOPICS)
     assert result["scroll_width"] <= PHONE[0]
+    assert result["beside"]
     assert result["errors"] == [], result["errors"]
 
     pixels = _gray_pixels(shot)

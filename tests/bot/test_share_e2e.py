@@ -312,3 +312,37 @@ async def test_what_the_recording_says_is_escaped_and_a_youtube_video_is_embedde
     assert "https://www.youtube.com/iframe_api" in page and 'id="video"' not in page
     assert "frame-src https://www.youtube.com" in headers["Content-Security-Policy"]
     assert headers["Referrer-Policy"] == "strict-origin"
+
+
+PUBLISHED = {
+    "en": {"publish": "🚀 Publish", "file": "✅ Archive:", "again": "🚀 Publish again"},
+    "ru": {"publish": "🚀 Опубликовать", "file": "✅ Архив:", "again": "🚀 Опубликовать снова"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_after_publishing_the_card_keeps_a_live_share_page_until_it_is_turned_off(
+    site: RunningBot, telegram: FakeTelegram, lecture_video: Path, lang: str
+) -> None:
+    words, done = WORDS[lang], PUBLISHED[lang]
+    base = 4171 if lang == "en" else 4181
+    user = telegram.user(base, "Ann", language_code=lang)
+    chat = telegram.private_chat(user)
+    await reviewable(site.settings, telegram, chat, user, lecture_video, language=lang)
+    card = await _card(telegram, base, words["card"])
+    url, reply = await _ask_link(telegram, chat, user, card, words["share"])
+
+    await telegram.press(chat, user, card.message_id, button(card, done["publish"]))
+    await telegram.wait_for(lambda: done["file"] in seen(card), timeout=30)
+    labels = lambda: [label for label, _ in card.buttons]  # noqa: E731
+    await telegram.wait_for(lambda: done["again"] in labels())
+    assert labels()[-1] == f"🔗 {words['share']}"
+    assert (await _get(url))[0] == 200
+
+    # The card's button gives the same link; turning it off takes the button off the card.
+    again, _reply = await _ask_link(telegram, chat, user, card, words["share"])
+    assert again == url
+    await telegram.press(chat, user, reply.message_id, button(reply, words["off"]))
+    await telegram.wait_for(lambda: not any(words["share"] in label for label in labels()))
+    assert done["again"] in labels()
+    _assert_gone(*(await _get(url))[:2])
