@@ -6,7 +6,7 @@ Rules this module keeps:
   cue N of the original. Where the translated text does not fit one cue (two lines of 42
   characters a reader sees, at most 7 s), the original cue's time is shared by as few pieces
   as fit, in proportion to their length, each within the same limits; nothing moves to a
-  neighbouring cue.
+  neighbouring cue. Text without spaces (Chinese, Japanese) breaks anywhere.
 - Cues go to the model in batches of at most ``size`` cues, each with the ``context`` cues
   before and after it (source text, marked as context only), so a sentence that runs over a
   batch's edge reads whole. Cue ids are the cues' numbers in the file (from 1).
@@ -298,6 +298,14 @@ def _greedy(words: list[str], max_chars: int, max_lines: int) -> list[list[str]]
     return pieces
 
 
+def _chunks(word: str, max_chars: int) -> list[str]:
+    """A "word" longer than a line (Chinese or Japanese run together, a long address) in
+    pieces of a line each, so no line outgrows the limit."""
+    if width(word) <= max_chars:
+        return [word]
+    return [word[i : i + max_chars] for i in range(0, len(word), max_chars)]
+
+
 def fit_cue(
     cue: Cue,
     text: str,
@@ -306,7 +314,7 @@ def fit_cue(
     max_duration: float = MAX_DURATION,
 ) -> list[Cue]:
     """``text`` on ``cue``'s time: one cue when it fits, else as few as fit, sharing the time."""
-    words = text.split()
+    words = [part for word in text.split() for part in _chunks(word, max_chars)]
     span = cue.end - cue.start
     if not words:
         return []

@@ -163,3 +163,11 @@ def test_two_lines_break_where_they_read_best() -> None:
     assert len(cue.lines) == 2
     assert cue.lines[0].endswith(",")
     assert all(width(line) <= 42 for line in cue.lines)
+
+
+def test_text_without_spaces_is_broken_within_the_line_limit() -> None:
+    text = "今日はサンプリングについて話します。" * 6
+    pieces = fit_cue(Cue(0.0, 6.0, ["x"]), text)
+    assert "".join("".join(p.lines) for p in pieces) == text
+    assert all(width(line) <= 42 for p in pieces for line in p.lines)
+    assert all(len(p.lines) <= 2 for p in pieces)
