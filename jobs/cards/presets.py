@@ -94,7 +94,8 @@ def presets_button(recording: Recording) -> list[InlineKeyboardButton]:
 
 def editor_text(lang: str, heading: str, chosen: Presets, when: str | None = None) -> str:
     line = summary(lang, chosen, PUBLISHED_ON, when)
-    return f"{heading}\n\n" + gettext(lang, "presets.now", line=line)
+    now = gettext(lang, "presets.now", line=line)
+    return f"{heading}\n\n{now}\n\n<i>{gettext(lang, 'presets.vk_note')}</i>"
 
 
 def editor_keyboard(
