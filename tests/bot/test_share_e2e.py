@@ -346,3 +346,21 @@ async def test_after_publishing_the_card_keeps_a_live_share_page_until_it_is_tur
     await telegram.wait_for(lambda: not any(words["share"] in label for label in labels()))
     assert done["again"] in labels()
     _assert_gone(*(await _get(url))[:2])
+
+
+async def test_a_discarded_recording_is_shared_no_more(
+    site: RunningBot, telegram: FakeTelegram, lecture_video: Path
+) -> None:
+    user = telegram.user(4191, "Саша", language_code="ru")
+    chat = telegram.private_chat(user)
+    await reviewable(site.settings, telegram, chat, user, lecture_video, language="ru")
+    card = await _card(telegram, user["id"], WORDS["ru"]["card"])
+    url, _reply = await _ask_link(telegram, chat, user, card, WORDS["ru"]["share"])
+    assert (await _get(url))[0] == 200
+
+    mark = telegram.mark()
+    await telegram.press(chat, user, card.message_id, button(card, "🗑 Отклонить"))
+    question = await telegram.wait_for_message(user["id"], lambda m: bool(m.buttons), after=mark)
+    await telegram.press(chat, user, question.message_id, button(question, "🗑 Да, отклонить"))
+    await telegram.wait_for(lambda: not card.buttons)
+    _assert_gone(*(await _get(url))[:2])
