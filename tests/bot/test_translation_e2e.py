@@ -6,7 +6,9 @@ in both of the bot's languages."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,11 @@ async def test_the_card_translates_the_subtitles_into_the_other_language(
     assert (made.folder / f"subtitles.{target}.vtt").is_file()
     done = _say(lang, "translate.card_done", language=named, count=len(translated))
     await telegram.wait_for(lambda: done in seen(card))
+    # While the batches came in, the card counted them.
+    drawn = [html.unescape(re.sub(r"<[^>]*>", "", t or "")) for t in card.texts]
+    for finished in (0, 1):
+        running = _say(lang, "translate.card_running", language=named, done=finished, total=1)
+        assert any(running in text for text in drawn), drawn
     assert _say(lang, "translate.button") in [t for t, _d in card.buttons]
 
     # Every cue keeps its time; the long translation is shared out within its own cue.
@@ -250,3 +257,35 @@ async def test_a_forged_language_or_the_lectures_own_is_refused(
         lang, "translate.same_language", language=named[:1].upper() + named[1:]
     )
     assert openai_api.calls("chat") == []
+
+
+@CASES
+async def test_a_second_press_while_translating_is_told_so(
+    app: RunningBot,
+    telegram: FakeTelegram,
+    lecture_video: Path,
+    openai_api: FakeOpenAI,
+    lang: str,
+    source: str,
+) -> None:
+    model = _model(source)
+    openai_api.chat_check, openai_api.chat = model.check, model.answer
+    openai_api.latency = 1.0
+    target = "en" if source == "ru" else "ru"
+    made, chat, user, card = await _review(
+        app, telegram, lecture_video, lang, source, 2641 if lang == "en" else 2642
+    )
+    chooser = await _choose(telegram, chat, user, card, lang)
+    data = button(chooser, "★")
+    mark = telegram.mark()
+    first = await telegram.press(chat, user, chooser.message_id, data)
+    await telegram.wait_for_answer(first)
+    again = await telegram.press(chat, user, chooser.message_id, data, force=True)
+    answer = await telegram.wait_for_answer(again)
+    named = language_name(lang, target)
+    assert answer["text"] == _say(lang, "translate.already", language=named[:1].upper() + named[1:])
+    await telegram.wait_for_message(
+        chat["id"], lambda m: m.document is not None, after=mark, timeout=30
+    )
+    assert len(openai_api.calls("chat")) == 1
+    assert (made.folder / f"subtitles.{target}.srt").is_file()
