@@ -5,8 +5,9 @@ Rules it keeps:
 - A question holds at most :data:`MAX_QUESTION_CHARS` characters, 2 to 10 distinct options of
   at most :data:`MAX_OPTION_CHARS` each, exactly one right option (``correct``, its index), a
   one-line explanation of at most :data:`MAX_EXPLANATION_CHARS` and, where known, the time on
-  the video where the lecture covers it. These are the limits of a Telegram quiz poll, so a
-  question that passes :func:`question_problems` can always be sent as one.
+  the video where the lecture covers it. These are the limits of a Telegram quiz poll, counted
+  as Telegram counts (UTF-16 code units), so a question that passes :func:`question_problems`
+  can always be sent as one.
 - A lecture has at most :data:`MAX_QUESTIONS` questions; the language model is asked for
   :data:`MIN_GENERATED` to :data:`MAX_GENERATED`.
 - One text form is shown in the chat and read back when a person pastes a corrected list
@@ -90,25 +91,30 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji may count two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def question_problems(question: Question, number: int = 1) -> list[Problem]:
     """Everything that keeps ``question`` from being a Telegram quiz poll; [] when it is fine."""
     found: list[Problem] = []
     if not question.question.strip():
         found.append(Problem(number, "no_question"))
-    elif len(question.question) > MAX_QUESTION_CHARS:
+    elif units(question.question) > MAX_QUESTION_CHARS:
         found.append(Problem(number, "question_long", MAX_QUESTION_CHARS))
     options = question.options
     if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
         found.append(Problem(number, "option_count", len(options)))
     if any(not o.strip() for o in options):
         found.append(Problem(number, "option_empty"))
-    if any(len(o) > MAX_OPTION_CHARS for o in options):
+    if any(units(o) > MAX_OPTION_CHARS for o in options):
         found.append(Problem(number, "option_long", MAX_OPTION_CHARS))
     if len({o.strip().casefold() for o in options}) != len(options):
         found.append(Problem(number, "option_twice"))
     if not 0 <= question.correct < len(options):
         found.append(Problem(number, "no_right"))
-    if len(question.explanation) > MAX_EXPLANATION_CHARS:
+    if units(question.explanation) > MAX_EXPLANATION_CHARS:
         found.append(Problem(number, "explanation_long", MAX_EXPLANATION_CHARS))
     if "\n" in question.explanation:
         found.append(Problem(number, "explanation_lines"))
@@ -161,7 +167,7 @@ def poll_explanation(question: Question) -> str:
         return text
     when = f"⏱ {format_tc(question.at)}"
     joined = f"{text} {when}" if text else when
-    return joined if len(joined) <= MAX_EXPLANATION_CHARS else text
+    return joined if units(joined) <= MAX_EXPLANATION_CHARS else text
 
 
 def parse_questions(text: str) -> list[Question]:

@@ -136,7 +136,8 @@ async def pressed(
         return
     questions = quiz.stored(recording)
     if action == OPEN:
-        if not questions:
+        # Made once by themselves; a list people emptied stays empty until Regenerate.
+        if "items" not in quiz.state(recording):
             await query.answer()
             waiting = await message.reply(_("questions.making"))
             await _make(waiting, recording, session, store, settings, bot, query.from_user.id, _)

@@ -70,6 +70,9 @@ def test_telegram_quiz_limits_are_the_questions_limits() -> None:
     wrong = SUGAR.model_copy(update={"correct": 3})
     assert [p.code for p in question_problems(wrong)] == ["no_right"]
     assert question_problems(SUGAR) == []
+    # Telegram counts UTF-16 code units: an emoji beyond the plane takes two.
+    emoji = SUGAR.model_copy(update={"question": "Q" * 299 + "🧪"})
+    assert [p.code for p in question_problems(emoji)] == ["question_long"]
 
 
 def test_the_quiz_explanation_names_the_time_when_it_fits() -> None:
