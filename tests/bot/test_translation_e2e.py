@@ -192,7 +192,28 @@ async def test_the_card_translates_the_subtitles_into_the_other_language(
     assert recording.media["translations"][target] == {"status": "done", "cues": len(translated)}
 
 
-@CASES
+def _bad(kind: str, source: str) -> str:
+    """An unusable answer: not JSON, the wrong number of cues, or the source sent back."""
+    if kind == "json":
+        return "Sure! Here are your subtitles, translated with care."
+    if kind == "count":
+        return json.dumps({"cues": [{"id": 1, "text": "all of it"}]})
+    echoed = [{"id": i + 1, "text": t} for i, (_s, _e, t) in enumerate(LECTURE[source])]
+    return json.dumps({"cues": echoed}, ensure_ascii=False)
+
+
+# What the repair request tells the model about each kind of unusable answer.
+PROBLEM = {"json": "not valid JSON", "count": "expected 5 cues", "language": "not in"}
+
+
+@pytest.mark.parametrize(
+    ("lang", "source", "first", "second"),
+    [
+        ("en", "ru", "json", "count"),
+        ("ru", "en", "count", "language"),
+        ("ru", "ru", "language", "json"),
+    ],
+)
 async def test_a_model_that_answers_badly_twice_ends_in_a_clear_message(
     app: RunningBot,
     telegram: FakeTelegram,
@@ -200,17 +221,15 @@ async def test_a_model_that_answers_badly_twice_ends_in_a_clear_message(
     openai_api: FakeOpenAI,
     lang: str,
     source: str,
+    first: str,
+    second: str,
 ) -> None:
     model = _model(source)
     openai_api.chat_check = model.check
-    # First the wrong number of cues, then the source sent back untranslated.
-    merged = {"cues": [{"id": 1, "text": "all of it"}]}
-    echoed = {"cues": [{"id": i + 1, "text": t} for i, (_s, _e, t) in enumerate(LECTURE[source])]}
-    openai_api.reply(json.dumps(merged), json.dumps(echoed, ensure_ascii=False))
+    openai_api.reply(_bad(first, source), _bad(second, source))
     target = "en" if source == "ru" else "ru"
-    made, chat, user, card = await _review(
-        app, telegram, lecture_video, lang, source, 2611 if lang == "en" else 2612
-    )
+    user_id = {"json": 2611, "count": 2612, "language": 2613}[first]
+    made, chat, user, card = await _review(app, telegram, lecture_video, lang, source, user_id)
     chooser = await _choose(telegram, chat, user, card, lang)
     mark = telegram.mark()
     await telegram.press(chat, user, chooser.message_id, button(chooser, "★"))
@@ -225,7 +244,7 @@ async def test_a_model_that_answers_badly_twice_ends_in_a_clear_message(
     failed = _say(lang, "translate.card_failed", language=named, reason=reason)
     await telegram.wait_for(lambda: failed in seen(card))
     assert len(openai_api.calls("chat")) == 2 and model.repairs == 1
-    assert "expected 5 cues" in openai_api.calls("chat")[1].body["messages"][-1]["content"]
+    assert PROBLEM[first] in openai_api.calls("chat")[1].body["messages"][-1]["content"]
     assert openai_api.refused == []
     assert not (made.folder / f"subtitles.{target}.srt").exists()
     assert not [m for m in telegram.sent(chat["id"]) if m.document and m.seq > mark]
