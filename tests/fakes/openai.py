@@ -9,7 +9,8 @@ OpenAI and the services that copy its API do:
   ``"openai"`` (verbose_json segments, plus words when asked), ``"words"`` (only
   words, as some Whisper hosts answer), ``"segments"`` (never words) or
   ``"text"`` (plain text, whatever was asked). ``reject`` makes it refuse
-  ``timestamp_granularities`` or ``verbose_json`` with a 400, as some do.
+  ``timestamp_granularities`` or ``verbose_json`` with a 400, as some do. A ``prompt``
+  longer than ``max_prompt_chars`` is refused with a 400 (Whisper reads 224 tokens of it).
 - ``POST /v1/chat/completions`` answers from ``chat_replies`` (a queue of
   strings, callables or faults) or the ``chat`` callback; ``chat_check`` may refuse a
   request whose body is not what the client should send (400, logged in ``refused``).
@@ -168,6 +169,7 @@ class FakeOpenAI(FakeServer):
         self.style: Style | Callable[[Upload], Style] = "openai"
         self.language = "english"
         self.reject: set[str] = set()
+        self.max_prompt_chars = 896
         """Request features to refuse with 400: "timestamp_granularities", "verbose_json"."""
         self.chat_replies: deque[ChatReply] = deque()
         self.chat: Callable[[dict[str, Any]], str] | None = None
@@ -303,6 +305,8 @@ class FakeOpenAI(FakeServer):
                 "invalid_request_error",
                 "model_not_found",
             )
+        if len(str(params.get("prompt", ""))) > self.max_prompt_chars:
+            return _error(400, "prompt is too long", "invalid_request_error")
         granularities = params.get("timestamp_granularities", [])
         response_format = params.get("response_format", "json")
         if "timestamp_granularities" in self.reject and granularities:
