@@ -223,3 +223,32 @@ async def test_withdrawn_access_is_explained_in_russian(
         await telegram.send_text(chat, user, f"https://drive.google.com/file/d/{entry.id}/view")
         reply = await _settled(telegram, chat["id"], "❌", mark)
         assert "доступ отозван" in seen(reply) and "/connect" in seen(reply)
+
+
+async def test_in_a_group_only_an_admin_may_add_drive_access(
+    drive_settings: Settings, telegram: FakeTelegram, drive: FakeDrive, small_video: Path
+) -> None:
+    group = telegram.group(-1006151, "Signals course")
+    owner = telegram.user(615, "Olga", language_code="en")
+    member = telegram.user(616, "Маша", language_code="ru")
+    telegram.set_admins(group["id"], [], creator=owner["id"])
+    telegram.private_chat(owner)  # the admin has talked to the bot before
+    entry = drive.add_file(small_video.read_bytes())
+
+    async with running(drive_settings, telegram):
+        mark = telegram.mark()
+        await telegram.send_text(group, member, f"https://drive.google.com/file/d/{entry.id}/view")
+        # The refusal speaks the sender's language.
+        refusal = await _settled(telegram, group["id"], "скорее всего, он закрыт", mark)
+        query = await telegram.press(group, member, refusal.message_id, button(refusal, "Google"))
+        answer = await telegram.wait_for_answer(query)
+        assert answer["show_alert"] is True and "администратор" in answer["text"]
+
+        # The admin's press sends the consent link to the admin alone, never into the group.
+        mark = telegram.mark()
+        await telegram.press(group, owner, refusal.message_id, button(refusal, "Google"))
+        private = await telegram.wait_for_message(owner["id"], after=mark)
+        [(_label, consent)] = private.buttons
+        assert google_oauth.DRIVE_READONLY in parse_qs(urlsplit(consent).query)["scope"][0]
+        told = await telegram.wait_for_message(group["id"], after=mark)
+        assert "Olga" in seen(told) and not told.buttons

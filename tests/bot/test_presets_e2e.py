@@ -244,3 +244,28 @@ async def test_a_templates_presets_are_changed_from_its_card(
     [row] = await rows(settings, TemplateRow, id=template_id)
     assert row.body["privacy"] == "public"
     assert row.body["publish_at"] == "+1d 09:00"
+
+
+async def test_in_a_group_only_admins_change_the_presets(
+    settings: Settings, telegram: SlowFilesTelegram, lecture_video: Path
+) -> None:
+    group = telegram.group(-1001741, "Signals course")
+    owner = telegram.user(1741, "Olga", language_code="en")
+    member = telegram.user(1742, "Masha", language_code="ru")
+    telegram.set_admins(group["id"], [], creator=owner["id"])
+    async with running(settings, telegram):
+        await reviewable(settings, telegram, group, owner, lecture_video)
+        card = await telegram.wait_for_message(
+            group["id"], lambda m: "Ready for review" in seen(m), after=0
+        )
+        query = await telegram.press(group, member, card.message_id, button(card, "Presets"))
+        answer = await telegram.wait_for_answer(query)
+        assert answer["show_alert"] is True and "администратор" in answer["text"]
+
+        mark = telegram.mark()
+        await _press(telegram, group, owner, card, "Presets")
+        editor = await telegram.wait_for_message(group["id"], after=mark)
+        assert "What will happen" in seen(editor)
+        query = await telegram.press(group, member, editor.message_id, button(editor, "Licence"))
+        answer = await telegram.wait_for_answer(query)
+        assert answer["show_alert"] is True
