@@ -20,6 +20,7 @@ from integrations import links
 from integrations.links import LinkError, LinkLimits
 from integrations.url_guard import AddressGuard
 from jobs.fetch_drive import fetch_drive
+from jobs.fetch_yandex import fetch_yandex
 from jobs.runner import StageFailure, StageJob, TransientFailure
 from leap.settings import Settings
 from locales.format import duration, size
@@ -47,6 +48,8 @@ async def fetch_link(job: StageJob, dest: Path) -> Path:
     recording = job.recording
     if recording.options.get("drive_file"):
         return await fetch_drive(job, dest)
+    if recording.options.get("yandex_path"):
+        return await fetch_yandex(job, dest)
     settings = job.deps.settings
     loop = asyncio.get_running_loop()
     cancelled = threading.Event()

@@ -87,7 +87,14 @@ class PlaylistOffer:
                 "thread": self.thread_id,
                 "title": self.title,
                 "videos": [
-                    {"url": v.url, "title": v.title, "item": v.item, "duration": v.duration}
+                    {
+                        "url": v.url,
+                        "title": v.title,
+                        "item": v.item,
+                        "duration": v.duration,
+                        "size": v.size,
+                        "disk": v.disk_path,
+                    }
                     for v in self.videos
                 ],
             },
@@ -110,6 +117,8 @@ class PlaylistOffer:
                     title=item["title"],
                     item=item.get("item"),
                     duration=item.get("duration"),
+                    size=item.get("size"),
+                    disk_path=item.get("disk"),
                 )
                 for item in data["videos"]
             ],
@@ -151,6 +160,8 @@ def new_recording(
         options["link_item"] = video.item
     if video.drive_id is not None:
         options["drive_file"] = video.drive_id
+    if video.disk_path is not None:
+        options["yandex_path"] = video.disk_path
     # Counted against the quotas until the download is measured.
     if video.duration:
         options["declared_seconds"] = video.duration

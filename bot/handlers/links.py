@@ -40,7 +40,7 @@ from bot.handlers.usage import refusal_text
 from bot.keyboards import drive as drive_keyboards
 from bot.keyboards import links as keyboards
 from integrations.links import LinkError, Playlist, Video
-from jobs import admission, drive_intake, link_intake
+from jobs import admission, link_intake, yandex_intake
 from jobs.link_intake import LinkInspector, PlaylistOffer
 from leap.settings import Settings
 from locales import Translator, gettext
@@ -56,8 +56,9 @@ log = logging.getLogger(__name__)
 MAX_LINKS = 5
 
 # Telegram marks http(s) addresses as entities; other schemes are found here so that they
-# are refused with a reason instead of being taken for chatter.
-_OTHER_SCHEME = re.compile(r"(?i)(?<![\w.+-])(?:[a-z][a-z0-9+.-]*://|data:)[^\s<>\"']+")
+# are refused with a reason instead of being taken for chatter (``disk:/`` paths name places
+# on the connected Yandex Disk).
+_OTHER_SCHEME = re.compile(r"(?i)(?<![\w.+-])(?:[a-z][a-z0-9+.-]*://|data:|disk:/)[^\s<>\"']+")
 _TRAILING = ".,;:!?)]}»\"'"
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -177,8 +178,9 @@ class LinkIntake:
             _("links.checking", url=shown), link_preview_options=_NO_PREVIEW
         )
         try:
-            found = await drive_intake.inspect(
-                self.inspector, url, settings, session, workspace.id, secrets
+            # Private Disk paths, then Drive files, then everything else.
+            found = await yandex_intake.inspect(
+                self.inspector, url, settings, session, workspace.id, secrets, arq
             )
         except LinkError as exc:
             # A private Drive file: the refusal offers to add Drive to the Google connection.

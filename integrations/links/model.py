@@ -43,6 +43,8 @@ class Video:
     """The video's place in the page's playlist, when the video has no address of its own."""
     drive_id: str | None = None
     """A Google Drive file fetched through the workspace's Google connection."""
+    disk_path: str | None = None
+    """A file on the workspace's connected Yandex Disk (``disk:/...``), fetched through its API."""
 
 
 @dataclass(frozen=True)
