@@ -6,8 +6,9 @@ Rules it keeps:
   was set up when its chapters were made: without one questions are not offered, and the
   card says why), ``items`` (the questions, `pipeline.questions.Question` as JSON) and
   ``source`` ("llm" or "person").
-- Questions are made on demand, from the transcript and the chapters on disk: when a person
-  first opens them, asks for new ones, or a channel that should get them is published to
+- Questions are made on demand, from the transcript and the chapters: with the chapters when
+  the channel quiz is chosen (so the card shows them before Publish), when a person first
+  opens them or asks for new ones, or when a channel that should get them is published to
   without any. A language model that answers badly twice raises
   `integrations.llm.questions.QuestionsError`; nothing is stored then.
 - The channel gets the questions after the video when the recording says so
@@ -27,7 +28,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 
-from integrations.llm.questions import make_questions
+from integrations.llm.questions import QuestionsError, make_questions
 from jobs import files
 from leap.settings import Settings
 from pipeline.questions import Question, load_questions, poll_explanation
@@ -75,6 +76,12 @@ async def make(settings: Settings, store: MediaStore, recording: Recording) -> l
     transcript_path = await store.fetch(ws, rec, files.TRANSCRIPT)
     topics_path = await store.fetch(ws, rec, files.TOPICS)
     transcript, topics = await asyncio.to_thread(_read, transcript_path, topics_path)
+    return await _ask(settings, recording, transcript, topics)
+
+
+async def _ask(
+    settings: Settings, recording: Recording, transcript: Transcript, topics: Topics
+) -> list[Question]:
     duration = float((recording.media.get("trim") or {}).get("duration") or transcript.duration)
     key = settings.llm_api_key
     return await make_questions(
@@ -86,6 +93,30 @@ async def make(settings: Settings, store: MediaStore, recording: Recording) -> l
         model=settings.llm_model,
         language=transcript.language,
     )
+
+
+async def stage_questions(
+    settings: Settings,
+    recording: Recording,
+    transcript: Transcript,
+    topics: Topics,
+    *,
+    wanted: bool,
+) -> dict[str, Any]:
+    """What the topics stage keeps of the questions; when the channel quiz is ``wanted`` and
+    there are none yet, they are made now, so the card shows them before Publish. A model
+    that fails leaves none (they are asked for again when needed)."""
+    kept = stage_media(recording, settings)
+    if not wanted or not kept["llm"] or "items" in kept:
+        return kept
+    try:
+        made = await _ask(settings, recording, transcript, topics)
+    except QuestionsError as exc:
+        log.warning(
+            "recording %s: questions not made with the chapters (%s)", recording.id, exc.code
+        )
+        return kept
+    return {**kept, "items": [q.model_dump() for q in made], "source": LLM}
 
 
 def _read(transcript_path: Any, topics_path: Any) -> tuple[Transcript, Topics]:

@@ -16,7 +16,8 @@ the card ("person") outlives its chapters being made again.
 
 Whether a language model is set up is kept for the self-check questions
 (``questions["llm"]``, `jobs.quiz`): they are offered on the card only then, and questions
-already made outlive the chapters being made again.
+already made outlive the chapters being made again. When the channel quiz is chosen (on the
+card, else by the template) and there are none yet, the questions are made here too.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ async def topics(job: StageJob) -> None:
 
     async with job.deps.sessions() as session:
         granularity = await recording_granularity(session, recording)
+        quiz_wanted = await channel_quiz_wanted(session, recording)
     terms = key_terms.used_terms(recording)
     found, method = await find_topics(
         job.deps.settings, transcript, duration, granularity, terms=terms
@@ -64,7 +66,9 @@ async def topics(job: StageJob) -> None:
         media={
             "topics": {"count": len(found.topics), "method": method, "granularity": granularity},
             "summary": summary,
-            "questions": quiz.stage_media(recording, job.deps.settings),
+            "questions": await quiz.stage_questions(
+                job.deps.settings, recording, transcript, found, wanted=quiz_wanted
+            ),
         }
     )
     job.summarize(job._("progress.topics_done", count=len(found.topics)))
@@ -79,6 +83,15 @@ def summary_state(recording: Recording, found: Topics, method: str) -> dict[str,
     if text:
         return {"text": text, "source": "llm" if method == "llm" else "opening"}
     return {"text": "", "source": "missing" if method == "llm" else "none"}
+
+
+async def channel_quiz_wanted(session: AsyncSession, recording: Recording) -> bool:
+    """The channel quiz, as chosen on the card, else by the template."""
+    chosen = recording.options.get("quiz_channel")
+    if isinstance(chosen, bool):
+        return chosen
+    template = await control.matched_template(session, recording, recording_facts(recording))
+    return template.quiz_channel
 
 
 async def recording_granularity(session: AsyncSession, recording: Recording) -> str:

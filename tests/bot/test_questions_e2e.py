@@ -115,28 +115,26 @@ async def test_questions_are_written_shown_sent_as_quizzes_dropped_and_replaced(
     transcript = made.folder / "transcript.json"
     transcript.write_text(json.dumps({**json.loads(transcript.read_text()), "language": lang}))
     card = await _card(telegram, chat["id"], lang)
+    # The template asks for the channel quiz, so the questions are written with the chapters.
+    model.replies.append(good_answer(lang, 4))
     card = await _rechapter(telegram, chat, user, card, lang, "more")
     assert _say(lang, "questions.offline") not in seen(card)
-
-    # Questions: made by the model on the first press, shown with their times and answers.
-    model.replies.append(good_answer(lang, 4))
-    mark = telegram.mark()
-    await _press(telegram, chat, user, card, _say(lang, "questions.button"))
-    heading = _say(lang, "questions.heading", name="").strip()
-    listed = await telegram.wait_for_message(
-        chat["id"], lambda m: _say(lang, "questions.making") in (m.texts[0] or ""), after=mark
-    )
-    await telegram.wait_for(lambda: heading in seen(listed) and bool(listed.buttons), timeout=30)
     assert model.problems == []
     assert len(model.asked) == 1
+    assert _say(lang, "questions.button_count", count=4) in str(card.buttons)
+    assert QUESTIONS[lang][0][0] in _description(made.folder)
+
+    # Questions: shown with their times and answers.
+    mark = telegram.mark()
+    await _press(telegram, chat, user, card, _say(lang, "questions.button_count", count=4))
+    heading = _say(lang, "questions.heading", name="").strip()
+    listed = await telegram.wait_for_message(
+        chat["id"], lambda m: heading in seen(m) and bool(m.buttons), after=mark
+    )
     for text, answers, right, _at in QUESTIONS[lang]:
         assert text in seen(listed) and f"✅ {answers[right]}" in seen(listed)
     assert "[0:04:10]" in seen(listed)
     assert _say(lang, "questions.channel_chosen") in seen(listed)
-    await telegram.wait_for(
-        lambda: _say(lang, "questions.button_count", count=4) in str(card.buttons)
-    )
-    assert QUESTIONS[lang][0][0] in _description(made.folder)
 
     # Sent as quiz polls in the chat: the right option and the explanation with its time.
     mark = telegram.mark()
@@ -184,7 +182,7 @@ async def test_questions_are_written_shown_sent_as_quizzes_dropped_and_replaced(
     )
     assert PASTED[lang].splitlines()[1].removeprefix("+ ") in _description(made.folder)
     changes = await rows(app.settings, AuditEvent, action="questions_changed")
-    assert [e.details["how"] for e in changes] == ["generated", "dropped", "replaced"]
+    assert [e.details["how"] for e in changes] == ["dropped", "replaced"]
 
     # Regenerate with a model that answers in the wrong language twice: a clear message, and
     # the list is kept.
@@ -197,3 +195,43 @@ async def test_questions_are_written_shown_sent_as_quizzes_dropped_and_replaced(
     assert len(model.asked) == 3
     assert "the language of the lecture" in model.asked[2]["messages"][1]["content"]
     assert _say(lang, "questions.button_count", count=2) in str(card.buttons)
+
+
+@LANGS
+async def test_the_first_press_has_the_model_write_them_repairing_a_bad_answer_once(
+    app: RunningBot,
+    telegram: FakeTelegram,
+    lecture_video: Path,
+    openai_api: FakeOpenAI,
+    lang: str,
+) -> None:
+    model = _model(openai_api, lang)
+    user = telegram.user(2503 if lang == "en" else 2504, "Ann", language_code=lang)
+    chat = telegram.private_chat(user)
+    made = await reviewable(app.settings, telegram, chat, user, lecture_video, language=lang)
+    await _long_lecture(app.settings, made.recording_id, made.folder)
+    transcript = made.folder / "transcript.json"
+    transcript.write_text(json.dumps({**json.loads(transcript.read_text()), "language": lang}))
+    card = await _card(telegram, chat["id"], lang)
+    card = await _rechapter(telegram, chat, user, card, lang, "more")
+    # No template asks for the channel quiz: nothing is written until someone asks.
+    assert model.asked == []
+
+    model.replies.extend(["Here you go: questions!", good_answer(lang, 3, options=3)])
+    mark = telegram.mark()
+    await _press(telegram, chat, user, card, _say(lang, "questions.button"))
+    making = await telegram.wait_for_message(
+        chat["id"], lambda m: _say(lang, "questions.making") in (m.texts[0] or ""), after=mark
+    )
+    heading = _say(lang, "questions.heading", name="").strip()
+    await telegram.wait_for(lambda: heading in seen(making) and bool(making.buttons), timeout=30)
+    assert model.problems == []
+    assert len(model.asked) == 2
+    assert "not valid JSON" in model.asked[1]["messages"][1]["content"]
+    assert QUESTIONS[lang][2][0] in seen(making)
+    assert _say(lang, "questions.channel_chosen") not in seen(making)
+    await telegram.wait_for(
+        lambda: _say(lang, "questions.button_count", count=3) in str(card.buttons)
+    )
+    changes = await rows(app.settings, AuditEvent, action="questions_changed")
+    assert [e.details["how"] for e in changes] == ["generated"]
