@@ -252,3 +252,26 @@ async def test_in_a_group_only_an_admin_may_add_drive_access(
         assert google_oauth.DRIVE_READONLY in parse_qs(urlsplit(consent).query)["scope"][0]
         told = await telegram.wait_for_message(group["id"], after=mark)
         assert "Olga" in seen(told) and not told.buttons
+
+
+async def test_access_withdrawn_in_the_middle_of_a_download_fails_it_with_what_to_do(
+    drive_settings: Settings, telegram: FakeTelegram, drive: FakeDrive, small_video: Path
+) -> None:
+    user = telegram.user(617, "Ivan", language_code="en")
+    chat = telegram.private_chat(user)
+    tokens = await _connected(drive_settings, drive, chat, user)
+    data = small_video.read_bytes()
+    entry = drive.add_file(data)
+    # The connection drops half-way, and the person has just removed the app's access.
+    drive.cut_media(after=len(data) // 2, then=lambda: drive.revoke(tokens["refresh_token"]))
+
+    async with running(drive_settings, telegram):
+        mark = telegram.mark()
+        await telegram.send_text(chat, user, f"https://drive.google.com/file/d/{entry.id}/view")
+        progress = await _settled(telegram, chat["id"], "access was withdrawn", mark)
+        assert "/connect" in seen(progress)
+        assert any("Try again" in label for label, _ in progress.buttons)
+    # One request brought half the file; the next try was refused before asking for bytes.
+    assert drive.media_requests == 1
+    [recording] = await _rows(drive_settings, Recording)
+    assert recording.failure_code == "drive_revoked"

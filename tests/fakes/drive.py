@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ class FakeDrive(FakeGoogle):
         self.files: dict[str, DriveEntry] = {}
         self.ranges: list[str | None] = []
         self.media_requests = 0
-        self._cuts: list[int] = []
+        self._cuts: list[tuple[int, Callable[[], None] | None]] = []
 
     def add_file(
         self, data: bytes, name: str = "lecture.mp4", mime_type: str = "video/mp4"
@@ -60,9 +61,12 @@ class FakeDrive(FakeGoogle):
         self.files[entry.id] = entry
         return entry
 
-    def cut_media(self, *, after: int, times: int = 1) -> None:
-        """The next `times` media answers stop after `after` bytes of their body."""
-        self._cuts.extend([after] * times)
+    def cut_media(
+        self, *, after: int, times: int = 1, then: Callable[[], None] | None = None
+    ) -> None:
+        """The next `times` media answers stop after `after` bytes of their body; `then` runs
+        as each connection drops (say, the person withdrawing the app's access)."""
+        self._cuts.extend([(after, then)] * times)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -133,8 +137,10 @@ class FakeDrive(FakeGoogle):
             response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         await response.prepare(request)
         if self._cuts:
-            cut = self._cuts.pop(0)
+            cut, then = self._cuts.pop(0)
             await response.write(body[:cut])
+            if then is not None:
+                then()
             raise _Drop
         await response.write(body)
         await response.write_eof()
