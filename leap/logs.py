@@ -43,6 +43,8 @@ _PATTERNS = [
     # Everything after /export/: the ids may come percent-encoded or in another script's
     # digits, and the signature must not survive any spelling of them.
     re.compile(r"(/export/)[^\s\"'?#]+"),
+    # A share page's token opens the recording to whoever holds it.
+    re.compile(r"(/share/)[^\s\"'?#]+"),
 ]
 
 _lock = threading.Lock()

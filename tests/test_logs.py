@@ -143,3 +143,27 @@ async def test_the_access_log_does_not_keep_a_working_export_link(
     # signature after them.
     assert "GET /export/*** HTTP/1.1" in line
     assert mac not in caplog.text
+
+
+async def test_the_access_log_does_not_keep_a_share_link(caplog: pytest.LogCaptureFixture) -> None:
+    token = "3.14.k9Qm2-share-page-signature"
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="page")
+
+    app = web.Application()
+    app.router.add_get("/share/{token}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+            async with httpx.AsyncClient() as http:
+                await http.get(f"http://127.0.0.1:{port}/share/{token}")
+    finally:
+        await runner.cleanup()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert "GET /share/*** HTTP/1.1" in line
+    assert "signature" not in caplog.text

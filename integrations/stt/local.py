@@ -68,7 +68,7 @@ from integrations.stt import (
 from integrations.stt import vocabulary as key_terms
 from integrations.stt.models import ModelUnavailable, assemble_base, base_model_dir, tiny_en_dir
 from integrations.stt.segments import whisper_segment as _segment
-from pipeline import asr_audio
+from pipeline import asr_audio, vad
 from pipeline.channels import channel_voices
 from pipeline.errors import MediaError
 from pipeline.probe import probe_async
@@ -190,6 +190,8 @@ def load_model(
             return model
         try:
             from faster_whisper import WhisperModel
+
+            from integrations.stt.features import install as install_features
         except ImportError as exc:
             raise TranscriptionError(
                 MODEL_MISSING, "faster-whisper is not installed (the local-asr extra)"
@@ -216,6 +218,7 @@ def load_model(
                 raise TranscriptionError(
                     MODEL_MISSING, f"cannot load Whisper model {name!r} on this machine: {exc}"
                 ) from exc
+        install_features(model)
         _models[key] = model
         return model
 
@@ -389,7 +392,8 @@ class LocalWhisper:
         stop: threading.Event,
     ) -> tuple[list[Segment], dict[str, float]]:
         """Segments of one piece (times from its start) and seconds heard per language."""
-        probabilities = speech_probabilities(samples)
+        # Read in batches of about a minute, so memory does not grow with the piece.
+        probabilities = vad.speech_probabilities(samples)
         spans = speech_spans(probabilities)
         if not spans:
             # Nothing anybody said: no text, whatever Whisper would have made of it.
@@ -460,16 +464,6 @@ class LocalWhisper:
         except Exception as exc:
             raise TranscriptionError(UNREADABLE, f"{exc}") from exc
         return segments
-
-
-def speech_probabilities(samples: FloatArray) -> FloatArray:
-    """Silero's speech probability for every 512 samples (32 ms) of 16 kHz audio."""
-    from faster_whisper.vad import get_vad_model
-
-    if samples.size == 0:
-        return np.zeros(0, dtype=np.float32)
-    padded = np.pad(samples, (0, (-samples.size) % _VAD_HOP))
-    return np.asarray(get_vad_model()(padded), dtype=np.float32).reshape(-1)
 
 
 def speech_spans(probabilities: FloatArray) -> list[tuple[float, float]]:
