@@ -56,7 +56,10 @@ async def inspect(
     try:
         return await inspector.inspect(url, settings)
     except LinkError as exc:
-        if exc.code in _FINAL:
+        # Without a Google app nobody can connect: yt-dlp's own reason is the whole answer.
+        if exc.code in _FINAL or not (
+            settings.youtube_client_id and settings.youtube_client_secret
+        ):
             raise
         raise LinkError("drive_connect") from exc
 

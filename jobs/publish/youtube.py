@@ -53,8 +53,6 @@ from pipeline.translation import TARGETS
 
 log = logging.getLogger(__name__)
 
-PRIVACY = frozenset({"public", "unlisted", "private"})
-
 
 async def publish_youtube_to(target: Target) -> str:
     settings = target.deps.settings
