@@ -5,6 +5,8 @@ Rules it keeps:
 - Only a private path (`integrations.yandex.disk_path`: ``disk:/...`` or the Disk's web client
   address) is treated here; every other link goes on to the Drive intake and the inspector
   unchanged, so public Disk links (``/d/``, ``/i/``) keep going through yt-dlp.
+- The connected Disk is the admin's who connected it: in a group, only admins may bring files in
+  from it (a member is told to send a public link instead).
 - Without a Yandex connection a private path is refused with a message that says how to
   connect one; a connection Yandex no longer takes is named as such.
 - A file must be video or sound; a folder becomes a batch of its video and sound files (by
@@ -41,6 +43,7 @@ from jobs.link_intake import LinkInspector
 from leap.settings import Settings
 from storage import repo
 from storage.crypto import SecretBox
+from storage.models import Workspace, WorkspaceKind
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,16 @@ async def inspect(
     workspace_id: int,
     box: SecretBox | None,
     redis: ArqRedis,
+    *,
+    user_id: int | None = None,
 ) -> Video | Playlist:
     """What a link holds: a private Disk path through the connection, anything else as before."""
     path = disk_path(url)
     if path is None:
         return await drive_intake.inspect(inspector, url, settings, session, workspace_id, box)
+    if not await _may_read(session, workspace_id, user_id):
+        await session.commit()
+        raise LinkError("yandex_admins_only")
     connected = await repo.credentials(session, workspace_id, PROVIDER)
     await session.commit()
     if not connected or box is None:
@@ -89,6 +97,15 @@ async def inspect(
         log.info("Yandex Disk refused a look at a path: %s", exc.message)
         raise LinkError("yandex_failed") from None
     return _found(url, path, found, settings)
+
+
+async def _may_read(session: AsyncSession, workspace_id: int, user_id: int | None) -> bool:
+    """Whether the sender may read the workspace's connected Disk: in a group, admins only."""
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None or workspace.kind is not WorkspaceKind.GROUP:
+        return workspace is not None
+    member = await repo.get_member(session, workspace_id, user_id) if user_id else None
+    return member is not None and member.role.is_admin
 
 
 async def _look(disk: YandexDisk, path: str) -> tuple[Resource, list[Resource]]:

@@ -180,7 +180,14 @@ class LinkIntake:
         try:
             # Private Disk paths, then Drive files, then everything else.
             found = await yandex_intake.inspect(
-                self.inspector, url, settings, session, workspace.id, secrets, arq
+                self.inspector,
+                url,
+                settings,
+                session,
+                workspace.id,
+                secrets,
+                arq,
+                user_id=message.from_user.id if message.from_user else None,
             )
         except LinkError as exc:
             # A private Drive file: the refusal offers to add Drive to the Google connection.

@@ -51,7 +51,7 @@ async def _connected(
     *,
     ttl: float | None = None,
 ) -> dict[str, Any]:
-    """The private chat's workspace with Ann's Yandex Disk connected, as /connect stores it."""
+    """The chat's workspace with Ann's Yandex Disk connected, as /connect stores it."""
     payload = {
         "access_token": yandex.token_for("ann", ttl=ttl),
         "refresh_token": yandex.refresh_token_for("ann"),
@@ -62,9 +62,9 @@ async def _connected(
     engine = create_engine(settings.database_url)
     try:
         async with session_maker(engine)() as session:
-            workspace, _ = await repo.ensure_workspace(
-                session, chat["id"], WorkspaceKind.PERSONAL, user["first_name"]
-            )
+            kind = WorkspaceKind.PERSONAL if chat["type"] == "private" else WorkspaceKind.GROUP
+            title = chat.get("title") or user["first_name"]
+            workspace, _ = await repo.ensure_workspace(session, chat["id"], kind, title)
             await repo.upsert_member(session, workspace.id, user["id"], role=Role.OWNER)
             await repo.store_credential(
                 session,
@@ -216,3 +216,28 @@ async def test_a_withdrawn_disk_access_is_explained(
 
     assert text in seen(reply) and "/connect" in seen(reply)
     assert await _rows(disk_settings, Recording) == []
+
+
+async def test_in_a_group_only_admins_bring_files_in_from_the_connected_disk(
+    disk_settings: Settings, telegram: FakeTelegram, yandex: FakeYandex, small_video: Path
+) -> None:
+    group = telegram.group(-100717, "Physics")
+    admin = telegram.user(717, "Adam")
+    member = telegram.user(718, "Сэм", language_code="ru")
+    telegram.set_admins(group["id"], [admin["id"]])
+    await _connected(disk_settings, yandex, group, admin)
+    yandex.accounts["ann"].put_file("disk:/Private/exam.mp4", small_video.read_bytes())
+
+    async with running(disk_settings, telegram):
+        mark = telegram.mark()
+        await telegram.send_text(group, member, "disk:/Private/exam.mp4")
+        refused = await _settled(telegram, group["id"], "❌", mark)
+        mark = telegram.mark()
+        await telegram.send_text(group, admin, "disk:/Private/exam.mp4")
+        taken = await _settled(telegram, group["id"], "Received", mark)
+
+    assert "могут только администраторы" in seen(refused)
+    assert "публичную ссылку" in seen(refused)
+    assert "Received: 0:08" in seen(taken)
+    [recording] = await _rows(disk_settings, Recording)
+    assert recording.created_by == admin["id"]
