@@ -6,7 +6,10 @@ Rules it keeps:
   words to the language model (`integrations.llm.translate`) and fits the answers back onto
   the same times (`pipeline.translation`); it writes subtitles.<lang>.srt and .vtt beside the
   originals, sends the .srt into the chat under the card, and the card says how many cues
-  there are. Publish then takes them to YouTube as a second caption track and into the export.
+  there are. Publish then takes them to YouTube as a second caption track and into the export;
+  a recording published already gets the track on its YouTube video at once, through the
+  YouTube publisher (which finds the video made and adds only the tracks it lacks), and a
+  refusal is said in the chat.
 - Its state is kept per target language in ``recording.media["translations"]`` (see
   `jobs.cards.translation`): running with batches done, done with the cue count, or failed
   with a reason the card and a message in the chat name in the recording's language. The
@@ -29,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import FSInputFile, ReplyParameters
+from arq import Retry
 from arq.connections import ArqRedis
 from arq.worker import Function, func
 
@@ -38,7 +42,10 @@ from jobs.cards.platforms import review_state
 from jobs.cards.review_card import card_parts
 from jobs.cards.translation import DONE, FAILED, RUNNING, reason_text
 from jobs.context import WorkerDeps
+from jobs.publish import youtube
+from jobs.publish.errors import PublishFailure, Reconnect, Transient
 from jobs.publish.metadata import display_name
+from jobs.publish.target import Target, publication_row
 from jobs.queues import IO, translate_job_id
 from locales import gettext
 from locales.format import language_name
@@ -53,7 +60,7 @@ from pipeline.translation import (
     parse_srt,
 )
 from storage import repo
-from storage.models import Recording
+from storage.models import PublicationStatus, Recording
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +180,53 @@ async def _translate(deps: WorkerDeps, recording: Recording, target: str) -> int
     files.write_text(folder / files.translated_srt(target), to_srt(fitted))
     files.write_text(folder / files.translated_vtt(target), to_vtt(fitted))
     await deps.store.push(ws, rec)
-    await _set_state(deps, recording, target, {"status": DONE, "cues": len(fitted)})
+    done: dict[str, Any] = {"status": DONE, "cues": len(fitted)}
     card = await _redraw(deps, recording)
     await _send_file(deps, recording, folder / files.translated_srt(target), target, card)
+    problem = await _to_youtube(deps, recording, target)
+    if problem is not None:
+        done["youtube"] = not problem
+        if problem:
+            await _tell(deps, recording, "translate.youtube_failed", target, problem, card)
+    await _set_state(deps, recording, target, done)
+    await _redraw(deps, recording)
     return len(fitted)
+
+
+async def _no_draw(target: Target, state: str, params: dict[str, Any]) -> None:
+    """The card shows the translation's line; the publishing states are not drawn."""
+
+
+async def _to_youtube(deps: WorkerDeps, recording: Recording, target: str) -> str | None:
+    """The new track added to the recording's YouTube video when that is published already.
+
+    None: there is no published video; "": added; otherwise why not, in the recording's
+    language. The YouTube publisher does it, finding the video made and every other step
+    remembered, so only the tracks it lacks are added, each once.
+    """
+    lang = recording.language
+    async with deps.sessions() as session:
+        current = await repo.get_recording(session, recording.workspace_id, recording.id)
+        row = await publication_row(session, recording.workspace_id, recording.id, "youtube")
+        if current is None or row is None or row.status != PublicationStatus.DONE:
+            return None
+        if not row.remote_id:
+            return None
+        found = await repo.credentials(session, recording.workspace_id, "youtube")
+    publisher = Target(deps, current, "youtube", row, found[-1] if found else None, 1, _no_draw)
+    try:
+        await youtube.PLATFORM.publish(publisher)
+    except PublishFailure as exc:
+        return gettext(lang, f"publish.error.{exc.code}", **exc.params)
+    except Reconnect:
+        return gettext(lang, "publish.error.reconnect", platform="YouTube")
+    except (Transient, Retry):
+        return gettext(lang, "translate.reason_youtube_later")
+    remembered = publisher.remembered()
+    if remembered.get(f"captions:{target}"):
+        return ""
+    notes = remembered.get("notes") or []
+    return str(notes[-1]) if notes else gettext(lang, "translate.reason_youtube_later")
 
 
 async def _set_state(
@@ -241,15 +291,22 @@ async def _failed(deps: WorkerDeps, recording: Recording, target: str, code: str
     """The card and a message say why, in the recording's language."""
     await _set_state(deps, recording, target, {"status": FAILED, "reason": code})
     card = await _redraw(deps, recording)
+    reason = reason_text(recording.language, code)
+    await _tell(deps, recording, "translate.failed_message", target, reason, card)
+
+
+async def _tell(
+    deps: WorkerDeps, recording: Recording, key: str, target: str, reason: str, card: int | None
+) -> None:
     if recording.chat_id is None:
         return
     lang = recording.language
     text = gettext(
         lang,
-        "translate.failed_message",
+        key,
         title=html.escape(display_name(recording)),
         language=language_name(lang, target),
-        reason=reason_text(lang, code),
+        reason=reason,
     )
     try:
         await deps.bot.send_message(
@@ -261,7 +318,7 @@ async def _failed(deps: WorkerDeps, recording: Recording, target: str, code: str
             ),
         )
     except TelegramAPIError as exc:
-        log.warning("recording %s: translation failure not told: %s", recording.id, exc.message)
+        log.warning("recording %s: translation outcome not told: %s", recording.id, exc.message)
 
 
 def function() -> Function:

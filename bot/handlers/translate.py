@@ -3,7 +3,8 @@
 - The card's button (:class:`TranslateCb` without a language) asks which language, the
   lecture's usual counterpart first (Russian ↔ English); a language button starts the job.
 - Anyone in the workspace may translate while the recording awaits review, as they may have
-  its chapters made again: it adds subtitles and changes nothing that is there. A button
+  its chapters made again, and once it is published (the track then goes to its YouTube
+  video): it adds subtitles and changes nothing that is there. A button
   naming another workspace's recording is refused like every card's.
 - Refused with a reason the presser reads in their language: a language not offered, the
   language the subtitles are already in, no language model (LLM_API_KEY), a translation into
@@ -19,8 +20,8 @@ from arq.connections import ArqRedis
 from bot.filters import OwnRecording, refuse_foreign
 from bot.handlers.usage import edit_quietly
 from bot.keyboards.translate import named, target_languages
-from bot.review_chat import under_review
 from jobs.cards.callbacks import TranslateCb
+from jobs.cards.translation import OFFERED
 from jobs.translate import TARGETS, default_target, enqueue_translation, source_language
 from leap.settings import Settings
 from locales import Translator
@@ -35,6 +36,13 @@ def make_router() -> Router:
     return router
 
 
+async def _offered(query: CallbackQuery, recording: Recording, _: Translator) -> bool:
+    if recording.status in OFFERED:
+        return True
+    await query.answer(_("review.not_under_review"), show_alert=True)
+    return False
+
+
 def _source(recording: Recording) -> str:
     return source_language(recording).split("-")[0].lower()
 
@@ -42,7 +50,7 @@ def _source(recording: Recording) -> str:
 async def choose(
     query: CallbackQuery, recording: Recording, settings: Settings, _: Translator
 ) -> None:
-    if not await under_review(query, recording, _):
+    if not await _offered(query, recording, _):
         return
     if settings.llm_api_key is None:
         await query.answer(_("translate.offline"), show_alert=True)
@@ -64,7 +72,7 @@ async def start(
     arq: ArqRedis,
     _: Translator,
 ) -> None:
-    if not await under_review(query, recording, _):
+    if not await _offered(query, recording, _):
         return
     target = callback_data.to
     if target not in TARGETS:

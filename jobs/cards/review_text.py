@@ -296,6 +296,7 @@ def outcome_keyboard(
     if (recording.options or {}).get("share"):
         # A live share page stays reachable (its link, its off switch) after publishing.
         builder.row(share_button(recording))
+    builder.row(*translate_button(recording))
     return builder.as_markup()
 
 

@@ -4,11 +4,13 @@
   language: ``{"status": "running", "done": k, "total": n}`` while the batches are being
   translated, ``{"status": "done", "cues": n}`` once the files are written, ``{"status":
   "failed", "reason": code}`` when it could not be done (``translate.reason_<code>`` says why).
-- Translation needs a language model: a recording whose chapters were made without one
-  (``media["topics"]["method"] == "offline"``: no LLM key was set) is not offered it, and the
-  card says why instead of showing the button.
+- Translation needs a language model: it is offered for a recording whose chapters one made
+  (``media["topics"]["method"] == "llm"``, so a key is set); one whose chapters were made
+  offline (no LLM key) is not offered it, and the card says why instead of showing the button.
 - The button opens the choice of language (:class:`TranslateCb` with no ``to``); it is on the
-  card only while the recording awaits review, since the translation goes out with Publish.
+  card while the recording awaits review (the translation then goes out with Publish) and
+  once it is published (the translation goes to its YouTube video at once, ``"youtube"`` in
+  the done state saying whether YouTube took it).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from pipeline.translation import TARGETS
 from storage.models import Recording, RecordingStatus
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
+# Where a translation is offered: before Publish, and after it went well.
+OFFERED = (RecordingStatus.AWAITING_REVIEW, RecordingStatus.READY)
+# The done line, by whether the translation reached an already published YouTube video.
+_DONE_KEYS = {None: "card_done", True: "card_done_youtube", False: "card_done_youtube_failed"}
 
 
 def translations(recording: Recording) -> dict[str, dict[str, Any]]:
@@ -45,6 +51,13 @@ def offline(recording: Recording) -> bool:
     return recording.media.get("topics", {}).get("method") == "offline"
 
 
+def offered(recording: Recording) -> bool:
+    """Whether the card offers a translation: a language model made the chapters, and the
+    recording awaits review or is published."""
+    made_by_model = recording.media.get("topics", {}).get("method") == "llm"
+    return made_by_model and recording.status in OFFERED
+
+
 def translation_lines(recording: Recording, _: Callable[..., str]) -> list[str]:
     lang = recording.language
     lines: list[str] = []
@@ -57,13 +70,14 @@ def translation_lines(recording: Recording, _: Callable[..., str]) -> list[str]:
                   total=int(state.get("total") or 1))
             )  # fmt: skip
         elif status == DONE:
-            lines.append(
-                _("translate.card_done", language=named, count=int(state.get("cues") or 0))
-            )
+            key = _DONE_KEYS.get(state.get("youtube"), "card_done")
+            if key == "card_done" and recording.status is not RecordingStatus.AWAITING_REVIEW:
+                key = "card_done_after"  # published already, and not on YouTube
+            lines.append(_(f"translate.{key}", language=named, count=int(state.get("cues") or 0)))
         elif status == FAILED:
             reason = reason_text(lang, str(state.get("reason") or "internal"))
             lines.append(_("translate.card_failed", language=named, reason=reason))
-    if offline(recording) and recording.status is RecordingStatus.AWAITING_REVIEW:
+    if offline(recording) and recording.status in OFFERED:
         lines.append(_("translate.card_offline"))
     return ["", *lines] if lines else []
 
@@ -76,7 +90,7 @@ def reason_text(lang: str, code: str) -> str:
 
 def translate_button(recording: Recording) -> list[InlineKeyboardButton]:
     """The card's translation row: one button, or none when it is not offered."""
-    if recording.status is not RecordingStatus.AWAITING_REVIEW or offline(recording):
+    if not offered(recording):
         return []
     return [
         InlineKeyboardButton(

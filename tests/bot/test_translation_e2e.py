@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from jobs.cards import platform_name
 from jobs.cards.callbacks import TranslateCb
 from leap.settings import Settings
 from locales.format import language_name
 from pipeline.subtitles import Cue, to_srt, width
 from pipeline.translation import parse_srt
+from storage.db import create_engine, session_maker
+from storage.models import Recording
 from tests.bot import chat_fixtures
 from tests.bot.chat_fixtures import button, reviewable, seen
 from tests.bot.test_granularity_e2e import _card, _say
@@ -113,7 +116,37 @@ async def _review(
     )
     cues = [Cue(start, end, [text]) for start, end, text in LECTURE[source]]
     (made.folder / "subtitles.srt").write_text(to_srt(cues), encoding="utf-8")
-    return made, chat, user, await _card(telegram, chat["id"], lang)
+    card = await _card(telegram, chat["id"], lang)
+    await made_by_model(app.settings, made.recording_id)
+    return made, chat, user, await redrawn(telegram, chat, user, card, lang)
+
+
+async def made_by_model(settings: Settings, recording_id: int) -> None:
+    """The recording's chapters came from the language model, as the topics stage records."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_maker(engine)() as session:
+            recording = await session.get(Recording, recording_id)
+            assert recording is not None
+            recording.media = {**recording.media, "topics": {"count": 4, "method": "llm"}}
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def redrawn(
+    telegram: FakeTelegram, chat: dict[str, Any], user: dict[str, Any], card: BotMessage, lang: str
+) -> BotMessage:
+    """The card drawn again from what is stored: the file toggle pressed off and on."""
+    for _ in range(2):
+        query = await telegram.press(
+            chat, user, card.message_id, button(card, platform_name(lang, "export"))
+        )
+        await telegram.wait_for_answer(query)
+    label = _say(lang, "translate.button")
+    await telegram.wait_for(lambda: any(label == t for t, _d in card.buttons))
+    await telegram.wait_for(lambda: any(t.startswith("✅") for t, _d in card.buttons))
+    return card
 
 
 async def _choose(
@@ -308,3 +341,41 @@ async def test_a_second_press_while_translating_is_told_so(
     )
     assert len(openai_api.calls("chat")) == 1
     assert (made.folder / f"subtitles.{target}.srt").is_file()
+
+
+@CASES
+async def test_a_published_recording_is_translated_from_its_outcome_card(
+    app: RunningBot,
+    telegram: FakeTelegram,
+    lecture_video: Path,
+    openai_api: FakeOpenAI,
+    lang: str,
+    source: str,
+) -> None:
+    model = _model(source)
+    openai_api.chat_check, openai_api.chat = model.check, model.answer
+    target = "en" if source == "ru" else "ru"
+    made, chat, user, card = await _review(
+        app, telegram, lecture_video, lang, source, 2651 if lang == "en" else 2652
+    )
+    query = await telegram.press(
+        chat, user, card.message_id, button(card, _say(lang, "review.button_pub"))
+    )
+    await telegram.wait_for_answer(query)
+    again = _say(lang, "recs.button_publish_again")
+    await telegram.wait_for(lambda: any(t == again for t, _d in card.buttons), timeout=30)
+    assert _say(lang, "translate.button") in [t for t, _d in card.buttons]
+
+    chooser = await _choose(telegram, chat, user, card, lang)
+    mark = telegram.mark()
+    await telegram.press(chat, user, chooser.message_id, button(chooser, "★"))
+    await telegram.wait_for_message(
+        chat["id"], lambda m: m.document is not None and m.seq > mark, after=mark, timeout=30
+    )
+    named = language_name(lang, target)
+    translated = parse_srt((made.folder / f"subtitles.{target}.srt").read_text(encoding="utf-8"))
+    done = _say(lang, "translate.card_done_after", language=named, count=len(translated))
+    await telegram.wait_for(lambda: done in seen(card))
+    # The outcome card keeps what it offered.
+    assert again in [t for t, _d in card.buttons]
+    assert openai_api.refused == []

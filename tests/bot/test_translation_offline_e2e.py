@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs.cards.callbacks import TranslateCb
 from tests.bot import chat_fixtures
-from tests.bot.chat_fixtures import button, reviewable, seen
+from tests.bot.chat_fixtures import reviewable, seen
 from tests.bot.test_granularity_e2e import _card, _long_lecture, _rechapter, _say
 from tests.conftest import RunningBot
 from tests.fakes.telegram import FakeTelegram
@@ -30,11 +31,10 @@ async def test_offline_the_card_says_translation_needs_a_language_model(
     await _long_lecture(app.settings, made.recording_id, made.folder)
     card = await _card(telegram, chat["id"], lang)
 
-    # A card drawn before its chapters were made offline still has the button: a press is
-    # told why nothing happens.
-    query = await telegram.press(
-        chat, user, card.message_id, button(card, _say(lang, "translate.button"))
-    )
+    # No chapters by a language model, no button; a press on an older card's is told why.
+    assert all(_say(lang, "translate.button") not in text for text, _data in card.buttons)
+    old = TranslateCb(rec=made.recording_id).pack()
+    query = await telegram.press(chat, user, card.message_id, old, force=True)
     answer = await telegram.wait_for_answer(query)
     assert answer["text"] == _say(lang, "translate.offline")
     assert answer["show_alert"] is True

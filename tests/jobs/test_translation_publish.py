@@ -4,6 +4,7 @@ started as the card's button starts it."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import zipfile
@@ -87,3 +88,67 @@ async def test_translated_subtitles_reach_youtube_as_a_second_track_and_the_expo
         names = packed.namelist()
         assert packed.read("subtitles.ru.srt").decode() == translated
     assert {"subtitles.srt", "subtitles.ru.srt", "subtitles.ru.vtt"} <= set(names)
+
+
+async def _publish_then_translate(world: World) -> None:
+    async with running(world.settings, world.telegram):
+        assert await world.publish(["youtube"]) == ["youtube"]
+        await world.links_message()
+        mark = world.telegram.mark()
+        redis = await create_pool(RedisSettings.from_dsn(world.settings.redis_url))
+        try:
+            assert await enqueue_translation(redis, world.workspace_id, world.recording_id, "ru")
+        finally:
+            await redis.aclose()
+        await world.telegram.wait_for_message(
+            world.chat["id"], lambda m: m.document is not None, after=mark, timeout=30
+        )
+
+        async def settled() -> bool:
+            state = (await world.recording()).media["translations"]["ru"]
+            return "youtube" in state
+
+        for _ in range(200):
+            if await settled():
+                break
+            await asyncio.sleep(0.05)
+
+
+async def test_a_translation_made_after_publishing_goes_to_the_youtube_video_at_once(
+    llm_world: World, openai_api: FakeOpenAI
+) -> None:
+    world = llm_world
+    model = SubtitleModel("English", "Russian", {"Good morning everyone.": "Доброе утро всем."})
+    openai_api.chat_check, openai_api.chat = model.check, model.answer
+    await world.connect_youtube()
+    await _publish_then_translate(world)
+
+    [video] = world.google.videos.values()
+    tracks = {c.language: c for c in world.google.captions}
+    assert set(tracks) == {"en", "ru"} and tracks["ru"].video_id == video.id
+    assert tracks["ru"].content.decode() == (world.folder / "subtitles.ru.srt").read_text()
+    # Nothing else was made twice: one video, one thumbnail, one track per language.
+    assert len(world.google.videos) == 1 and len(world.google.thumbnails) == 1
+    state = (await world.recording()).media["translations"]["ru"]
+    assert state == {"status": "done", "cues": 1, "youtube": True}
+
+
+async def test_youtube_refusing_the_translated_track_is_said_in_the_chat(
+    llm_world: World, openai_api: FakeOpenAI
+) -> None:
+    world = llm_world
+    model = SubtitleModel("English", "Russian", {"Good morning everyone.": "Доброе утро всем."})
+    openai_api.chat_check, openai_api.chat = model.check, model.answer
+    await world.connect_youtube()
+    world.google.fail("captions", 403, reason="forbidden", message="Captions are off", skip=1)
+    await _publish_then_translate(world)
+
+    assert {c.language for c in world.google.captions} == {"en"}
+    state = (await world.recording()).media["translations"]["ru"]
+    assert state == {"status": "done", "cues": 1, "youtube": False}
+    told = [
+        m.content or ""
+        for m in world.telegram.sent(world.chat["id"])
+        if (m.content or "").startswith("🌐 The subtitles in Russian did not reach YouTube")
+    ]
+    assert told and "Captions are off" in told[0], told
