@@ -23,6 +23,7 @@ COMMANDS = (
     "recordings",
     "find",
     "templates",
+    "terms",
     "settings",
     "zoom",
     "zoom_connect",

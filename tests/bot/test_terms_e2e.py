@@ -51,6 +51,10 @@ async def test_terms_are_shown_replaced_refused_and_cleared_in_a_private_chat(
     chat = telegram.private_chat(user)
     terms = TERMS[lang]
 
+    # The command is in the chat's menu, described in the person's language.
+    menu = telegram.my_commands(language_code="" if lang == "en" else lang)
+    assert {"command": "terms", "description": gettext(lang, "commands.terms")} in menu
+
     empty = seen(await _ask(telegram, chat, user, "/terms"))
     assert _say(lang, "terms.none") in empty
     assert _say(lang, "terms.how", max=MAX_TERMS, chars=MAX_TERM_CHARS) in empty
