@@ -26,7 +26,7 @@ from pipeline.thumbnail import extract_frame
 from pipeline.topics import Topics
 from pipeline.transcript import Transcript
 from storage import repo
-from storage.models import Recording
+from storage.models import Recording, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ async def compose(job: StageJob) -> None:
 
     async with job.deps.sessions() as session:
         rows = await repo.templates(session, recording.workspace_id)
+        # A template's publication time is read in the workspace's time zone, when it has one.
+        owner = await session.get(Workspace, recording.workspace_id)
+    zone_name = (owner.settings or {}).get("timezone") if owner is not None else None
     workspace_templates = []
     for row in rows:
         # A template saved before a rule it breaks existed is passed over, not fatal.
@@ -78,7 +81,7 @@ async def compose(job: StageJob) -> None:
                 "platforms": list(template.platforms),
                 "auto_publish": template.auto_publish,
                 "quiz_channel": template.quiz_channel,
-                **presets.template_options(template, datetime.now(UTC), recording.options),
+                **presets.template_options(template, datetime.now(UTC), zone_name),
             }
         }
     )

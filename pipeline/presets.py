@@ -233,12 +233,10 @@ def effective(media: Mapping[str, Any]) -> Presets:
     return Presets(**values)
 
 
-def template_options(
-    template: Any, now: datetime, options: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def template_options(template: Any, now: datetime, zone_name: str | None = None) -> dict[str, Any]:
     """What the compose stage keeps of a template's presets, its publication time resolved
-    in the zone the recording's workspace options name (``timezone``), else UTC."""
-    tz = zone(str((options or {}).get("timezone") or "") or None)
+    in the workspace's time zone (`zone_name`, an IANA name), else UTC."""
+    tz = zone(str(zone_name or "") or None)
     when: datetime | None = None
     spec = getattr(template, "publish_at", None)
     if spec:

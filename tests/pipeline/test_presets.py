@@ -108,3 +108,12 @@ def test_template_presets_are_validated_and_resolved_at_compose() -> None:
         Template(name="Bad", license="cc-by")
     with pytest.raises(ValidationError):
         Template(name="Bad", category_id="education")
+
+
+def test_a_templates_time_is_read_in_the_workspace_zone() -> None:
+    template = Template(name="Course", publish_at="+1d 10:00")
+    options = presets.template_options(template, NOW, "Europe/Moscow")
+    assert (
+        options["publish_at"]
+        == datetime(2026, 12, 7, 7, 0, tzinfo=UTC).astimezone(ZoneInfo("Europe/Moscow")).isoformat()
+    )
