@@ -6,7 +6,8 @@
   its chapters made again, and once it is published (the track then goes to its YouTube
   video): it adds subtitles and changes nothing that is there. A button
   naming another workspace's recording is refused like every card's.
-- Refused with a reason the presser reads in their language: a language not offered, the
+- What only the presser reads (an alert) is in their own language; the question with the
+  languages, which the chat sees, in the chat's. Refused with a reason: a language not offered, the
   language the subtitles are already in, no language model (LLM_API_KEY), a translation into
   that language already under way.
 """
@@ -48,12 +49,17 @@ def _source(recording: Recording) -> str:
 
 
 async def choose(
-    query: CallbackQuery, recording: Recording, settings: Settings, _: Translator
+    query: CallbackQuery,
+    recording: Recording,
+    settings: Settings,
+    _: Translator,
+    own: Translator | None = None,
 ) -> None:
-    if not await _offered(query, recording, _):
+    said = own or _
+    if not await _offered(query, recording, said):
         return
     if settings.llm_api_key is None:
-        await query.answer(_("translate.offline"), show_alert=True)
+        await query.answer(said("translate.offline"), show_alert=True)
         return
     await query.answer()
     source = _source(recording)
@@ -71,23 +77,26 @@ async def start(
     settings: Settings,
     arq: ArqRedis,
     _: Translator,
+    own: Translator | None = None,
 ) -> None:
-    if not await _offered(query, recording, _):
+    said = own or _
+    if not await _offered(query, recording, said):
         return
     target = callback_data.to
     if target not in TARGETS:
-        await query.answer(_("translate.unknown_language"), show_alert=True)
+        await query.answer(said("translate.unknown_language"), show_alert=True)
         return
-    name = named(_, target)
+    name = named(said, target)
     if settings.llm_api_key is None:
-        await query.answer(_("translate.offline"), show_alert=True)
+        await query.answer(said("translate.offline"), show_alert=True)
         return
     if target == _source(recording):
-        await query.answer(_("translate.same_language", language=name), show_alert=True)
+        await query.answer(said("translate.same_language", language=name), show_alert=True)
         return
     if not await enqueue_translation(arq, recording.workspace_id, recording.id, target):
-        await query.answer(_("translate.already", language=name), show_alert=True)
+        await query.answer(said("translate.already", language=name), show_alert=True)
         return
-    await query.answer(_("translate.started", language=name))
+    await query.answer(said("translate.started", language=name))
     if isinstance(query.message, Message):
-        await edit_quietly(query.message, _("translate.started", language=name), None)
+        # The question was the chat's: its answer is too.
+        await edit_quietly(query.message, _("translate.started", language=named(_, target)), None)

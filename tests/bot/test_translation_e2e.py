@@ -379,3 +379,41 @@ async def test_a_published_recording_is_translated_from_its_outcome_card(
     # The outcome card keeps what it offered.
     assert again in [t for t, _d in card.buttons]
     assert openai_api.refused == []
+
+
+async def test_a_group_member_translates_and_is_answered_in_their_own_language(
+    app: RunningBot, telegram: FakeTelegram, lecture_video: Path, openai_api: FakeOpenAI
+) -> None:
+    model = _model("ru")
+    openai_api.chat_check, openai_api.chat = model.check, model.answer
+    group = telegram.group(-100661, "Signals course")
+    owner = telegram.user(2661, "Olga", language_code="en")
+    student = telegram.user(2662, "Саша", language_code="ru")
+    telegram.set_admins(group["id"], [owner["id"]], creator=owner["id"])
+    made = await reviewable(
+        app.settings, telegram, group, owner, lecture_video, transcript={"language": "ru"}
+    )
+    cues = [Cue(start, end, [text]) for start, end, text in LECTURE["ru"]]
+    (made.folder / "subtitles.srt").write_text(to_srt(cues), encoding="utf-8")
+    card = await _card(telegram, group["id"], "en")
+    await made_by_model(app.settings, made.recording_id)
+    card = await redrawn(telegram, group, owner, card, "en")
+
+    # The group speaks English: the question is the chat's, the alerts are the presser's.
+    mark = telegram.mark()
+    await telegram.send_text(group, owner, "/language en")
+    await telegram.wait_for_message(group["id"], lambda m: True, after=mark)
+    chooser = await _choose(telegram, group, student, card, "en")
+    assert chooser.buttons[0][0] == _say("en", "translate.choose_default", language="English")
+    forged = TranslateCb(rec=made.recording_id, to="xx").pack()
+    query = await telegram.press(group, student, chooser.message_id, forged, force=True)
+    answer = await telegram.wait_for_answer(query)
+    assert answer["text"] == _say("ru", "translate.unknown_language")
+
+    query = await telegram.press(group, student, chooser.message_id, button(chooser, "★"))
+    answer = await telegram.wait_for_answer(query)
+    assert answer["text"] == _say("ru", "translate.started", language="Английский")
+    await telegram.wait_for(lambda: "🌐 Subtitles in English" in seen(card), timeout=30)
+    translated = parse_srt((made.folder / "subtitles.en.srt").read_text(encoding="utf-8"))
+    done = _say("en", "translate.card_done", language="English", count=len(translated))
+    assert done in seen(card)
