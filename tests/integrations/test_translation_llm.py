@@ -168,3 +168,21 @@ async def test_a_refused_key_is_an_auth_failure(fake_openai: FakeOpenAI) -> None
             texts, "ru", target, base_url=fake_openai.base_url, api_key="wrong", model="m"
         )
     assert failed.value.code == "auth"
+
+
+async def test_any_pair_the_model_knows_russian_into_german(fake_openai: FakeOpenAI) -> None:
+    german = [
+        "Guten Tag, heute sprechen wir",
+        "über die Abtastung von Signalen.",
+        "Die Rate muss höher sein",
+        "als das Doppelte der höchsten Frequenz.",
+    ]
+    model = SubtitleModel("Russian", "German", dict(zip(RU, german, strict=True)))
+    fake_openai.chat_check, fake_openai.chat = model.check, model.answer
+    echoed = json.dumps(
+        {"cues": [{"id": i + 1, "text": t} for i, t in enumerate(RU)]}, ensure_ascii=False
+    )
+    fake_openai.reply(echoed)
+    assert await _translate(fake_openai, RU, "ru", "de") == german
+    assert model.repairs == 1 and fake_openai.refused == []
+    assert "not in German" in fake_openai.calls(CHAT)[1].body["messages"][-1]["content"]
