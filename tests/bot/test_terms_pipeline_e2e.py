@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from integrations.stt.vocabulary import fit
 from leap.settings import Settings
 from locales import gettext
 from tests.bot.chat_fixtures import seen
@@ -29,6 +30,11 @@ WORKSPACE_TERMS = {
     "ru": ["Дейкстра", "Колмогоров", "Левенштейн"],
 }
 TEMPLATE_TERMS = {"en": ["Bellman-Ford"], "ru": ["Беллман-Форд"]}
+# More than the speech prompt holds: the rest still reach the language model.
+MANY = {
+    "en": [f"Bellman-Ford lemma number {i:02d}" for i in range(20)],
+    "ru": [f"Лемма Беллмана-Форда номер {i:02d}" for i in range(20)],
+}
 HEARD = {
     "en": ("Today Dijkstra and Kolmogorov.", "Then the Levenshtein distance."),
     "ru": ("Сегодня Дейкстра и Колмогоров.", "Потом расстояние Левенштейна."),
@@ -97,7 +103,7 @@ async def test_the_speech_api_and_the_language_model_get_the_chat_and_template_t
     template = {
         "name": "Algorithms",
         "match": {"keywords_any": ["graphs"]},
-        "terms": TEMPLATE_TERMS[lang] + [WORKSPACE_TERMS[lang][0]],
+        "terms": TEMPLATE_TERMS[lang] + [WORKSPACE_TERMS[lang][0]] + MANY[lang],
     }
     mark = telegram.mark()
     await telegram.send_document(
@@ -115,13 +121,18 @@ async def test_the_speech_api_and_the_language_model_get_the_chat_and_template_t
     )
     recording = await wait_for_rest(app.settings.database_url, timeout=120)
 
-    # The chat's terms first, then the template's; a term in both counts once.
-    expected = WORKSPACE_TERMS[lang] + TEMPLATE_TERMS[lang]
-    assert recording.media["vocabulary"] == {"terms": expected, "dropped": []}
+    # The chat's terms first, then the template's; a term in both counts once. The speech
+    # prompt holds the first of them, whole; the stage keeps which did not fit, and says so.
+    expected = WORKSPACE_TERMS[lang] + TEMPLATE_TERMS[lang] + MANY[lang]
+    prompt = fit(expected)
+    assert prompt.kept[:4] == tuple(expected[:4]) and prompt.dropped
+    assert recording.media["vocabulary"] == {"terms": expected, "dropped": list(prompt.dropped)}
     uploads = openai_api.calls("transcriptions")
     assert uploads
     for upload in uploads:
-        assert upload.params["prompt"] == "Glossary: " + ", ".join(expected) + "."
+        assert upload.params["prompt"] == "Glossary: " + ", ".join(prompt.kept) + "."
+    dropped = gettext(lang, "terms.progress_dropped", count=len(prompt.dropped))
+    await telegram.wait_for_message(chat["id"], lambda m: dropped in seen(m), after=0)
 
     chats = openai_api.calls("chat")
     assert chats
