@@ -2,8 +2,9 @@
 
 The language asked for is the workspace's (or TRANSCRIBE_LANGUAGE): an ISO code, or "auto"
 for the language heard in the speech. An existing transcript is reused only when it was made
-for the same request. The local engine is handed the trimmed video whole and hears it in
-pieces of a few minutes itself; an API gets compact audio chunks that fit its upload limit.
+for the same request (language and key terms). The local engine is handed the trimmed video
+whole and hears it in pieces of a few minutes itself; an API gets compact audio chunks that fit
+its upload limit.
 The engine is prompted with the recording's key terms (`jobs.terms`); the list used and the
 terms the prompt could not hold are kept in the recording's media, and the quality gate also
 looks for the terms said back where the recording is silent.
@@ -27,6 +28,7 @@ from pipeline.quality import check_transcript
 from pipeline.terms import echo_flags
 from pipeline.transcript import Transcript
 from storage import search
+from storage.models import Recording
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,7 @@ async def transcribe(job: StageJob) -> None:
 
     async with job.deps.sessions() as session:
         terms = await key_terms.recording_terms(session, recording)
-    earlier = recording.media.get("transcript", {})
-    if target.is_file() and _made_for(target, earlier, language):
+    if reusable(recording, target, language, terms):
         transcript = Transcript.load_json(target)
     else:
         transcript = await _run_engine(job, folder, language, terms)
@@ -165,6 +166,17 @@ async def _hear(job: StageJob, folder: Path, language: str, terms: list[str]) ->
             delay = RETRY_DELAYS[min(job.attempt - 1, len(RETRY_DELAYS) - 1)]
             raise TransientFailure(f"stt_{exc.code}", defer=delay) from exc
         raise StageFailure(f"stt_{exc.code}") from exc
+
+
+def reusable(recording: Recording, path: Path, language: str, terms: list[str]) -> bool:
+    """Whether the transcript at ``path`` answers this request: the same language asked for,
+    and the same key terms (a transcript made before key terms existed counts as made with
+    whatever the recording has now)."""
+    if not path.is_file():
+        return False
+    if key_terms.MEDIA_KEY in recording.media and key_terms.used_terms(recording) != terms:
+        return False
+    return _made_for(path, recording.media.get("transcript", {}), language)
 
 
 def _made_for(path: Path, earlier: dict[str, object], language: str) -> bool:
