@@ -6,8 +6,9 @@ Rules it keeps:
   person would otherwise have to look up: privacy (or "private until <time>, then public"),
   the playlist or album, and any choice that differs from the usual one (licence, category,
   made for kids, subscribers not told).
-- Times are shown in the zone they were given in ("12 Dec 10:00 UTC"), month names from the
-  catalogue, so a Russian card reads "12 дек 10:00 UTC".
+- Times are shown in the zone they were given in ("12 Dec 10:00 UTC", "12 Dec 10:00 MSK"),
+  month names from the catalogue, so a Russian card reads "12 дек 10:00 MSK"; a zone with no
+  word for its abbreviation is named by its IANA name ("10:00 Asia/Yekaterinburg").
 - A YouTube video uploaded with a publication time says so under its link ("scheduled for
   …"); the time is the one YouTube was given, kept in ``media["publish"]["youtube"]``.
 - No import of the cards or the publishers: both use this module.
@@ -21,15 +22,23 @@ from datetime import datetime
 from typing import Any
 
 from locales import gettext
-from pipeline.presets import Presets
+from pipeline.presets import Presets, media_zone
 
 DEFAULTS = Presets()
 
 
 def when_text(lang: str, when: datetime) -> str:
     month = gettext(lang, f"presets.month_{when.month}")
-    zone = when.tzname() or ""
-    return f"{when.day} {month} {when:%H:%M}" + (f" {zone}" if zone else "")
+    return f"{when.day} {month} {when:%H:%M}" + (f" {zone}" if (zone := zone_name(when)) else "")
+
+
+def zone_name(when: datetime) -> str:
+    """ "MSK", "GMT", "UTC"; the IANA name where the zone's abbreviation is a number."""
+    short = when.tzname() or ""
+    if short.isalpha():
+        return short
+    key = getattr(when.tzinfo, "key", None)
+    return str(key) if key else short
 
 
 def youtube_words(lang: str, chosen: Presets, when: str | None = None) -> str:
@@ -93,4 +102,6 @@ def scheduled_note(media: dict[str, Any], platform: str, lang: str) -> str:
         when = datetime.fromisoformat(str(shown or raw).replace("Z", "+00:00"))
     except ValueError:
         return ""
+    if when.tzinfo is not None:
+        when = when.astimezone(media_zone(media))
     return "\n" + gettext(lang, "presets.outcome_scheduled", time=when_text(lang, when))

@@ -11,7 +11,9 @@ Rules it keeps:
 - A publication time is given as a date and time ("2026-12-12 10:00", "12.12.2026 10:00",
   "12.12 10:00"), or relative to now: "+2d 10:00" (two days on, at 10:00), "+3h", "+90m"
   (Russian "д", "ч", "м" too). It is read in the workspace's time zone when it has one, else
-  in UTC, and must lie in the future, at most a year ahead (`parse_when`).
+  in UTC, and must lie in the future, at most a year ahead (`parse_when`). The zone's name is
+  kept beside the time (``timezone`` in ``media["presets"]`` or ``media["compose"]``), so the
+  card and the outcome lines show it in that zone (`media_zone`).
 - YouTube schedules only private videos: a scheduled video is uploaded private with
   ``status.publishAt`` and becomes public at that time (`Presets.youtube_fields`). A time
   that has passed by the moment of upload is dropped and the video is published as public.
@@ -210,8 +212,19 @@ def _valid(key: str, value: Any) -> Any:
     return None
 
 
+def media_zone(media: Mapping[str, Any]) -> tzinfo:
+    """The zone a recording's times are shown in: the workspace's when its time was typed on
+    the card (``presets.timezone``) or its template's was resolved (``compose.timezone``)."""
+    for part in ("presets", "compose"):
+        source = media.get(part)
+        if isinstance(source, Mapping) and source.get("timezone"):
+            return zone(str(source["timezone"]))
+    return UTC
+
+
 def effective(media: Mapping[str, Any]) -> Presets:
-    """The recording's presets: the card's changes over the template's."""
+    """The recording's presets: the card's changes over the template's; a publication time
+    is given in the zone the workspace had when it was set (`media_zone`)."""
     compose = media.get("compose") if isinstance(media.get("compose"), Mapping) else {}
     own = media.get("presets") if isinstance(media.get("presets"), Mapping) else {}
     values: dict[str, Any] = {}
@@ -230,6 +243,8 @@ def effective(media: Mapping[str, Any]) -> Presets:
                 if valid is not None:
                     values[key] = valid
                     break
+    if values.get("publish_at") is not None:
+        values["publish_at"] = values["publish_at"].astimezone(media_zone(media))
     return Presets(**values)
 
 
@@ -246,6 +261,7 @@ def template_options(template: Any, now: datetime, zone_name: str | None = None)
             when = None  # a fixed date already passed: the template publishes as it says
     return {
         "publish_at": when.isoformat() if when else None,
+        "timezone": str(zone_name) if zone_name and tz is not UTC else None,
         "license": template.license,
         "category_id": template.category_id,
         "made_for_kids": template.made_for_kids,

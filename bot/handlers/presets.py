@@ -8,7 +8,8 @@ an album is typed in answer to a prompt. An answer that is no valid value is ref
 what to write, and the prompt stays open. A recording's changes redraw its review card; a
 template's are validated and stored through `jobs.template_service` (audited as a change).
 
-Times are read in the workspace's time zone (``settings["timezone"]``), else UTC.
+Times are read in the workspace's time zone (``settings["timezone"]``, chosen in /settings),
+else UTC; a recording's time keeps that zone's name beside it, to be shown in it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.conversation import Answering, Ask, Conversations, open_prompt
 from bot.filters import IsAdmin, refuse_non_admin
 from bot.template_cards import errors_text
-from jobs import cards, template_service
+from jobs import cards, presets_text, template_service
 from jobs.cards import presets
 from jobs.cards.callbacks import PresetCb
 from jobs.cards.presets import (
@@ -175,7 +176,7 @@ async def typed(
         return
     await query.answer()
     code = callback_data.f
-    zone_name = str(datetime.now(_zone(workspace)).tzname() or "UTC")
+    zone_name = presets_text.zone_name(datetime.now(_zone(workspace))) or "UTC"
     data = {"k": callback_data.k, "id": callback_data.id, "editor": query.message.message_id}
     user = query.from_user
     text = _(ASK_KEYS[code], zone=zone_name)
@@ -241,6 +242,11 @@ async def _save(
 ) -> str | None:
     """Keep the change; what is wrong with it, when the template will not take it."""
     if isinstance(target, Recording):
+        if key == "publish_at":
+            # The card and the outcome line show the time in the zone it was typed in.
+            own = dict(target.media.get("presets") or {})
+            own["timezone"] = (workspace.settings or {}).get("timezone") or None
+            target.media = {**target.media, "presets": own}
         await set_recording_preset(session, target, key, value)
         return None
     body = dict(target.body)

@@ -11,12 +11,13 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import settings as cb
 from bot.callbacks.settings import SetCb
 from bot.filters import IsAdmin, refuse_non_admin
+from bot.handlers import timezone
 from bot.handlers.start import LANGUAGE_CHANGED
 from bot.handlers.usage import edit_quietly
 from bot.keyboards import settings as keyboards
@@ -42,7 +43,7 @@ def menu_text(_: Translator, workspace: Workspace, settings: Settings) -> str:
         trim=_("prefs.trim_pauses") if chosen.get("remove_pauses") else _("prefs.trim_edges"),
         lecture=keyboards.lecture_label(_, str(lecture), _known(settings)),
         auto=_("prefs.on") if chosen.get("auto_publish") else _("prefs.off"),
-    )
+    ) + ("\n" + timezone.menu_line(_, workspace))
 
 
 async def settings_command(
@@ -50,7 +51,7 @@ async def settings_command(
 ) -> None:
     await message.answer(
         menu_text(_, workspace, settings),
-        reply_markup=keyboards.menu(_, bool((workspace.settings or {}).get("auto_publish"))),
+        reply_markup=_menu_markup(_, workspace),
     )
 
 
@@ -147,7 +148,7 @@ async def _show_menu(
         await edit_quietly(
             query.message,
             menu_text(_, workspace, settings),
-            keyboards.menu(_, bool((workspace.settings or {}).get("auto_publish"))),
+            _menu_markup(_, workspace),
         )
 
 
@@ -173,6 +174,11 @@ async def _show_section(
     )
 
 
+def _menu_markup(_: Translator, workspace: Workspace) -> InlineKeyboardMarkup:
+    auto = bool((workspace.settings or {}).get("auto_publish"))
+    return timezone.with_menu_button(_, keyboards.menu(_, auto))
+
+
 def _known(settings: Settings) -> Callable[[str], bool]:
     """Whether the configured speech engine understands a lecture language."""
     return lambda code: language_supported(settings, code)
@@ -193,5 +199,5 @@ def make_router() -> Router:
     refused = Router(name=f"{__name__}.refused")
     refused.callback_query.register(refuse_non_admin, SetCb.filter(F.action.in_(cb.CHANGES)))
 
-    router.include_routers(admin, members, refused)
+    router.include_routers(admin, members, refused, timezone.make_router())
     return router
