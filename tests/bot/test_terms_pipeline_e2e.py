@@ -130,7 +130,8 @@ async def test_the_speech_api_and_the_language_model_get_the_chat_and_template_t
     uploads = openai_api.calls("transcriptions")
     assert uploads
     for upload in uploads:
-        assert upload.params["prompt"] == "Glossary: " + ", ".join(prompt.kept) + "."
+        lead = "Glossary:" if lang == "en" else "Глоссарий:"
+        assert upload.params["prompt"] == f"{lead} " + ", ".join(prompt.kept) + "."
     dropped = gettext(lang, "terms.progress_dropped", count=len(prompt.dropped))
     await telegram.wait_for_message(chat["id"], lambda m: dropped in seen(m), after=0)
 

@@ -44,7 +44,8 @@ async def test_every_speech_request_carries_the_terms_as_its_prompt(
     )
     await engine.transcribe(chunks, language=lang)
     prompts = [c.params.get("prompt") for c in fake_openai.calls("transcriptions")]
-    assert prompts == ["Glossary: " + ", ".join(TERMS[lang]) + "."] * 2
+    lead = "Glossary:" if lang == "en" else "Глоссарий:"
+    assert prompts == [f"{lead} " + ", ".join(TERMS[lang]) + "."] * 2
 
 
 async def test_without_terms_no_prompt_is_sent(

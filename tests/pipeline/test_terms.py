@@ -54,14 +54,17 @@ def test_a_template_holds_at_most_the_terms_a_list_may() -> None:
         Template(name="Algorithms", terms=["x" * (MAX_TERM_CHARS + 1)])
 
 
-@pytest.mark.parametrize("terms", [TERMS, RU_TERMS])
-def test_the_prompt_keeps_the_first_terms_whole(terms: list[str]) -> None:
+@pytest.mark.parametrize(("terms", "lead"), [(TERMS, "Glossary:"), (RU_TERMS, "Глоссарий:")])
+def test_the_prompt_keeps_the_first_terms_whole(terms: list[str], lead: str) -> None:
     prompt = fit(terms)
-    assert prompt.text == "Glossary: " + ", ".join(terms) + "."
+    assert prompt.text == f"{lead} " + ", ".join(terms) + "."
     assert prompt.dropped == ()
     tight = fit(terms, budget=12)
     assert tight.kept == tuple(terms[: len(tight.kept)]) and tight.dropped
     assert fit([]).text == ""
+    # The lead word follows the script most of the terms are in.
+    assert fit(["Dijkstra", "Дейкстра", "Колмогоров"]).text.startswith("Глоссарий: ")
+    assert fit(["Dijkstra", "Kolmogorov", "Дейкстра"]).text.startswith("Glossary: ")
 
 
 @pytest.mark.parametrize("terms", [TERMS, RU_TERMS])
