@@ -51,7 +51,9 @@ _ECHO_IN_SILENCE = 0.5
 _MAX_ECHO_FLAGS = 5
 
 _SEPARATORS = re.compile(r"[,;\n\r]+")
-_EDGES = " \t\"'`«»“”„‘’.:!?()[]{}<>"
+_QUOTES = " \t\"'`«»“”„‘’()[]{}<>"
+# A sentence's end after the last term; a leading dot is a name's own (".NET").
+_ENDS = ".:!?"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 TOO_MANY = "too_many"
@@ -73,7 +75,8 @@ class TermsError(ValueError):
 
 
 def _clean(raw: str) -> str:
-    return " ".join(raw.split()).strip(_EDGES).strip()
+    term = " ".join(raw.split()).strip(_QUOTES)
+    return term.rstrip(_ENDS).strip(_QUOTES)
 
 
 def _unique(terms: Iterable[str]) -> list[str]:

@@ -28,6 +28,7 @@ def test_a_typed_list_is_split_cleaned_and_each_term_kept_once() -> None:
     typed = ' Dijkstra,  "Kolmogorov";\nLevenshtein  distance , dijkstra, ,«Дейкстра».'
     assert parse_terms(typed) == ["Dijkstra", "Kolmogorov", "Levenshtein distance", "Дейкстра"]
     assert parse_terms("-") == parse_terms("  ") == []
+    assert parse_terms(".NET, C++, Node.js.") == [".NET", "C++", "Node.js"]
 
 
 def test_a_list_that_breaks_a_rule_is_refused_with_the_reason() -> None:
