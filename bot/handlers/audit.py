@@ -17,6 +17,7 @@ from bot.handlers.usage import edit_quietly
 from bot.keyboards import audit as keyboards
 from bot.keyboards.language import LANGUAGE_NAMES
 from jobs.cards import platform_name
+from jobs.publish.registry import PROVIDERS
 from locales import Translator, catalogue
 from storage import repo
 from storage.models import AuditEvent, Workspace
@@ -24,7 +25,8 @@ from storage.models import AuditEvent, Workspace
 PAGE_SIZE = 10
 # Actions of the operator's command line, which has no Telegram user.
 _OPERATOR_ACTIONS = frozenset({"reset", "publish"})
-_PLATFORMS = frozenset({"youtube", "vk", "telegram", "export"})
+# A connection is logged by its provider ("yandex"); it is named as the platform it serves.
+_PROVIDER_PLATFORMS = {provider: name for name, provider in PROVIDERS.items()}
 
 
 def _when(moment: datetime) -> str:
@@ -75,7 +77,8 @@ def _what(_: Translator, event: AuditEvent) -> str:
         return _("audit.member", name=name)
     if event.action.startswith("connection_"):
         provider = event.target
-        label = platform_name(_.lang, provider) if provider in _PLATFORMS else provider.title()
+        platform = _PROVIDER_PLATFORMS.get(provider)
+        label = platform_name(_.lang, platform) if platform else provider.title()
         account = details.get("account")
         return html.escape(f"{label} ({account})" if account else label)
     if event.action == "language_changed":
