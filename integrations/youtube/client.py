@@ -6,7 +6,8 @@ Rules it keeps:
   runs each call in `asyncio.to_thread`. Cancelling an async upload stops the thread after
   the chunk in flight and waits for it, so no chunk is on the wire when the caller moves on.
 - Captions: a track the video already has (``captionExists``) counts as made, since an
-  earlier try made it and its answer was lost.
+  earlier try made it and its answer was lost; `replace_captions` puts new text into a track
+  (captions.update), so a language translated again keeps one track.
 - Playlists: ``playlistItems.insert`` is not idempotent, so every try asks the playlist
   first and adds the video only when it is not in it yet.
 """
@@ -60,6 +61,37 @@ class YouTube(Uploads):
                 raise
             log.info("YouTube captions: video %s already has the %s track", video_id, language)
             return None
+
+    def replace_captions(
+        self, video_id: str, caption_id: str | None, srt_path: Path, language: str, name: str
+    ) -> str:
+        """Put new text into the video's track (by id, else by language and name); returns its id.
+
+        captions.update keeps the one track people already pick in the player instead of adding
+        a second of the same language. A track gone from YouTube (deleted there) is made again.
+        """
+        found = caption_id or self.caption_id(video_id, language, name)
+        if found:
+            media = MediaFileUpload(str(srt_path), mimetype="application/octet-stream")
+            body = {"id": found, "snippet": {"isDraft": False}}
+            request = self._service.captions().update(part="snippet", body=body, media_body=media)
+            try:
+                return str(self._execute("captions.update", request)["id"])
+            except YouTubeError as exc:
+                if exc.status != 404 and exc.reason != "captionNotFound":
+                    raise
+                log.info("YouTube captions: track %s of video %s is gone", found, video_id)
+        made = self.set_captions(video_id, srt_path, language, name)
+        return made or self.caption_id(video_id, language, name) or ""
+
+    def caption_id(self, video_id: str, language: str, name: str) -> str | None:
+        """The id of the video's track in `language` named `name`, if it has one."""
+        request = self._service.captions().list(part="snippet", videoId=video_id)
+        for item in self._execute("captions.list", request).get("items") or []:
+            snippet = item.get("snippet") or {}
+            if snippet.get("language") == language and snippet.get("name", "") == name:
+                return str(item["id"])
+        return None
 
     def set_thumbnail(self, video_id: str, image_path: Path) -> None:
         """Set a custom thumbnail (JPEG or PNG, at most 2 MB; the channel must be verified)."""
@@ -171,6 +203,13 @@ class AsyncYouTube:
         self, video_id: str, srt_path: Path, language: str, name: str
     ) -> str | None:
         return await asyncio.to_thread(self.client.set_captions, video_id, srt_path, language, name)
+
+    async def replace_captions(
+        self, video_id: str, caption_id: str | None, srt_path: Path, language: str, name: str
+    ) -> str:
+        return await asyncio.to_thread(
+            self.client.replace_captions, video_id, caption_id, srt_path, language, name
+        )
 
     async def set_thumbnail(self, video_id: str, image_path: Path) -> None:
         await asyncio.to_thread(self.client.set_thumbnail, video_id, image_path)

@@ -6,7 +6,8 @@
   what it kept and goes on from there. A session Google has forgotten never made a video, so
   a new one cannot make a second.
 - Translated subtitles (subtitles.<lang>.srt, jobs.translate) become further caption tracks,
-  one per language, recorded like the first.
+  one per language, recorded like the first; a language translated again replaces the text of
+  its track (captions.update), never adds a second one.
 - Captions, thumbnail and playlist item are not idempotent at Google: each is recorded in
   ``recording.media["publish"]["youtube"]`` as soon as it is made, and one YouTube refuses
   becomes a note on the row (the video is up), not a failure.
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -185,18 +187,65 @@ async def _youtube_extras(target: Target, yt: AsyncYouTube, video_id: str) -> No
         await target.save(error="; ".join(notes)[:2000])
 
 
+def caption_digest(path: Path) -> str:
+    """A short digest of a subtitles file: which text a track was last given."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def replaced_step(language: str, digest: str) -> str:
+    """The remembered step of putting the text with `digest` into an existing track."""
+    return f"captions:{language}@{digest}"
+
+
 def translated_captions(
     target: Target, yt: AsyncYouTube, video_id: str
 ) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
-    """A caption track per translation of the subtitles (jobs.translate), in its language."""
+    """A caption track per translation of the subtitles (jobs.translate), in its language.
+
+    The text each track was given is remembered by its digest (``captions_text:<lang>``); a
+    language translated again after its track was made (or refused) puts the new text into
+    that track, one step per text, instead of adding a second track of the same language.
+    """
+    done = target.remembered()
     steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
     for code in TARGETS:
         path = target.file(files.translated_srt(code))
         if path is None or code == target.language:
             continue
         name = target._("translate.track_name", language=language_name(code, code))
-        steps.append((f"captions:{code}", partial(yt.set_captions, video_id, path, code, name)))
+        digest = caption_digest(path)
+        made = done.get(f"captions:{code}")
+        if f"captions:{code}" not in done:
+            call = partial(_add_track, target, yt, video_id, path, code, name, digest)
+            steps.append((f"captions:{code}", call))
+        elif done.get(f"captions_text:{code}") != digest:
+            known = made if isinstance(made, str) else None
+            call = partial(_replace_track, target, yt, video_id, known, path, code, name, digest)
+            steps.append((replaced_step(code, digest), call))
     return steps
+
+
+async def _add_track(
+    target: Target, yt: AsyncYouTube, video_id: str, path: Path, code: str, name: str, digest: str
+) -> str | None:
+    made = await yt.set_captions(video_id, path, code, name)
+    await target.remember(**{f"captions_text:{code}": digest})
+    return made
+
+
+async def _replace_track(
+    target: Target,
+    yt: AsyncYouTube,
+    video_id: str,
+    known: str | None,
+    path: Path,
+    code: str,
+    name: str,
+    digest: str,
+) -> str:
+    made = await yt.replace_captions(video_id, known, path, code, name)
+    await target.remember(**{f"captions:{code}": made or True, f"captions_text:{code}": digest})
+    return made
 
 
 async def _quota_wait(target: Target, reset_at: datetime) -> None:

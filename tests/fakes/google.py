@@ -13,9 +13,11 @@ and httpx the way Google does:
   …/upload/youtube/v3/videos?uploadType=resumable`` → 200 + ``Location``; ``PUT`` chunks with
   ``Content-Range`` → 308 + ``Range`` until the last → 200 with the video; ``bytes */N``
   asks for the state), ``captions.insert`` (multipart; ``captionExists`` for a second track
-  of the same language and name), ``thumbnails.set`` (media), ``playlistItems.insert`` and
-  ``playlistItems.list`` (by playlist, narrowed by video), each checking the bearer token
-  and the scopes the bundled discovery document allows for that method. videos.insert checks
+  of the same language and name), ``captions.update`` (multipart, new text for a track; 404
+  ``captionNotFound``), ``captions.list`` (by video), ``thumbnails.set`` (media),
+  ``playlistItems.insert`` and ``playlistItems.list`` (by playlist, narrowed by video), each
+  checking the bearer token and the scopes the bundled discovery document allows for that
+  method. videos.insert checks
   the publish presets as YouTube does: ``status.publishAt`` in the future and only on a
   private video, ``status.license`` youtube or creativeCommon, an assignable
   ``snippet.categoryId``, a boolean ``selfDeclaredMadeForKids``, ``notifySubscribers`` true
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -78,6 +81,7 @@ REASON_DOMAINS = {
     "videoNotFound": "youtube.video",
     "playlistNotFound": "youtube.playlistItem",
     "captionExists": "youtube.caption",
+    "captionNotFound": "youtube.caption",
 }
 DEFAULT_REASONS = {
     400: "badRequest",
@@ -100,6 +104,21 @@ FAULT_KINDS = frozenset(
         "playlistItems",
     }
 )
+
+
+def _caption_resource(caption: Caption) -> dict[str, Any]:
+    return {
+        "kind": "youtube#caption",
+        "id": caption.id,
+        "snippet": {
+            "videoId": caption.video_id,
+            "language": caption.language,
+            "name": caption.name,
+            "isDraft": caption.is_draft,
+            "trackKind": "standard",
+            "status": "serving",
+        },
+    }
 
 
 def _method_scopes() -> dict[str, frozenset[str]]:
@@ -284,6 +303,8 @@ class FakeGoogle(FakeServer):
         self.chunks: list[Chunk] = []
         self.status_queries: int = 0
         self.captions: list[Caption] = []
+        # Ids of the tracks captions.update gave new text, one entry per update.
+        self.caption_updates: list[str] = []
         self.thumbnails: list[Thumbnail] = []
         self.playlists: dict[str, str] = {}
         self.playlist_items: list[PlaylistItem] = []
@@ -306,6 +327,8 @@ class FakeGoogle(FakeServer):
         app.router.add_post("/upload/youtube/v3/videos", self._videos_insert)
         app.router.add_put("/upload/youtube/v3/videos", self._upload_put)
         app.router.add_post("/upload/youtube/v3/captions", self._captions_insert)
+        app.router.add_put("/upload/youtube/v3/captions", self._captions_update)
+        app.router.add_get("/youtube/v3/captions", self._captions_list)
         app.router.add_post("/upload/youtube/v3/thumbnails/set", self._thumbnails_set)
         # A client killed in the middle of a held request must not keep its handler around.
         self._runner, self.base_url = await listen(app, handler_cancellation=True)
@@ -845,20 +868,42 @@ class FakeGoogle(FakeServer):
         self.captions.append(caption)
         if fault is not None and fault.after:
             await self._apply(fault)
-        return web.json_response(
-            {
-                "kind": "youtube#caption",
-                "id": caption.id,
-                "snippet": {
-                    "videoId": caption.video_id,
-                    "language": caption.language,
-                    "name": caption.name,
-                    "isDraft": caption.is_draft,
-                    "trackKind": "standard",
-                    "status": "serving",
-                },
-            }
+        return web.json_response(_caption_resource(caption))
+
+    async def _captions_update(self, request: web.Request) -> web.Response:
+        """captions.update with new text (multipart): the track keeps its id, language, name."""
+        self._authorize(request, "youtube.captions.update")
+        await self._apply(self._fault("captions"))
+        if request.query.get("uploadType") != "multipart":
+            return google_error(400, "badRequest", "this fake takes multipart captions only")
+        parts = _multipart(request.headers.get("Content-Type", ""), await request.read())
+        if len(parts) != 2:
+            return google_error(400, "badRequest", "expected metadata and media parts")
+        try:
+            metadata = json.loads(parts[0][1])
+        except ValueError:
+            return google_error(400, "parseError", "Parse Error")
+        at = next((i for i, c in enumerate(self.captions) if c.id == metadata.get("id")), None)
+        if at is None:
+            return google_error(404, "captionNotFound", "The caption track could not be found.")
+        snippet = metadata.get("snippet") or {}
+        caption = dataclasses.replace(
+            self.captions[at],
+            is_draft=bool(snippet.get("isDraft", self.captions[at].is_draft)),
+            content=parts[1][1],
         )
+        self.captions[at] = caption
+        self.caption_updates.append(caption.id)
+        return web.json_response(_caption_resource(caption))
+
+    async def _captions_list(self, request: web.Request) -> web.Response:
+        """captions.list by ``videoId``."""
+        self._authorize(request, "youtube.captions.list")
+        video_id = request.query.get("videoId", "")
+        if video_id not in self.videos:
+            return google_error(404, "videoNotFound", "The video could not be found.")
+        items = [_caption_resource(c) for c in self.captions if c.video_id == video_id]
+        return web.json_response({"kind": "youtube#captionListResponse", "items": items})
 
     async def _thumbnails_set(self, request: web.Request) -> web.Response:
         self._authorize(request, "youtube.thumbnails.set")
