@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from pipeline.offline_words import (
     CLAUSE_SPLIT,
@@ -66,8 +67,9 @@ _NOT_AT_EDGES = frozenset(
 _OBLIQUE_PREPOSITIONS = frozenset(
     "без для до из от у с со к ко по при о об обо над перед между".split()
 )
-# A Russian word with these endings is a verb ("уменьшает", "учатся"): the phrase is a clause.
-_RU_VERB = re.compile(r"(?:ают|яют|уют|ает|яет|ует|аёт|ется|ются|ится|ятся|атся)$")
+# A Russian word with these endings is a verb ("уменьшает", "учатся", "различать"): the
+# phrase is a clause.
+_RU_VERB = re.compile(r"(?:ают|яют|уют|ает|яет|ует|аёт|ется|ются|ится|ятся|атся|ать|ить|ться)$")
 # Oblique endings of a Russian adjective; a title does not open with one ("нейронных сетей").
 _RU_OBLIQUE_ADJECTIVE = re.compile(r"(?:ого|его|ому|ему|ых|их|ым|им|ую|юю|ыми|ими)$")
 # Oblique endings of a Russian plural noun ("индексов", "базах", "сетями").
@@ -94,26 +96,31 @@ def _role(lower: str) -> tuple[int, str]:
     return _OTHER, lower
 
 
-@dataclass
-class _Clause:
-    """The words of one clause: as spelled, lower-cased, their keys and roles."""
+class _Clause(NamedTuple):
+    """The words of one clause: as spelled, lower-cased, their keys and roles; and whether
+    the clause opens its sentence."""
 
     spelled: list[str]
     lower: list[str]
     keys: list[str]
     roles: list[int]
+    opens: bool
 
 
 def _clauses(text: str) -> list[_Clause]:
     result: list[_Clause] = []
     for sentence in SENTENCE_SPLIT.split(text):
+        opens = True
         for clause in CLAUSE_SPLIT.split(sentence):
             spelled = WORD.findall(clause)
             if not spelled:
                 continue
             lower = [w.casefold() for w in spelled]
             roles = [_role(w) for w in lower]
-            result.append(_Clause(spelled, lower, [r[1] for r in roles], [r[0] for r in roles]))
+            result.append(
+                _Clause(spelled, lower, [r[1] for r in roles], [r[0] for r in roles], opens)
+            )
+            opens = False
     return result
 
 
@@ -143,48 +150,55 @@ def _spans(roles: list[int], lower: list[str]) -> list[tuple[int, int]]:
 @dataclass
 class _Chapter:
     """What the titles are chosen from: a chapter's phrases (by key) with the sentences that
-    say them and the forms they were said in, its content stems, and its words' spellings."""
+    say them and the forms they were said in, its content stems, and the capitals its words
+    had inside sentences."""
 
     sentences: dict[tuple[str, ...], set[int]] = field(default_factory=dict)
     content: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
-    forms: dict[tuple[str, ...], Counter[tuple[str, ...]]] = field(default_factory=dict)
+    forms: dict[tuple[str, ...], dict[tuple[str, ...], int]] = field(default_factory=dict)
     inner: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     after_preposition: Counter[tuple[str, ...]] = field(default_factory=Counter)
     after_oblique: Counter[tuple[str, ...]] = field(default_factory=Counter)
     stems: Counter[str] = field(default_factory=Counter)
-    spellings: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    capitals: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+
+def _register(chapter: _Chapter, key: tuple[str, ...], clause: _Clause, start: int) -> set[int]:
+    keys, roles = clause.keys, clause.roles
+    end = start + len(key)
+    at = [k for k in range(start, end) if roles[k] == _CONTENT]
+    chapter.content[key] = tuple(keys[k] for k in at)
+    if len(at) > 1:
+        # The phrase without its last content word, and without its first.
+        chapter.inner[key] = (tuple(keys[start : at[-2] + 1]), tuple(keys[at[1] : end]))
+    chapter.forms[key] = {}
+    found: set[int] = set()
+    chapter.sentences[key] = found
+    return found
 
 
 def _read(texts: Sequence[str]) -> _Chapter:
     chapter = _Chapter()
     ids: dict[tuple[str, ...], int] = {}
+    sentences, forms, stems = chapter.sentences, chapter.forms, chapter.stems
     for text in texts:
         for clause in _clauses(text):
-            sentence = ids.setdefault(tuple(clause.keys), len(ids))
             lower, keys, roles = clause.lower, clause.keys, clause.roles
+            sentence = ids.setdefault(tuple(lower), len(ids))
             for k, spelled in enumerate(clause.spelled):
                 # A capital inside a sentence is a name's; at its start it says nothing.
-                if k or (spelled.isupper() and len(spelled) > 1):
-                    chapter.spellings[lower[k]][spelled] += 1
-                if roles[k] == _CONTENT:
-                    chapter.stems[keys[k]] += 1
+                if spelled != lower[k] and (k or not clause.opens or spelled.isupper()):
+                    chapter.capitals[lower[k]][spelled] += 1
+            stems.update(key for key, role in zip(keys, roles, strict=True) if role == _CONTENT)
             for start, end in _spans(roles, lower):
                 key = tuple(keys[start:end])
-                found = chapter.sentences.get(key)
+                found = sentences.get(key)
                 if found is None:
-                    found = chapter.sentences[key] = set()
-                    at = [k for k in range(start, end) if roles[k] == _CONTENT]
-                    chapter.content[key] = tuple(keys[k] for k in at)
-                    if len(at) > 1:
-                        # The phrase without its last content word, and without its first.
-                        chapter.inner[key] = (
-                            tuple(keys[start : at[-2] + 1]),
-                            tuple(keys[at[1] : end]),
-                        )
-                    chapter.forms[key] = Counter()
+                    found = _register(chapter, key, clause, start)
                 found.add(sentence)
                 form = tuple(lower[start:end])
-                chapter.forms[key][form] += 1
+                said = forms[key]
+                said[form] = said.get(form, 0) + 1
                 if start and lower[start - 1] in PREPOSITIONS:
                     chapter.after_preposition[form] += 1
                     if lower[start - 1] in _OBLIQUE_PREPOSITIONS:
@@ -242,7 +256,7 @@ def _best_form(chapter: _Chapter, key: tuple[str, ...]) -> tuple[tuple[str, ...]
 def _shown(form: tuple[str, ...], chapter: _Chapter) -> str:
     words = []
     for word in form:
-        seen = chapter.spellings.get(word)
+        seen = chapter.capitals.get(word)
         words.append(max(sorted(seen), key=lambda s: seen[s]) if seen else word)
     text = " ".join(words)
     return text[:1].upper() + text[1:]
