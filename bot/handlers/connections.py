@@ -33,12 +33,12 @@ from aiogram.types import CallbackQuery, Message
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import oauth
+from bot import oauth, provider_revoke
 from bot.callbacks.connections import ConnectCb, DisconnectCb, SignInCb
 from bot.conversation import Answering, Ask, Conversations, open_prompt, with_way_out
 from bot.filters import IsAdmin, refusing, refusing_message
 from bot.keyboards import connections as keyboards
-from integrations import google_oauth, telegram_channel
+from integrations import telegram_channel
 from integrations.vk import VkAuthError, VkError, VkVideo
 from leap.settings import Settings
 from locales import Translator, choose_language
@@ -514,9 +514,10 @@ async def disconnect(
     if credential is None:
         await query.answer(_("connections.already_gone"))
     else:
-        if credential.provider == "youtube":
-            await _revoke_google(settings, _payload(secrets, credential))
         provider, account = credential.provider, credential.account_name
+        withdrawn = await provider_revoke.withdraw(
+            settings, provider, _payload(secrets, credential)
+        )
         await session.delete(credential)
         await repo.audit(
             session,
@@ -528,25 +529,14 @@ async def disconnect(
         )
         await session.flush()
         await query.answer(_("connections.removed", provider=_(f"connect.provider.{provider}")))
+        if not withdrawn and isinstance(query.message, Message):
+            await query.message.answer(_(f"connections.not_revoked_{provider}"))
     if isinstance(query.message, Message):
         rows = await repo.credentials(session, workspace.id)
         with contextlib.suppress(TelegramAPIError):
             await query.message.edit_text(
                 _connections_text(rows, secrets, _), reply_markup=keyboards.connections(_, rows)
             )
-
-
-async def _revoke_google(settings: Settings, payload: dict[str, Any]) -> None:
-    token = payload.get("refresh_token") or payload.get("access_token")
-    if not token:
-        return
-    try:
-        await google_oauth.revoke(
-            str(token), revoke_url=google_oauth.revoke_url_for(settings.google_token_url)
-        )
-    except google_oauth.OAuthError as exc:
-        # The workspace asked to forget the account; Google keeping a grant does not stop that.
-        log.warning("Google did not revoke the grant: %s", exc.error)
 
 
 async def reply_refused(message: Message, ask: Ask, arq: ArqRedis, _: Translator) -> None:

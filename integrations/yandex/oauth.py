@@ -20,6 +20,8 @@ Rules it keeps:
 - `sign_in` fails only with `SignInFailed`, whose `reason` names a ``connect.error.*`` message
   (declined, expired, refused, unreachable); no token or code is ever put into an exception.
 - Yandex may hand out a new refresh token on refresh; whatever comes back is what is stored.
+- Every sign-in names a device (``device_id``, ``device_name``): Yandex revokes only tokens
+  issued for a device (``POST /revoke_token``), and disconnecting asks it to (`revoke`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from integrations.yandex.errors import YandexAuthError, YandexError, YandexTrans
 DEFAULT_OAUTH_URL = "https://oauth.yandex.ru"
 # Reading (intake of private files and folders) and writing (publishing) the whole Disk.
 DEFAULT_SCOPES: tuple[str, ...] = ("cloud_api:disk.read", "cloud_api:disk.write")
+# How the connection is named on the person's Yandex ID page of devices and apps.
+DEVICE_NAME = "LEAP bot"
 # The token endpoint's answers that mean the code or refresh token will never work again.
 _GRANT_REJECTED = frozenset({"invalid_grant", "unauthorized_client", "invalid_client"})
 
@@ -101,9 +105,13 @@ def authorization_url(
     *,
     oauth_url: str = DEFAULT_OAUTH_URL,
     scopes: Sequence[str] = DEFAULT_SCOPES,
+    device_name: str = DEVICE_NAME,
 ) -> str:
-    """The address of Yandex's consent page for the person to open."""
+    """The address of Yandex's consent page for the person to open; the token it leads to is
+    issued for a device of its own, so that it can be revoked."""
     query = {
+        "device_id": secrets.token_hex(16),
+        "device_name": device_name,
         "response_type": "code",
         "client_id": client_id,
         "redirect_uri": redirect_uri,
@@ -177,6 +185,22 @@ async def refresh(
     )
 
 
+async def revoke(
+    access_token: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    oauth_url: str = DEFAULT_OAUTH_URL,
+    client: httpx.AsyncClient | None = None,
+) -> None:
+    """Ask Yandex to withdraw a token (and its refresh token); `YandexError` when it does not
+    (a token not issued for a device, one already gone, Yandex not answering)."""
+    form = {"access_token": access_token, "client_id": client_id, "client_secret": client_secret}
+    answer = await _token_request(oauth_url, form, client, path="revoke_token")
+    if answer.get("status") != "ok":
+        raise YandexError(200, "server_error", "Yandex OAuth did not confirm the revocation")
+
+
 async def sign_in(
     url: str,
     *,
@@ -213,9 +237,9 @@ async def sign_in(
 
 
 async def _token_request(
-    oauth_url: str, form: dict[str, str], client: httpx.AsyncClient | None
+    oauth_url: str, form: dict[str, str], client: httpx.AsyncClient | None, path: str = "token"
 ) -> dict[str, Any]:
-    url = f"{oauth_url.rstrip('/')}/token"
+    url = f"{oauth_url.rstrip('/')}/{path}"
     try:
         if client is None:
             async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0)) as own:

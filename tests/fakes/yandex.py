@@ -5,6 +5,9 @@
 * ``POST /token``: authorization code (with PKCE S256 when the consent asked for it) and
   refresh token grants, client id and secret in the form; errors as
   ``{"error", "error_description"}``. Refresh tokens rotate: the old one stops working.
+* ``POST /revoke_token``: the app's id and secret (form or Basic) and ``access_token``; a
+  token issued for a device (the consent page was given ``device_id``) dies with its refresh
+  token, ``{"status": "ok"}``; any other token is refused (``unsupported_token_type``).
 * ``GET /v1/disk/``: the Disk and its owner (``user.login``, ``user.display_name``).
 * ``GET|PUT /v1/disk/resources?path=``: a resource (folders with ``_embedded.items``, paged by
   ``limit``/``offset``), a new folder (409 when it exists or its parent does not).
@@ -70,6 +73,7 @@ class Token:
     login: str
     expires_at: float
     revoked: bool = False
+    device_id: str | None = None
 
 
 @dataclass
@@ -112,6 +116,10 @@ class FakeYandex(FakeServer):
         # Every PUT of bytes that reached an upload href: (path, size), complete or not.
         self.upload_log: list[tuple[str, int, int]] = []
         self.token_requests: list[dict[str, str]] = []
+        # Devices named on the consent page, by code, then by refresh token.
+        self.devices: dict[str, str | None] = {}
+        self.revoke_requests: list[dict[str, str]] = []
+        self.revoke_status: int | None = None
         self._faults: list[Fault] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -127,6 +135,7 @@ class FakeYandex(FakeServer):
     async def start(self) -> None:
         app = web.Application(client_max_size=1024**3)
         app.router.add_post("/token", self._token)
+        app.router.add_post("/revoke_token", self._revoke_token)
         app.router.add_get("/v1/disk/", self._disk)
         app.router.add_get("/v1/disk/resources", self._get_resource)
         app.router.add_put("/v1/disk/resources", self._make_folder)
@@ -150,10 +159,12 @@ class FakeYandex(FakeServer):
         self.accounts[login] = account
         return account
 
-    def token_for(self, login: str, *, ttl: float | None = None) -> str:
+    def token_for(
+        self, login: str, *, ttl: float | None = None, device_id: str | None = None
+    ) -> str:
         token = "y0_" + secrets.token_urlsafe(24)
         lifetime = self.token_ttl if ttl is None else ttl
-        self.tokens[token] = Token(login, time.time() + lifetime)
+        self.tokens[token] = Token(login, time.time() + lifetime, device_id=device_id)
         return token
 
     def refresh_token_for(self, login: str) -> str:
@@ -186,6 +197,11 @@ class FakeYandex(FakeServer):
             assert query.get("code_challenge_method") == "S256"
         code = secrets.token_hex(8)
         self.codes[code] = (login, challenge, query["redirect_uri"])
+        device = query.get("device_id")
+        if device is not None:
+            assert 6 <= len(device) <= 50, "device_id is 6 to 50 characters"
+            assert query.get("device_name"), "a device is named for the person"
+        self.devices[code] = device
         return f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"
 
     def decline(self, authorize_url: str) -> str:
@@ -220,22 +236,49 @@ class FakeYandex(FakeServer):
             login, challenge, _redirect = found
             if challenge is not None and _challenge(fields.get("code_verifier", "")) != challenge:
                 return self._oauth_error(400, "invalid_grant", "Code verifier is not valid")
+            device = self.devices.pop(fields.get("code", ""), None)
         elif grant == "refresh_token":
             login_or_none = self.refresh_tokens.pop(fields.get("refresh_token", ""), None)
             if login_or_none is None:
                 return self._oauth_error(400, "invalid_grant", "Token has been revoked")
             login = login_or_none
+            device = self.devices.pop(fields.get("refresh_token", ""), None)
         else:
             return self._oauth_error(400, "unsupported_grant_type", "Unknown grant")
-        access = self.token_for(login)
+        access = self.token_for(login, device_id=device)
+        refresh = self.refresh_token_for(login)
+        self.devices[refresh] = device
         return web.json_response(
             {
                 "token_type": "bearer",
                 "access_token": access,
                 "expires_in": self.token_ttl,
-                "refresh_token": self.refresh_token_for(login),
+                "refresh_token": refresh,
             }
         )
+
+    async def _revoke_token(self, request: web.Request) -> web.Response:
+        fields = {k: str(v) for k, v in (await request.post()).items()}
+        self.revoke_requests.append(fields)
+        client = (fields.get("client_id"), fields.get("client_secret"))
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            pair = base64.b64decode(header[len("Basic ") :]).decode()
+            client = tuple(pair.split(":", 1))  # type: ignore[assignment]
+        if client != (self.client_id, self.client_secret):
+            return self._oauth_error(401, "invalid_client", "Client not found")
+        if self.revoke_status is not None:
+            return self._oauth_error(self.revoke_status, "server_error", "Try again later")
+        token = self.tokens.get(fields.get("access_token", ""))
+        if token is None or token.revoked:
+            return self._oauth_error(400, "invalid_token", "Token is not valid")
+        if token.device_id is None:
+            return self._oauth_error(400, "unsupported_token_type", "Not a device token")
+        token.revoked = True
+        for refresh in [r for r, d in self.devices.items() if d == token.device_id]:
+            self.refresh_tokens.pop(refresh, None)
+            del self.devices[refresh]
+        return web.json_response({"status": "ok"})
 
     @staticmethod
     def _oauth_error(status: int, error: str, description: str) -> web.Response:
