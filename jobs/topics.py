@@ -14,7 +14,9 @@ The summary found is kept in the recording's media with where it came from (``su
 stayed unusable, "none" when a recording is too short for one); a summary a person wrote on
 the card ("person") outlives its chapters being made again.
 
-Whether a language model is set up is kept for the self-check questions
+Whether a language model is set up is kept with the topics (``topics["llm"]``, true also when
+its request failed and the offline method stepped in), for the card's subtitle translation, and
+for the self-check questions
 (``questions["llm"]``, `jobs.quiz`): they are offered on the card only then, and questions
 already made outlive the chapters being made again. When the channel quiz is chosen (on the
 card, else by the template) and there are none yet, the questions are made here too.
@@ -64,7 +66,14 @@ async def topics(job: StageJob) -> None:
     files.write_text(folder / files.TOPICS, found.dump_json())
     job.save(
         media={
-            "topics": {"count": len(found.topics), "method": method, "granularity": granularity},
+            "topics": {
+                "count": len(found.topics),
+                "method": method,
+                "granularity": granularity,
+                # Whether a model was set up, whichever method found the chapters: the card's
+                # translation offer and its reason go by this, not by a failed request.
+                "llm": job.deps.settings.llm_api_key is not None,
+            },
             "summary": summary,
             "questions": await quiz.stage_questions(
                 job.deps.settings, recording, transcript, found, wanted=quiz_wanted

@@ -16,6 +16,12 @@ Rules it keeps:
   card is redrawn (paced like every edit of it) after each batch.
 - One job per recording and language (:func:`jobs.queues.translate_job_id`, ``keep_result=0``):
   a second press while it runs is told so; a press after it ended translates again.
+- Nothing is lost on a crash: the job runs under a lease like the stages (jobs.presence), and
+  the recovery sweep (jobs.recovery) finds every state still "running" in the database
+  (:func:`owed_translations`); one whose job is gone is queued again, one whose worker died is
+  handed to another worker, and after MAX_RECOVERIES deaths it fails with its reason on the
+  card (:func:`translation_lost`), whose Translate button tries again. A job run again starts
+  from the first batch.
 - Without a language model (no LLM_API_KEY) nothing is sent anywhere and the state says so.
 """
 
@@ -26,6 +32,7 @@ import html
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +47,21 @@ from integrations.llm.translate import TranslationError, translate_texts
 from jobs import files
 from jobs.cards.platforms import review_state
 from jobs.cards.review_card import card_parts
-from jobs.cards.translation import DONE, FAILED, RUNNING, reason_text
+from jobs.cards.translation import (
+    DONE,
+    FAILED,
+    OFFERED,
+    RUNNING,
+    reason_text,
+    translated_languages,
+)
 from jobs.context import WorkerDeps
 from jobs.publish import youtube
 from jobs.publish.errors import PublishFailure, Reconnect, Transient
 from jobs.publish.metadata import display_name
 from jobs.publish.target import Target, publication_row
 from jobs.queues import IO, translate_job_id
+from jobs.runner import MAX_TRIES, forget_recoveries
 from locales import gettext
 from locales.format import language_name
 from pipeline.subtitles import to_srt, to_vtt
@@ -60,6 +75,7 @@ from pipeline.translation import (
     parse_srt,
 )
 from storage import repo
+from storage.files import MediaStore
 from storage.models import PublicationStatus, Recording
 
 log = logging.getLogger(__name__)
@@ -69,7 +85,15 @@ TIMEOUT = 1800
 # Seconds between two redraws of the card while batches come in (the last always lands).
 _REDRAW_EVERY = 2.0
 
-__all__ = ["JOB", "TARGETS", "default_target", "enqueue_translation", "source_language"]
+__all__ = [
+    "JOB",
+    "TARGETS",
+    "TranslatedFile",
+    "default_target",
+    "enqueue_translation",
+    "source_language",
+    "translated_downloads",
+]
 
 
 def source_language(recording: Recording, folder: Path | None = None) -> str:
@@ -100,10 +124,92 @@ async def enqueue_translation(
     return job is not None
 
 
+@dataclass(frozen=True)
+class TranslatedFile:
+    """One translated subtitles file to hand out, named after the recording's own files."""
+
+    language: str
+    kind: str  # srt, vtt
+    filename: str
+    path: Path
+
+
+async def translated_downloads(
+    store: MediaStore, recording: Recording, stem: str
+) -> list[TranslatedFile]:
+    """The translated subtitles written for the recording, SRT then WebVTT per language; a
+    file missing or empty (a translation under way writes them only at its end) is left out."""
+    found: list[TranslatedFile] = []
+    for code in translated_languages(recording):
+        for kind, name in (
+            ("srt", files.translated_srt(code)),
+            ("vtt", files.translated_vtt(code)),
+        ):
+            path = await store.fetch(recording.workspace_id, recording.id, name)
+            if path.is_file() and path.stat().st_size > 0:
+                found.append(TranslatedFile(code, kind, f"{stem}.{code}.{kind}", path))
+    return found
+
+
 async def translate_subtitles(
     ctx: dict[str, Any], workspace_id: int, recording_id: int, target: str
 ) -> None:
-    deps: WorkerDeps = ctx["deps"]
+    """The arq job: run under its lease, like a stage, so a dead worker's is taken over."""
+    presence = ctx.get("presence")
+    jid = str(ctx.get("job_id", ""))
+    if presence is None or not jid:
+        await _translate_job(ctx["deps"], workspace_id, recording_id, target)
+        return
+    holder = await presence.claim(jid)
+    if holder is not None:
+        log.warning("job %s is running in worker %s; not starting it twice", jid, holder)
+        return
+    try:
+        await _translate_job(ctx["deps"], workspace_id, recording_id, target)
+        # It ended on its own: earlier recoveries from dead workers no longer count.
+        await forget_recoveries(ctx["deps"], jid)
+    finally:
+        await presence.release(jid)
+
+
+async def owed_translations(deps: WorkerDeps) -> list[tuple[int, int, str]]:
+    """(workspace, recording, language) of every translation the database says is running.
+
+    Recordings are narrowed in the database by the word itself (the JSON text holds
+    ``"running"``), then each state is read exactly.
+    """
+    async with deps.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(Recording.workspace_id, Recording.id, Recording.media).where(
+                    Recording.status.in_(list(OFFERED)),
+                    sa.cast(Recording.media, sa.Text).contains(f'"{RUNNING}"'),
+                )
+            )
+        ).all()
+    found: list[tuple[int, int, str]] = []
+    for workspace_id, recording_id, media in rows:
+        states = (media or {}).get("translations") if isinstance(media, dict) else None
+        for code, state in (states or {}).items() if isinstance(states, dict) else ():
+            if code in TARGETS and isinstance(state, dict) and state.get("status") == RUNNING:
+                found.append((workspace_id, recording_id, code))
+    return found
+
+
+async def translation_lost(
+    deps: WorkerDeps, workspace_id: int, recording_id: int, target: str
+) -> None:
+    """Its worker died too often: the card and the chat say it stopped; the card's Translate
+    button starts it again."""
+    async with deps.sessions() as session:
+        recording = await repo.get_recording(session, workspace_id, recording_id)
+    if recording is not None:
+        await _failed(deps, recording, target, "worker_lost")
+
+
+async def _translate_job(
+    deps: WorkerDeps, workspace_id: int, recording_id: int, target: str
+) -> None:
     if target not in TARGETS:
         log.warning("recording %s: no translation into %r", recording_id, target)
         return
@@ -183,9 +289,11 @@ async def _translate(deps: WorkerDeps, recording: Recording, target: str) -> int
     done: dict[str, Any] = {"status": DONE, "cues": len(fitted)}
     card = await _redraw(deps, recording)
     await _send_file(deps, recording, folder / files.translated_srt(target), target, card)
-    problem = await _to_youtube(deps, recording, target)
+    problem, replaced = await _to_youtube(deps, recording, target)
     if problem is not None:
         done["youtube"] = not problem
+        if replaced and not problem:
+            done["replaced"] = True
         if problem:
             await _tell(deps, recording, "translate.youtube_failed", target, problem, card)
     await _set_state(deps, recording, target, done)
@@ -197,36 +305,46 @@ async def _no_draw(target: Target, state: str, params: dict[str, Any]) -> None:
     """The card shows the translation's line; the publishing states are not drawn."""
 
 
-async def _to_youtube(deps: WorkerDeps, recording: Recording, target: str) -> str | None:
-    """The new track added to the recording's YouTube video when that is published already.
+async def _to_youtube(
+    deps: WorkerDeps, recording: Recording, target: str
+) -> tuple[str | None, bool]:
+    """The track on the recording's YouTube video when that is published already.
 
-    None: there is no published video; "": added; otherwise why not, in the recording's
-    language. The YouTube publisher does it, finding the video made and every other step
-    remembered, so only the tracks it lacks are added, each once.
+    (None, _): there is no published video; ("", replaced): added, or the text of the track
+    in that language replaced; otherwise why not, in the recording's language. The YouTube
+    publisher does it, finding the video made and every other step remembered, so only the
+    tracks it lacks are added, each once, and a track whose text changed is updated in place.
     """
     lang = recording.language
     async with deps.sessions() as session:
         current = await repo.get_recording(session, recording.workspace_id, recording.id)
         row = await publication_row(session, recording.workspace_id, recording.id, "youtube")
         if current is None or row is None or row.status != PublicationStatus.DONE:
-            return None
+            return None, False
         if not row.remote_id:
-            return None
+            return None, False
         found = await repo.credentials(session, recording.workspace_id, "youtube")
+    folder = deps.store.recording_dir(recording.workspace_id, recording.id)
+    step = youtube.replaced_step(
+        target, youtube.caption_digest(folder / files.translated_srt(target))
+    )
     publisher = Target(deps, current, "youtube", row, found[-1] if found else None, 1, _no_draw)
     try:
         await youtube.PLATFORM.publish(publisher)
     except PublishFailure as exc:
-        return gettext(lang, f"publish.error.{exc.code}", **exc.params)
+        return gettext(lang, f"publish.error.{exc.code}", **exc.params), False
     except Reconnect:
-        return gettext(lang, "publish.error.reconnect", platform="YouTube")
+        return gettext(lang, "publish.error.reconnect", platform="YouTube"), False
     except (Transient, Retry):
-        return gettext(lang, "translate.reason_youtube_later")
+        return gettext(lang, "translate.reason_youtube_later"), False
     remembered = publisher.remembered()
-    if remembered.get(f"captions:{target}"):
-        return ""
+    if step in remembered:
+        if remembered[step]:
+            return "", True
+    elif remembered.get(f"captions:{target}"):
+        return "", False
     notes = remembered.get("notes") or []
-    return str(notes[-1]) if notes else gettext(lang, "translate.reason_youtube_later")
+    return (str(notes[-1]) if notes else gettext(lang, "translate.reason_youtube_later")), False
 
 
 async def _set_state(
@@ -322,5 +440,9 @@ async def _tell(
 
 
 def function() -> Function:
-    """The arq function of the io queue; keep_result=0 frees its job id when it ends."""
-    return func(translate_subtitles, name=JOB, keep_result=0, max_tries=1, timeout=TIMEOUT)
+    """The arq function of the io queue; keep_result=0 frees its job id when it ends.
+
+    Only a job taken over from a dead worker runs again (arq counts that as a try; the job
+    never raises Retry), and the recovery sweep stops that after MAX_RECOVERIES.
+    """
+    return func(translate_subtitles, name=JOB, keep_result=0, max_tries=MAX_TRIES, timeout=TIMEOUT)

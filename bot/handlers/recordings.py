@@ -7,10 +7,10 @@ The CSV button under the list sends every recording of the workspace as a spread
 file (`bot.recordings_csv`).
 
 Downloads hands a processed recording's results to anyone in the workspace again, as
-documents in the chat (subtitles as SRT and VTT, the chapter list, the description, the
-export archive) with the links where it was published. The files are read through the media
-store, so a bucket works as well as the local disk; an archive bigger than the bot may upload
-is offered as a signed download link, as the file export does.
+documents in the chat (subtitles as SRT and VTT, each translation of them too, the chapter
+list, the description, the export archive) with the links where it was published. The files
+are read through the media store, so a bucket works as well as the local disk; an archive
+bigger than the bot may upload is offered as a signed download link, as the file export does.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ from bot.recordings_csv import recordings_csv
 from jobs import cards, control, progress
 from jobs.cards import RetryCb
 from jobs.publish import archive_name, outcome_lines
+from jobs.translate import translated_downloads
 from leap.settings import Settings
 from locales import Translator
-from locales.format import duration, size
+from locales.format import duration, language_name, size
 from storage import quotas, repo
 from storage.files import MediaStore
 from storage.models import PublicationStatus, Recording, RecordingStatus, StageStatus, Workspace
@@ -302,13 +303,21 @@ async def downloads_pressed(
     else:
         lines.append(_("recs.downloads_not_published"))
     await message.answer(cards.fit("\n".join(lines)), disable_web_page_preview=True)
-    for item in await control.downloads(store, recording):
+    items = await control.downloads(store, recording)
+    for item in items:
         document = (
             FSInputFile(item.path, filename=item.filename)
             if item.path is not None
             else BufferedInputFile((item.text or "").encode(), filename=item.filename)
         )
         await _send(message, document, _(f"recs.download_{item.kind}"), _)
+    # Translated subtitles follow the lecture's own, named like them with the language added.
+    stem = next((i.filename[:-4] for i in items if i.kind == "srt"), f"recording-{recording.id}")
+    for done in await translated_downloads(store, recording, stem):
+        caption = _(
+            f"translate.download_{done.kind}", language=language_name(_.lang, done.language)
+        )
+        await _send(message, FSInputFile(done.path, filename=done.filename), caption, _)
     await _send_archive(message, recording, store, settings, _)
 
 

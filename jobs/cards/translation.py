@@ -4,13 +4,15 @@
   language: ``{"status": "running", "done": k, "total": n}`` while the batches are being
   translated, ``{"status": "done", "cues": n}`` once the files are written, ``{"status":
   "failed", "reason": code}`` when it could not be done (``translate.reason_<code>`` says why).
-- Translation needs a language model: it is offered for a recording whose chapters one made
-  (``media["topics"]["method"] == "llm"``, so a key is set); one whose chapters were made
-  offline (no LLM key) is not offered it, and the card says why instead of showing the button.
+- Translation needs a language model: it is offered when one was set up as the topics stage
+  ran (``media["topics"]["llm"]``, true even when its request failed and the offline method made
+  the chapters); without one (no LLM key) the card says so instead of showing the button.
+  Recordings from before that flag go by how their chapters were made.
 - The button opens the choice of language (:class:`TranslateCb` with no ``to``); it is on the
   card while the recording awaits review (the translation then goes out with Publish) and
   once it is published (the translation goes to its YouTube video at once, ``"youtube"`` in
-  the done state saying whether YouTube took it).
+  the done state saying whether YouTube took it, ``"replaced"`` that it took the place of the
+  track an earlier translation into that language made).
 """
 
 from __future__ import annotations
@@ -46,16 +48,27 @@ def translated_languages(recording: Recording) -> list[str]:
     return sorted(k for k, v in translations(recording).items() if v.get("status") == DONE)
 
 
+def model_set_up(recording: Recording) -> bool | None:
+    """Whether a language model was set up when the chapters were made; None before topics."""
+    topics = recording.media.get("topics")
+    if not isinstance(topics, dict) or not topics:
+        return None
+    if isinstance(topics.get("llm"), bool):
+        return bool(topics["llm"])
+    # Recorded before the flag: a model's chapters prove one; offline ones are all there is.
+    method = topics.get("method")
+    return True if method == "llm" else False if method == "offline" else None
+
+
 def offline(recording: Recording) -> bool:
-    """Whether the recording was processed without a language model."""
-    return recording.media.get("topics", {}).get("method") == "offline"
+    """Whether the recording was processed without a language model set up."""
+    return model_set_up(recording) is False
 
 
 def offered(recording: Recording) -> bool:
-    """Whether the card offers a translation: a language model made the chapters, and the
-    recording awaits review or is published."""
-    made_by_model = recording.media.get("topics", {}).get("method") == "llm"
-    return made_by_model and recording.status in OFFERED
+    """Whether the card offers a translation: a language model was set up, and the recording
+    awaits review or is published."""
+    return model_set_up(recording) is True and recording.status in OFFERED
 
 
 def translation_lines(recording: Recording, _: Callable[..., str]) -> list[str]:
@@ -71,6 +84,8 @@ def translation_lines(recording: Recording, _: Callable[..., str]) -> list[str]:
             )  # fmt: skip
         elif status == DONE:
             key = _DONE_KEYS.get(state.get("youtube"), "card_done")
+            if key == "card_done_youtube" and state.get("replaced"):
+                key = "card_done_youtube_replaced"
             if key == "card_done" and recording.status is not RecordingStatus.AWAITING_REVIEW:
                 key = "card_done_after"  # published already, and not on YouTube
             lines.append(_(f"translate.{key}", language=named, count=int(state.get("cues") or 0)))

@@ -11,15 +11,21 @@ import zipfile
 from collections.abc import AsyncIterator
 
 import pytest
+import sqlalchemy as sa
 from arq.connections import RedisSettings, create_pool
 from pydantic import SecretStr
 
+from jobs.cards.translation import translation_lines
 from jobs.translate import enqueue_translation
+from locales import Translator, gettext
+from locales.format import language_name
 from pipeline.translation import parse_srt
+from storage.models import Recording
 from tests.conftest import running
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.translator import SubtitleModel
 from tests.jobs.conftest import SRT, World
+from tests.jobs.test_retention import run_sql
 
 
 @pytest.fixture
@@ -152,3 +158,75 @@ async def test_youtube_refusing_the_translated_track_is_said_in_the_chat(
         if (m.content or "").startswith("🌐 The subtitles in Russian did not reach YouTube")
     ]
     assert told and "Captions are off" in told[0], told
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_translating_again_replaces_the_youtube_track_and_the_card_says_so(
+    llm_world: World, openai_api: FakeOpenAI, lang: str
+) -> None:
+    world = llm_world
+    await _speaks(world, lang)
+    first = SubtitleModel("English", "Russian", {"Good morning everyone.": "Доброе утро всем."})
+    openai_api.chat_check, openai_api.chat = first.check, first.answer
+    await world.connect_youtube()
+    await _publish_then_translate(world)
+    [track] = [c for c in world.google.captions if c.language == "ru"]
+
+    # A better wording, asked for again: the same track gets the new text.
+    second = SubtitleModel("English", "Russian", {"Good morning everyone.": "Всем доброе утро."})
+    openai_api.chat_check, openai_api.chat = second.check, second.answer
+    await _translate_again(world)
+
+    tracks = [c for c in world.google.captions if c.language == "ru"]
+    assert [c.id for c in tracks] == [track.id], world.google.captions
+    assert tracks[0].content.decode() == (world.folder / "subtitles.ru.srt").read_text()
+    assert "Всем доброе утро." in tracks[0].content.decode()
+    assert world.google.caption_updates == [track.id]
+    recording = await world.recording()
+    state = recording.media["translations"]["ru"]
+    assert state == {"status": "done", "cues": 1, "youtube": True, "replaced": True}
+    assert recording.media["publish"]["youtube"]["captions:ru"] == track.id
+
+    # The card says the track was replaced, in the chat's language.
+    lines = "\n".join(translation_lines(recording, Translator(lang)))
+    named = language_name(lang, "ru")
+    assert gettext(lang, "translate.card_done_youtube_replaced", language=named, count=1) in lines
+
+    # The same text once more changes nothing at YouTube.
+    await _translate_again(world)
+    assert world.google.caption_updates == [track.id]
+    assert len(world.google.captions) == 2
+
+
+async def _speaks(world: World, lang: str) -> None:
+    """The chat speaks `lang`; the lecture itself was heard in English."""
+    media = dict((await world.recording()).media)
+    media["transcript"] = {"language": "en"}
+    media["compose"] = {**media["compose"], "language": "en"}
+    await run_sql(
+        world.settings.database_url,
+        sa.update(Recording)
+        .where(Recording.id == world.recording_id)
+        .values(language=lang, media=media),
+    )
+
+
+async def _translate_again(world: World) -> None:
+    async def replaced_or_kept() -> bool:
+        state = (await world.recording()).media["translations"]["ru"]
+        return state.get("status") == "done" and "youtube" in state
+
+    async with running(world.settings, world.telegram):
+        redis = await create_pool(RedisSettings.from_dsn(world.settings.redis_url))
+        try:
+            mark = world.telegram.mark()
+            assert await enqueue_translation(redis, world.workspace_id, world.recording_id, "ru")
+        finally:
+            await redis.aclose()
+        await world.telegram.wait_for_message(
+            world.chat["id"], lambda m: m.document is not None, after=mark, timeout=30
+        )
+        for _ in range(200):
+            if await replaced_or_kept():
+                break
+            await asyncio.sleep(0.05)
