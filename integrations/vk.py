@@ -10,6 +10,11 @@ given; our session rewrites that host to ``api_url`` (a proxy or a test server).
 to whatever ``upload_url`` VK returned, through a plain session of our own, so progress can be
 reported and a failed transfer retried without creating another video.
 
+Who may see a video: ``privacy_view`` ("all", "friends", "only_me") reaches VK for a video on a
+person's own page only; VK's video.save takes no viewers for a community's video, only
+``is_private=1`` (not in the community's list, not found by id by others), which `save` sends
+for any choice but "all".
+
 All methods block; the ``*_async`` twins run them in a thread for the event loop.
 """
 
@@ -294,8 +299,10 @@ class VkVideo:
             description=description,
             group_id=group_id,
             album_id=album_id,
-            # VK applies privacy settings only to videos in a person's own profile.
+            # VK applies privacy settings only to videos in a person's own profile; in a
+            # community a video can only be hidden (not listed, not found by id by others).
             privacy_view=privacy_view if group_id is None else None,
+            is_private=1 if group_id is not None and privacy_view != "all" else None,
             wallpost=wallpost or None,
         )
         try:

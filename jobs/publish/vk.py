@@ -6,7 +6,8 @@
   link once VK has it, and starts afresh only when VK no longer knows the slot.
 - The description carries the chapter list (VK has no chapters of its own); the album and who
   may see the video are the presets (`pipeline.presets.effective`: the template's
-  ``vk_album_id`` and ``vk_privacy``, changed on the card).
+  ``vk_album_id`` and ``vk_privacy``, changed on the card); the video goes to the community, so
+  any choice but "all" uploads it hidden (``is_private``, see `integrations.vk`).
 - VK ID rotates its refresh tokens and every job of the workspace holds the same one: an access
   token about to run out is renewed under a Redis lock per credential, against the credential
   as stored by then, and the new pair is stored before it is used.

@@ -6,6 +6,9 @@
   ``{"response": ...}`` or ``{"error": {"error_code", "error_msg", "request_params"}}``.
   Methods: ``video.save`` (answers an ``upload_url`` on this server), ``video.get``,
   ``groups.getById``, ``users.get`` (the token's person, or the ids asked for).
+  ``video.save`` keeps ``is_private`` (0 or 1, else error 100); ``video.get`` shows a private
+  video only to its owner (the person, or the community's admins) or by
+  ``{owner}_{id}_{access_key}``, as VK does.
 * ``POST /upload.do?ticket=...``: the upload server, multipart field ``video_file``.
 * ``GET /authorize`` and ``POST /oauth2/auth``: VK ID's consent page and token endpoint
   (authorization code with PKCE S256, refresh with rotation, device_id binding).
@@ -124,6 +127,7 @@ class SavedVideo:
     album_id: int | None
     privacy_view: str | None
     wallpost: bool
+    is_private: bool
     access_key: str
     ticket: str = field(repr=False)
     data: bytes | None = field(default=None, repr=False)
@@ -366,6 +370,7 @@ class FakeVk(FakeServer):
             album_id=album_id,
             privacy_view=params.get("privacy_view"),
             wallpost=params.get("wallpost") == "1",
+            is_private=_flag(params.get("is_private"), "is_private"),
             access_key=secrets.token_hex(9),
             ticket=secrets.token_urlsafe(24),
         )
@@ -384,7 +389,11 @@ class FakeVk(FakeServer):
         wanted = {item for item in params.get("videos", "").split(",") if item}
         items = []
         for video in self.videos:
-            if f"{video.owner_id}_{video.video_id}" not in wanted:
+            plain = f"{video.owner_id}_{video.video_id}"
+            keyed = f"{plain}_{video.access_key}"
+            if plain not in wanted and keyed not in wanted:
+                continue
+            if video.is_private and keyed not in wanted and not self._owns(grant, video):
                 continue
             item: dict[str, Any] = {
                 "id": video.video_id,
@@ -398,6 +407,14 @@ class FakeVk(FakeServer):
                 item["processing"] = 1
             items.append(item)
         return {"count": len(items), "items": items}
+
+    def _owns(self, grant: Grant, video: SavedVideo) -> bool:
+        if video.group_id is None:
+            return grant.kind == "user" and grant.subject == video.owner_id
+        if grant.kind == "group":
+            return grant.subject == video.group_id
+        group = self.groups.get(video.group_id)
+        return group is not None and grant.subject in group.admins
 
     async def _groups_get_by_id(self, grant: Grant, params: dict[str, str]) -> Any:
         raw = params.get("group_ids") or params.get("group_id") or ""
@@ -607,6 +624,13 @@ class FakeVk(FakeServer):
         grant.used = True
         scope = tuple(form["scope"].split()) if form.get("scope") else grant.scope
         return grant.user_id, grant.device_id, scope
+
+
+def _flag(value: str | None, name: str) -> bool:
+    """A checkbox parameter as VK takes it: absent, 0 or 1."""
+    if value in (None, "0", "1"):
+        return value == "1"
+    raise VkApiError(100, f"{ERROR_MESSAGES[100]}: {name} should be 0 or 1")
 
 
 def _optional_int(value: str | None, name: str) -> int | None:
