@@ -62,6 +62,19 @@ _NOT_AT_EDGES = frozenset(
     скорее вполне сильно быстро медленно легко трудно больше меньше лучше хуже
     """.split()
 )
+# Common English verbs that are rarely nouns: at a phrase's edge they make it a clause
+# ("Americans ask", "time reaches").
+_EN_VERBS = frozenset(
+    """
+    ask asks asked tell tells told give gives gave given take takes took taken show shows
+    showed shown find finds found keep keeps kept put puts try tries tried turn turns turned
+    call calls come comes came bring brings brought happen happens happened write writes
+    wrote written include includes included explain explains explained reach reaches reached
+    understand understands understood follow follows followed create creates created allow
+    allows allowed add adds added remember remembers consider considers appear appears
+    expect expects suggest suggests mean means meant become becomes became seem seems
+    """.split()
+)
 # After these a Russian noun is in an oblique case; after the others it may look nominative
 # ("про индексы").
 _OBLIQUE_PREPOSITIONS = frozenset(
@@ -77,6 +90,12 @@ _RU_OBLIQUE_PLURAL = re.compile(r"(?:ов|ев|ах|ях|ами|ями)$")
 # An English word inside a phrase that ends like a verb ("index covers columns", "data
 # sampled"): a noun there is singular, an adjective has no "-ed" after the head.
 _EN_VERB = re.compile(r"^[a-z]+(?:[^isu]s|ed)$")
+# A Russian adjective ends no title ("в том числе иностранным"): a noun phrase ends on its noun.
+# Adjectives that name things ("базы данных", "виды животных") may end one.
+_RU_ADJECTIVE_AT_END = re.compile(
+    r"^(?!данн|учен|учён|животн|насеком|млекопитающ|позвоночн)"
+    r".*(?:ого|его|ому|ему|ых|ым|ую|юю|ыми|ими|ая|яя|ый)$"
+)
 _RU_NOMINATIVE_ADJECTIVE = re.compile(r"(?:ый|ий|ая|яя|ое|ее|ые|ие)$")
 
 # What a word may be in a phrase.
@@ -231,7 +250,11 @@ def _readable(form: tuple[str, ...], said: int, after: int, after_oblique: int) 
             value *= 0.8
         if any(_RU_VERB.search(w) for w in form):
             value *= 0.5
+        if len(form) > 1 and _RU_ADJECTIVE_AT_END.search(form[-1]):
+            value *= 0.5
     elif any(_EN_VERB.search(w) for w in form[1:-1]) or form[-1].endswith("ed"):
+        value *= 0.5
+    if form[0] in _EN_VERBS or form[-1] in _EN_VERBS:
         value *= 0.5
     return value
 
