@@ -1,7 +1,8 @@
 """The database is the truth: every stage and publication it says is owed has exactly one job.
 
 A sweep runs when an io worker starts and every RECOVERY_INTERVAL seconds. For each
-unfinished recording's current stage, and each publication still pending or uploading:
+unfinished recording's current stage, each publication still pending or uploading, and each
+subtitle translation still running (jobs.translate):
 
 - its lease is held (jobs.presence): a live worker runs it, nothing to do;
 - it is queued and not started: it waits for a free worker, nothing to do;
@@ -37,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from jobs import keys, metrics, publish
+from jobs import translate as translation
 from jobs.cards import stage_failed
 from jobs.context import WorkerDeps
 from jobs.enqueue import enqueue_stage
@@ -89,8 +91,13 @@ class Owed:
         return self.name.removeprefix("publish:") if self.name.startswith("publish:") else None
 
     @property
+    def translation(self) -> str | None:
+        """The language of a subtitle translation (``translate:en``), else None."""
+        return self.name.removeprefix("translate:") if self.name.startswith("translate:") else None
+
+    @property
     def queue(self) -> str:
-        return IO if self.platform else STAGE_QUEUE[self.name]
+        return IO if self.platform or self.translation else STAGE_QUEUE[self.name]
 
 
 async def recover(ctx: dict[str, Any]) -> int:
@@ -185,6 +192,11 @@ async def owed(deps: WorkerDeps) -> list[Owed]:
         for w, r, p, status in publications
         if p in publish.PLATFORMS
     ]
+    # A translation the database says is running began in a worker (jobs.translate).
+    found += [
+        Owed(w, r, f"translate:{lang}", True)
+        for w, r, lang in await translation.owed_translations(deps)
+    ]
     return found
 
 
@@ -265,6 +277,10 @@ async def _recovered_too_often(deps: WorkerDeps, item: Owed) -> bool:
     await _drop_job(deps, item)
     if item.platform:
         await _give_up_publication(deps, item)
+    elif item.translation:
+        await translation.translation_lost(
+            deps, item.workspace_id, item.recording_id, item.translation
+        )
     else:
         await _give_up_stage(deps, item)
     metrics.RECOVERIES.inc(action="gave_up")
@@ -328,6 +344,10 @@ async def _give_up_publication(deps: WorkerDeps, item: Owed) -> None:
 
 
 async def _enqueue(deps: WorkerDeps, item: Owed) -> bool:
+    if item.translation:
+        return await translation.enqueue_translation(
+            deps.redis, item.workspace_id, item.recording_id, item.translation
+        )
     if item.platform is None:
         return await enqueue_stage(deps.redis, item.workspace_id, item.recording_id, item.name)
     job = await deps.redis.enqueue_job(
