@@ -8,7 +8,10 @@
   (bot.share_assets) under a Content-Security-Policy with a fresh nonce, and the only outside
   resource is YouTube's player when the recording was published there. Otherwise the page
   plays the file, served with Range support (aiohttp's FileResponse) so the player can seek,
-  with the VTT subtitles as its track.
+  with the VTT subtitles as its track. When the file is gone (retention) and the recording
+  lives on in VK for everyone to see, VK's player (``video_ext.php`` with the video's oid, id
+  and the hash its publisher kept) takes its place; a video hidden in its community plays for
+  its admins only, so then the page says the video is gone instead.
 - Everything the recording holds (title, chapters, summary, transcript) is escaped into the
   HTML; the script reads times and words from attributes and writes only text nodes.
 - Files are served by their name in the address (`video`, `subtitles.vtt`, `subtitles.srt`),
@@ -21,34 +24,44 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import secrets
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.share_assets import SCRIPT, STYLE
 from bot.web import DEPS
 from jobs import share
+from jobs.cards.presets import effective
 from jobs.share import PageContent
 from locales import LANGUAGES, gettext
 from pipeline.timecodes import format_tc
+from storage import repo
+from storage.models import PublicationStatus, Recording
 
 log = logging.getLogger(__name__)
 
 _NO_STORE = "private, no-store"
 _YOUTUBE = "https://www.youtube.com"
+_VK = "https://vk.com"
+_VK_ID = re.compile(r"^(-?\d{1,20})_(\d{1,20})$")
+_VK_HASH = re.compile(r"^[0-9a-f]{6,64}$")
 
 
 def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _headers(nonce: str | None = None, youtube: bool = False) -> dict[str, str]:
+def _headers(nonce: str | None = None, youtube: bool = False, vk: bool = False) -> dict[str, str]:
     scripts = f"'nonce-{nonce}'" if nonce else "'none'"
     frames = "'none'"
     if youtube:
         scripts += f" {_YOUTUBE} https://s.ytimg.com"
         frames = _YOUTUBE
+    elif vk:
+        frames = _VK
     # The 404 page has no script and one inline style attribute.
     styles = f"'nonce-{nonce}'" if nonce else "'unsafe-inline'"
     policy = (
@@ -84,8 +97,14 @@ def not_found() -> web.Response:
     )
 
 
-def _player(content: PageContent, base: str, origin: str | None) -> str:
+def _player(content: PageContent, base: str, origin: str | None, vk: str | None = None) -> str:
     lang = content.language
+    if not content.youtube_id and not content.video and vk:
+        return (
+            f'<iframe id="vk" src="{_esc(vk)}" title="{_esc(content.title)}" '
+            'allow="autoplay; encrypted-media; fullscreen; picture-in-picture" '
+            "allowfullscreen></iframe>"
+        )
     if content.youtube_id:
         query = {"enablejsapi": "1", "rel": "0", "playsinline": "1"}
         if origin:
@@ -118,7 +137,9 @@ def _seek_button(start: float, text: str, kind: str) -> str:
     )
 
 
-def render(content: PageContent, token: str, nonce: str, origin: str | None) -> str:
+def render(
+    content: PageContent, token: str, nonce: str, origin: str | None, vk: str | None = None
+) -> str:
     lang = content.language if content.language in LANGUAGES else "en"
     _ = lambda key: _esc(gettext(lang, key))  # noqa: E731
     base = f"/share/{_esc(token)}"
@@ -164,7 +185,7 @@ def render(content: PageContent, token: str, nonce: str, origin: str | None) -> 
         f'<style nonce="{nonce}">{STYLE}</style></head><body>'
         f"<header><h1>{title}</h1></header>"
         '<main class="layout">'
-        f'<section class="player"><div class="frame">{_player(content, base, origin)}</div>'
+        f'<section class="player"><div class="frame">{_player(content, base, origin, vk)}</div>'
         "</section>"
         f'<nav class="chapters" aria-label="{_("share.page.chapters")}">'
         f"<h2>{_('share.page.chapters')}</h2>{chapters}</nav>"
@@ -189,14 +210,39 @@ async def share_page(request: web.Request) -> web.Response:
         if recording is None:
             return not_found()
         content = await share.page_content(session, deps.store, recording)
+        vk = None
+        if content.youtube_id is None and not content.video:
+            vk = await vk_player(session, recording)
     nonce = secrets.token_urlsafe(16)
-    page = render(content, token, nonce, _origin(deps.settings.public_base_url))
+    page = render(content, token, nonce, _origin(deps.settings.public_base_url), vk)
     return web.Response(
         text=page,
         content_type="text/html",
         charset="utf-8",
-        headers=_headers(nonce, youtube=content.youtube_id is not None),
+        headers=_headers(nonce, youtube=content.youtube_id is not None, vk=vk is not None),
     )
+
+
+async def vk_player(session: AsyncSession, recording: Recording) -> str | None:
+    """VK's player address for the recording's video, when VK shows it to everyone: published
+    there (its id whole), not hidden in its community; with the hash when the publisher kept
+    it."""
+    if effective(recording.media).vk_privacy != "all":
+        return None
+    publish = recording.media.get("publish")
+    done = publish.get("vk") if isinstance(publish, dict) else None
+    player_hash = done.get("player_hash") if isinstance(done, dict) else None
+    for row in await repo.publications(session, recording.workspace_id, recording.id):
+        if row.platform != "vk" or row.status is not PublicationStatus.DONE:
+            continue
+        found = _VK_ID.match(row.remote_id or "")
+        if found is None:
+            continue
+        query = {"oid": found[1], "id": found[2]}
+        if isinstance(player_hash, str) and _VK_HASH.match(player_hash):
+            query["hash"] = player_hash
+        return f"{_VK}/video_ext.php?{urlencode(query)}"
+    return None
 
 
 _TYPES = {

@@ -105,6 +105,8 @@ class VkVideoInfo:
     title: str
     description: str
     processing: bool
+    # VK's own player page for the video (video_ext.php with oid, id and hash), when it says.
+    player: str = ""
 
 
 def video_url(owner_id: int, video_id: int) -> str:
@@ -408,6 +410,7 @@ class VkVideo:
             title=str(item.get("title", "")),
             description=str(item.get("description", "")),
             processing=bool(item.get("processing")),
+            player=str(item.get("player") or ""),
         )
 
     # -- for the event loop ----------------------------------------------------------------

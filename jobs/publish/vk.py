@@ -8,6 +8,8 @@
   may see the video are the presets (`pipeline.presets.effective`: the template's
   ``vk_album_id`` and ``vk_privacy``, changed on the card); the video goes to the community, so
   any choice but "all" uploads it hidden (``is_private``, see `integrations.vk`).
+- Once the bytes are sent, VK's player address for the video is read and its hash kept in
+  ``media["publish"]["vk"]["player_hash"]``: a share page embeds the video with it.
 - VK ID rotates its refresh tokens and every job of the workspace holds the same one: an access
   token about to run out is renewed under a Redis lock per credential, against the credential
   as stored by then, and the new pair is stored before it is used.
@@ -16,14 +18,24 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from redis.exceptions import LockError
 
 from integrations import vk_oauth
-from integrations.vk import VkAuthError, VkError, VkUploadTarget, VkVideo, video_url
+from integrations.vk import (
+    VkAuthError,
+    VkError,
+    VkUploadTarget,
+    VkVideo,
+    VkVideoInfo,
+    video_url,
+)
 from jobs import keys
 from jobs.publish.errors import PublishFailure, Reconnect, Transient
 from jobs.publish.metadata import vk_description
@@ -32,6 +44,8 @@ from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 from pipeline import presets
 
+log = logging.getLogger(__name__)
+_HASH = re.compile(r"^[0-9a-f]{6,64}$")
 # A VK access token this close to its end is renewed before an upload starts.
 VK_REFRESH_MARGIN = 300
 # Longest a job may hold a credential's refresh lock; a token request takes seconds.
@@ -159,6 +173,7 @@ async def _vk_upload(target: Target, vk: VkVideo, video: Path, group_id: int) ->
         owner_id, video_id = (int(part) for part in remote.split("_", 1))
         info = await vk.find_video_async(owner_id, video_id)
         if info is not None and not info.processing:
+            await _remember_player(target, info)
             return video_url(owner_id, video_id)
         state = target.resume(VKResume)
         if info is not None and state is not None and state.upload_url:
@@ -183,7 +198,23 @@ async def _vk_upload(target: Target, vk: VkVideo, video: Path, group_id: int) ->
         url=slot.url,
     )
     await vk.send_file_async(slot, video, on_progress=target.percent)
+    try:
+        info = await vk.find_video_async(slot.owner_id, slot.video_id)
+    except VkError as exc:
+        # Only the share page's player needs it; the video is up either way.
+        log.info("recording %s: VK player not read: %s", target.recording.id, exc.message)
+        info = None
+    if info is not None:
+        await _remember_player(target, info)
     return slot.url
+
+
+async def _remember_player(target: Target, info: VkVideoInfo) -> None:
+    """The hash of VK's player address, so a share page can embed the video (bot.share_page)."""
+    query = parse_qs(urlsplit(info.player).query)
+    found = (query.get("hash") or [""])[0]
+    if _HASH.match(found) and target.remembered().get("player_hash") != found:
+        await target.remember(player_hash=found)
 
 
 PLATFORM = Platform(

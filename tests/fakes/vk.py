@@ -130,6 +130,8 @@ class SavedVideo:
     is_private: bool
     access_key: str
     ticket: str = field(repr=False)
+    # What VK's player address carries for embedding the video elsewhere.
+    embed_hash: str = field(default_factory=lambda: secrets.token_hex(8))
     data: bytes | None = field(default=None, repr=False)
     filename: str | None = None
     uploads: int = 0
@@ -401,7 +403,10 @@ class FakeVk(FakeServer):
                 "title": video.title,
                 "description": video.description,
                 "duration": 0,
-                "player": f"{self.base_url}/video_ext.php?oid={video.owner_id}&id={video.video_id}",
+                "player": (
+                    f"https://vk.com/video_ext.php?oid={video.owner_id}&id={video.video_id}"
+                    f"&hash={video.embed_hash}"
+                ),
             }
             if video.data is None:
                 item["processing"] = 1
