@@ -2,7 +2,8 @@
 
 - The card is posted once the last stage is done, replying to the progress message, with
   the subtitles file under it; its message id is kept in the review state, and a card that
-  is gone from the chat is posted again rather than edited.
+  is gone from the chat is posted again rather than edited. When the stages ran again for a
+  recording that has a card (fewer or more chapters), that card is edited in place.
 - Everything here takes a Bot, a session and the media store rather than a worker's context
   where it can, so the bot redraws the very cards the workers post.
 - A template's or workspace's auto-publish starts publishing as the card is posted, unless
@@ -15,13 +16,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message, ReplyParameters
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +55,9 @@ from storage.files import MediaStore
 from storage.models import Recording, RecordingStatus, Workspace, WorkspaceKind
 
 log = logging.getLogger(__name__)
+
+# Seconds of Telegram's flood control a card edited in place waits out; longer drops the edit.
+MAX_CARD_WAIT = 30
 
 
 async def card_parts(
@@ -221,10 +226,19 @@ async def pipeline_finished(
 async def review_ready(
     bot: Bot, session: AsyncSession, redis: ArqRedis, store: MediaStore, recording: Recording
 ) -> None:
-    """Post the review card; start publishing at once when the template or workspace says so."""
+    """Post the review card; start publishing at once when the template or workspace says so.
+
+    A recording that has a card already (its chapters were made again from it) gets that card
+    edited in place, keeping the platforms chosen on it, and nothing more is posted.
+    """
     workspace = await session.get(Workspace, recording.workspace_id)
     connected = await offered_platforms(session, recording)
-    platforms = default_platforms(recording, workspace, connected)
+    state = review_state(recording)
+    again = bool(state.get("card")) and recording.chat_id is not None
+    if again and isinstance(state.get("platforms"), list):
+        platforms = [p for p in state["platforms"] if p in connected]
+    else:
+        platforms = default_platforms(recording, workspace, connected)
     set_review_state(recording, platforms=platforms)
     lang = recording.language
     auto = (
@@ -253,9 +267,28 @@ async def review_ready(
         else:
             names = ", ".join(platform_name(lang, p) for p in platforms)
             note = gettext(lang, "review.auto_started", platforms=names)
+    if again:
+        await session.commit()
+        await _redraw_in_place(bot, session, store, recording, note)
+        return
     await send_review_card(bot, session, store, recording, note=note, with_subtitles=True)
     if workspace is not None and workspace.kind is WorkspaceKind.GROUP and not (auto and platforms):
         await _call_admins(bot, session, workspace, recording)
+
+
+async def _redraw_in_place(
+    bot: Bot, session: AsyncSession, store: MediaStore, recording: Recording, note: str | None
+) -> None:
+    """The card edited where it is (posted again if it is gone); a short flood wait is sat out,
+    since the press that started the work edited the same message a moment ago."""
+    for _ in range(3):
+        try:
+            await refresh_review_card(bot, session, store, recording, note)
+            return
+        except TelegramRetryAfter as exc:
+            if exc.retry_after > MAX_CARD_WAIT:
+                raise
+            await asyncio.sleep(exc.retry_after)
 
 
 async def _call_admins(

@@ -1,9 +1,11 @@
 """Fewer or more chapters from the review card: only the topics stage (and those after it)
-runs again, never trimming or transcription, and a new card shows the new chapters. Offline
-and with a language model (the fake OpenAI-compatible server), in English and in Russian."""
+runs again, never trimming or transcription, and the same card, edited in place, shows the new
+chapters (the chat keeps one card). Offline and with a language model (the fake
+OpenAI-compatible server), in English and in Russian."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import AsyncIterator
@@ -33,6 +35,11 @@ LECTURE_SECONDS = 1200.0
 
 def _say(lang: str, key: str, **params: Any) -> str:
     return re.sub(r"<[^>]*>", "", gettext(lang, key, **params))
+
+
+def _plain(text: str | None) -> str:
+    """One text a message had, as a person read it."""
+    return html.unescape(re.sub(r"<[^>]*>", "", text or ""))
 
 
 def _chapters(folder: Path) -> list[dict[str, Any]]:
@@ -71,19 +78,25 @@ async def _rechapter(
     lang: str,
     choice: str,
 ) -> BotMessage:
-    """Press the choice on the card; the old card says the chapters are made again, and the
-    new card that follows is returned."""
+    """Press the choice on the card; the card says the chapters are made again, then shows
+    them, edited in place: the chat still has that one card, which is returned."""
     mark = telegram.mark()
     label = _say(lang, f"granularity.button_{choice}")
     query = await telegram.press(chat, user, card.message_id, button(card, label))
     answer = await telegram.wait_for_answer(query)
     assert answer["text"] == _say(lang, "granularity.started"), answer
     redoing = _say(lang, "granularity.redoing", choice=_say(lang, f"granularity.{choice}"))
-    await telegram.wait_for(lambda: redoing in seen(card) and not card.buttons)
-    new = await _card(telegram, chat["id"], lang, after=mark)
     chosen = _say(lang, "granularity.chosen", label=label)
-    assert any(chosen == text for text, _data in new.buttons), new.buttons
-    return new
+    await telegram.wait_for(lambda: any(redoing in _plain(t) for t in card.texts))
+    await telegram.wait_for(
+        lambda: redoing not in seen(card) and any(chosen == t for t, _d in card.buttons),
+        timeout=60,
+    )
+    heading = _say(lang, "review.heading", title="").strip()
+    cards = [m for m in telegram.sent(chat["id"]) if heading in seen(m)]
+    assert [m.message_id for m in cards] == [card.message_id]
+    assert not [m for m in telegram.sent(chat["id"]) if m.seq > mark and heading in seen(m)]
+    return card
 
 
 async def _runs(settings: Settings, recording_id: int) -> dict[str, int]:
