@@ -180,6 +180,8 @@ class _Chapter:
     after_oblique: Counter[tuple[str, ...]] = field(default_factory=Counter)
     stems: Counter[str] = field(default_factory=Counter)
     capitals: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    inside: Counter[str] = field(default_factory=Counter)
+    """How often each word was said inside a sentence (not opening it), in any letter case."""
 
 
 def _register(chapter: _Chapter, key: tuple[str, ...], clause: _Clause, start: int) -> set[int]:
@@ -208,6 +210,7 @@ def _read(texts: Sequence[str]) -> _Chapter:
                 # A capital inside a sentence is a name's; at its start it says nothing.
                 if spelled != lower[k] and (k or not clause.opens or spelled.isupper()):
                     chapter.capitals[lower[k]][spelled] += 1
+            chapter.inside.update(lower[1:] if clause.opens else lower)
             stems.update(key for key, role in zip(keys, roles, strict=True) if role == _CONTENT)
             for start, end in _spans(roles, lower):
                 key = tuple(keys[start:end])
@@ -280,7 +283,11 @@ def _shown(form: tuple[str, ...], chapter: _Chapter) -> str:
     words = []
     for word in form:
         seen = chapter.capitals.get(word)
-        words.append(max(sorted(seen), key=lambda s: seen[s]) if seen else word)
+        # A name is written with its capital more often than without ("Americans"); a
+        # capital the recogniser gave a common word once ("Green Plants") is not kept.
+        if seen and 2 * sum(seen.values()) > chapter.inside[word]:
+            word = max(sorted(seen), key=lambda s: seen[s])
+        words.append(word)
     text = " ".join(words)
     return text[:1].upper() + text[1:]
 
