@@ -71,6 +71,14 @@ def _pause_around(pauses: Sequence[tuple[float, float]], time: float, reach: flo
     )
 
 
+def _pause_end(pauses: Sequence[tuple[float, float]], time: float, reach: float) -> float:
+    """Where the longest silence within ``reach`` seconds of ``time`` ends."""
+    near = [
+        (end - start, end) for start, end in pauses if start <= time + reach and end >= time - reach
+    ]
+    return max(near)[1] if near else time
+
+
 def _boundaries(
     bins: np.ndarray,
     bin_seconds: float,
@@ -124,11 +132,17 @@ def _boundaries(
             return False
         return all(abs(time - other) >= min_separation for other in chosen)
 
-    for i in sorted(minima, key=lambda i: -depths[i]):
+    # Half a minute of silence between two stretches of speech is the clearest sign of a new
+    # part there is: it goes before any dip in the words, which misheard speech can make.
+    long_pause = paused >= 2 * _TOPIC_PAUSE
+    for i in sorted(minima, key=lambda i: (not long_pause[i], -depths[i])):
         if len(chosen) >= target - 1:
             break
         time = float(gaps[i] * bin_seconds)
-        if depths[i] >= cutoff and fits(time):
+        if long_pause[i]:
+            # The new part starts where the silence ends, however long the silence was.
+            time = _pause_end(pauses, time, bin_seconds)
+        if (depths[i] >= cutoff or long_pause[i]) and fits(time):
             chosen.append(time)
     # Too few clear dips: add the weaker ones, then split the longest parts evenly.
     for i in sorted(minima, key=lambda i: -depths[i]):
