@@ -68,7 +68,11 @@ async def test_the_speech_service_failing_is_retried_then_given_up_with_a_retry_
     await send_lecture(site, 801, small_video, "flaky.mp4")
     flaky = await site.wait_status(1, RecordingStatus.AWAITING_REVIEW, RecordingStatus.FAILED)
     assert flaky.status == RecordingStatus.AWAITING_REVIEW, flaky.failure_reason
-    assert [r.status for r in calls("transcriptions")] == [500, 0, 429, 200]
+    statuses = [r.status for r in calls("transcriptions")]
+    assert statuses[:3] == [500, 0, 429] and statuses[-1] == 200, statuses
+    # On a busy machine the stage's short deadline may end a try whose request is then
+    # dropped (0) and sent again by the next try; nothing else may come between.
+    assert set(statuses[3:-1]) <= {0}, statuses
 
     # A request that never comes back: the stage's deadline ends the try, the next one works.
     site.openai.fail("transcriptions", Fault(delay=120))
