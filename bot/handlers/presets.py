@@ -104,6 +104,10 @@ async def _editor(
     chosen = presets.of_template(template) if template else Presets()
     heading = _("presets.template_heading", name=html.escape(target.name))
     when = template.publish_at if template else None
+    owner = await session.get(Workspace, target.workspace_id)
+    if when and owner is not None and (owner.settings or {}).get("timezone"):
+        # "+1d 09:00 MSK": a template's time as written, in the zone it will be read in.
+        when = f"{when} {presets_text.zone_name(datetime.now(_zone(owner)))}"
     markup = editor_keyboard(_.lang, TEMPLATE, target.id, chosen, when=when)
     return editor_text(_.lang, heading, chosen, when), markup, chosen
 

@@ -21,6 +21,7 @@ from storage.models import AuditEvent, Workspace
 from tests.bot import chat_fixtures
 from tests.bot.chat_fixtures import SlowFilesTelegram, button, reviewable, rows, seen
 from tests.bot.test_card_outcome_e2e import connect_youtube
+from tests.bot.test_presets_e2e import _template
 from tests.conftest import running
 from tests.fakes.google import FakeGoogle
 from tests.fakes.telegram import BotMessage
@@ -248,3 +249,42 @@ async def test_in_a_group_only_admins_change_the_zone(
         await telegram.wait_for(lambda: "✅ Europe/Berlin" in str(menu.buttons))
     [workspace] = await rows(settings, Workspace)
     assert workspace.settings["timezone"] == "Europe/Berlin"
+
+
+TEMPLATE_WORDS = {
+    "en": {"presets": "Presets", "line": "YouTube: private until +1d 09:00 {zone}, then public"},
+    "ru": {
+        "presets": "Настройки публикации",
+        "line": "YouTube: закрыто до +1d 09:00 {zone}, потом",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_a_templates_time_is_shown_with_the_zone_it_will_be_read_in(
+    settings: Settings, telegram: SlowFilesTelegram, lang: str
+) -> None:
+    words = TEMPLATE_WORDS[lang]
+    base = 2891 if lang == "en" else 2895
+    user = telegram.user(base, "Ann", language_code=lang)
+    chat = telegram.private_chat(user)
+    await _template(settings, chat, user)
+    zone = ZoneInfo(WORDS[lang]["zone"])
+    async with running(settings, telegram):
+        await _choose_zone(telegram, chat, user, lang, base)
+        mark = telegram.mark()
+        await telegram.send_text(chat, user, "/templates")
+        listing = await telegram.wait_for_message(base, lambda m: bool(m.buttons), after=mark)
+        await _press(telegram, chat, user, listing, "Signals")
+        await telegram.wait_for(lambda: words["presets"] in str(listing.buttons))
+        mark = telegram.mark()
+        await _press(telegram, chat, user, listing, words["presets"])
+        editor = await telegram.wait_for_message(base, after=mark)
+        mark = telegram.mark()
+        await _press(telegram, chat, user, editor, "🕒")
+        await telegram.wait_for_message(base, after=mark)
+        mark = telegram.mark()
+        await telegram.send_text(chat, user, "+1d 09:00")
+        await telegram.wait_for_message(base, after=mark)
+        line = words["line"].format(zone=datetime.now(zone).tzname())
+        await telegram.wait_for(lambda: line in seen(editor))
