@@ -75,6 +75,11 @@ _EN_VERBS = frozenset(
     expect expects suggest suggests mean means meant become becomes became seem seems
     """.split()
 )
+# An English phrase followed by one of these ends on a verb ("regularization shrinks all the
+# weights", "Adam adapts the learning rate"); a noun phrase is followed by its verb.
+_DETERMINERS = frozenset(
+    "the a an all every each many some several this these those its their our your".split()
+)
 # After these a Russian noun is in an oblique case; after the others it may look nominative
 # ("про индексы").
 _OBLIQUE_PREPOSITIONS = frozenset(
@@ -178,6 +183,7 @@ class _Chapter:
     inner: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     after_preposition: Counter[tuple[str, ...]] = field(default_factory=Counter)
     after_oblique: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    before_object: Counter[tuple[str, ...]] = field(default_factory=Counter)
     stems: Counter[str] = field(default_factory=Counter)
     capitals: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     inside: Counter[str] = field(default_factory=Counter)
@@ -221,6 +227,8 @@ def _read(texts: Sequence[str]) -> _Chapter:
                 form = tuple(lower[start:end])
                 said = forms[key]
                 said[form] = said.get(form, 0) + 1
+                if end < len(lower) and lower[end] in _DETERMINERS:
+                    chapter.before_object[form] += 1
                 if start and lower[start - 1] in PREPOSITIONS:
                     chapter.after_preposition[form] += 1
                     if lower[start - 1] in _OBLIQUE_PREPOSITIONS:
@@ -239,7 +247,9 @@ def _opening_order(opening: str) -> dict[tuple[str, ...], int]:
     return order
 
 
-def _readable(form: tuple[str, ...], said: int, after: int, after_oblique: int) -> float:
+def _readable(
+    form: tuple[str, ...], said: int, after: int, after_oblique: int, before_object: int = 0
+) -> float:
     """How well ``form`` reads as a title as it is: 1 for a noun phrase, less for a form said
     only after a preposition (in Russian, an oblique case) or a Russian clause with a verb."""
     value = 0.5 if after_oblique >= said else 0.85 if after >= said else 1.0
@@ -257,6 +267,8 @@ def _readable(form: tuple[str, ...], said: int, after: int, after_oblique: int) 
             value *= 0.5
     elif any(_EN_VERB.search(w) for w in form[1:-1]) or form[-1].endswith("ed"):
         value *= 0.5
+    elif len(form) > 1 and 2 * before_object > said:
+        value *= 0.5
     if form[0] in _EN_VERBS or form[-1] in _EN_VERBS:
         value *= 0.5
     return value
@@ -266,10 +278,11 @@ def _best_form(chapter: _Chapter, key: tuple[str, ...]) -> tuple[tuple[str, ...]
     """The form of a phrase a title shows, and how well it reads."""
     forms = chapter.forms[key]
     after, oblique = chapter.after_preposition, chapter.after_oblique
+    verbs = chapter.before_object
 
     def rank(form: tuple[str, ...]) -> tuple[float, bool, int, int]:
         return (
-            _readable(form, forms[form], after[form], oblique[form]),
+            _readable(form, forms[form], after[form], oblique[form], verbs[form]),
             bool(_RU_NOMINATIVE_ADJECTIVE.search(form[0])),
             forms[form] - after[form],
             forms[form],
@@ -349,9 +362,9 @@ def chapter_titles(chapters: Sequence[Sequence[str]], openings: Sequence[str]) -
                 continue  # "layer to layer" names no topic
             mean = sum(weights[s] for s in content) / (top * len(content))
             score = len(sentences) * mean * (1.0 + 0.1 * (len(content) - 1))
-            if total > 2:
-                # A word every chapter says ("relates", "changes") is the lecture's phrasing:
-                # at a phrase's edge it names no topic.
+            if total > 4:
+                # A word every one of many chapters says ("relates", "changes") is the
+                # lecture's phrasing: at a phrase's edge it names no topic.
                 score *= 0.5 ** sum(spread[s] == total for s in {content[0], content[-1]})
             if key in said_first:
                 score *= 1.0 + 0.5 / (1.0 + 0.1 * said_first[key])
