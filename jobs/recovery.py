@@ -192,10 +192,10 @@ async def owed(deps: WorkerDeps) -> list[Owed]:
         for w, r, p, status in publications
         if p in publish.PLATFORMS
     ]
-    # A translation the database says is running began in a worker (jobs.translate).
+    # A translation the database says is queued or running (jobs.translate).
     found += [
-        Owed(w, r, f"translate:{lang}", True)
-        for w, r, lang in await translation.owed_translations(deps)
+        Owed(w, r, f"translate:{lang}", started)
+        for w, r, lang, started in await translation.owed_translations(deps)
     ]
     return found
 

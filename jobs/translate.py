@@ -16,8 +16,9 @@ Rules it keeps:
   card is redrawn (paced like every edit of it) after each batch.
 - One job per recording and language (:func:`jobs.queues.translate_job_id`, ``keep_result=0``):
   a second press while it runs is told so; a press after it ended translates again.
-- Nothing is lost on a crash: the job runs under a lease like the stages (jobs.presence), and
-  the recovery sweep (jobs.recovery) finds every state still "running" in the database
+- Nothing is lost on a crash: the press records the translation as queued
+  (:func:`mark_queued`), the job runs under a lease like the stages (jobs.presence), and the
+  recovery sweep (jobs.recovery) finds every state still queued or running in the database
   (:func:`owed_translations`); one whose job is gone is queued again, one whose worker died is
   handed to another worker, and after MAX_RECOVERIES deaths it fails with its reason on the
   card (:func:`translation_lost`), whose Translate button tries again. A job run again starts
@@ -42,6 +43,7 @@ from aiogram.types import FSInputFile, ReplyParameters
 from arq import Retry
 from arq.connections import ArqRedis
 from arq.worker import Function, func
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.llm.translate import TranslationError, translate_texts
 from jobs import files
@@ -51,6 +53,7 @@ from jobs.cards.translation import (
     DONE,
     FAILED,
     OFFERED,
+    QUEUED,
     RUNNING,
     reason_text,
     translated_languages,
@@ -91,6 +94,7 @@ __all__ = [
     "TranslatedFile",
     "default_target",
     "enqueue_translation",
+    "mark_queued",
     "source_language",
     "translated_downloads",
 ]
@@ -172,27 +176,51 @@ async def translate_subtitles(
         await presence.release(jid)
 
 
-async def owed_translations(deps: WorkerDeps) -> list[tuple[int, int, str]]:
-    """(workspace, recording, language) of every translation the database says is running.
+async def mark_queued(session: AsyncSession, recording: Recording, target: str) -> None:
+    """The press queued a translation: the card says it waits for a worker, and the database
+    owes it from now on (a Redis that loses the queued job loses nothing). A job that has
+    started already wrote its own state, which is kept. The caller commits."""
+    row = await session.scalar(
+        sa.select(Recording)
+        .where(Recording.workspace_id == recording.workspace_id, Recording.id == recording.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        return
+    found = dict(row.media.get("translations") or {})
+    if (found.get(target) or {}).get("status") == RUNNING:
+        return
+    found[target] = {"status": QUEUED}
+    row.media = {**row.media, "translations": found}
 
-    Recordings are narrowed in the database by the word itself (the JSON text holds
-    ``"running"``), then each state is read exactly.
+
+async def owed_translations(deps: WorkerDeps) -> list[tuple[int, int, str, bool]]:
+    """(workspace, recording, language, started) of every translation the database says is
+    queued or running.
+
+    Recordings are narrowed in the database by the words themselves (the JSON text holds
+    ``"queued"`` or ``"running"``), then each state is read exactly.
     """
+    text = sa.cast(Recording.media, sa.Text)
     async with deps.sessions() as session:
         rows = (
             await session.execute(
                 sa.select(Recording.workspace_id, Recording.id, Recording.media).where(
                     Recording.status.in_(list(OFFERED)),
-                    sa.cast(Recording.media, sa.Text).contains(f'"{RUNNING}"'),
+                    sa.or_(text.contains(f'"{RUNNING}"'), text.contains(f'"{QUEUED}"')),
                 )
             )
         ).all()
-    found: list[tuple[int, int, str]] = []
+    found: list[tuple[int, int, str, bool]] = []
     for workspace_id, recording_id, media in rows:
-        states = (media or {}).get("translations") if isinstance(media, dict) else None
-        for code, state in (states or {}).items() if isinstance(states, dict) else ():
-            if code in TARGETS and isinstance(state, dict) and state.get("status") == RUNNING:
-                found.append((workspace_id, recording_id, code))
+        states = media.get("translations") if isinstance(media, dict) else None
+        if not isinstance(states, dict):
+            continue
+        for code, state in states.items():
+            status = state.get("status") if isinstance(state, dict) else None
+            if code in TARGETS and status in (QUEUED, RUNNING):
+                found.append((workspace_id, recording_id, code, status == RUNNING))
     return found
 
 

@@ -7,25 +7,36 @@
   video): it adds subtitles and changes nothing that is there. A button
   naming another workspace's recording is refused like every card's.
 - What only the presser reads (an alert) is in their own language; the question with the
-  languages, which the chat sees, in the chat's. Refused with a reason: a language not offered, the
-  language the subtitles are already in, no language model (LLM_API_KEY), a translation into
-  that language already under way.
+  languages, which the chat sees, in the chat's. Refused with a reason: a language not offered,
+  the language the subtitles are already in, no language model (LLM_API_KEY), a translation
+  into that language already under way.
+- A started translation is recorded as queued at once and the card says so, until the
+  worker's progress takes over; a Redis that loses the queued job loses nothing.
 """
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filters import OwnRecording, refuse_foreign
 from bot.handlers.usage import edit_quietly
 from bot.keyboards.translate import named, target_languages
+from jobs import cards
 from jobs.cards.callbacks import TranslateCb
 from jobs.cards.translation import OFFERED
-from jobs.translate import TARGETS, default_target, enqueue_translation, source_language
+from jobs.translate import (
+    TARGETS,
+    default_target,
+    enqueue_translation,
+    mark_queued,
+    source_language,
+)
 from leap.settings import Settings
 from locales import Translator
+from storage.files import MediaStore
 from storage.models import Recording
 
 
@@ -76,6 +87,9 @@ async def start(
     recording: Recording,
     settings: Settings,
     arq: ArqRedis,
+    session: AsyncSession,
+    store: MediaStore,
+    bot: Bot,
     _: Translator,
     own: Translator | None = None,
 ) -> None:
@@ -96,7 +110,10 @@ async def start(
     if not await enqueue_translation(arq, recording.workspace_id, recording.id, target):
         await query.answer(said("translate.already", language=name), show_alert=True)
         return
+    await mark_queued(session, recording, target)
     await query.answer(said("translate.started", language=name))
     if isinstance(query.message, Message):
         # The question was the chat's: its answer is too.
         await edit_quietly(query.message, _("translate.started", language=named(_, target)), None)
+    # The card says it waits for a worker until the job's own progress takes over.
+    await cards.refresh_review_card(bot, session, store, recording)

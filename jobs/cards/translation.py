@@ -1,7 +1,8 @@
 """The review card's subtitle translation: its lines and its button.
 
 - What the card says comes from ``recording.media["translations"]``, one entry per target
-  language: ``{"status": "running", "done": k, "total": n}`` while the batches are being
+  language: ``{"status": "queued"}`` from the press until a worker starts it,
+  ``{"status": "running", "done": k, "total": n}`` while the batches are being
   translated, ``{"status": "done", "cues": n}`` once the files are written, ``{"status":
   "failed", "reason": code}`` when it could not be done (``translate.reason_<code>`` says why).
 - Translation needs a language model: it is offered when one was set up as the topics stage
@@ -28,7 +29,7 @@ from locales.format import language_name
 from pipeline.translation import TARGETS
 from storage.models import Recording, RecordingStatus
 
-RUNNING, DONE, FAILED = "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 # Where a translation is offered: before Publish, and after it went well.
 OFFERED = (RecordingStatus.AWAITING_REVIEW, RecordingStatus.READY)
 # The done line, by whether the translation reached an already published YouTube video.
@@ -77,7 +78,9 @@ def translation_lines(recording: Recording, _: Callable[..., str]) -> list[str]:
     for code, state in sorted(translations(recording).items()):
         named = language_name(lang, code)
         status = state.get("status")
-        if status == RUNNING:
+        if status == QUEUED:
+            lines.append(_("translate.card_queued", language=named))
+        elif status == RUNNING:
             lines.append(
                 _("translate.card_running", language=named, done=int(state.get("done") or 0),
                   total=int(state.get("total") or 1))
