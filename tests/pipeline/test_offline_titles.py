@@ -274,3 +274,113 @@ def _timed(chapters: list[list[str]], openings: list[str]) -> float:
     started = time.process_time()
     chapter_titles(chapters, openings)
     return time.process_time() - started
+
+
+# One subject (machine learning) in four parts that share much of their vocabulary.
+ONE_SUBJECT_EN = [
+    [
+        "Let's begin with linear regression, the simplest model we have.",
+        "Linear regression fits a straight line through the data points.",
+        "The model predicts a number, like the price of a house.",
+        "We fit the line by minimizing the squared error.",
+        "The squared error punishes big mistakes much more than small ones.",
+        "In linear regression the weights have a closed form solution.",
+        "So the normal equation gives the weights directly.",
+        "But with many features the normal equation gets expensive.",
+    ],
+    [
+        "Now, logistic regression, which despite the name is a classifier.",
+        "Logistic regression squeezes the output through the sigmoid function.",
+        "The sigmoid function turns any number into a probability.",
+        "We train it with the cross entropy loss, not the squared error.",
+        "The decision boundary of logistic regression is a straight line.",
+        "If the classes overlap, the probabilities stay near one half.",
+        "For several classes we use the softmax function instead of the sigmoid.",
+        "Logistic regression is still the first thing to try on a new classification problem.",
+    ],
+    [
+        "Next, overfitting and regularization.",
+        "A model with too many weights memorizes the training data.",
+        "That is overfitting: great on training data, bad on the test set.",
+        "Regularization adds a penalty on large weights to the loss.",
+        "L2 regularization shrinks all the weights a little.",
+        "L1 regularization pushes many weights to exactly zero.",
+        "The strength of regularization is a hyperparameter you tune on the validation set.",
+        "With the right penalty the test error goes down.",
+    ],
+    [
+        "Finally, decision trees.",
+        "A decision tree asks one question about one feature at every node.",
+        "Each split tries to make the leaves as pure as possible.",
+        "We measure purity with the Gini impurity or with entropy.",
+        "Deep decision trees overfit, so we limit the depth.",
+        "A random forest averages many decision trees trained on random samples.",
+        "The random forest is hard to beat on tabular data.",
+        "Gradient boosting builds the trees one after another, each fixing the last.",
+    ],
+]
+ONE_SUBJECT_RU = [
+    [
+        "Начнём с линейной регрессии, это самая простая модель.",
+        "Линейная регрессия проводит прямую через точки данных.",
+        "Модель предсказывает число, например цену квартиры.",
+        "Прямую подбирают, минимизируя квадратичную ошибку.",
+        "Квадратичная ошибка сильно наказывает большие промахи.",
+        "У линейной регрессии веса находятся по явной формуле.",
+        "Нормальное уравнение сразу даёт веса.",
+        "Но при большом числе признаков нормальное уравнение считается долго.",
+    ],
+    [
+        "Теперь логистическая регрессия, которая на самом деле классификатор.",
+        "Логистическая регрессия пропускает выход через сигмоиду.",
+        "Сигмоида превращает любое число в вероятность.",
+        "Обучают её на перекрёстной энтропии, а не на квадратичной ошибке.",
+        "Граница решений у логистической регрессии прямая.",
+        "Если классы перекрываются, вероятности остаются около половины.",
+        "Для нескольких классов вместо сигмоиды берут софтмакс.",
+        "Логистическая регрессия первое, что стоит попробовать в задаче классификации.",
+    ],
+    [
+        "Дальше переобучение и регуляризация.",
+        "Модель с большим числом весов запоминает обучающую выборку.",
+        "Это и есть переобучение: на обучающей выборке отлично, на тестовой плохо.",
+        "Регуляризация добавляет к функции потерь штраф за большие веса.",
+        "L2-регуляризация немного уменьшает все веса.",
+        "L1-регуляризация обнуляет многие веса.",
+        "Силу регуляризации подбирают на валидационной выборке.",
+        "С правильным штрафом ошибка на тестовой выборке падает.",
+    ],
+    [
+        "И наконец деревья решений.",
+        "Дерево решений в каждом узле задаёт один вопрос про один признак.",
+        "Каждое разбиение старается сделать листья как можно чище.",
+        "Чистоту измеряют индексом Джини или энтропией.",
+        "Глубокие деревья решений переобучаются, поэтому глубину ограничивают.",
+        "Случайный лес усредняет много деревьев решений, обученных на случайных подвыборках.",
+        "Случайный лес трудно обыграть на табличных данных.",
+        "Градиентный бустинг строит деревья одно за другим, каждое исправляет предыдущее.",
+    ],
+]
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("granularity", ["normal", "more"])
+def test_parts_of_one_subject_are_named_apart_by_their_own_phrases(
+    language: str, granularity: str
+) -> None:
+    parts = ONE_SUBJECT_EN if language == "en" else ONE_SUBJECT_RU
+    segments: list[Segment] = []
+    for i, sentence in enumerate(s for part in parts for s in part):
+        segments.append(Segment(start=i * SECONDS, end=(i + 1) * SECONDS - 1.0, text=sentence))
+    duration = len(segments) * SECONDS
+    topics = extract_topics(
+        Transcript(language=language, segments=segments), duration, granularity=granularity
+    )
+
+    titles = [topic.title for topic in topics.topics]
+    assert len(titles) >= 3 and len({t.casefold() for t in titles}) == len(titles), titles
+    ends = [topic.start for topic in topics.topics[1:]] + [duration]
+    for topic, end in zip(topics.topics, ends, strict=True):
+        said = [s.text for s in segments if topic.start <= s.start < end]
+        assert 2 <= len(_words(topic.title)) <= 6, titles
+        assert _said_in(topic.title, said), (topic.title, said)
