@@ -3,7 +3,8 @@
 The card's Translate button starts the job; the worker is killed while the language model
 still holds its request, and the card says "Translating…". A second worker finds the dead
 worker's lease run out, runs the job again from the first batch, and the card ends done
-with the file in the chat, the translation made once. In English and Russian.
+with the file in the chat, the translation made once. In English and Russian. The sweep's
+reading of the database is checked on PostgreSQL too.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ from typing import Any
 
 import pytest
 
+from jobs.translate import owed_translations
 from locales.format import language_name
 from pipeline.translation import parse_srt
+from storage import repo
+from storage.db import create_engine, session_maker
+from storage.models import RecordingStatus, SourceKind, WorkspaceKind
 from tests.bot import chat_fixtures
 from tests.bot.chat_fixtures import button, seen
 from tests.bot.test_granularity_e2e import _say
 from tests.bot.test_translation_e2e import _choose, _model, _review
 from tests.fakes.openai import FakeOpenAI, Fault
 from tests.fakes.telegram import BotMessage
+from tests.jobs.test_zoom_sync import worker_deps
 from tests.reliability.conftest import Site
 
 lecture_video = chat_fixtures.lecture_video
@@ -78,3 +84,46 @@ async def test_a_worker_killed_while_translating_is_replaced_and_the_card_ends_d
     assert len(site.openai.calls("chat")) == 2 and site.openai.refused == []
     assert model.batches == [[1, 2, 3, 4, 5]]
     assert [m for m in site.telegram.sent(chat["id"]) if m.document and m.seq > mark] == [document]
+
+
+async def test_the_sweep_finds_queued_and_running_translations_in_postgresql(
+    postgres_url: str, site: Site
+) -> None:
+    """What the sweep owes is read from PostgreSQL's JSON as from SQLite's: queued and running
+    translations of recordings under review or published, nothing else."""
+    settings = site.settings.model_copy(update={"database_url": postgres_url})
+    engine = create_engine(postgres_url)
+    states = {
+        RecordingStatus.AWAITING_REVIEW: {"en": {"status": "queued"}, "de": {"status": "done"}},
+        RecordingStatus.READY: {"ru": {"status": "running", "done": 1, "total": 3}},
+        RecordingStatus.FAILED: {"en": {"status": "running", "done": 0, "total": 1}},
+    }
+    made: dict[RecordingStatus, int] = {}
+    try:
+        async with session_maker(engine)() as session:
+            workspace, _ = await repo.ensure_workspace(session, 42, WorkspaceKind.PERSONAL, "Ann")
+            for status, translations in states.items():
+                recording = await repo.create_recording(
+                    session,
+                    workspace.id,
+                    created_by=42,
+                    source_kind=SourceKind.TELEGRAM,
+                    source_ref="file-id",
+                    source_name="lecture.mp4",
+                    status=status,
+                    language="en",
+                    chat_id=42,
+                    media={"translations": translations, "review": {"status": "running"}},
+                )
+                made[status] = recording.id
+            await session.commit()
+            workspace_id = workspace.id
+    finally:
+        await engine.dispose()
+
+    async with worker_deps(settings) as deps:
+        found = await owed_translations(deps)
+    assert sorted(found) == [
+        (workspace_id, made[RecordingStatus.AWAITING_REVIEW], "en", False),
+        (workspace_id, made[RecordingStatus.READY], "ru", True),
+    ]
