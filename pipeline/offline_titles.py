@@ -190,7 +190,9 @@ class _Chapter:
     """How often each word was said inside a sentence (not opening it), in any letter case."""
 
 
-def _register(chapter: _Chapter, key: tuple[str, ...], clause: _Clause, start: int) -> set[int]:
+def _register(
+    chapter: _Chapter, key: tuple[str, ...], clause: _Clause, start: int
+) -> tuple[set[int], dict[tuple[str, ...], int]]:
     keys, roles = clause.keys, clause.roles
     end = start + len(key)
     at = [k for k in range(start, end) if roles[k] == _CONTENT]
@@ -198,16 +200,16 @@ def _register(chapter: _Chapter, key: tuple[str, ...], clause: _Clause, start: i
     if len(at) > 1:
         # The phrase without its last content word, and without its first.
         chapter.inner[key] = (tuple(keys[start : at[-2] + 1]), tuple(keys[at[1] : end]))
-    chapter.forms[key] = {}
-    found: set[int] = set()
-    chapter.sentences[key] = found
-    return found
+    entry: tuple[set[int], dict[tuple[str, ...], int]] = (set(), {})
+    chapter.sentences[key], chapter.forms[key] = entry
+    return entry
 
 
 def _read(texts: Sequence[str]) -> _Chapter:
     chapter = _Chapter()
     ids: dict[tuple[str, ...], int] = {}
-    sentences, forms, stems = chapter.sentences, chapter.forms, chapter.stems
+    seen: dict[tuple[str, ...], tuple[set[int], dict[tuple[str, ...], int]]] = {}
+    stems = chapter.stems
     for text in texts:
         for clause in _clauses(text):
             lower, keys, roles = clause.lower, clause.keys, clause.roles
@@ -220,12 +222,12 @@ def _read(texts: Sequence[str]) -> _Chapter:
             stems.update(key for key, role in zip(keys, roles, strict=True) if role == _CONTENT)
             for start, end in _spans(roles, lower):
                 key = tuple(keys[start:end])
-                found = sentences.get(key)
-                if found is None:
-                    found = _register(chapter, key, clause, start)
-                found.add(sentence)
+                entry = seen.get(key)
+                if entry is None:
+                    entry = seen[key] = _register(chapter, key, clause, start)
+                entry[0].add(sentence)
                 form = tuple(lower[start:end])
-                said = forms[key]
+                said = entry[1]
                 said[form] = said.get(form, 0) + 1
                 if end < len(lower) and lower[end] in _DETERMINERS:
                     chapter.before_object[form] += 1
@@ -310,11 +312,12 @@ def _choose(
     bounds: list[tuple[float, tuple[str, ...]]],
     taken: set[str | tuple[str, ...]],
 ) -> tuple[str, tuple[str, ...]] | None:
-    """The best phrase not taken yet. ``bounds`` holds each phrase's score before the penalty
-    for how its form reads (at most 1): a phrase whose bound is below the best score found
-    cannot win, so only the first few are looked at closely."""
+    """The best phrase not taken yet. ``bounds`` holds each phrase's score, negated, before
+    the penalty for how its form reads (at most 1): a phrase whose bound is below the best
+    score found cannot win, so only the first few are looked at closely."""
     best: tuple[float, str, tuple[str, ...]] | None = None
-    for bound, key in sorted(bounds, key=lambda item: (-item[0], item[1])):
+    for negative, key in sorted(bounds):
+        bound = -negative
         if best is not None and bound < best[0]:
             break
         if key in taken:
@@ -368,7 +371,7 @@ def chapter_titles(chapters: Sequence[Sequence[str]], openings: Sequence[str]) -
                 score *= 0.5 ** sum(spread[s] == total for s in {content[0], content[-1]})
             if key in said_first:
                 score *= 1.0 + 0.5 / (1.0 + 0.1 * said_first[key])
-            (phrases if len(key) > 1 else words).append((score, key))
+            (phrases if len(key) > 1 else words).append((-score, key))
         # A phrase of two words or more; a lone word only when the chapter says none.
         chosen = _choose(chapter, phrases, taken) or _choose(chapter, words, taken)
         if chosen is None:
