@@ -12,11 +12,15 @@ Rules it keeps:
   one phrase. Its score is how many different sentences of the chapter say it, times how
   characteristic its words are of this chapter against the others (frequent here, rare
   elsewhere), with a bonus for a phrase the chapter's opening says (the earlier, the more).
-  Repeating one sentence does not make its every fragment a key phrase.
+  Repeating one sentence does not make its every fragment a key phrase, and a phrase said
+  only inside one longer phrase gives way to it ("индексы в базах" to "... базах данных").
+- A title is a noun phrase, not a clause: a phrase with a Russian verb ending, a common
+  English verb at an edge, or one followed by "the"/"a"/"all" (its object) counts for less,
+  as does a Russian phrase opening on an oblique form or ending on an adjective.
 - The phrase is shown as it was said, in the form said most often outside a preposition and,
   in Russian, preferring a nominative adjective at its head ("нейронные сети", never
-  "нейронных сетей" when both were said); a word keeps its capital only where it had one
-  inside a sentence (names, acronyms).
+  "нейронных сетей" when both were said); a word keeps a capital only where the chapter
+  writes it so inside sentences more often than not (names, acronyms).
 - No two chapters get the same title: a phrase already given goes to the next best.
 - Deterministic: ties are broken by the phrase itself; the work is linear in the words.
 """
@@ -53,7 +57,7 @@ _ARTICLES = frozenset("the a an".split())
 _JOINERS_RU = frozenset(
     "и или в во на с со для от из к ко по без при о об до через под над между".split()
 )
-# Words that say how, not what: content words to the topic finder, never a title's edge.
+# Words that say how, not what: content words to the topic finder, never in a title.
 _NOT_AT_EDGES = frozenset(
     """
     too probably often always never quite rather pretty still already usually simply exactly
