@@ -230,3 +230,41 @@ async def _translate_again(world: World) -> None:
             if await replaced_or_kept():
                 break
             await asyncio.sleep(0.05)
+
+
+async def test_a_track_remembered_without_its_id_is_found_and_one_deleted_on_youtube_made_again(
+    llm_world: World, openai_api: FakeOpenAI
+) -> None:
+    world = llm_world
+    first = SubtitleModel("English", "Russian", {"Good morning everyone.": "Доброе утро всем."})
+    openai_api.chat_check, openai_api.chat = first.check, first.answer
+    await world.connect_youtube()
+    await _publish_then_translate(world)
+    [track] = [c for c in world.google.captions if c.language == "ru"]
+
+    # An earlier try whose answer was lost remembers the track as made, without its id.
+    media = dict((await world.recording()).media)
+    remembered = {**media["publish"]["youtube"], "captions:ru": True}
+    remembered.pop("captions_text:ru")
+    media["publish"] = {**media["publish"], "youtube": remembered}
+    await run_sql(
+        world.settings.database_url,
+        sa.update(Recording).where(Recording.id == world.recording_id).values(media=media),
+    )
+    second = SubtitleModel("English", "Russian", {"Good morning everyone.": "Всем доброе утро."})
+    openai_api.chat_check, openai_api.chat = second.check, second.answer
+    await _translate_again(world)
+    assert [c.id for c in world.google.captions if c.language == "ru"] == [track.id]
+    assert world.google.caption_updates == [track.id]
+    assert ("GET", "/youtube/v3/captions") in world.google.requests
+
+    # Someone deletes the track on YouTube; the next translation makes it again, once.
+    world.google.captions = [c for c in world.google.captions if c.id != track.id]
+    third = SubtitleModel("English", "Russian", {"Good morning everyone.": "Доброе утро."})
+    openai_api.chat_check, openai_api.chat = third.check, third.answer
+    await _translate_again(world)
+    [made] = [c for c in world.google.captions if c.language == "ru"]
+    assert made.id != track.id and "Доброе утро." in made.content.decode()
+    recording = await world.recording()
+    assert recording.media["publish"]["youtube"]["captions:ru"] == made.id
+    assert recording.media["translations"]["ru"]["youtube"] is True
