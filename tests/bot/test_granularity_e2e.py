@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from jobs.cards import platform_name
 from leap.settings import Settings
 from locales import gettext
 from storage.db import create_engine, session_maker
@@ -117,7 +118,19 @@ async def test_offline_more_chapters_than_fewer_without_transcribing_again(
     for choice in ("fewer", "normal", "more"):
         assert any(_say(lang, f"granularity.button_{choice}") in t for t in labels), labels
 
+    # The file export is turned off on the card; the card edited in place keeps it off.
+    export = platform_name(lang, "export")
+
+    def export_on() -> bool:
+        return any(t.startswith("✅") and export in t for t, _d in card.buttons)
+
+    assert export_on()
+    query = await telegram.press(chat, user, card.message_id, button(card, export))
+    await telegram.wait_for_answer(query)
+    await telegram.wait_for(lambda: not export_on())
+
     card = await _rechapter(telegram, chat, user, card, lang, "more")
+    assert not export_on()
     more = _chapters(made.folder)
     card = await _rechapter(telegram, chat, user, card, lang, "fewer")
     fewer = _chapters(made.folder)
