@@ -79,12 +79,15 @@ from pipeline.translation import (
 )
 from storage import repo
 from storage.files import MediaStore
-from storage.models import PublicationStatus, Recording
+from storage.models import PublicationStatus, Recording, RecordingStatus
 
 log = logging.getLogger(__name__)
 
 JOB = "translate_subtitles"
 TIMEOUT = 1800
+# Where a translation is owed until it ends: where it is offered, and while a recording it
+# was started on is being published or has its chapters made again.
+_OWED_WHILE = (*OFFERED, RecordingStatus.UPLOADING, RecordingStatus.PROCESSING)
 # Seconds between two redraws of the card while batches come in (the last always lands).
 _REDRAW_EVERY = 2.0
 
@@ -207,7 +210,7 @@ async def owed_translations(deps: WorkerDeps) -> list[tuple[int, int, str, bool]
         rows = (
             await session.execute(
                 sa.select(Recording.workspace_id, Recording.id, Recording.media).where(
-                    Recording.status.in_(list(OFFERED)),
+                    Recording.status.in_(list(_OWED_WHILE)),
                     sa.or_(text.contains(f'"{RUNNING}"'), text.contains(f'"{QUEUED}"')),
                 )
             )
