@@ -152,15 +152,16 @@ def _clauses(text: str) -> list[_Clause]:
     return result
 
 
-def _spans(roles: list[int], lower: list[str]) -> list[tuple[int, int]]:
-    """Every [start, end) of a phrase in a clause: content words at both ends, joining
-    words between."""
+def _spans(roles: list[int], lower: list[str], shortest: int = 2) -> list[tuple[int, int]]:
+    """Every [start, end) of a phrase of at least ``shortest`` words in a clause: content
+    words at both ends, joining words between."""
     spans: list[tuple[int, int]] = []
     count = len(roles)
     for i in range(count):
         if roles[i] != _CONTENT:
             continue
-        spans.append((i, i + 1))
+        if shortest < 2:
+            spans.append((i, i + 1))
         joiners = 0
         for j in range(i + 1, min(count, i + MAX_TITLE_WORDS)):
             role = roles[j]
@@ -209,11 +210,14 @@ def _register(
     return entry
 
 
-def _read(texts: Sequence[str]) -> _Chapter:
+def _read(texts: Sequence[str], shortest: int = 2) -> _Chapter:
+    """The chapter's phrases of at least ``shortest`` words."""
     chapter = _Chapter()
     ids: dict[tuple[str, ...], int] = {}
     seen: dict[tuple[str, ...], tuple[set[int], dict[tuple[str, ...], int]]] = {}
-    stems = chapter.stems
+    # Counted once at the end: a Counter's update has a cost of its own per call.
+    inside: list[str] = []
+    content: list[str] = []
     for text in texts:
         for clause in _clauses(text):
             lower, keys, roles = clause.lower, clause.keys, clause.roles
@@ -222,9 +226,9 @@ def _read(texts: Sequence[str]) -> _Chapter:
                 # A capital inside a sentence is a name's; at its start it says nothing.
                 if spelled != lower[k] and (k or not clause.opens or spelled.isupper()):
                     chapter.capitals[lower[k]][spelled] += 1
-            chapter.inside.update(lower[1:] if clause.opens else lower)
-            stems.update(key for key, role in zip(keys, roles, strict=True) if role == _CONTENT)
-            for start, end in _spans(roles, lower):
+            inside.extend(lower[1:] if clause.opens else lower)
+            content.extend(key for key, role in zip(keys, roles, strict=True) if role == _CONTENT)
+            for start, end in _spans(roles, lower, shortest):
                 key = tuple(keys[start:end])
                 entry = seen.get(key)
                 if entry is None:
@@ -239,6 +243,8 @@ def _read(texts: Sequence[str]) -> _Chapter:
                     chapter.after_preposition[form] += 1
                     if lower[start - 1] in _OBLIQUE_PREPOSITIONS:
                         chapter.after_oblique[form] += 1
+    chapter.inside.update(inside)
+    chapter.stems.update(content)
     return chapter
 
 
@@ -247,7 +253,7 @@ def _opening_order(opening: str) -> dict[tuple[str, ...], int]:
     order: dict[tuple[str, ...], int] = {}
     before = 0
     for clause in _clauses(opening):
-        for start, end in _spans(clause.roles, clause.lower):
+        for start, end in _spans(clause.roles, clause.lower, 1):
             order.setdefault(tuple(clause.keys[start:end]), before + start)
         before += len(clause.keys)
     return order
@@ -345,42 +351,56 @@ def chapter_titles(chapters: Sequence[Sequence[str]], openings: Sequence[str]) -
 
     titles: list[str] = []
     taken: set[str | tuple[str, ...]] = set()
-    for chapter, opening in zip(read, openings, strict=True):
+    for texts, chapter, opening in zip(chapters, read, openings, strict=True):
         weights = {
             s: c * (math.log((total + 1) / spread[s]) if total > 1 else 1.0)
             for s, c in chapter.stems.items()
         }
-        top = max(weights.values(), default=0.0) or 1.0
         said_first = _opening_order(opening)
-        # A phrase said only as part of a longer one ("индексы в базах" of "индексы в базах
-        # данных") is a fragment of it.
-        fragments = {
-            inner
-            for key, pair in chapter.inner.items()
-            if len(chapter.sentences[key]) > 1
-            for inner in pair
-            if len(chapter.sentences[inner]) == len(chapter.sentences[key])
-        }
-        phrases: list[tuple[float, tuple[str, ...]]] = []
-        words: list[tuple[float, tuple[str, ...]]] = []
-        for key, sentences in chapter.sentences.items():
-            content = chapter.content[key]
-            if key in fragments or len(set(content)) < len(content):
-                continue  # "layer to layer" names no topic
-            mean = sum(weights[s] for s in content) / (top * len(content))
-            score = len(sentences) * mean * (1.0 + 0.1 * (len(content) - 1))
-            if total > 4:
-                # A word every one of many chapters says ("relates", "changes") is the
-                # lecture's phrasing: at a phrase's edge it names no topic.
-                score *= 0.5 ** sum(spread[s] == total for s in {content[0], content[-1]})
-            if key in said_first:
-                score *= 1.0 + 0.5 / (1.0 + 0.1 * said_first[key])
-            (phrases if len(key) > 1 else words).append((-score, key))
-        # A phrase of two words or more; a lone word only when the chapter says none.
-        chosen = _choose(chapter, phrases, taken) or _choose(chapter, words, taken)
+        # Phrases of two words or more; a lone word only when the chapter says none (the
+        # chapter is read again for its words then: seldom, and only in a short chapter).
+        chosen = _choose(chapter, _bounds(chapter, weights, spread, total, said_first), taken)
+        if chosen is None:
+            words = _read(texts, shortest=1)
+            chosen = _choose(words, _bounds(words, weights, spread, total, said_first), taken)
         if chosen is None:
             titles.append("")
             continue
         taken.update({chosen[0].casefold(), chosen[1]})
         titles.append(chosen[0])
     return titles
+
+
+def _bounds(
+    chapter: _Chapter,
+    weights: dict[str, float],
+    spread: Counter[str],
+    total: int,
+    said_first: dict[tuple[str, ...], int],
+) -> list[tuple[float, tuple[str, ...]]]:
+    """Each phrase of ``chapter`` with its score (negated) before how its form reads."""
+    top = max(weights.values(), default=0.0) or 1.0
+    # A phrase said only as part of a longer one ("индексы в базах" of "индексы в базах
+    # данных") is a fragment of it.
+    fragments = {
+        inner
+        for key, pair in chapter.inner.items()
+        if len(chapter.sentences[key]) > 1
+        for inner in pair
+        if len(chapter.sentences.get(inner, ())) == len(chapter.sentences[key])
+    }
+    bounds: list[tuple[float, tuple[str, ...]]] = []
+    for key, sentences in chapter.sentences.items():
+        content = chapter.content[key]
+        if key in fragments or len(set(content)) < len(content):
+            continue  # "layer to layer" names no topic
+        mean = sum(weights[s] for s in content) / (top * len(content))
+        score = len(sentences) * mean * (1.0 + 0.1 * (len(content) - 1))
+        if total > 4:
+            # A word every one of many chapters says ("relates", "changes") is the
+            # lecture's phrasing: at a phrase's edge it names no topic.
+            score *= 0.5 ** sum(spread[s] == total for s in {content[0], content[-1]})
+        if key in said_first:
+            score *= 1.0 + 0.5 / (1.0 + 0.1 * said_first[key])
+        bounds.append((-score, key))
+    return bounds
