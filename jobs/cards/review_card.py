@@ -229,7 +229,8 @@ async def review_ready(
     """Post the review card; start publishing at once when the template or workspace says so.
 
     A recording that has a card already (its chapters were made again from it) gets that card
-    edited in place, keeping the platforms chosen on it, and nothing more is posted.
+    edited in place, keeping the platforms chosen on it; nothing more is posted and nothing is
+    published by itself.
     """
     workspace = await session.get(Workspace, recording.workspace_id)
     connected = await offered_platforms(session, recording)
@@ -241,7 +242,8 @@ async def review_ready(
         platforms = default_platforms(recording, workspace, connected)
     set_review_state(recording, platforms=platforms)
     lang = recording.language
-    auto = (
+    # A person asked for the chapters again from the card: they review them, nothing starts.
+    auto = not again and (
         bool(recording.media.get("compose", {}).get("auto_publish"))
         or bool(recording.options.get("auto_publish"))
         or bool((workspace.settings or {}).get("auto_publish") if workspace is not None else False)
