@@ -263,7 +263,8 @@ def _readable(
     form: tuple[str, ...], said: int, after: int, after_oblique: int, before_object: int = 0
 ) -> float:
     """How well ``form`` reads as a title as it is: 1 for a noun phrase, less for a form said
-    only after a preposition (in Russian, an oblique case) or a Russian clause with a verb."""
+    only after a preposition (in Russian, an oblique case), one that opens on an oblique form
+    or ends on an adjective, and a clause: a verb in it, or (in English) an object after it."""
     value = 0.5 if after_oblique >= said else 0.85 if after >= said else 1.0
     head = form[0]
     if CYRILLIC.search(head):
