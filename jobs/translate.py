@@ -21,8 +21,9 @@ Rules it keeps:
   recovery sweep (jobs.recovery) finds every state still queued or running in the database
   (:func:`owed_translations`); one whose job is gone is queued again, one whose worker died is
   handed to another worker, and after MAX_RECOVERIES deaths it fails with its reason on the
-  card (:func:`translation_lost`), whose Translate button tries again. A job run again starts
-  from the first batch.
+  card (:func:`translation_lost`), whose Translate button tries again. A job run again (or a
+  translation pressed again after a failure) asks only for the batches not kept yet
+  (`jobs.translation_batches`).
 - Without a language model (no LLM_API_KEY) nothing is sent anywhere and the state says so.
 """
 
@@ -65,6 +66,7 @@ from jobs.publish.metadata import display_name
 from jobs.publish.target import Target, publication_row
 from jobs.queues import IO, translate_job_id
 from jobs.runner import MAX_TRIES, forget_recoveries
+from jobs.translation_batches import KeptBatches
 from locales import gettext
 from locales.format import language_name
 from pipeline.subtitles import to_srt, to_vtt
@@ -279,15 +281,21 @@ async def _translate(deps: WorkerDeps, recording: Recording, target: str) -> int
         raise _Offline
     ws, rec = recording.workspace_id, recording.id
     srt = await deps.store.fetch(ws, rec, files.SRT)
-    cues = parse_srt(srt.read_text(encoding="utf-8")) if srt.is_file() else []
+    subtitles = srt.read_text(encoding="utf-8") if srt.is_file() else ""
+    cues = parse_srt(subtitles)
     if not cues:
         raise _NoSubtitles
     folder = deps.store.recording_dir(ws, rec)
     source = source_language(recording, folder)
+    kept = KeptBatches(folder, target, subtitles, source, settings.llm_model, str(BATCH_SIZE))
+    known = kept.load()
     last_drawn = 0.0
-    written = 0
+    written = len(known)
     # Batches end concurrently: one at a time writes its count, and never a smaller one.
     lock = asyncio.Lock()
+
+    async def on_result(index: int, texts: list[str]) -> None:
+        kept.add(index, texts)
 
     async def on_batch(done: int, total: int) -> None:
         nonlocal last_drawn, written
@@ -302,7 +310,8 @@ async def _translate(deps: WorkerDeps, recording: Recording, target: str) -> int
                 await _redraw(deps, recording)
 
     batches = math.ceil(len(cues) / BATCH_SIZE)
-    await _set_state(deps, recording, target, {"status": RUNNING, "done": 0, "total": batches})
+    state = {"status": RUNNING, "done": len(known), "total": batches}
+    await _set_state(deps, recording, target, state)
     await _redraw(deps, recording)
     texts = await translate_texts(
         [cue_text(c) for c in cues],
@@ -312,10 +321,13 @@ async def _translate(deps: WorkerDeps, recording: Recording, target: str) -> int
         api_key=settings.llm_api_key.get_secret_value(),
         model=settings.llm_model,
         on_batch=on_batch,
+        known=known,
+        on_result=on_result,
     )
     fitted = fit_translation(cues, texts)
     files.write_text(folder / files.translated_srt(target), to_srt(fitted))
     files.write_text(folder / files.translated_vtt(target), to_vtt(fitted))
+    kept.remove()
     await deps.store.push(ws, rec)
     done: dict[str, Any] = {"status": DONE, "cues": len(fitted)}
     card = await _redraw(deps, recording)

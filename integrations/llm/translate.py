@@ -12,6 +12,8 @@ Rules it keeps:
   copied back: :func:`pipeline.translation.read_answer`) gets one repair request that shows
   the model its answer and what is wrong with it; a second unusable answer raises
   ``TranslationError("bad_answer")`` naming the cues and the problem.
+- Batches an earlier run finished (``known``) are not sent again; each batch finished now is
+  handed to ``on_result`` at once, so a run that dies loses only the batches in flight.
 - 429/5xx, timeouts and dropped connections are retried by
   :func:`integrations.ai_retry.with_retries`; every failure is a :class:`TranslationError`,
   the translation kind of :class:`integrations.ai_errors.AIServiceError`.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import openai
@@ -73,6 +75,7 @@ class TranslationError(AIServiceError):
 
 
 Progress = Callable[[int, int], Awaitable[None]]
+Finished = Callable[[int, list[str]], Awaitable[None]]
 
 
 class _Translator:
@@ -167,19 +170,27 @@ async def translate_texts(
     temperature: float = 0.2,
     on_batch: Progress | None = None,
     client_factory: Callable[[], AsyncOpenAI] | None = None,
+    known: Mapping[int, Sequence[str]] | None = None,
+    on_result: Finished | None = None,
 ) -> list[str]:
     """Each of ``texts`` (one cue's words each) in ``target``, in order.
 
-    ``on_batch(done, total)`` is awaited after each batch is translated. Raises
-    :class:`TranslationError`.
+    ``on_batch(done, total)`` is awaited after each batch is translated. ``known`` holds
+    batches translated before, by their index (an earlier run's ``on_result(index, texts)``):
+    they are not asked again. Raises :class:`TranslationError`.
     """
     batches = make_batches(texts, batch_size, context)
     if not batches:
         return []
+    kept = {
+        i: list(found)
+        for i, found in (known or {}).items()
+        if 0 <= i < len(batches) and len(found) == len(batches[i].texts)
+    }
     target_named = language_name(target)
     system = SYSTEM.format(source=language_name(source), target=target_named, shape=SHAPE)
     gate = asyncio.Semaphore(max(1, concurrency))
-    done = 0
+    done = len(kept)
 
     def default_client() -> AsyncOpenAI:
         return ai_retry.client(base_url, api_key, timeout)
@@ -193,14 +204,18 @@ async def translate_texts(
             backoff=Backoff(max_attempts=max_attempts, base=backoff_base, cap=backoff_cap),
         )
 
-        async def one(batch: Batch) -> list[str]:
+        async def one(index: int, batch: Batch) -> list[str]:
             nonlocal done
+            if index in kept:
+                return kept[index]
             async with gate:
                 translated = await worker.batch(batch, system, target, target_named)
             done += 1
+            if on_result is not None:
+                await on_result(index, translated)
             if on_batch is not None:
                 await on_batch(done, len(batches))
             return translated
 
-        parts = await ai_retry.gather_all([one(b) for b in batches])
+        parts = await ai_retry.gather_all([one(i, b) for i, b in enumerate(batches)])
     return [text for part in parts for text in part]
