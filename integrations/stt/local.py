@@ -82,7 +82,7 @@ __all__ = ["LocalWhisper", "bundled_model_path", "load_model", "model_languages"
 log = logging.getLogger(__name__)
 
 RATE = asr_audio.RATE
-PIECE_SECONDS = 300.0
+PIECE_SECONDS = 150.0
 """Longest piece handed to faster-whisper at once: cost and memory stay flat beyond it."""
 WINDOW_SECONDS = 20.0
 """Longest stretch whose language is named at once."""
