@@ -203,7 +203,7 @@ async def regranulate(
     bot: Bot,
     _: Translator,
 ) -> None:
-    """Fewer, usual or more chapters: only the topics stage runs again, and a new card follows."""
+    """Fewer, usual or more chapters: only the topics stage runs again, and the card is redrawn."""
     if not await under_review(query, recording, _):
         return
     if callback_data.g == granularity(recording):

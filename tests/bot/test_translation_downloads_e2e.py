@@ -4,6 +4,8 @@ language. In English and Russian, both directions."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,6 @@ async def test_downloads_list_the_translated_subtitles(
     for name, kind in ((srt, "srt"), (vtt, "vtt")):
         written = (made.folder / f"subtitles.{target}.{kind}").read_bytes()
         assert files[name].document.data == written  # type: ignore[union-attr]
+    # The archive among them holds the translation too.
+    archive = zipfile.ZipFile(io.BytesIO(files["signals-lecture.zip"].document.data))  # type: ignore[union-attr]
+    assert {f"subtitles.{target}.srt", f"subtitles.{target}.vtt"} <= set(archive.namelist())
