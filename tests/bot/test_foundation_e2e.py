@@ -74,6 +74,9 @@ async def test_language_command_switches_the_conversation(
     await telegram.send_text(chat, user, "/help")
     help_text = await telegram.wait_for_message(103, after=mark)
     assert "Что я делаю" in help_text.content
+    # Every command people may type is named there, the newer ones too.
+    for command in ("/find", "/terms", "Яндекс Диск", "часовой пояс"):
+        assert command in help_text.content, command
 
 
 async def test_language_takes_its_argument(app: RunningBot, telegram: FakeTelegram) -> None:
