@@ -266,10 +266,9 @@ def review_keyboard(
     if len(connected) % 2:
         toggle_rows[-1] = 1
     builder.adjust(*toggle_rows, 1, 3, 3, 3)
-    builder.row(*questions_button(recording))
-    builder.row(share_button(recording))
-    builder.row(*translate_button(recording))
-    builder.row(*presets_button(recording))
+    # Two to a row, so the card stays short on a phone.
+    builder.row(*questions_button(recording), *translate_button(recording))
+    builder.row(share_button(recording), *presets_button(recording))
     return builder.as_markup()
 
 
