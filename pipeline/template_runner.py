@@ -25,11 +25,13 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import resource
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -64,6 +66,8 @@ _BOOT = (
     "from pipeline.template_runner import serve; serve()"
 )
 _READY = b"ready"
+# How long a renderer whose output closed is given to finish exiting.
+_EXIT_SECONDS = 2.0
 _TOO_LONG = "The template took too long to render."
 _TOO_MUCH = "The template needs too much memory or time."
 
@@ -153,6 +157,7 @@ class _Renderer:
             **child_options(),
         )
         self.pending = b""
+        self.ended = False
         if self._line(START_SECONDS) != _READY:
             self.kill()
             raise RuntimeError(f"template renderer did not start (exit {self.proc.returncode})")
@@ -170,11 +175,20 @@ class _Renderer:
             raise _Gone from None
         line = self._line(deadline)
         if line is None:
+            if self.ended:
+                # Its output closed: it is exiting, if the kernel has not reaped it yet.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(_EXIT_SECONDS)
             overran = self.alive()
             self.kill()
             code = self.proc.returncode
             if overran:
                 raise templates.TemplateTooCostly(_TOO_LONG)
+            if code == -signal.SIGKILL:
+                # Nothing of ours sends SIGKILL to a renderer at work and its memory is capped
+                # below the kernel's reach: somebody else ended it, which says nothing about
+                # the template, so it is asked again of a fresh renderer.
+                raise _Gone
             if code is not None and code < 0:
                 # Killed by the kernel: SIGXCPU past RLIMIT_CPU, or out of memory.
                 raise templates.TemplateTooCostly(_TOO_MUCH)
@@ -201,6 +215,7 @@ class _Renderer:
                 return None
             chunk = os.read(fd, 1 << 16)
             if not chunk:
+                self.ended = True
                 return None
             self.pending += chunk
         line, _, self.pending = self.pending.partition(b"\n")
@@ -231,6 +246,10 @@ def serve() -> None:
     _limit(resource.RLIMIT_AS, MEMORY_BYTES, hard=True)
     # SIGXCPU dumps core by default: nothing of a killed render is worth a file.
     _limit(resource.RLIMIT_CORE, 0, hard=True)
+    # What a first render builds once (Jinja's environment, pydantic's validators) is built
+    # before "ready", within the start's time: on a busy machine it alone could take longer
+    # than a render's deadline, and a template would be blamed for the renderer's start.
+    _answer(_request(templates.DEFAULT_TEMPLATE, {"title": "ready"}, Topics(), 60.0))
     out = sys.stdout.buffer
     out.write(_READY + b"\n")
     out.flush()

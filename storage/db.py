@@ -33,9 +33,14 @@ def create_engine(url: str) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Switching to WAL needs a lock that is not waited for; a database already in WAL
+            # (every one after its first connection) is left as it is, so a new connection
+            # opened while others write never answers "database is locked".
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
             # With WAL, NORMAL still never corrupts the file; it only skips the fsync on each
             # commit, which under a burst of new chats was most of the bot's answer time.
             cursor.execute("PRAGMA synchronous=NORMAL")
