@@ -35,7 +35,7 @@ from jobs.publish.metadata import ARCHIVE_TEXT, archive_name, description_text, 
 from jobs.publish.request import request_publication
 from jobs.queues import STAGE_QUEUE, job_id
 from leap.settings import Settings
-from pipeline import questions, template_runner, templates, translation
+from pipeline import questions, template_runner, templates
 from pipeline.timecodes import Chapter
 from pipeline.topics import Topics, chapters_text, from_chapters
 from storage import repo, search
@@ -359,12 +359,7 @@ async def archive(store: MediaStore, recording: Recording) -> Path | None:
     lock = _ARCHIVE_LOCKS.setdefault(rec, asyncio.Lock())
     async with lock:
         # Translated subtitles go in too; the archive leaves out what was never made.
-        translations = [
-            name
-            for code in translation.TARGETS
-            for name in (files.translated_srt(code), files.translated_vtt(code))
-        ]
-        parts = [files.VIDEO, files.SRT, files.VTT, files.METADATA, *translations]
+        parts = [files.VIDEO, files.SRT, files.VTT, files.METADATA, *files.translations()]
         paths = [await store.fetch(ws, rec, name) for name in parts]
         if not paths[0].is_file():
             return None

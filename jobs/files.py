@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.translation import TARGETS
+
 VIDEO = "video.mp4"
 TRANSCRIPT = "transcript.json"
 TOPICS = "topics.json"
@@ -21,6 +23,11 @@ def translated_srt(language: str) -> str:
 
 def translated_vtt(language: str) -> str:
     return f"subtitles.{language}.vtt"
+
+
+def translations() -> list[str]:
+    """Every name a subtitles' translation may have; what was never made is simply absent."""
+    return [name for code in TARGETS for name in (translated_srt(code), translated_vtt(code))]
 
 
 def write_text(path: Path, text: str) -> None:

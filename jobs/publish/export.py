@@ -34,7 +34,6 @@ from jobs.publish.sending import lost_answer, upload_limit, was_sending
 from jobs.publish.spec import Platform
 from jobs.publish.target import Target
 from locales.format import size
-from pipeline.translation import TARGETS
 
 
 async def publish_export_to(target: Target) -> str | None:
@@ -54,7 +53,7 @@ async def publish_export_to(target: Target) -> str | None:
         archive,
         [
             (target.folder / name, name)
-            for name in (files.VIDEO, files.SRT, files.VTT, files.METADATA, *translated())
+            for name in (files.VIDEO, files.SRT, files.VTT, files.METADATA, *files.translations())
         ],
         {ARCHIVE_TEXT: description_text(meta, target.chapters())},
     )
@@ -97,11 +96,6 @@ async def publish_export_to(target: Target) -> str | None:
     await target.remember(expires_at=expires)
     await target.save(remote_id="link", url=url)
     return url
-
-
-def translated() -> list[str]:
-    """Names of the subtitles' translations (jobs.translate); the archive skips missing ones."""
-    return [n for code in TARGETS for n in (files.translated_srt(code), files.translated_vtt(code))]
 
 
 PLATFORM = Platform(
