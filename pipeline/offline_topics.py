@@ -63,20 +63,19 @@ def _depths(similarity: np.ndarray, reach: int) -> np.ndarray:
 _TOPIC_PAUSE = 15.0
 
 
-def _pause_around(pauses: Sequence[tuple[float, float]], time: float, reach: float) -> float:
-    """The longest silence that lies within ``reach`` seconds of ``time``."""
+def _longest_pause(
+    pauses: Sequence[tuple[float, float]], time: float, reach: float
+) -> tuple[float, float]:
+    """The length and the end of the longest silence within ``reach`` seconds of ``time``
+    ((0, ``time``) when there is none)."""
     return max(
-        (end - start for start, end in pauses if start <= time + reach and end >= time - reach),
-        default=0.0,
+        (
+            (end - start, end)
+            for start, end in pauses
+            if start <= time + reach and end >= time - reach
+        ),
+        default=(0.0, time),
     )
-
-
-def _pause_end(pauses: Sequence[tuple[float, float]], time: float, reach: float) -> float:
-    """Where the longest silence within ``reach`` seconds of ``time`` ends."""
-    near = [
-        (end - start, end) for start, end in pauses if start <= time + reach and end >= time - reach
-    ]
-    return max(near)[1] if near else time
 
 
 def _boundaries(
@@ -103,7 +102,7 @@ def _boundaries(
         )
     depths = _depths(similarity, window)
     paused = np.array(
-        [_pause_around(pauses, float(g * bin_seconds), bin_seconds) for g in gaps], dtype=float
+        [_longest_pause(pauses, float(g * bin_seconds), bin_seconds)[0] for g in gaps], dtype=float
     )
     # A long silence deepens the dip it falls in, and is a candidate of its own.
     depths = depths + 0.5 * np.minimum(paused / (2 * _TOPIC_PAUSE), 1.0)
@@ -141,7 +140,7 @@ def _boundaries(
         time = float(gaps[i] * bin_seconds)
         if long_pause[i]:
             # The new part starts where the silence ends, however long the silence was.
-            time = _pause_end(pauses, time, bin_seconds)
+            time = _longest_pause(pauses, time, bin_seconds)[1]
         if (depths[i] >= cutoff or long_pause[i]) and fits(time):
             chosen.append(time)
     # Too few clear dips: add the weaker ones, then split the longest parts evenly.
