@@ -52,8 +52,9 @@ def demux_duration_cmd(path: Path) -> list[str]:
     ]
 
 
-def video_packets_cmd(path: Path) -> list[str]:
-    """Timestamps and key flags of every packet of the first video stream, nothing decoded."""
+def video_packets_cmd(path: Path, *, packets: int | None = None) -> list[str]:
+    """Timestamps and key flags of every packet of the first video stream (or of its first
+    ``packets``), nothing decoded."""
     return [
         FFPROBE,
         "-hide_banner",
@@ -61,6 +62,7 @@ def video_packets_cmd(path: Path) -> list[str]:
         "error",
         "-select_streams",
         "v:0",
+        *(["-read_intervals", f"%+#{packets}"] if packets else []),
         "-show_entries",
         "packet=pts_time,dts_time,flags",
         "-of",

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import ffmpeg_cmd, ffprobe_cmd
+from pipeline.mp4_index import VideoIndex, read_video_index
 from pipeline.probe import as_float, as_int, probe
 
 
@@ -57,33 +58,78 @@ class VideoPackets:
 
 
 def read_video_packets(path: Path, start_time: float = 0.0) -> VideoPackets:
-    """Index the first video stream from packet headers alone (no frame is decoded)."""
-    proc = ffmpeg_cmd.run(ffprobe_cmd.video_packets_cmd(path), what="read video packets")
-    times: list[float] = []
-    dts_list: list[float] = []
-    keys: list[tuple[float, float]] = []
-    delays: list[float] = []
+    """Index the first video stream from packet headers alone (no frame is decoded).
+
+    An MP4/MOV file's own index is read where its layout is plain (see
+    :mod:`pipeline.mp4_index`) and its first packets agree with ffprobe's; every other
+    file is read packet by packet by ffprobe."""
+    index = read_video_index(path)
+    if index is None or not _agrees(path, index):
+        index = _probed_index(path)
+    return _packets(index, start_time)
+
+
+_CHECKED = 4
+"""Packets from the start compared with ffprobe's before a file's own index is trusted."""
+
+
+def _agrees(path: Path, index: VideoIndex) -> bool:
+    """Whether ffprobe reads the first packets of ``index`` at the same times and flags."""
+    probed = _probed_index(path, packets=_CHECKED)
+    n = min(_CHECKED, index.pts.size)
+    return (
+        probed.pts.size == n
+        and bool(np.allclose(probed.pts, index.pts[:n], rtol=0.0, atol=_SAME_TIME))
+        and bool(np.allclose(probed.dts, index.dts[:n], rtol=0.0, atol=_SAME_TIME))
+        and bool(np.array_equal(probed.key, index.key[:n]))
+    )
+
+
+_SAME_TIME = 2e-6
+"""ffprobe prints times to the microsecond."""
+
+
+def _probed_index(path: Path, *, packets: int | None = None) -> VideoIndex:
+    """The first video stream's packets as ffprobe reads them (all, or the first ``packets``);
+    a time it does not know is NaN."""
+    cmd = ffprobe_cmd.video_packets_cmd(path, packets=packets)
+    proc = ffmpeg_cmd.run(cmd, what="read video packets")
+    pts: list[float] = []
+    dts: list[float] = []
+    key: list[bool] = []
     for line in proc.stdout.decode("ascii", "replace").splitlines():
         parts = line.split(",")
         if len(parts) < 3:
             continue
-        pts, dts = as_float(parts[0]), as_float(parts[1])
-        t = pts if pts is not None else dts
-        if t is None:
+        p, d = as_float(parts[0]), as_float(parts[1])
+        if p is None and d is None:
             continue
-        times.append(t - start_time)
-        dts_list.append(dts - start_time if dts is not None else math.nan)
-        if "K" in parts[2]:
-            keys.append((t - start_time, (dts if dts is not None else t) - start_time))
-            if pts is not None and dts is not None and len(delays) < 16:
-                delays.append(pts - dts)
-    keys.sort()
-    delay = max(sorted(delays)[len(delays) // 2], 0.0) if delays else 0.0
-    clean, clean_dts = clean_prefixes(times, dts_list)
+        pts.append(math.nan if p is None else p)
+        dts.append(math.nan if d is None else d)
+        key.append("K" in parts[2])
+    return VideoIndex(
+        pts=np.asarray(pts, dtype=np.float64),
+        dts=np.asarray(dts, dtype=np.float64),
+        key=np.asarray(key, dtype=bool),
+    )
+
+
+def _packets(index: VideoIndex, start_time: float) -> VideoPackets:
+    known = np.isfinite(index.pts)
+    times = np.where(known, index.pts, index.dts) - start_time
+    dts = index.dts - start_time
+    keys = np.flatnonzero(index.key)
+    key_dts = np.where(np.isfinite(dts[keys]), dts[keys], times[keys])
+    order = np.lexsort((key_dts, times[keys]))
+    # How far decoding runs ahead of presentation, from the first keyframes that say.
+    sure = keys[known[keys] & np.isfinite(index.dts[keys])][:16]
+    delays = np.sort(index.pts[sure] - index.dts[sure])
+    delay = max(float(delays[len(delays) // 2]), 0.0) if delays.size else 0.0
+    clean, clean_dts = clean_prefixes(times.tolist(), dts.tolist())
     return VideoPackets(
-        frames=sorted(times),
-        keyframes=[k[0] for k in keys],
-        keyframe_dts=[k[1] for k in keys],
+        frames=np.sort(times).tolist(),
+        keyframes=times[keys][order].tolist(),
+        keyframe_dts=key_dts[order].tolist(),
         reorder_delay=delay,
         clean_ends=clean,
         clean_end_dts=clean_dts,
