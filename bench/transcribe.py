@@ -202,14 +202,15 @@ def make_lecture(workdir: Path, clip: Path, minutes: float) -> Path:
     return out
 
 
-def child(mode: str, path: str, language: str) -> None:
+def child(mode: str, path: str, language: str, model_name: str = "") -> None:
     """One measured run in a fresh process, so its peak memory is its own; prints JSON."""
     audio = Path(path)
-    load_model(None, compute_type="int8", cpu_threads=2)
+    local_model = model_name or None
+    load_model(local_model, compute_type="int8", cpu_threads=2)
     start = time.perf_counter()
     if mode == "one-piece":
         # faster-whisper alone on the whole file: what the local engine did before pieces.
-        model = load_model(None, compute_type="int8", cpu_threads=2)
+        model = load_model(local_model, compute_type="int8", cpu_threads=2)
         found, _ = model.transcribe(
             str(audio),
             language=None if language == "auto" else language,
@@ -220,7 +221,7 @@ def child(mode: str, path: str, language: str) -> None:
         )
         words = sum(len(s.words or []) for s in found)
     else:
-        engine = make_engine("local", beam_size=1, cpu_threads=2)
+        engine = make_engine("local", local_model=local_model, beam_size=1, cpu_threads=2)
         transcript = asyncio.run(engine.transcribe([(audio, 0.0)], language=language))
         words = len(transcript.words())
     wall = time.perf_counter() - start
@@ -228,13 +229,17 @@ def child(mode: str, path: str, language: str) -> None:
     print(json.dumps({"wall": wall, "peak": peak, "words": words}))
 
 
-def measure(mode: str, audio: Path, language: str) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "bench.transcribe", "--child", mode, str(audio), language]
+def measure(mode: str, audio: Path, language: str, model_name: str = "") -> dict[str, float]:
+    cmd = [
+        sys.executable, "-m", "bench.transcribe", "--child", mode, str(audio), language, model_name
+    ]  # fmt: skip
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-async def local_part(workdir: Path, minutes: list[float]) -> list[tuple[str, str]]:
+async def local_part(
+    workdir: Path, minutes: list[float], model_name: str = "", language: str = "auto"
+) -> list[tuple[str, str]]:
     if bundled_model_path() is None:
         return [("local engine", "skipped: the Whisper base packages are not installed")]
     clip, seconds = make_clip(workdir)
@@ -246,32 +251,33 @@ async def local_part(workdir: Path, minutes: list[float]) -> list[tuple[str, str
         engine = make_engine("local", beam_size=beam, cpu_threads=2)
         # One sentence first, so one-time set-up (the VAD model) is not counted.
         await engine.transcribe([(workdir / "clip-0.wav", 0.0)], language="en")
-        for language in ("en", "auto"):
+        for spoken in ("en", "auto"):
             start = time.perf_counter()
-            transcript = await engine.transcribe([(clip, 0.0)], language=language)
+            transcript = await engine.transcribe([(clip, 0.0)], language=spoken)
             wall = time.perf_counter() - start
             rows.append(
                 (
-                    f"local, beam {beam}, language {language}",
+                    f"local, beam {beam}, language {spoken}",
                     f"{wall:.2f} s, realtime factor {wall / seconds:.3f}, "
                     f"{len(transcript.words())} words",
                 )
             )
+    label = f"{model_name}, language {language}, " if model_name else ""
     for length in minutes:
         audio = make_lecture(workdir, clip, length)
         audio_seconds = duration_of(audio)
-        one = measure("one-piece", audio, "auto")
-        pieces = measure("pieces", audio, "auto")
+        one = measure("one-piece", audio, language, model_name)
+        pieces = measure("pieces", audio, language, model_name)
         rows.append(
             (
-                f"{length:g} min, one piece (faster-whisper alone)",
+                f"{length:g} min, {label}one piece (faster-whisper alone)",
                 f"RTF {one['wall'] / audio_seconds:.3f}, peak RSS {one['peak'] / 2**20:.0f} MB, "
                 f"{one['words']:.0f} words",
             )
         )
         rows.append(
             (
-                f"{length:g} min, pieces of {PIECE_SECONDS / 60:g} min (the engine)",
+                f"{length:g} min, {label}pieces of {PIECE_SECONDS / 60:g} min (the engine)",
                 f"RTF {pieces['wall'] / audio_seconds:.3f}, "
                 f"peak RSS {pieces['peak'] / 2**20:.0f} MB, {pieces['words']:.0f} words; "
                 f"time x{pieces['wall'] / one['wall']:.2f}, "
@@ -384,13 +390,19 @@ async def main() -> None:
         default="5,20",
         help="lecture lengths for the local engine, pieces against one piece (e.g. 5,20,60)",
     )
+    parser.add_argument(
+        "--local-model",
+        default="",
+        help="the model for the lecture lengths (e.g. tiny.en, heard as English); default base",
+    )
     args = parser.parse_args()
     lengths = [float(m) for m in args.local_minutes.split(",") if m.strip()]
     with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:
         workdir = Path(tmp)
         rows = [] if args.terms_only else await api_part(args, workdir)
         if not args.no_local and not args.terms_only:
-            rows += await local_part(workdir, lengths)
+            language = "en" if args.local_model.endswith(".en") else "auto"
+            rows += await local_part(workdir, lengths, args.local_model, language)
         if not args.no_local:
             rows += await terms_part(workdir)
     width = max(len(name) for name, _ in rows)
@@ -401,7 +413,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--child":
         child(*sys.argv[2:])
     else:
         asyncio.run(main())

@@ -83,6 +83,7 @@ def cut(
     info: MediaInfo | None = None,
     packets: VideoPackets | None = None,
     adts: Path | None = None,
+    first_audio: float | None = None,
     preset: str = "veryfast",
     crf: float = 20,
     piece_preset: str = "ultrafast",
@@ -93,7 +94,8 @@ def cut(
     """Write the parts of ``source`` in ``keep`` to ``out`` (H.264/AAC MP4, faststart).
 
     ``info`` and ``packets`` save probing again; ``adts`` is the whole AAC track already
-    copied out as ADTS (trimming copies it while the analysis runs). ``preset``
+    copied out as ADTS (trimming copies it while the analysis runs), ``first_audio``
+    the time of its first packet when already read. ``preset``
     and ``crf`` are for a full re-encode; the short pieces at smart cuts use the fast
     ``piece_preset`` at the higher quality ``piece_crf``, which looks the same for the
     second or so they last. A smart cut may move a cut point outwards by up to
@@ -121,7 +123,7 @@ def cut(
                 for iv in keep
                 if iv.start < info.duration
             )
-            audio, audio_fmt, audio_how = cut_audio(source, info, timeline, work, adts)
+            audio, audio_fmt, audio_how = cut_audio(source, info, timeline, work, adts, first_audio)
             tmp_out = work / "out.mp4"
             _run(
                 video_cmd.mux_cmd(
@@ -154,7 +156,7 @@ def cut(
             try:
                 done = _render(
                     source, info, grid, chosen, timeline, work, tmp_out, adts, method, *settings,
-                    broken=broken,
+                    broken=broken, first_audio=first_audio,
                 )  # fmt: skip
             except MediaError as exc:
                 last_error = exc.detail
@@ -218,6 +220,7 @@ def _render(
     crf: float,
     *,
     broken: Sequence[int] = (),
+    first_audio: float | None = None,
 ) -> _Rendered:
     """Make ``out``."""
     jobs: list[Callable[[], object]] = []
@@ -290,7 +293,10 @@ def _render(
 
     audio_result: list[tuple[Path, str | None, str]] = []
     if info.has_audio:
-        jobs.insert(0, lambda: audio_result.append(cut_audio(source, info, timeline, work, adts)))
+        jobs.insert(
+            0,
+            lambda: audio_result.append(cut_audio(source, info, timeline, work, adts, first_audio)),
+        )
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         for future in [pool.submit(job) for job in jobs]:
             future.result()

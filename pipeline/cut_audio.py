@@ -33,11 +33,19 @@ _AAC_SLACK_PACKETS = 3.5
 
 
 def cut_audio(
-    source: Path, info: MediaInfo, timeline: Timeline, work: Path, adts: Path | None
+    source: Path,
+    info: MediaInfo,
+    timeline: Timeline,
+    work: Path,
+    adts: Path | None,
+    first: float | None = None,
 ) -> tuple[Path, str | None, str]:
-    """The kept audio as a file for the muxer: (path, ffmpeg input format, method)."""
+    """The kept audio as a file for the muxer: (path, ffmpeg input format, method).
+
+    ``first`` is the time of the first audio packet when the caller read it already."""
     frame = aac_frame(info)
-    first = first_audio_packet_time(source, info.start_time) if frame else None
+    if frame and first is None:
+        first = first_audio_packet_time(source, info.start_time)
     if frame and first is not None:
         count = info.audio_frames
         if count is None and info.audio_duration:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from pipeline import ffmpeg_cmd, silence
 from pipeline.cut import cut
+from pipeline.cut_audio import aac_frame
 from pipeline.errors import NO_AUDIO, TOO_LONG, MediaError
 from pipeline.loudness import Levels
-from pipeline.packets import VideoPackets, read_video_packets
+from pipeline.packets import VideoPackets, first_audio_packet_time, read_video_packets
 from pipeline.probe import MediaInfo, probe
 from pipeline.timeline import Interval, Timeline
 
@@ -80,9 +81,10 @@ def trim(
 
     with tempfile.TemporaryDirectory(prefix=".trim-", dir=out_dir) as tmp:
         adts = Path(tmp) / "track.aac" if _wants_track_copy(info, remove_pauses) else None
-        # The packet index and the copy of the sound run beside the analysis.
+        # The packet indexes and the copy of the sound run beside the analysis.
         with ThreadPoolExecutor(max_workers=1) as pool:
             packets_job = pool.submit(_packets, source, info)
+            first_job = pool.submit(_first_audio, source, info)
             if adts is not None:
                 track = ffmpeg_cmd.adts_copy_cmd(source, adts)
                 adts_job = pool.submit(ffmpeg_cmd.run, track, what="copying audio")
@@ -91,6 +93,7 @@ def trim(
             else:
                 analysis = silence.analyse_ends(source, info.duration)
             packets = packets_job.result()
+            first_audio = first_job.result()
             if adts is not None:
                 adts_job.result()
         keep = silence.keep_intervals(
@@ -102,7 +105,9 @@ def trim(
             pause_keep=pause_keep,
             sound=analysis.sound,
         )
-        result = cut(source, keep, target, info=info, packets=packets, adts=adts)
+        result = cut(
+            source, keep, target, info=info, packets=packets, adts=adts, first_audio=first_audio
+        )
 
     out_info = result.info
     return TrimResult(
@@ -125,6 +130,10 @@ def trim(
 def _wants_track_copy(info: MediaInfo, remove_pauses: bool) -> bool:
     """Copy the whole AAC track during analysis when many cuts will need it."""
     return remove_pauses and info.audio_codec == "aac"
+
+
+def _first_audio(source: Path, info: MediaInfo) -> float | None:
+    return first_audio_packet_time(source, info.start_time) if aac_frame(info) else None
 
 
 def _packets(source: Path, info: MediaInfo) -> VideoPackets | None:

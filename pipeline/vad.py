@@ -67,6 +67,11 @@ def model_path() -> Path:
     return path
 
 
+def warm_up() -> None:
+    """Load the model now rather than on the first call (once per process)."""
+    _model()
+
+
 def _model() -> Any:
     global _session
     if _session is None:
