@@ -238,7 +238,12 @@ def measure(mode: str, audio: Path, language: str, model_name: str = "") -> dict
 
 
 async def local_part(
-    workdir: Path, minutes: list[float], model_name: str = "", language: str = "auto"
+    workdir: Path,
+    minutes: list[float],
+    model_name: str = "",
+    language: str = "auto",
+    *,
+    pieces_only: bool = False,
 ) -> list[tuple[str, str]]:
     if bundled_model_path() is None:
         return [("local engine", "skipped: the Whisper base packages are not installed")]
@@ -266,23 +271,26 @@ async def local_part(
     for length in minutes:
         audio = make_lecture(workdir, clip, length)
         audio_seconds = duration_of(audio)
-        one = measure("one-piece", audio, language, model_name)
         pieces = measure("pieces", audio, language, model_name)
-        rows.append(
-            (
-                f"{length:g} min, {label}one piece (faster-whisper alone)",
-                f"RTF {one['wall'] / audio_seconds:.3f}, peak RSS {one['peak'] / 2**20:.0f} MB, "
-                f"{one['words']:.0f} words",
-            )
+        measured = (
+            f"RTF {pieces['wall'] / audio_seconds:.3f} ({pieces['wall']:.0f} s), "
+            f"peak RSS {pieces['peak'] / 2**20:.0f} MB, {pieces['words']:.0f} words"
         )
-        rows.append(
-            (
-                f"{length:g} min, {label}pieces of {PIECE_SECONDS / 60:g} min (the engine)",
-                f"RTF {pieces['wall'] / audio_seconds:.3f}, "
-                f"peak RSS {pieces['peak'] / 2**20:.0f} MB, {pieces['words']:.0f} words; "
-                f"time x{pieces['wall'] / one['wall']:.2f}, "
-                f"memory x{pieces['peak'] / one['peak']:.2f}",
+        if not pieces_only:
+            one = measure("one-piece", audio, language, model_name)
+            rows.append(
+                (
+                    f"{length:g} min, {label}one piece (faster-whisper alone)",
+                    f"RTF {one['wall'] / audio_seconds:.3f} ({one['wall']:.0f} s), "
+                    f"peak RSS {one['peak'] / 2**20:.0f} MB, {one['words']:.0f} words",
+                )
             )
+            measured += (
+                f"; time x{pieces['wall'] / one['wall']:.2f}, "
+                f"memory x{pieces['peak'] / one['peak']:.2f}"
+            )
+        rows.append(
+            (f"{length:g} min, {label}pieces of {PIECE_SECONDS / 60:g} min (the engine)", measured)
         )
     return rows
 
@@ -384,6 +392,12 @@ async def main() -> None:
     parser.add_argument("--latency", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--no-local", action="store_true")
+    parser.add_argument("--no-api", action="store_true", help="skip the API engine's part")
+    parser.add_argument(
+        "--pieces-only",
+        action="store_true",
+        help="time only the engine on the lecture lengths, not faster-whisper on the whole file",
+    )
     parser.add_argument("--terms-only", action="store_true", help="only the key terms part")
     parser.add_argument(
         "--local-minutes",
@@ -399,10 +413,12 @@ async def main() -> None:
     lengths = [float(m) for m in args.local_minutes.split(",") if m.strip()]
     with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:
         workdir = Path(tmp)
-        rows = [] if args.terms_only else await api_part(args, workdir)
+        rows = [] if args.terms_only or args.no_api else await api_part(args, workdir)
         if not args.no_local and not args.terms_only:
             language = "en" if args.local_model.endswith(".en") else "auto"
-            rows += await local_part(workdir, lengths, args.local_model, language)
+            rows += await local_part(
+                workdir, lengths, args.local_model, language, pieces_only=args.pieces_only
+            )
         if not args.no_local:
             rows += await terms_part(workdir)
     width = max(len(name) for name, _ in rows)

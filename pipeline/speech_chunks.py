@@ -1,0 +1,134 @@
+"""The speech of a stretch of audio joined without its long silences, and the way back.
+
+Whisper is handed only what the voice-activity model calls speech: stretches of speech
+that are less than :data:`MIN_SILENCE` apart stay together, each is widened by
+:data:`PAD` on both sides (or, when two are closer than twice that, until they meet),
+and they are joined end to end. Times in the joined audio are turned back into times in
+the original with :meth:`SpeechChunks.original`: a word keeps to the chunk its middle
+falls in, so it never straddles a removed silence.
+
+These are the rules of faster-whisper's own ``vad_filter`` with its default settings,
+applied to probabilities the caller has already computed (:mod:`pipeline.vad`), so the
+model does not run twice over the same audio and the memory of its batches is the
+caller's to bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline import vad
+from pipeline.timeline import Interval
+from pipeline.transcript import Segment
+
+MIN_SILENCE = 2.0
+"""Seconds of silence that separate two chunks."""
+PAD = 0.4
+"""Seconds of sound kept before and after each chunk of speech."""
+THRESHOLD = 0.5
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class SpeechChunks:
+    """Chunks of speech as sample ranges ``[starts[i], ends[i])`` of the original audio."""
+
+    starts: IntArray
+    ends: IntArray
+    rate: int = vad.RATE
+
+    @property
+    def joined_starts(self) -> IntArray:
+        """Where each chunk starts in the joined audio, in samples."""
+        lengths = self.ends - self.starts
+        return np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def within(self, first: int, last: int) -> SpeechChunks:
+        """The chunks cut to samples ``[first, last)``, counted from ``first``."""
+        starts = np.clip(self.starts, first, last) - first
+        ends = np.clip(self.ends, first, last) - first
+        keep = ends > starts
+        return SpeechChunks(starts=starts[keep], ends=ends[keep], rate=self.rate)
+
+    def join(self, samples: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The chunks of ``samples``, end to end."""
+        if not len(self):
+            return samples[:0]
+        return np.concatenate([samples[a:b] for a, b in zip(self.starts, self.ends, strict=True)])
+
+    def chunk_at(self, t: float) -> int:
+        """The chunk that the joined audio's second ``t`` falls in (the last one past the end)."""
+        sample = t * self.rate
+        index = int(np.searchsorted(self.joined_starts, sample, side="right")) - 1
+        return min(max(index, 0), len(self) - 1)
+
+    def original(self, t: float, chunk: int | None = None) -> float:
+        """The original time of the joined audio's second ``t``, within ``chunk`` if given."""
+        if not len(self):
+            return t
+        index = self.chunk_at(t) if chunk is None else chunk
+        shift = int(self.starts[index]) - int(self.joined_starts[index])
+        return (t * self.rate + shift) / self.rate
+
+    def restore(self, segment: Segment) -> Segment:
+        """``segment`` (times in the joined audio) on the original timeline."""
+        if segment.words:
+            words = []
+            for word in segment.words:
+                chunk = self.chunk_at((word.start + word.end) / 2)
+                start, end = self.original(word.start, chunk), self.original(word.end, chunk)
+                words.append(
+                    word.model_copy(update={"start": round(start, 3), "end": round(end, 3)})
+                )
+            start, end = words[0].start, words[-1].end
+            return segment.model_copy(update={"start": start, "end": end, "words": words})
+        end_chunk = self.chunk_at(max(segment.end - 1e-9, segment.start))
+        return segment.model_copy(
+            update={
+                "start": round(self.original(segment.start), 3),
+                "end": round(self.original(segment.end, end_chunk), 3),
+            }
+        )
+
+
+def speech_chunks(probabilities: npt.NDArray[np.floating[Any]], samples: int) -> SpeechChunks:
+    """The chunks of speech in ``samples`` samples of audio, from the voice-activity model's
+    probability for each of its windows."""
+    # faster-whisper ends a chunk once the silence has lasted MIN_SILENCE past its first
+    # quiet window, which speech_spans counts two windows sooner.
+    silence = MIN_SILENCE + 2 * vad.WINDOW_SECONDS
+    spans = list(
+        vad.speech_spans(probabilities, threshold=THRESHOLD, min_speech=0.0, min_silence=silence)
+    )
+    # Speech whose silence the audio's end cut short lasts until that end (speech_spans
+    # counts windows the same way).
+    gap = max(round(silence / vad.WINDOW_SECONDS), 1)
+    if spans and probabilities.size - round(spans[-1].end / vad.WINDOW_SECONDS) < gap:
+        spans[-1] = Interval(spans[-1].start, samples / vad.RATE)
+    window = vad.WINDOW
+    starts = [round(span.start / vad.WINDOW_SECONDS) * window for span in spans]
+    ends = [min(round(span.end / vad.WINDOW_SECONDS) * window, samples) for span in spans]
+    pad = round(PAD * vad.RATE)
+    for i in range(len(starts)):
+        if i == 0:
+            starts[i] = max(0, starts[i] - pad)
+        if i + 1 < len(starts):
+            gap = starts[i + 1] - ends[i]
+            reach = gap // 2 if gap < 2 * pad else pad
+            ends[i] += reach
+            starts[i + 1] = max(0, starts[i + 1] - reach)
+        else:
+            ends[i] = min(samples, ends[i] + pad)
+    kept = [(a, b) for a, b in zip(starts, ends, strict=True) if b > a]
+    return SpeechChunks(
+        starts=np.asarray([a for a, _ in kept], dtype=np.int64),
+        ends=np.asarray([b for _, b in kept], dtype=np.int64),
+    )
