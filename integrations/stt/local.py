@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import functools
 import itertools
 import logging
@@ -506,8 +505,9 @@ def _spoken(segment: Segment, probabilities: FloatArray) -> bool:
 
 @functools.cache
 def _libc() -> Any:
+    # The process's own symbols: the C library it runs on, found without a search.
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return ctypes.CDLL(None)
     except OSError:
         return None
 
