@@ -15,6 +15,7 @@ caller's to bound.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ class SpeechChunks:
     ends: IntArray
     rate: int = vad.RATE
 
-    @property
+    @functools.cached_property
     def joined_starts(self) -> IntArray:
         """Where each chunk starts in the joined audio, in samples."""
         lengths = self.ends - self.starts
