@@ -16,6 +16,7 @@ caller's to bound.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy.typing as npt
 
 from pipeline import vad
 from pipeline.timeline import Interval
-from pipeline.transcript import Segment
+from pipeline.transcript import Segment, Word
 
 MIN_SILENCE = 2.0
 """Seconds of silence that separate two chunks."""
@@ -79,16 +80,30 @@ class SpeechChunks:
         shift = int(self.starts[index]) - int(self.joined_starts[index])
         return (t * self.rate + shift) / self.rate
 
+    def joined(self, t: float) -> int:
+        """The joined audio's sample for the original second ``t``; a time in a removed
+        silence goes to where the next chunk starts."""
+        sample = round(t * self.rate)
+        index = int(np.searchsorted(self.ends, sample, side="right"))
+        if index >= len(self):
+            return int(self.joined_starts[-1] + self.ends[-1] - self.starts[-1]) if len(self) else 0
+        return int(self.joined_starts[index] + max(0, sample - int(self.starts[index])))
+
+    def restore_words(self, words: Sequence[Word]) -> list[Word]:
+        """``words`` (times in the joined audio) on the original timeline."""
+        restored = []
+        for word in words:
+            chunk = self.chunk_at((word.start + word.end) / 2)
+            start, end = self.original(word.start, chunk), self.original(word.end, chunk)
+            restored.append(
+                word.model_copy(update={"start": round(start, 3), "end": round(end, 3)})
+            )
+        return restored
+
     def restore(self, segment: Segment) -> Segment:
         """``segment`` (times in the joined audio) on the original timeline."""
         if segment.words:
-            words = []
-            for word in segment.words:
-                chunk = self.chunk_at((word.start + word.end) / 2)
-                start, end = self.original(word.start, chunk), self.original(word.end, chunk)
-                words.append(
-                    word.model_copy(update={"start": round(start, 3), "end": round(end, 3)})
-                )
+            words = self.restore_words(segment.words)
             start, end = words[0].start, words[-1].end
             return segment.model_copy(update={"start": start, "end": end, "words": words})
         end_chunk = self.chunk_at(max(segment.end - 1e-9, segment.start))
@@ -133,3 +148,50 @@ def speech_chunks(probabilities: npt.NDArray[np.floating[Any]], samples: int) ->
         starts=np.asarray([a for a, _ in kept], dtype=np.int64),
         ends=np.asarray([b for _, b in kept], dtype=np.int64),
     )
+
+
+def whisper_windows(
+    chunks: SpeechChunks, probabilities: npt.NDArray[np.floating[Any]], limit: int
+) -> list[tuple[int, int]]:
+    """The joined audio of ``chunks`` cut into windows of at most ``limit`` samples, as
+    ``[start, end)`` sample ranges of the joined audio, for Whisper to hear side by side.
+
+    A window closes where one chunk meets the next whenever the next would not fit. A chunk
+    longer than ``limit`` is cut where the voice-activity model is least sure of speech
+    (``probabilities``, one per :data:`pipeline.vad.WINDOW` of the original audio) in the
+    second half of the window, so a cut falls between words, not through one."""
+    cuts: list[tuple[int, int]] = []
+    start = 0
+    for index in range(len(chunks)):
+        begin = int(chunks.joined_starts[index])
+        end = begin + int(chunks.ends[index] - chunks.starts[index])
+        if end - start > limit and begin > start:
+            cuts.append((start, begin))
+            start = begin
+        while end - start > limit:
+            cut = _quietest(chunks, index, probabilities, start + limit // 2, start + limit)
+            cuts.append((start, cut))
+            start = cut
+    total = int((chunks.ends - chunks.starts).sum())
+    if total > start:
+        cuts.append((start, total))
+    return cuts
+
+
+def _quietest(
+    chunks: SpeechChunks,
+    index: int,
+    probabilities: npt.NDArray[np.floating[Any]],
+    first: int,
+    last: int,
+) -> int:
+    """The joined sample in ``[first, last)``, inside chunk ``index``, where speech is least
+    likely: the middle of the voice-activity window with the lowest probability."""
+    shift = int(chunks.starts[index] - chunks.joined_starts[index])
+    begin = max(first, int(chunks.joined_starts[index])) + shift
+    a, b = begin // vad.WINDOW + 1, (last + shift) // vad.WINDOW
+    if b <= a or a >= probabilities.size:
+        return last
+    b = min(b, probabilities.size)
+    frame = a + int(np.argmin(probabilities[a:b]))
+    return frame * vad.WINDOW + vad.WINDOW // 2 - shift

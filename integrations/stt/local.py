@@ -20,14 +20,19 @@ Rules it keeps:
   (:func:`pipeline.channels.channel_voices`) is heard one channel at a time, so two people
   speaking at once are both understood; otherwise the channels are mixed.
 - **Language per stretch.** A multilingual model names the language of every stretch of
-  speech (windows of up to 20 s cut at pauses, :mod:`integrations.stt.windows`, read by
-  the encoder without padding). With ``"auto"`` a piece is transcribed in its main language, and a
-  stretch confidently in another one (a quote, a guest) in that one. With an explicit
-  language everything is transcribed in it and what was heard is kept in
+  speech (windows of up to 20 s cut at pauses, :mod:`integrations.stt.windows`), read from
+  the stretch's own frames of the encoder output Whisper decodes next (see
+  :mod:`integrations.stt.batched`). With ``"auto"`` a piece is transcribed in its main
+  language, and a stretch confidently in another one (a quote, a guest) in that one. With
+  an explicit language everything is transcribed in it and what was heard is kept in
   ``Transcript.detected`` for the wrong-language check.
-- **Speech only.** Whisper hears only what the voice-activity model called speech, joined
-  without the long silences (:mod:`pipeline.speech_chunks`, faster-whisper's own rules on
-  the probabilities already computed), and word times are put back where they were said.
+- **Speech only, side by side.** Whisper hears only what the voice-activity model called
+  speech, joined without the long silences (:mod:`pipeline.speech_chunks`, faster-whisper's
+  own rules on the probabilities already computed), in windows of up to 30 s cut where
+  chunks meet or where speech is least likely, each encoded once and decoded eight at a
+  time; word times are put back where they were said, and sentences are made from the
+  words. Where the voice-activity model hears speech after a window's last word, the rest
+  of the window is heard again, so a decoder that stops early drops nothing.
 - **Never invent, never drop.** Text is judged by acoustic evidence: a segment with no
   frame the voice-activity model calls speech, or with only symbols, gets no text; nor does
   one made mostly of the key terms over mostly non-speech (the prompt said back, see
@@ -52,6 +57,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,10 +73,10 @@ from integrations.stt import (
     Chunk,
     ProgressCallback,
     TranscriptionError,
+    batched,
 )
 from integrations.stt import vocabulary as key_terms
 from integrations.stt.models import ModelUnavailable, assemble_base, base_model_dir, tiny_en_dir
-from integrations.stt.segments import whisper_segment as _segment
 from integrations.stt.windows import (
     VAD_HOP,
     VAD_SPEECH,
@@ -83,8 +89,8 @@ from pipeline import asr_audio, vad
 from pipeline.channels import channel_voices
 from pipeline.errors import MediaError
 from pipeline.probe import probe_async
-from pipeline.speech_chunks import SpeechChunks, speech_chunks
-from pipeline.transcript import Segment, Transcript, labelled
+from pipeline.speech_chunks import SpeechChunks, speech_chunks, whisper_windows
+from pipeline.transcript import Segment, Transcript, Word, labelled, segments_from_words
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -100,6 +106,11 @@ _DETECT_MIN_SPEECH = 2.5
 """Shorter stretches are too little to name a language; they take their neighbours'."""
 _SWITCH_PROBABILITY = 0.8
 """How sure the model must be before a stretch leaves the piece's main language."""
+_WINDOW_SAMPLES = 30 * RATE
+"""Longest audio Whisper hears at once."""
+_UNHEARD = 2.0
+"""Seconds of speech after a window's last word that make it heard again."""
+_RETRIES = 2
 _GATE_MARGIN = 0.25
 _WORDLESS = re.compile(r"^[\W_]*$")
 _BEFORE_V3 = tuple(code for code in WHISPER_LANGUAGES if code != "yue")
@@ -394,34 +405,44 @@ class LocalWhisper:
         if not spans:
             # Nothing anybody said: no text, whatever Whisper would have made of it.
             return [], {}
-        windows = language_windows(spans)
+        chunks = speech_chunks(probabilities, len(samples))
+        # Encoded once: the same output names each window's language and is decoded.
+        cuts = whisper_windows(chunks, probabilities, _WINDOW_SAMPLES)
+        encoded = batched.encode(model, chunks.join(samples), cuts)
+        stretches = language_windows(spans)
         multilingual = bool(model.model.is_multilingual)
         if multilingual:
-            for window in windows:
-                if window.speech >= _DETECT_MIN_SPEECH:
-                    a, b = round(window.start * RATE), round(window.end * RATE)
-                    window.language, window.probability = _detect(model, samples[a:b])
-        heard = heard_seconds(windows)
+            batched.name_languages(model, samples, chunks, encoded, stretches, _DETECT_MIN_SPEECH)
+        heard = heard_seconds(stretches)
         if language == AUTO:
             main = max(heard, key=heard.get) if heard else None  # type: ignore[arg-type]
             if main is None:
                 main = _detect_padded(model, samples) if multilingual else "en"
-            for window in windows:
-                if window.language != main and window.probability < _SWITCH_PROBABILITY:
-                    window.language = main
+            for stretch in stretches:
+                if stretch.language != main and stretch.probability < _SWITCH_PROBABILITY:
+                    stretch.language = main
         else:
-            for window in windows:
-                window.language = language
-        chunks = speech_chunks(probabilities, len(samples))
+            for stretch in stretches:
+                stretch.language = language
+        runs = language_runs(stretches, len(samples) / RATE)
         segments: list[Segment] = []
-        for begin, end, run_language in language_runs(windows, len(samples) / RATE):
+        hop = VAD_HOP / RATE
+        for begin, end, run_language in runs:
             a, b = round(begin * RATE), round(end * RATE)
-            found = self._hear(
-                model, samples[a:b], chunks.within(a, b), run_language, progress, begin, stop
-            )
-            for segment in found:
+            within = chunks.within(a, b)
+            joined = within.join(samples[a:b])
+            # The run's own probabilities, to a voice-activity window.
+            own = probabilities[a // vad.WINDOW :]
+            if len(runs) > 1:
+                # A quote or a guest in another language: its own windows, encoded again.
+                encoded = batched.encode(
+                    model, joined, whisper_windows(within, own, _WINDOW_SAMPLES)
+                )
+            heard_run = _Run(joined, within, own, run_language, begin)
+            for segment in segments_from_words(
+                self._hear(model, encoded, heard_run, progress, stop)
+            ):
                 moved = segment.shifted(begin)
-                hop = VAD_HOP / RATE
                 if _spoken(moved, probabilities) and not key_terms.echoed(
                     moved, self.vocabulary, probabilities, hop, VAD_SPEECH
                 ):
@@ -431,59 +452,65 @@ class LocalWhisper:
     def _hear(
         self,
         model: WhisperModel,
-        samples: FloatArray,
-        chunks: SpeechChunks,
-        language: str,
+        encoded: list[batched.Encoded],
+        run: _Run,
         progress: Callable[[float], None],
-        begin: float,
         stop: threading.Event,
-    ) -> list[Segment]:
-        """Whisper on the speech of ``samples`` only (``chunks``, see
-        :mod:`pipeline.speech_chunks`); times from the start of ``samples``."""
-        if not len(chunks):
-            return []
+    ) -> list[Word]:
+        """The words of a run's encoded windows (see :mod:`integrations.stt.batched`),
+        times from the start of the run.
+
+        Each window is heard once, so a decoder that ends a window early would drop what
+        follows: where the voice-activity model still hears speech after the last word,
+        the rest of the window is heard again, as faster-whisper does after its last
+        timestamp."""
+        words: list[Word] = []
+        hotwords = key_terms.hotwords(model, self.vocabulary).get("hotwords")
+        pending = encoded
         try:
-            found, _ = model.transcribe(
-                chunks.join(samples),
-                language=language,
-                beam_size=self.beam_size,
-                word_timestamps=True,
-                # The speech was found already: the voice model need not run again.
-                vad_filter=False,
-                # Conditioning on earlier text is what makes Whisper loop on long audio.
-                condition_on_previous_text=False,
-                # No sampling: the same audio always gives the same text (see the module).
-                temperature=0.0,
-                **key_terms.hotwords(model, self.vocabulary),
-            )
-            segments: list[Segment] = []
-            for piece in found:
-                if stop.is_set():
-                    raise _Stopped
-                segment = _segment(piece)
-                if segment is not None:
-                    segment = chunks.restore(segment)
-                    segments.append(segment)
-                    progress(begin + segment.end)
+            for _ in range(_RETRIES + 1):
+                rest: list[tuple[int, int]] = []
+                found_all = batched.hear(
+                    model, pending, run.language, beam_size=self.beam_size, hotwords=hotwords
+                )
+                for window, found in zip(pending, found_all, strict=True):
+                    if stop.is_set():
+                        raise _Stopped
+                    if not found:
+                        continue
+                    restored = run.chunks.restore_words(found)
+                    words.extend(restored)
+                    progress(run.begin + restored[-1].end)
+                    after = (round(found[-1].end * RATE), window.span[1])
+                    if after[0] > window.span[0] and run.speech(*after) >= _UNHEARD:
+                        rest.append(after)
+                if not rest:
+                    break
+                pending = batched.encode(model, run.joined, rest)
         except (_Stopped, TranscriptionError):
             raise
         except Exception as exc:
             raise TranscriptionError(UNREADABLE, f"{exc}") from exc
-        return segments
+        return sorted(words, key=lambda w: (w.start, w.end))
 
 
-def _detect(model: WhisperModel, samples: FloatArray) -> tuple[str | None, float]:
-    """The language of a stretch of speech and the model's confidence in it.
+@dataclass(frozen=True)
+class _Run:
+    """Speech of one language in a piece: its joined audio, its chunks and its
+    voice-activity probabilities, all counted from ``begin`` seconds into the piece."""
 
-    The encoder reads only the stretch, without the padding to 30 s that faster-whisper's
-    own detection adds: a third of the cost for a ten-second stretch, the same answer."""
-    features = model.feature_extractor(samples)
-    frames = min(features.shape[-1] // 2 * 2, 3000)
-    if frames < 2:
-        return None, 0.0
-    encoded = model.encode(np.ascontiguousarray(features[:, :frames]))
-    token, probability = model.model.detect_language(encoded)[0][0]
-    return token[2:-2], float(probability)
+    joined: FloatArray
+    chunks: SpeechChunks
+    probabilities: FloatArray
+    language: str
+    begin: float
+
+    def speech(self, first: int, last: int) -> float:
+        """Seconds the voice-activity model calls speech in joined samples ``[first, last)``."""
+        start = self.chunks.original(first / RATE)
+        end = self.chunks.original(last / RATE, self.chunks.chunk_at((last - 1) / RATE))
+        a, b = int(start * RATE) // VAD_HOP, int(end * RATE) // VAD_HOP
+        return float((self.probabilities[a:b] >= VAD_SPEECH).sum()) * VAD_HOP / RATE
 
 
 def _detect_padded(model: WhisperModel, samples: FloatArray) -> str:

@@ -3,6 +3,7 @@ in the joined audio go back to where they were said."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from pipeline import asr_audio, vad
-from pipeline.speech_chunks import SpeechChunks, speech_chunks
+from pipeline.speech_chunks import SpeechChunks, speech_chunks, whisper_windows
 from pipeline.transcript import Segment, Word
 from tests import synth
 
@@ -92,3 +93,48 @@ def test_times_go_back_to_where_they_were_said() -> None:
     inside = chunks.within(2 * rate, 11 * rate)
     assert inside.starts.tolist() == [0, 8 * rate]
     assert inside.ends.tolist() == [2 * rate, 9 * rate]
+
+
+def _chunks(*spans: tuple[float, float]) -> SpeechChunks:
+    return SpeechChunks(
+        starts=np.asarray([round(a * vad.RATE) for a, _ in spans], dtype=np.int64),
+        ends=np.asarray([round(b * vad.RATE) for _, b in spans], dtype=np.int64),
+    )
+
+
+def test_whisper_windows_close_where_chunks_meet_and_never_exceed_the_limit() -> None:
+    chunks = _chunks((0.0, 12.0), (15.0, 27.0), (40.0, 50.0))
+    probabilities = np.ones(round(60 / vad.WINDOW_SECONDS), dtype=np.float32)
+    cuts = whisper_windows(chunks, probabilities, 30 * vad.RATE)
+    # 12 + 12 fit in one window, the third chunk would not.
+    assert cuts == [(0, 24 * vad.RATE), (24 * vad.RATE, 34 * vad.RATE)]
+
+
+def test_a_chunk_longer_than_a_window_is_cut_where_speech_is_least_likely() -> None:
+    chunks = _chunks((2.0, 72.0))
+    probabilities = np.ones(round(80 / vad.WINDOW_SECONDS), dtype=np.float32)
+    # Pauses between sentences at 25 s and 50 s of the original audio.
+    for pause in (25.0, 50.0):
+        probabilities[round(pause / vad.WINDOW_SECONDS)] = 0.05
+    cuts = whisper_windows(chunks, probabilities, 30 * vad.RATE)
+    assert [b - a <= 30 * vad.RATE for a, b in cuts] == [True] * len(cuts)
+    assert cuts[0][0] == 0 and cuts[-1][1] == 70 * vad.RATE
+    assert all(x[1] == y[0] for x, y in itertools.pairwise(cuts))
+    # Each cut lands in the middle of a quiet window: 23 s and 48 s of joined audio.
+    quiet = [round(p / vad.WINDOW_SECONDS) * vad.WINDOW + vad.WINDOW // 2 for p in (25.0, 50.0)]
+    assert [b for _, b in cuts[:-1]] == [q - 2 * vad.RATE for q in quiet]
+
+
+def test_original_times_go_to_the_joined_audio_and_back() -> None:
+    chunks = _chunks((1.0, 3.0), (10.0, 12.5))
+    assert chunks.joined(1.0) == 0
+    assert chunks.joined(2.5) == round(1.5 * vad.RATE)
+    # A time in the removed silence goes to where the next chunk starts.
+    assert chunks.joined(6.0) == 2 * vad.RATE
+    assert chunks.joined(11.0) == 3 * vad.RATE
+    assert chunks.joined(30.0) == round(4.5 * vad.RATE)
+    for t in (1.2, 2.9, 10.0, 12.4):
+        assert chunks.original(chunks.joined(t) / vad.RATE) == pytest.approx(t)
+    words = [Word(start=0.5, end=0.9, word=" a"), Word(start=2.2, end=2.6, word=" b")]
+    restored = chunks.restore_words(words)
+    assert [(w.start, w.end) for w in restored] == [(1.5, 1.9), (10.2, 10.6)]

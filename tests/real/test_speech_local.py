@@ -170,6 +170,59 @@ async def test_speech_in_another_language_than_asked_is_flagged(
     assert "'de'" in flags[0].detail
 
 
+async def test_speech_a_window_ends_early_on_is_heard_again(
+    english_then_german: tuple[Path, float],
+) -> None:
+    """Forced into German, Whisper ends the 17-second window after the English sentence;
+    the voice-activity model still hears the German, so the rest is heard again."""
+    path, german_from = english_then_german
+    transcript = await _hear(path, "de")
+    after = _normal(" ".join(s.text for s in transcript.segments if s.start >= german_from - 0.5))
+    assert "guten morgen" in after and "berlin" in after
+    assert "country" in _normal(transcript.text())
+
+
+@pytest.fixture(scope="module")
+def russian_then_english(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """Two real Russian voices, a second's pause, then a real English quote, 21 s in all:
+    one Whisper window."""
+    mixed = tmp_path_factory.mktemp("quote") / "ru_en.wav"
+    _ffmpeg(
+        "-i", str(REAL / "tinkoff_sample_1.mp3"), "-i", str(REAL / "tcpp_ru.wav"),
+        "-i", str(REAL / "whisper_jfk.flac"), "-filter_complex",
+        "[0:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=0.5[a];"
+        "[1:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=1.0[b];"
+        "[2:a]aresample=16000,aformat=channel_layouts=mono[c];[a][b][c]concat=n=3:v=0:a=1",
+        "-ar", "16000", "-ac", "1", str(mixed),
+    )  # fmt: skip
+    probe = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]
+    russian = sum(
+        float(
+            subprocess.run(
+                [*probe, str(REAL / n)], check=True, capture_output=True, text=True
+            ).stdout
+        )
+        for n in ("tinkoff_sample_1.mp3", "tcpp_ru.wav")
+    )
+    return mixed, russian + 1.5
+
+
+async def test_an_english_quote_in_a_russian_window_is_heard_in_english(
+    russian_then_english: tuple[Path, float],
+) -> None:
+    """All of it is read by the encoder as one window; each stretch's language comes from
+    its own part of that window's encoder output."""
+    path, english_from = russian_then_english
+    transcript = await _hear(path)
+    russian = [s for s in transcript.segments if s.end <= english_from]
+    english = [s for s in transcript.segments if s.start >= english_from - 0.5]
+    assert {s.language for s in russian} == {"ru"}
+    assert {s.language for s in english} == {"en"}
+    said = TINKOFF + " " + _reference("tcpp_ru.txt")
+    assert cer(said, " ".join(s.text for s in russian)) <= 0.15
+    assert "fellow americans" in _normal(" ".join(s.text for s in english))
+
+
 async def test_the_same_recording_twice_gives_the_same_transcript() -> None:
     # Russian speech forced into English is where Whisper's windows look bad and its
     # fallback used to sample at random: the hardest case for staying the same.
