@@ -32,6 +32,8 @@ MIN_SILENCE = 2.0
 PAD = 0.4
 """Seconds of sound kept before and after each chunk of speech."""
 THRESHOLD = 0.5
+_PARTING_PAUSE = 0.3
+"""Seconds of pause between two sentences, where a long chunk is best cut."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -185,13 +187,24 @@ def _quietest(
     first: int,
     last: int,
 ) -> int:
-    """The joined sample in ``[first, last)``, inside chunk ``index``, where speech is least
-    likely: the middle of the voice-activity window with the lowest probability."""
+    """The joined sample in ``[first, last)``, inside chunk ``index``, where a window had best
+    end: the middle of the last pause there that parts two sentences (or else of the longest
+    pause), so both windows keep some silence beside the speech they start or end with;
+    without any pause, the middle of the voice-activity window least likely to be speech."""
     shift = int(chunks.starts[index] - chunks.joined_starts[index])
     begin = max(first, int(chunks.joined_starts[index])) + shift
     a, b = begin // vad.WINDOW + 1, (last + shift) // vad.WINDOW
     if b <= a or a >= probabilities.size:
         return last
     b = min(b, probabilities.size)
-    frame = a + int(np.argmin(probabilities[a:b]))
+    quiet = np.concatenate([[False], probabilities[a:b] < THRESHOLD, [False]])
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    if edges.size:
+        starts, ends = edges[::2], edges[1::2]
+        # The last pause long enough to part two sentences fills the window the most.
+        parting = np.flatnonzero(ends - starts >= round(_PARTING_PAUSE / vad.WINDOW_SECONDS))
+        chosen = int(parting[-1]) if parting.size else int(np.argmax(ends - starts))
+        frame = a + int(starts[chosen] + ends[chosen]) // 2
+    else:
+        frame = a + int(np.argmin(probabilities[a:b]))
     return frame * vad.WINDOW + vad.WINDOW // 2 - shift

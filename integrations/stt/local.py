@@ -29,10 +29,10 @@ Rules it keeps:
 - **Speech only, side by side.** Whisper hears only what the voice-activity model called
   speech, joined without the long silences (:mod:`pipeline.speech_chunks`, faster-whisper's
   own rules on the probabilities already computed), in windows of up to 30 s cut where
-  chunks meet or where speech is least likely, each encoded once and decoded eight at a
+  chunks meet or where speech is least likely, each encoded once and decoded two at a
   time; word times are put back where they were said, and sentences are made from the
-  words. Where the voice-activity model hears speech after a window's last word, the rest
-  of the window is heard again, so a decoder that stops early drops nothing.
+  words. Where the voice-activity model hears speech that no word covers, that stretch is
+  heard again, so a decoder that skips a sentence or stops early drops nothing.
 - **Never invent, never drop.** Text is judged by acoustic evidence: a segment with no
   frame the voice-activity model calls speech, or with only symbols, gets no text; nor does
   one made mostly of the key terms over mostly non-speech (the prompt said back, see
@@ -109,7 +109,7 @@ _SWITCH_PROBABILITY = 0.8
 _WINDOW_SAMPLES = 30 * RATE
 """Longest audio Whisper hears at once."""
 _UNHEARD = 2.0
-"""Seconds of speech after a window's last word that make it heard again."""
+"""Seconds of speech that no word covers that make a stretch heard again."""
 _RETRIES = 2
 _GATE_MARGIN = 0.25
 _WORDLESS = re.compile(r"^[\W_]*$")
@@ -460,10 +460,9 @@ class LocalWhisper:
         """The words of a run's encoded windows (see :mod:`integrations.stt.batched`),
         times from the start of the run.
 
-        Each window is heard once, so a decoder that ends a window early would drop what
-        follows: where the voice-activity model still hears speech after the last word,
-        the rest of the window is heard again, as faster-whisper does after its last
-        timestamp."""
+        Each window is heard once, so a decoder that skips a sentence or ends a window early
+        would drop it: where the voice-activity model hears speech that no word covers, that
+        stretch is heard again on its own (:func:`_unheard`)."""
         words: list[Word] = []
         hotwords = key_terms.hotwords(model, self.vocabulary).get("hotwords")
         pending = encoded
@@ -481,9 +480,7 @@ class LocalWhisper:
                     restored = run.chunks.restore_words(found)
                     words.extend(restored)
                     progress(run.begin + restored[-1].end)
-                    after = (round(found[-1].end * RATE), window.span[1])
-                    if after[0] > window.span[0] and run.speech(*after) >= _UNHEARD:
-                        rest.append(after)
+                    rest += _unheard(window.span, found, run)
                 if not rest:
                     break
                 pending = batched.encode(model, run.joined, rest)
@@ -492,6 +489,20 @@ class LocalWhisper:
         except Exception as exc:
             raise TranscriptionError(UNREADABLE, f"{exc}") from exc
         return sorted(words, key=lambda w: (w.start, w.end))
+
+
+def _unheard(span: tuple[int, int], found: list[Word], run: _Run) -> list[tuple[int, int]]:
+    """The stretches of a window (joined samples) before, between and after its words in
+    which the voice-activity model hears at least :data:`_UNHEARD` seconds of speech."""
+    edges = [span[0]]
+    for word in found:
+        edges += [round(word.start * RATE), round(word.end * RATE)]
+    edges.append(span[1])
+    return [
+        (a, b)
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+        if b > a and run.speech(a, b) >= _UNHEARD
+    ]
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,17 @@ def test_original_times_go_to_the_joined_audio_and_back() -> None:
     words = [Word(start=0.5, end=0.9, word=" a"), Word(start=2.2, end=2.6, word=" b")]
     restored = chunks.restore_words(words)
     assert [(w.start, w.end) for w in restored] == [(1.5, 1.9), (10.2, 10.6)]
+
+
+def test_a_long_chunk_is_cut_in_the_middle_of_its_last_pause_between_sentences() -> None:
+    """Whisper skips the first words of a window that starts right where speech starts, so
+    the cut leaves silence on both sides, as late as a sentence ends."""
+    chunks = _chunks((0.0, 50.0))
+    probabilities = np.ones(round(50 / vad.WINDOW_SECONDS), dtype=np.float32)
+    frame = vad.WINDOW_SECONDS
+    for start, end in ((18.0, 19.0), (24.0, 24.1), (26.0, 26.6)):
+        probabilities[round(start / frame) : round(end / frame)] = 0.01
+    (first, cut), _ = whisper_windows(chunks, probabilities, 30 * vad.RATE)
+    assert first == 0
+    # 24.0–24.1 is a breath inside a sentence; 26.0–26.6 parts two sentences.
+    assert cut / vad.RATE == pytest.approx(26.3, abs=0.05)
