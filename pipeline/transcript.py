@@ -346,17 +346,22 @@ def segments_from_words(
     max_gap: float = 1.0,
     max_len: float = 20.0,
     max_chars: int = 300,
+    min_chars: int = 0,
+    run_on: float = 0.5,
 ) -> list[Segment]:
     """Group bare words into sentence-like segments.
 
     A segment ends after a word that ends a sentence, before a pause longer than
     ``max_gap`` seconds, or before it would last longer than ``max_len`` seconds
-    or grow past ``max_chars`` characters.
+    or grow past ``max_chars`` characters. A sentence shorter than ``min_chars``
+    characters that the next word follows within ``run_on`` seconds goes on into the
+    next one ("Welcome, everyone! Today…"), as Whisper's own segments do.
     """
     ordered = sorted((w for w in words if w.word.strip()), key=lambda w: (w.start, w.end))
     segments: list[Segment] = []
     current: list[Word] = []
     chars = 0
+    sentence_ended = False
 
     def flush() -> None:
         nonlocal chars
@@ -375,14 +380,15 @@ def segments_from_words(
     for word in ordered:
         if current:
             previous = current[-1]
+            gap = word.start - previous.end
             too_long = word.end - current[0].start > max_len
             too_wide = chars + 1 + len(word.word.strip()) > max_chars
-            if word.start - previous.end > max_gap or too_long or too_wide:
+            closed = sentence_ended and (chars >= min_chars or gap > run_on)
+            if closed or gap > max_gap or too_long or too_wide:
                 flush()
         current.append(word)
         chars += len(word.word.strip()) + (1 if chars else 0)
-        if _SENTENCE_END.search(word.word.strip()):
-            flush()
+        sentence_ended = _SENTENCE_END.search(word.word.strip()) is not None
     flush()
     return segments
 

@@ -111,6 +111,8 @@ _WINDOW_SAMPLES = 30 * RATE
 _UNHEARD = 2.0
 """Seconds of speech that no word covers that make a stretch heard again."""
 _RETRIES = 2
+_SHORT_SENTENCE = 40
+"""Characters below which a sentence said straight before the next shares its segment."""
 _GATE_MARGIN = 0.25
 _WORDLESS = re.compile(r"^[\W_]*$")
 _BEFORE_V3 = tuple(code for code in WHISPER_LANGUAGES if code != "yue")
@@ -439,9 +441,8 @@ class LocalWhisper:
                     model, joined, whisper_windows(within, own, _WINDOW_SAMPLES)
                 )
             heard_run = _Run(joined, within, own, run_language, begin)
-            for segment in segments_from_words(
-                self._hear(model, encoded, heard_run, progress, stop)
-            ):
+            words = self._hear(model, encoded, heard_run, progress, stop)
+            for segment in segments_from_words(words, min_chars=_SHORT_SENTENCE):
                 moved = segment.shifted(begin)
                 if _spoken(moved, probabilities) and not key_terms.echoed(
                     moved, self.vocabulary, probabilities, hop, VAD_SPEECH
