@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_WAL_TRIES = 20
+_WAL_WAIT = 0.05
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -34,12 +38,7 @@ def create_engine(url: str) -> AsyncEngine:
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA busy_timeout=30000")
-            # Switching to WAL needs a lock that is not waited for; a database already in WAL
-            # (every one after its first connection) is left as it is, so a new connection
-            # opened while others write never answers "database is locked".
-            cursor.execute("PRAGMA journal_mode")
-            if str(cursor.fetchone()[0]).lower() != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             # With WAL, NORMAL still never corrupts the file; it only skips the fsync on each
             # commit, which under a burst of new chats was most of the bot's answer time.
@@ -48,6 +47,25 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode unless it is already.
+
+    The switch needs a lock that SQLite does not wait for; a database already in WAL (every
+    one after its first connection) is left as it is. Two processes opening a new database
+    at once can still meet there: the switch is tried again for a second, and a connection
+    that never gets it works on in the old mode (the next connection switches)."""
+    for _ in range(_WAL_TRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(_WAL_WAIT)
 
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
