@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from integrations.stt.windows import Window
+from integrations.stt.windows import VAD_HOP, VAD_SPEECH, Window
 from pipeline.speech_chunks import SpeechChunks
 from pipeline.transcript import Word
 
@@ -54,6 +54,43 @@ class Encoded:
 
     output: npt.NDArray[np.float32]
     span: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Speech of one language in a piece: its joined audio, its chunks and its
+    voice-activity probabilities, all counted from ``begin`` seconds into the piece."""
+
+    joined: npt.NDArray[np.float32]
+    chunks: SpeechChunks
+    probabilities: npt.NDArray[np.float32]
+    language: str
+    begin: float
+    switch: bool
+    """Whether a stretch may be heard in another language than ``language``."""
+
+    def speech(self, first: int, last: int) -> float:
+        """Seconds the voice-activity model calls speech in joined samples ``[first, last)``."""
+        start = self.chunks.original(first / RATE)
+        end = self.chunks.original(last / RATE, self.chunks.chunk_at((last - 1) / RATE))
+        a, b = int(start * RATE) // VAD_HOP, int(end * RATE) // VAD_HOP
+        return float((self.probabilities[a:b] >= VAD_SPEECH).sum()) * VAD_HOP / RATE
+
+    def unheard(
+        self, span: tuple[int, int], found: Sequence[Word], least: float
+    ) -> list[tuple[int, int]]:
+        """The stretches of the window ``span`` (joined samples) before, between and after
+        its words ``found`` in which the voice-activity model hears ``least`` seconds of
+        speech or more."""
+        edges = [span[0]]
+        for word in found:
+            edges += [round(word.start * RATE), round(word.end * RATE)]
+        edges.append(span[1])
+        return [
+            (a, b)
+            for a, b in zip(edges[::2], edges[1::2], strict=True)
+            if b > a and self.speech(a, b) >= least
+        ]
 
 
 def encode(

@@ -57,7 +57,6 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +88,7 @@ from pipeline import asr_audio, vad
 from pipeline.channels import channel_voices
 from pipeline.errors import MediaError
 from pipeline.probe import probe_async
-from pipeline.speech_chunks import SpeechChunks, speech_chunks, whisper_windows
+from pipeline.speech_chunks import speech_chunks, whisper_windows
 from pipeline.transcript import Segment, Transcript, Word, labelled, segments_from_words
 
 if TYPE_CHECKING:
@@ -110,7 +109,8 @@ _WINDOW_SAMPLES = 30 * RATE
 """Longest audio Whisper hears at once."""
 _UNHEARD = 2.0
 """Seconds of speech that no word covers that make a stretch heard again."""
-_RETRIES = 2
+_ROUNDS = 8
+"""Most times a window's unheard speech is heard again (each time a shorter stretch)."""
 _SHORT_SENTENCE = 40
 """Characters below which a sentence said straight before the next shares its segment."""
 _GATE_MARGIN = 0.25
@@ -440,89 +440,75 @@ class LocalWhisper:
                 encoded = batched.encode(
                     model, joined, whisper_windows(within, own, _WINDOW_SAMPLES)
                 )
-            heard_run = _Run(joined, within, own, run_language, begin)
-            words = self._hear(model, encoded, heard_run, progress, stop)
-            for segment in segments_from_words(words, min_chars=_SHORT_SENTENCE):
-                moved = segment.shifted(begin)
-                if _spoken(moved, probabilities) and not key_terms.echoed(
-                    moved, self.vocabulary, probabilities, hop, VAD_SPEECH
-                ):
-                    segments.append(moved.model_copy(update={"language": run_language}))
+            switch = multilingual and language == AUTO
+            heard_run = batched.Run(joined, within, own, run_language, begin, switch)
+            found = self._hear(model, encoded, heard_run, progress, stop)
+            for said_in, words in found.items():
+                for segment in segments_from_words(words, min_chars=_SHORT_SENTENCE):
+                    moved = segment.shifted(begin)
+                    if _spoken(moved, probabilities) and not key_terms.echoed(
+                        moved, self.vocabulary, probabilities, hop, VAD_SPEECH
+                    ):
+                        segments.append(moved.model_copy(update={"language": said_in}))
         return segments, heard
 
     def _hear(
         self,
         model: WhisperModel,
         encoded: list[batched.Encoded],
-        run: _Run,
+        run: batched.Run,
         progress: Callable[[float], None],
         stop: threading.Event,
-    ) -> list[Word]:
-        """The words of a run's encoded windows (see :mod:`integrations.stt.batched`),
-        times from the start of the run.
+    ) -> dict[str, list[Word]]:
+        """The words of a run's encoded windows (see :mod:`integrations.stt.batched`) per
+        language they were heard in, times from the start of the run.
 
         Each window is heard once, so a decoder that skips a sentence or ends a window early
         would drop it: where the voice-activity model hears speech that no word covers, that
-        stretch is heard again on its own (:func:`_unheard`)."""
-        words: list[Word] = []
+        stretch is heard again on its own (:meth:`batched.Run.unheard`). Whisper often stops
+        where the language changes (an English quote after a short Russian sentence, named
+        Russian with the two together), so with ``"auto"`` the stretch is heard again in
+        the language its own frames are confidently in."""
+        words: dict[str, list[Word]] = {}
         hotwords = key_terms.hotwords(model, self.vocabulary).get("hotwords")
-        pending = encoded
+        pending = [(run.language, window) for window in encoded]
         try:
-            for _ in range(_RETRIES + 1):
+            for _ in range(_ROUNDS):
                 rest: list[tuple[int, int]] = []
-                found_all = batched.hear(
-                    model, pending, run.language, beam_size=self.beam_size, hotwords=hotwords
-                )
-                for window, found in zip(pending, found_all, strict=True):
-                    if stop.is_set():
-                        raise _Stopped
-                    if not found:
-                        continue
-                    restored = run.chunks.restore_words(found)
-                    words.extend(restored)
-                    progress(run.begin + restored[-1].end)
-                    rest += _unheard(window.span, found, run)
+                for language in dict.fromkeys(language for language, _ in pending):
+                    group = [window for named, window in pending if named == language]
+                    found_all = batched.hear(
+                        model, group, language, beam_size=self.beam_size, hotwords=hotwords
+                    )
+                    for window, found in zip(group, found_all, strict=True):
+                        if stop.is_set():
+                            raise _Stopped
+                        if not found:
+                            continue
+                        restored = run.chunks.restore_words(found)
+                        words.setdefault(language, []).extend(restored)
+                        progress(run.begin + restored[-1].end)
+                        rest += run.unheard(window.span, found, _UNHEARD)
                 if not rest:
                     break
-                pending = batched.encode(model, run.joined, rest)
+                again = batched.encode(model, run.joined, rest)
+                pending = [(_rest_language(model, window, run), window) for window in again]
         except (_Stopped, TranscriptionError):
             raise
         except Exception as exc:
             raise TranscriptionError(UNREADABLE, f"{exc}") from exc
-        return sorted(words, key=lambda w: (w.start, w.end))
+        return {
+            name: sorted(found, key=lambda w: (w.start, w.end)) for name, found in words.items()
+        }
 
 
-def _unheard(span: tuple[int, int], found: list[Word], run: _Run) -> list[tuple[int, int]]:
-    """The stretches of a window (joined samples) before, between and after its words in
-    which the voice-activity model hears at least :data:`_UNHEARD` seconds of speech."""
-    edges = [span[0]]
-    for word in found:
-        edges += [round(word.start * RATE), round(word.end * RATE)]
-    edges.append(span[1])
-    return [
-        (a, b)
-        for a, b in zip(edges[::2], edges[1::2], strict=True)
-        if b > a and run.speech(a, b) >= _UNHEARD
-    ]
-
-
-@dataclass(frozen=True)
-class _Run:
-    """Speech of one language in a piece: its joined audio, its chunks and its
-    voice-activity probabilities, all counted from ``begin`` seconds into the piece."""
-
-    joined: FloatArray
-    chunks: SpeechChunks
-    probabilities: FloatArray
-    language: str
-    begin: float
-
-    def speech(self, first: int, last: int) -> float:
-        """Seconds the voice-activity model calls speech in joined samples ``[first, last)``."""
-        start = self.chunks.original(first / RATE)
-        end = self.chunks.original(last / RATE, self.chunks.chunk_at((last - 1) / RATE))
-        a, b = int(start * RATE) // VAD_HOP, int(end * RATE) // VAD_HOP
-        return float((self.probabilities[a:b] >= VAD_SPEECH).sum()) * VAD_HOP / RATE
+def _rest_language(model: WhisperModel, window: batched.Encoded, run: batched.Run) -> str:
+    """The language a stretch heard again is heard in: its own when the run's language
+    was the engine's choice and the stretch is confidently in another."""
+    if not run.switch:
+        return run.language
+    named, probability = batched.language_of(model, window, *window.span)
+    return named if named is not None and probability >= _SWITCH_PROBABILITY else run.language
 
 
 def _detect_padded(model: WhisperModel, samples: FloatArray) -> str:

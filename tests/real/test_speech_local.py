@@ -223,6 +223,32 @@ async def test_an_english_quote_in_a_russian_window_is_heard_in_english(
     assert "fellow americans" in _normal(" ".join(s.text for s in english))
 
 
+async def test_an_english_quote_after_a_short_russian_sentence_is_not_dropped(
+    tmp_path: Path,
+) -> None:
+    """Three real Russian voices, the last one short, then the real English quote: the short
+    sentence and the quote are named Russian together, Whisper stops where the English
+    begins, and the quote must still reach the subtitles, in English."""
+    mixed = tmp_path / "lecture.m4a"
+    _ffmpeg(
+        "-i", str(REAL / "tinkoff_sample_1.mp3"), "-i", str(REAL / "tcpp_ru.wav"),
+        "-i", str(REAL / "pisets_test_sound_ru.wav"), "-i", str(REAL / "whisper_jfk.flac"),
+        "-filter_complex",
+        "[0:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=0.6[a];"
+        "[1:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=0.6[b];"
+        "[2:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=1.0[c];"
+        "[3:a]aresample=16000,aformat=channel_layouts=mono[d];[a][b][c][d]concat=n=4:v=0:a=1",
+        "-c:a", "aac", "-b:a", "96k", str(mixed),
+    )  # fmt: skip
+    transcript = await _hear(mixed)
+    assert transcript.language == "ru"
+    english = [s for s in transcript.segments if s.language == "en"]
+    assert "fellow americans" in _normal(" ".join(s.text for s in english))
+    assert wer(_reference("whisper_jfk.txt"), " ".join(s.text for s in english)) <= 0.10
+    russian = " ".join(s.text for s in transcript.segments if s.language == "ru")
+    assert "различать глаголы" in _normal(russian)
+
+
 async def test_the_same_recording_twice_gives_the_same_transcript() -> None:
     # Russian speech forced into English is where Whisper's windows look bad and its
     # fallback used to sample at random: the hardest case for staying the same.
