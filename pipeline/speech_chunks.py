@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from pipeline import vad
 from pipeline.timeline import Interval
-from pipeline.transcript import Segment, Word
+from pipeline.transcript import Word
 
 MIN_SILENCE = 2.0
 """Seconds of silence that separate two chunks."""
@@ -101,20 +101,6 @@ class SpeechChunks:
                 word.model_copy(update={"start": round(start, 3), "end": round(end, 3)})
             )
         return restored
-
-    def restore(self, segment: Segment) -> Segment:
-        """``segment`` (times in the joined audio) on the original timeline."""
-        if segment.words:
-            words = self.restore_words(segment.words)
-            start, end = words[0].start, words[-1].end
-            return segment.model_copy(update={"start": start, "end": end, "words": words})
-        end_chunk = self.chunk_at(max(segment.end - 1e-9, segment.start))
-        return segment.model_copy(
-            update={
-                "start": round(self.original(segment.start), 3),
-                "end": round(self.original(segment.end, end_chunk), 3),
-            }
-        )
 
 
 def speech_chunks(probabilities: npt.NDArray[np.floating[Any]], samples: int) -> SpeechChunks:

@@ -410,7 +410,8 @@ class LocalWhisper:
         chunks = speech_chunks(probabilities, len(samples))
         # Encoded once: the same output names each window's language and is decoded.
         cuts = whisper_windows(chunks, probabilities, _WINDOW_SAMPLES)
-        encoded = batched.encode(model, chunks.join(samples), cuts)
+        joined = chunks.join(samples)
+        encoded = batched.encode(model, joined, cuts)
         stretches = language_windows(spans)
         multilingual = bool(model.model.is_multilingual)
         if multilingual:
@@ -429,18 +430,18 @@ class LocalWhisper:
         runs = language_runs(stretches, len(samples) / RATE)
         segments: list[Segment] = []
         hop = VAD_HOP / RATE
+        switch = multilingual and language == AUTO
         for begin, end, run_language in runs:
             a, b = round(begin * RATE), round(end * RATE)
             within = chunks.within(a, b)
-            joined = within.join(samples[a:b])
             # The run's own probabilities, to a voice-activity window.
             own = probabilities[a // vad.WINDOW :]
             if len(runs) > 1:
                 # A quote or a guest in another language: its own windows, encoded again.
+                joined = within.join(samples[a:b])
                 encoded = batched.encode(
                     model, joined, whisper_windows(within, own, _WINDOW_SAMPLES)
                 )
-            switch = multilingual and language == AUTO
             heard_run = batched.Run(joined, within, own, run_language, begin, switch)
             found = self._hear(model, encoded, heard_run, progress, stop)
             for said_in, words in found.items():

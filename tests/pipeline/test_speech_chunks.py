@@ -13,7 +13,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from pipeline import asr_audio, vad
 from pipeline.speech_chunks import SpeechChunks, speech_chunks, whisper_windows
-from pipeline.transcript import Segment, Word
+from pipeline.transcript import Word
 from tests import synth
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
@@ -81,15 +81,13 @@ def test_times_go_back_to_where_they_were_said() -> None:
         Word(start=2.6, end=3.0, word=" two"),
         Word(start=3.2, end=4.5, word=" three"),
     ]
-    restored = chunks.restore(Segment(start=0.5, end=4.5, text="one two three", words=words))
-    assert [(w.start, w.end) for w in restored.words or []] == [
+    restored = chunks.restore_words(words)
+    assert [(w.start, w.end) for w in restored] == [
         (1.5, 2.0),
         (3.6, 4.0),
         (10.2, 11.5),
     ]
-    assert (restored.start, restored.end) == (1.5, 11.5)
-    plain = chunks.restore(Segment(start=1.0, end=3.0, text="one two"))
-    assert (plain.start, plain.end) == (2.0, 4.0)
+    assert [w.word for w in restored] == [" one", " two", " three"]
     inside = chunks.within(2 * rate, 11 * rate)
     assert inside.starts.tolist() == [0, 8 * rate]
     assert inside.ends.tolist() == [2 * rate, 9 * rate]
