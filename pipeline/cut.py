@@ -16,8 +16,13 @@ it plays upright as before. Anything else (VP9, HEVC, 10-bit, odd-sized, unindex
 decoded once and re-encoded with x264, keeping just the selected frames (turned upright,
 when the source says to turn them).
 
-The file is written with its index first, into space set aside for it, so no second
-pass over the output is needed.
+The file is written with its index first. A smart cut of an MP4/MOV with AAC sound is
+put together from the samples themselves (:mod:`pipeline.cut_write`,
+:mod:`pipeline.mp4_write`): each run of bytes copied in one call, about ten times less
+work than ffmpeg's concat demuxer and muxer, whose result it equals packet for packet.
+The re-encoded pieces number their parameter sets apart from the source's so one
+sample description serves both. Every other cut is muxed by ffmpeg into space set aside
+for the index, so no second pass over the output is needed.
 
 Damaged sources. A file that ffmpeg plays although some of its bytes are broken is never
 refused. Copying stops at the first broken packet, so the smart cut comes out short; then
@@ -45,11 +50,18 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from pipeline import ffmpeg_cmd, video_cmd
+from pipeline import ffmpeg_cmd, mp4_write, video_cmd
 from pipeline.cut_audio import aac_frame, cut_audio
 from pipeline.cut_plan import FrameGrid, Piece, plan_pieces
+from pipeline.cut_write import assemble, parameter_set_id
 from pipeline.errors import FFMPEG_FAILED, MediaError
-from pipeline.packets import VideoPackets, broken_video_packets, read_video_packets
+from pipeline.mp4_tables import Movie, read_movie
+from pipeline.packets import (
+    VideoPackets,
+    broken_video_packets,
+    first_audio_packet_time,
+    read_video_packets,
+)
 from pipeline.probe import MediaInfo, probe
 from pipeline.timeline import Interval, Timeline
 
@@ -90,6 +102,7 @@ def cut(
     piece_crf: float = 18,
     smart: bool = True,
     stretch: float = 0.2,
+    own_muxer: bool = True,
 ) -> CutResult:
     """Write the parts of ``source`` in ``keep`` to ``out`` (H.264/AAC MP4, faststart).
 
@@ -102,7 +115,8 @@ def cut(
     ``stretch`` seconds (keeping a little more of what was to go, never less of what
     was to stay) to where the source can be copied instead of re-encoded; the returned
     timeline says where the cuts ended up. ``out`` is replaced atomically. The source is
-    only read.
+    only read. A smart cut of an MP4/MOV is written by :mod:`pipeline.mp4_write` where it
+    can be (``own_muxer=False`` always has ffmpeg mux it, as every other cut is).
 
     A source with damaged frames that ffmpeg still plays is never refused: copying stops
     at the first packet whose bytes are broken (the smart cut then comes out short), so
@@ -141,6 +155,8 @@ def cut(
         if not spans:
             raise ValueError("the keep-list holds no whole frame")
         attempts: list[str] = ["smart", "encode"] if smart and _smart_ok(info, grid) else ["encode"]
+        writable = own_muxer and attempts[0] == "smart" and _writable(info)
+        movie = read_movie(source) if writable else None
         broken: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         last_error = ""
         while attempts:
@@ -157,6 +173,7 @@ def cut(
                 done = _render(
                     source, info, grid, chosen, timeline, work, tmp_out, adts, method, *settings,
                     broken=broken, first_audio=first_audio,
+                    movie=movie if method == "smart" else None,
                 )  # fmt: skip
             except MediaError as exc:
                 last_error = exc.detail
@@ -182,6 +199,17 @@ def cut(
             os.replace(tmp_out, out)
             return CutResult(out, timeline, method, done.audio, done.encoded, check)
         raise MediaError(FFMPEG_FAILED, f"cutting failed: {last_error}")
+
+
+def _writable(info: MediaInfo) -> bool:
+    """Whether a smart cut of this source may be written without ffmpeg's muxer (see
+    :mod:`pipeline.cut_write`): an MP4/MOV whose sound is AAC that can be copied."""
+    return (
+        "mp4" in info.format_name
+        and info.video_is_first_stream
+        and info.has_audio
+        and aac_frame(info) is not None
+    )
 
 
 def _smart_ok(info: MediaInfo, grid: FrameGrid) -> bool:
@@ -221,13 +249,19 @@ def _render(
     *,
     broken: Sequence[int] = (),
     first_audio: float | None = None,
+    movie: Movie | None = None,
 ) -> _Rendered:
-    """Make ``out``."""
+    """Make ``out``; with ``movie`` (the source's sample tables, for a smart cut) write it
+    from the samples without ffmpeg's muxer where :mod:`pipeline.cut_write` can."""
     jobs: list[Callable[[], object]] = []
     complaints: list[bytes] = []
     concat: Path | None = None
     video_file: Path | None = None
     encoded = 0.0
+    parts: list[tuple[Piece, Path | None]] = []
+    sps_id = parameter_set_id(movie)
+    if sps_id is None:
+        movie = None
     if method in ("smart", "patch"):
         pieces = plan_pieces(grid, spans, broken if method == "patch" else ())
         concat = work / "video.ffconcat"
@@ -239,12 +273,14 @@ def _render(
             reorder_frames=grid.reorder_frames,
             profile=info.video_profile,
             threads=1,
+            sps_id=sps_id,
         )
         costs: list[float] = []
         for n, piece in enumerate(pieces):
             start, end = float(grid.bounds[piece.first]), float(grid.bounds[piece.last])
             if piece.copy and info.video_is_first_stream:
                 lines += _copy_entry(source, info, grid, piece)
+                parts.append((piece, None))
                 continue
             path = work / f"piece{n:05d}.mp4"
             eps = min(grid.frame / 4, 0.005)
@@ -268,6 +304,7 @@ def _render(
                 cost = _encode_cost(grid, piece)
             jobs.append(lambda cmd=cmd, what=what: _run(cmd, what))
             costs.append(cost)
+            parts.append((piece, None if piece.copy else path))
             lines += [f"file {_quote(path)}", f"duration {ffmpeg_cmd.sec(end - start)}"]
         concat.write_text("\n".join(lines) + "\n", encoding="utf-8")
         # Longest first, so the two workers finish together.
@@ -292,7 +329,7 @@ def _render(
         jobs.append(lambda: complaints.append(_run(cmd, "re-encoding the video").stderr))
 
     audio_result: list[tuple[Path, str | None, str]] = []
-    if info.has_audio:
+    if info.has_audio and movie is None:
         jobs.insert(
             0,
             lambda: audio_result.append(cut_audio(source, info, timeline, work, adts, first_audio)),
@@ -300,12 +337,48 @@ def _render(
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         for future in [pool.submit(job) for job in jobs]:
             future.result()
+    if movie is not None:
+        if _write_own(source, info, movie, grid, parts, timeline, out, first_audio):
+            return _Rendered(encoded, "copy", "")
+        audio_result.append(cut_audio(source, info, timeline, work, adts, first_audio))
     audio, audio_fmt, audio_how = audio_result[0] if audio_result else (None, None, "none")
     # Copied pixels are still on their side: the player is told to turn them, as before.
     rotation = info.rotation if method in ("smart", "patch") else 0
     _mux(out, concat, video_file, audio, audio_fmt, _moov_estimate(info, grid, timeline), rotation)
     damage = b"".join(complaints).decode("utf-8", "replace").strip()
     return _Rendered(encoded, audio_how, damage)
+
+
+def _write_own(
+    source: Path,
+    info: MediaInfo,
+    movie: Movie,
+    grid: FrameGrid,
+    parts: Sequence[tuple[Piece, Path | None]],
+    timeline: Timeline,
+    out: Path,
+    first_audio: float | None,
+) -> bool:
+    """Write a smart cut from its samples; False when this cut cannot be written so."""
+    if first_audio is None:
+        first_audio = first_audio_packet_time(source, info.start_time)
+    if first_audio is None:
+        return False
+    made = assemble(movie, info, grid, parts, timeline, first_audio)
+    if made is None:
+        return False
+    try:
+        mp4_write.write(out, *made)
+    except ValueError:  # a value the index cannot hold (a track of more than 2**32 ticks)
+        out.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def own_muxer_takes(source: Path, info: MediaInfo) -> bool:
+    """Whether a smart cut of ``source`` would likely be written from its samples, so the
+    sound need not be copied out for ffmpeg's muxer beforehand."""
+    return _writable(info) and parameter_set_id(read_movie(source)) is not None
 
 
 def _encode_cost(grid: FrameGrid, piece: Piece) -> float:

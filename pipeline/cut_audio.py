@@ -55,14 +55,7 @@ def cut_audio(
                 ffmpeg_cmd.run(ffmpeg_cmd.adts_copy_cmd(source, adts), what="copying audio")
             offsets = adts_frame_offsets(adts)
             count = len(offsets) - 1 if offsets is not None else None
-        # Packets must follow each other without holes, or counting them would drift.
-        # The stated duration may leave out up to about two priming packets and the part
-        # of the last packet past the end, so a little over three packets is no hole.
-        if (
-            count
-            and info.audio_duration
-            and abs(count * frame - info.audio_duration) <= _AAC_SLACK_PACKETS * frame
-        ):
+        if count and without_holes(info, count):
             path = work / "audio.aac"
             if _copy_aac(source, timeline, path, first, frame, count, adts, work):
                 return path, "aac", "copy"
@@ -77,6 +70,19 @@ def aac_frame(info: MediaInfo) -> float | None:
     if info.audio_codec != "aac" or samples is None or not info.audio_sample_rate:
         return None
     return samples / info.audio_sample_rate
+
+
+def without_holes(info: MediaInfo, count: int) -> bool:
+    """Whether ``count`` AAC packets fill the stated duration without holes, so that
+    packet ``k`` can be taken to start ``k`` packets after the first."""
+    # The stated duration may leave out up to about two priming packets and the part
+    # of the last packet past the end, so a little over three packets is no hole.
+    frame = aac_frame(info)
+    return bool(
+        frame
+        and info.audio_duration
+        and abs(count * frame - info.audio_duration) <= _AAC_SLACK_PACKETS * frame
+    )
 
 
 def choose_packets(

@@ -39,7 +39,7 @@ class VideoIndex:
     """Whether each frame is a keyframe (a sync sample)."""
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """A layout this module does not read; ffprobe reads it instead."""
 
 
@@ -51,15 +51,15 @@ def read_video_index(path: Path) -> VideoIndex | None:
     samples, or a table that does not add up."""
     try:
         with path.open("rb") as fh:
-            moov = _find_moov(fh)
+            moov = find_moov(fh)
             if moov is None:
                 return None
             return _first_video(moov)
-    except (_Unsupported, OSError, struct.error, ValueError):
+    except (Unsupported, OSError, struct.error, ValueError):
         return None
 
 
-def _find_moov(fh: BinaryIO) -> bytes | None:
+def find_moov(fh: BinaryIO) -> bytes | None:
     fh.seek(0, 2)
     size = fh.tell()
     pos = 0
@@ -78,25 +78,25 @@ def _find_moov(fh: BinaryIO) -> bytes | None:
             return None  # not an ISO media file
         first = False
         if length < header:
-            raise _Unsupported("a box shorter than its header")
+            raise Unsupported("a box shorter than its header")
         if kind == b"moof":
-            raise _Unsupported("fragmented")
+            raise Unsupported("fragmented")
         if kind == b"moov":
             if length > _MOST_INDEX:
-                raise _Unsupported("index too large")
+                raise Unsupported("index too large")
             fh.seek(pos + header)
             body = fh.read(length - header)
             if len(body) != length - header:
-                raise _Unsupported("truncated index")
+                raise Unsupported("truncated index")
             # Fragments announced after the index would add frames it does not list.
-            if b"mvex" in _children(body):
-                raise _Unsupported("fragmented")
+            if b"mvex" in children(body):
+                raise Unsupported("fragmented")
             return body
         pos += length
     return None
 
 
-def _children(data: bytes) -> dict[bytes, list[bytes]]:
+def children(data: bytes) -> dict[bytes, list[bytes]]:
     """The boxes directly inside ``data``, by type, in order."""
     found: dict[bytes, list[bytes]] = {}
     pos = 0
@@ -109,52 +109,52 @@ def _children(data: bytes) -> dict[bytes, list[bytes]]:
         elif length == 0:
             length = len(data) - pos
         if length < header or pos + length > len(data):
-            raise _Unsupported("a box overruns its parent")
+            raise Unsupported("a box overruns its parent")
         found.setdefault(kind, []).append(data[pos + header : pos + length])
         pos += length
     return found
 
 
-def _one(boxes: dict[bytes, list[bytes]], kind: bytes) -> bytes:
+def one(boxes: dict[bytes, list[bytes]], kind: bytes) -> bytes:
     items = boxes.get(kind, [])
     if len(items) != 1:
-        raise _Unsupported(f"{kind!r} missing or repeated")
+        raise Unsupported(f"{kind!r} missing or repeated")
     return items[0]
 
 
 def _first_video(moov: bytes) -> VideoIndex | None:
-    top = _children(moov)
-    movie_scale = _timescale(_one(top, b"mvhd"), movie=True)
+    top = children(moov)
+    movie_scale = timescale(one(top, b"mvhd"), movie=True)
     for trak in top.get(b"trak", []):
-        track = _children(trak)
-        mdia = _children(_one(track, b"mdia"))
-        if _one(mdia, b"hdlr")[8:12] != b"vide":
+        track = children(trak)
+        mdia = children(one(track, b"mdia"))
+        if one(mdia, b"hdlr")[8:12] != b"vide":
             continue
-        scale = _timescale(_one(mdia, b"mdhd"), movie=False)
-        stbl = _children(_one(_children(_one(mdia, b"minf")), b"stbl"))
+        scale = timescale(one(mdia, b"mdhd"), movie=False)
+        stbl = children(one(children(one(mdia, b"minf")), b"stbl"))
         edts = track.get(b"edts", [])
-        elst = _children(edts[0]).get(b"elst", []) if len(edts) == 1 else []
+        elst = children(edts[0]).get(b"elst", []) if len(edts) == 1 else []
         if len(edts) > 1 or len(elst) > 1:
-            raise _Unsupported("several edit lists")
+            raise Unsupported("several edit lists")
         return _frames(stbl, scale, elst[0] if elst else None, movie_scale)
     return None
 
 
-def _timescale(box: bytes, *, movie: bool) -> int:
+def timescale(box: bytes, *, movie: bool) -> int:
     # mvhd and mdhd: version, flags, two times (4 or 8 bytes each), then the time scale.
     offset = 4 + (16 if box[0] == 1 else 8)
     (scale,) = struct.unpack_from(">I", box, offset)
     if scale == 0:
-        raise _Unsupported("zero time scale")
+        raise Unsupported("zero time scale")
     return int(scale)
 
 
-def _table(box: bytes, columns: int, *, signed: bool = False) -> npt.NDArray[np.int64]:
+def table(box: bytes, columns: int, *, signed: bool = False) -> npt.NDArray[np.int64]:
     """A full box's entries (after version, flags and the count): ``columns`` 32-bit
     numbers each, the last one ``signed`` if asked."""
     (count,) = struct.unpack_from(">I", box, 4)
     if 8 + count * 4 * columns > len(box):
-        raise _Unsupported("table shorter than its count")
+        raise Unsupported("table shorter than its count")
     raw = np.frombuffer(box, dtype=">u4", count=count * columns, offset=8)
     rows = raw.astype(np.int64).reshape(count, columns)
     if signed:
@@ -166,60 +166,60 @@ def _frames(
     stbl: dict[bytes, list[bytes]], scale: int, elst: bytes | None, movie_scale: int
 ) -> VideoIndex:
     if b"stps" in stbl:
-        raise _Unsupported("partial sync samples")
-    count = _sample_count(_one(stbl, b"stsz"))
-    stts = _table(_one(stbl, b"stts"), 2)
+        raise Unsupported("partial sync samples")
+    count = sample_count(one(stbl, b"stsz"))
+    stts = table(one(stbl, b"stts"), 2)
     deltas = np.repeat(stts[:, 1], stts[:, 0])
     if deltas.size != count or count == 0:
-        raise _Unsupported("time table does not match the sample count")
+        raise Unsupported("time table does not match the sample count")
     dts = np.concatenate(([0], np.cumsum(deltas[:-1])))
     offsets = np.zeros(count, dtype=np.int64)
     if b"ctts" in stbl:
-        ctts_box = _one(stbl, b"ctts")
-        ctts = _table(ctts_box, 2, signed=ctts_box[0] == 1)
+        ctts_box = one(stbl, b"ctts")
+        ctts = table(ctts_box, 2, signed=ctts_box[0] == 1)
         offsets = np.repeat(ctts[:, 1], ctts[:, 0])
         if offsets.size != count:
-            raise _Unsupported("composition table does not match the sample count")
+            raise Unsupported("composition table does not match the sample count")
         if (offsets < 0).any():
-            raise _Unsupported("negative composition offsets")
+            raise Unsupported("negative composition offsets")
     pts = dts + offsets
     key = np.ones(count, dtype=bool)
     if b"stss" in stbl:
-        sync = _table(_one(stbl, b"stss"), 1)[:, 0]
+        sync = table(one(stbl, b"stss"), 1)[:, 0]
         if sync.size == 0 or sync.min() < 1 or sync.max() > count:
-            raise _Unsupported("sync table out of range")
+            raise Unsupported("sync table out of range")
         key[:] = False
         key[sync - 1] = True
     shift = 0
     if elst is not None:
-        shift = _edit_start(elst, pts, scale, movie_scale)
+        shift = edit_start(elst, pts, scale, movie_scale)
     return VideoIndex(pts=(pts - shift) / scale, dts=(dts - shift) / scale, key=key)
 
 
-def _sample_count(stsz: bytes) -> int:
+def sample_count(stsz: bytes) -> int:
     size, count = struct.unpack_from(">II", stsz, 4)
     if size == 0:
         sizes = np.frombuffer(stsz, dtype=">u4", count=count, offset=12)
         if (sizes == 0).any():
-            raise _Unsupported("empty samples")
+            raise Unsupported("empty samples")
     return int(count)
 
 
-def _edit_start(elst: bytes, pts: npt.NDArray[np.int64], scale: int, movie_scale: int) -> int:
+def edit_start(elst: bytes, pts: npt.NDArray[np.int64], scale: int, movie_scale: int) -> int:
     """The media time of the one edit, checked to cover every frame."""
     version = elst[0]
     (count,) = struct.unpack_from(">I", elst, 4)
     if count != 1:
-        raise _Unsupported("several edits")
+        raise Unsupported("several edits")
     if version == 1:
         length, start, rate, fraction = struct.unpack_from(">QqhH", elst, 8)
     else:
         length, start, rate, fraction = struct.unpack_from(">IihH", elst, 8)
     if start < 0 or rate != 1 or fraction != 0:
-        raise _Unsupported("an empty edit or a rate other than 1")
+        raise Unsupported("an empty edit or a rate other than 1")
     if int(pts.min()) < start:
-        raise _Unsupported("frames before the edit")
+        raise Unsupported("frames before the edit")
     # The edit's length is in the movie's time scale; frames shown after it are dropped.
     if length and (int(pts.max()) - start) * movie_scale >= length * scale:
-        raise _Unsupported("frames after the edit")
+        raise Unsupported("frames after the edit")
     return int(start)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import ffmpeg_cmd, silence
-from pipeline.cut import cut
+from pipeline.cut import cut, own_muxer_takes
 from pipeline.cut_audio import aac_frame
 from pipeline.errors import NO_AUDIO, TOO_LONG, MediaError
 from pipeline.loudness import Levels
@@ -80,7 +80,7 @@ def trim(
         raise ValueError("the source is the output file; trim would overwrite it")
 
     with tempfile.TemporaryDirectory(prefix=".trim-", dir=out_dir) as tmp:
-        adts = Path(tmp) / "track.aac" if _wants_track_copy(info, remove_pauses) else None
+        adts = Path(tmp) / "track.aac" if _wants_track_copy(source, info, remove_pauses) else None
         # The packet indexes and the copy of the sound run beside the analysis.
         with ThreadPoolExecutor(max_workers=1) as pool:
             packets_job = pool.submit(_packets, source, info)
@@ -127,9 +127,10 @@ def trim(
     )
 
 
-def _wants_track_copy(info: MediaInfo, remove_pauses: bool) -> bool:
-    """Copy the whole AAC track during analysis when many cuts will need it."""
-    return remove_pauses and info.audio_codec == "aac"
+def _wants_track_copy(source: Path, info: MediaInfo, remove_pauses: bool) -> bool:
+    """Copy the whole AAC track during analysis when many cuts will need it for ffmpeg's
+    muxer (a cut written from the samples takes the sound straight from the source)."""
+    return remove_pauses and info.audio_codec == "aac" and not own_muxer_takes(source, info)
 
 
 def _first_audio(source: Path, info: MediaInfo) -> float | None:

@@ -32,19 +32,26 @@ def x264_args(
     reorder_frames: int | None,
     profile: str | None = None,
     threads: int | None = None,
+    sps_id: int | None = None,
 ) -> list[str]:
     """libx264 settings; ``reorder_frames`` pins the B-frame delay (0, 1 or 2 frames) so
-    re-encoded pieces line up with copied ones in decoding order, and ``profile`` (as
-    ffprobe names the source's) keeps them to the tools the source's decoder expects."""
+    re-encoded pieces line up with copied ones in decoding order, ``profile`` (as
+    ffprobe names the source's) keeps them to the tools the source's decoder expects, and
+    ``sps_id`` numbers the parameter sets so that they can sit beside the source's."""
     args = ["-c:v", "libx264", "-preset", preset, "-crf", f"{crf:g}", "-pix_fmt", pix_fmt]
     name = _X264_PROFILES.get(profile or "")
     if name is not None and not (name == "baseline" and reorder_frames):
         args += ["-profile:v", name]
     if threads is not None:
         args += ["-threads", str(threads)]
+    params: list[str] = []
     if reorder_frames is not None:
-        params = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=2:b-pyramid=normal"}
-        args += ["-x264-params", params[reorder_frames]]
+        modes = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=2:b-pyramid=normal"}
+        params.append(modes[reorder_frames])
+    if sps_id is not None:
+        params.append(f"sps-id={sps_id}")
+    if params:
+        args += ["-x264-params", ":".join(params)]
     return args
 
 

@@ -180,7 +180,8 @@ def test_the_index_still_goes_first_when_the_space_set_aside_is_too_small(
     lecture: Lecture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cut_module, "_moov_estimate", lambda *args: 64)
-    result = cut(lecture.path, KEEP, tmp_path / "cut.mp4")
+    # ffmpeg's muxer, as for every source the samples cannot be written from.
+    result = cut(lecture.path, KEEP, tmp_path / "cut.mp4", own_muxer=False)
     boxes = _top_boxes(result.path)
     assert boxes[:2] == [b"ftyp", b"moov"] and b"mdat" in boxes
     synth.assert_in_sync(result.path, _expected_marks(lecture, result.timeline), lecture.fps)
