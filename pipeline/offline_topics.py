@@ -191,11 +191,48 @@ def _snap(times: list[float], segments: Sequence[Segment], reach: float) -> list
         near = [item for item in starts if abs(item[0] - time) <= reach]
         if near:
             best = max(near, key=lambda item: item[1] - abs(item[0] - time) / reach)[0]
+            # Pauses within what a recogniser's timing blurs say nothing between them:
+            # the sentences around them then go with the side whose words they share.
+            top = max(pause for _, pause in near)
+            alike = sorted(start for start, pause in near if pause >= top - _ALIKE_PAUSE)
+            if len(alike) > 1:
+                best = _by_words(alike, ordered, reach, best)
         else:
             best = min(starts, key=lambda item: abs(item[0] - time))[0]
         if best not in snapped:
             snapped.append(best)
     return sorted(snapped)
+
+
+_ALIKE_PAUSE = 0.35
+"""Seconds by which two pauses before sentences may differ and still count as alike."""
+
+
+def _by_words(
+    candidates: Sequence[float], ordered: Sequence[Segment], reach: float, fallback: float
+) -> float:
+    """Of sentence starts ``candidates`` (ascending), the one that leaves each sentence
+    between the first and the last on the side it shares the most words with: the topic
+    before the first candidate or the one after the last, ``reach`` seconds of each."""
+    first, last = candidates[0], candidates[-1]
+
+    def said(a: float, b: float) -> list[tuple[float, set[str]]]:
+        return [(_speech_start(s), _stems_of(s)) for s in ordered if a <= _speech_start(s) < b]
+
+    before = set().union(*(words for _, words in said(first - reach, first)))
+    after = set().union(*(words for _, words in said(last, last + reach)))
+    between = said(first, last)
+    scores = {
+        c: sum(len(words & (before if start < c else after)) for start, words in between)
+        for c in candidates
+    }
+    top = max(scores.values())
+    chosen = [c for c in candidates if scores[c] == top]
+    return fallback if fallback in chosen else chosen[0]
+
+
+def _stems_of(segment: Segment) -> set[str]:
+    return {_stem(w) for w in _content_words(segment.text) if w is not None}
 
 
 # The opening of a topic: its first sentences, said within this long after it begins.

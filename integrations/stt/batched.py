@@ -92,6 +92,57 @@ class Run:
             if b > a and self.speech(a, b) >= least
         ]
 
+    def stretched(self, found: Sequence[Word], longest: float, least: float) -> bool:
+        """Whether the alignment stretched a word of ``found`` over speech: past its
+        first ``longest`` seconds the voice-activity model hears ``least`` seconds or more.
+        That is where Whisper skipped a sentence and the words after it were pulled back
+        over it, so no stretch looks unheard."""
+        return any(
+            w.end - w.start > longest
+            and self.speech(round((w.start + longest) * RATE), round(w.end * RATE)) >= least
+            for w in found
+        )
+
+
+def hear_timed(
+    model: WhisperModel,
+    joined: npt.NDArray[np.float32],
+    span: tuple[int, int],
+    language: str,
+    *,
+    beam_size: int,
+    hotwords: str | None = None,
+) -> list[Word]:
+    """One window heard the way faster-whisper hears a file, with timestamp tokens: after
+    each segment it goes on from where that segment ends, so a skipped sentence is heard
+    in the next. Only greedy or beam search, no sampling, so the same audio always gives
+    the same words. Times in the joined audio."""
+    a, b = span
+    segments, _ = model.transcribe(
+        joined[a:b],
+        language=language,
+        beam_size=beam_size,
+        temperature=0.0,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+        vad_filter=False,
+        hotwords=hotwords,
+        prepend_punctuations=_PREPEND,
+        append_punctuations=_APPEND,
+    )
+    shift = a / RATE
+    return [
+        Word(
+            start=round(w.start + shift, 3),
+            end=round(w.end + shift, 3),
+            word=w.word,
+            probability=round(w.probability, 4),
+        )
+        for segment in segments
+        for w in segment.words or []
+        if w.word.strip()
+    ]
+
 
 def encode(
     model: WhisperModel, joined: npt.NDArray[np.float32], spans: Sequence[tuple[int, int]]

@@ -110,6 +110,9 @@ _WINDOW_SAMPLES = 30 * RATE
 _UNHEARD = 2.0
 """Seconds of speech that no word covers that make a stretch heard again."""
 _ROUNDS = 8
+_LONGEST_WORD = 2.0
+"""Seconds past which a word's alignment is taken as stretched over a skipped sentence
+when there is speech under the rest of it: the window is heard again with timestamps."""
 """Most times a window's unheard speech is heard again (each time a shorter stretch)."""
 _SHORT_SENTENCE = 40
 """Characters below which a sentence said straight before the next shares its segment."""
@@ -484,6 +487,11 @@ class LocalWhisper:
                     for window, found in zip(group, found_all, strict=True):
                         if stop.is_set():
                             raise _Stopped
+                        if run.stretched(found, _LONGEST_WORD, _UNHEARD / 2):
+                            found = batched.hear_timed(
+                                model, run.joined, window.span, language,
+                                beam_size=self.beam_size, hotwords=hotwords,
+                            )  # fmt: skip
                         if not found:
                             continue
                         restored = run.chunks.restore_words(found)

@@ -73,12 +73,14 @@ def _parts() -> list[Silence | Speech]:
 
 
 def _chapters_from_lines(body: dict[str, Any]) -> str:
-    """A model that reads the timecoded lines and names where each subject first comes up."""
+    """A model that reads the timecoded lines and names where each subject first comes up,
+    in any form of the word (the recogniser may write "planet's" for "planets")."""
     text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
     lines = [(m.group(1), m.group(2).lower()) for m in LINE.finditer(text)]
     topics = []
     for subject in SECTIONS:
-        found = next((tc for tc, words in lines if subject in words), None)
+        stem = subject.removesuffix("s")
+        found = next((tc for tc, words in lines if stem in words), None)
         if found is not None:
             topics.append({"start": found, "title": subject.title(), "subtopics": []})
     return json.dumps({"summary": "Three subjects.", "topics": topics, "breaks": []})
