@@ -112,40 +112,69 @@ def _items(value: Any) -> Iterable[Any] | None:
     return None
 
 
-def _count(value: Any, limit: int, depth: int, visits: list[int], budget: Budget | None) -> int:
+def _count(
+    value: Any,
+    limit: int,
+    depth: int,
+    visits: list[int],
+    budget: Budget | None,
+    known: dict[int, tuple[int, int, Any]],
+) -> tuple[int, int]:
+    """The size of ``value`` as :func:`size_of` counts it, and how deep its containers nest.
+
+    A container reached again is not walked again: its size and depth were noted the
+    first time (``known``, by identity, holding it so that no other takes its identity
+    meanwhile). Counting stops at the first container past the limit, so every size
+    noted is whole."""
     if isinstance(value, str | bytes):
-        return len(value)
+        return len(value), 0
     if isinstance(value, bool) or value is None:
-        return 5
+        return 5, 0
     if isinstance(value, int):
-        return value.bit_length() // 3 + 1
+        return value.bit_length() // 3 + 1, 0
     if isinstance(value, float):
-        return 24
+        return 24, 0
     items = _items(value)
     if items is None:
-        return 16
-    if depth >= MAX_DEPTH:
+        return 16, 0
+    seen = known.get(id(value))
+    if seen is None:
+        if depth >= MAX_DEPTH:
+            raise TemplateTooCostly("Values in the template nest too deeply.")
+        total, height = 2, 1
+        for item in items:
+            visits[0] += 1
+            # Numbers and text, most of what a large value holds, without a call each.
+            kind = type(item)
+            if kind is int:
+                total += item.bit_length() // 3 + 3
+            elif kind is str:
+                total += len(item) + 2
+            else:
+                size, below = _count(item, limit - total, depth + 1, visits, budget, known)
+                total += size + 2
+                height = max(height, below + 1)
+            if total > limit:
+                break
+            if budget is not None and visits[0] % 1024 == 0:
+                budget.check_time()
+        seen = known[id(value)] = (total, height, value)
+    if depth + seen[1] > MAX_DEPTH:
         raise TemplateTooCostly("Values in the template nest too deeply.")
-    total = 2
-    for item in items:
-        visits[0] += 1
-        total += _count(item, limit - total, depth + 1, visits, budget) + 2
-        if total > limit:
-            break
-        if budget is not None and visits[0] % 1024 == 0:
-            budget.check_time()
-    return total
+    return seen[0], seen[1]
 
 
 def size_of(value: Any, limit: int = MAX_VALUE_SIZE) -> int:
     """Approximate length of ``str(value)``, counting no further than just past ``limit``.
 
     A container counts every item it reaches, a shared one as often as it is reached, since
-    printing it costs that much. Counting is work too, so it is charged to the budget.
+    printing it costs that much; it is walked once, though, so a value built by doubling
+    a list of lists is measured in as many steps as it has levels. Counting is work too,
+    so it is charged to the budget.
     """
     budget = _budget.get(None)
     visits = [0]
-    counted = _count(value, limit, 0, visits, budget)
+    counted, _ = _count(value, limit, 0, visits, budget, {})
     if budget is not None:
         budget.spend(counted + ITEM_WORK * visits[0])
     return counted
