@@ -28,7 +28,7 @@ import numpy.typing as npt
 Ints = npt.NDArray[np.int64]
 
 MOVIE_SCALE = 1000
-GAP = 1 << 18
+GAP = 1 << 12
 _U32 = 2**32 - 1
 _COPY_BLOCK = 1 << 24
 
