@@ -165,6 +165,19 @@ def table(box: bytes, columns: int, *, signed: bool = False) -> npt.NDArray[np.i
 def _frames(
     stbl: dict[bytes, list[bytes]], scale: int, elst: bytes | None, movie_scale: int
 ) -> VideoIndex:
+    dts, offsets, key = sample_times(stbl)
+    pts = dts + offsets
+    shift = 0
+    if elst is not None:
+        shift = edit_start(elst, pts, scale, movie_scale)
+    return VideoIndex(pts=(pts - shift) / scale, dts=(dts - shift) / scale, key=key)
+
+
+def sample_times(
+    stbl: dict[bytes, list[bytes]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Each sample's decoding time and composition offset, in the track's ticks, and
+    whether it is a sync sample (a keyframe)."""
     if b"stps" in stbl:
         raise Unsupported("partial sync samples")
     count = sample_count(one(stbl, b"stsz"))
@@ -172,7 +185,7 @@ def _frames(
     deltas = np.repeat(stts[:, 1], stts[:, 0])
     if deltas.size != count or count == 0:
         raise Unsupported("time table does not match the sample count")
-    dts = np.concatenate(([0], np.cumsum(deltas[:-1])))
+    dts = np.concatenate(([0], np.cumsum(deltas[:-1]))).astype(np.int64)
     offsets = np.zeros(count, dtype=np.int64)
     if b"ctts" in stbl:
         ctts_box = one(stbl, b"ctts")
@@ -182,7 +195,6 @@ def _frames(
             raise Unsupported("composition table does not match the sample count")
         if (offsets < 0).any():
             raise Unsupported("negative composition offsets")
-    pts = dts + offsets
     key = np.ones(count, dtype=bool)
     if b"stss" in stbl:
         sync = table(one(stbl, b"stss"), 1)[:, 0]
@@ -190,10 +202,7 @@ def _frames(
             raise Unsupported("sync table out of range")
         key[:] = False
         key[sync - 1] = True
-    shift = 0
-    if elst is not None:
-        shift = edit_start(elst, pts, scale, movie_scale)
-    return VideoIndex(pts=(pts - shift) / scale, dts=(dts - shift) / scale, key=key)
+    return dts, offsets, key
 
 
 def sample_count(stsz: bytes) -> int:

@@ -22,7 +22,7 @@ from pipeline.mp4_index import (
     edit_start,
     find_moov,
     one,
-    sample_count,
+    sample_times,
     table,
     timescale,
 )
@@ -88,33 +88,12 @@ def _track(path: Path, trak: bytes, movie_scale: int) -> Track:
     kind = one(mdia, b"hdlr")[8:12]
     scale = timescale(one(mdia, b"mdhd"), movie=False)
     stbl = children(one(children(one(mdia, b"minf")), b"stbl"))
-    if b"stps" in stbl:
-        raise Unsupported("partial sync samples")
     stsd = one(stbl, b"stsd")
     if struct.unpack_from(">I", stsd, 4)[0] != 1:
         raise Unsupported("several sample descriptions")
     entry = stsd[8:]
-    count = sample_count(one(stbl, b"stsz"))
-    sizes = _sizes(one(stbl, b"stsz"), count)
-    stts = table(one(stbl, b"stts"), 2)
-    deltas = np.repeat(stts[:, 1], stts[:, 0])
-    if deltas.size != count or count == 0:
-        raise Unsupported("time table does not match the sample count")
-    dts = np.concatenate(([0], np.cumsum(deltas[:-1]))).astype(np.int64)
-    cts = np.zeros(count, dtype=np.int64)
-    if b"ctts" in stbl:
-        box = one(stbl, b"ctts")
-        rows = table(box, 2, signed=box[0] == 1)
-        cts = np.repeat(rows[:, 1], rows[:, 0])
-        if cts.size != count or (cts < 0).any():
-            raise Unsupported("composition table does not fit")
-    key = np.ones(count, dtype=bool)
-    if b"stss" in stbl:
-        sync = table(one(stbl, b"stss"), 1)[:, 0]
-        if sync.size == 0 or sync.min() < 1 or sync.max() > count:
-            raise Unsupported("sync table out of range")
-        key[:] = False
-        key[sync - 1] = True
+    dts, cts, key = sample_times(stbl)
+    sizes = _sizes(one(stbl, b"stsz"), dts.size)
     edts = boxes.get(b"edts", [])
     elst = children(edts[0]).get(b"elst", []) if len(edts) == 1 else []
     if len(edts) > 1 or len(elst) > 1:

@@ -301,6 +301,19 @@ def frame_brightness(video: Path, *, size: str = "32x24") -> FloatArray:
     return frames.mean(axis=1).astype(np.float32)
 
 
+def top_boxes(path: Path) -> list[bytes]:
+    """The types of an MP4 file's top-level boxes, in order (``ftyp``, ``moov``, ...)."""
+    kinds: list[bytes] = []
+    with path.open("rb") as fh:
+        while header := fh.read(16):
+            size = int.from_bytes(header[:4], "big")
+            if size == 1:
+                size = int.from_bytes(header[8:16], "big")
+            kinds.append(header[4:8])
+            fh.seek(fh.tell() - len(header) + size)
+    return kinds
+
+
 def frame_times(video: Path) -> npt.NDArray[np.float64]:
     """Presentation times of every video frame, in order, as ffmpeg decodes them."""
     proc = subprocess.run(

@@ -127,18 +127,6 @@ def test_span_ends_are_copied_up_to_a_clean_end() -> None:
     assert plan_pieces(grid, [(52, 56)]) == [Piece(52, 56, copy=False)]
 
 
-def _top_boxes(path: Path) -> list[bytes]:
-    kinds: list[bytes] = []
-    with path.open("rb") as fh:
-        while header := fh.read(16):
-            size = int.from_bytes(header[:4], "big")
-            if size == 1:
-                size = int.from_bytes(header[8:16], "big")
-            kinds.append(header[4:8])
-            fh.seek(fh.tell() - len(header) + size)
-    return kinds
-
-
 def _expected_marks(lecture: Lecture, timeline: Timeline) -> list[float]:
     return [timeline.to_output(m) for m in lecture.marks]
 
@@ -173,7 +161,7 @@ def test_only_the_start_of_each_part_up_to_its_first_keyframe_is_encoded(
     ]
     assert result.encoded_seconds == pytest.approx(sum(to_keyframe), abs=1e-6)
     assert result.encoded_seconds < 2.5
-    assert _top_boxes(result.path)[:2] == [b"ftyp", b"moov"]
+    assert synth.top_boxes(result.path)[:2] == [b"ftyp", b"moov"]
 
 
 def test_the_index_still_goes_first_when_the_space_set_aside_is_too_small(
@@ -182,7 +170,7 @@ def test_the_index_still_goes_first_when_the_space_set_aside_is_too_small(
     monkeypatch.setattr(cut_module, "_moov_estimate", lambda *args: 64)
     # ffmpeg's muxer, as for every source the samples cannot be written from.
     result = cut(lecture.path, KEEP, tmp_path / "cut.mp4", own_muxer=False)
-    boxes = _top_boxes(result.path)
+    boxes = synth.top_boxes(result.path)
     assert boxes[:2] == [b"ftyp", b"moov"] and b"mdat" in boxes
     synth.assert_in_sync(result.path, _expected_marks(lecture, result.timeline), lecture.fps)
 

@@ -91,18 +91,6 @@ def _copied(path: Path, stream: str) -> list[str]:
     return [line for line in out.splitlines() if not line.startswith("#")]
 
 
-def _top_boxes(path: Path) -> list[bytes]:
-    kinds: list[bytes] = []
-    with path.open("rb") as fh:
-        while header := fh.read(16):
-            size = int.from_bytes(header[:4], "big")
-            if size == 1:
-                size = int.from_bytes(header[8:16], "big")
-            kinds.append(header[4:8])
-            fh.seek(fh.tell() - len(header) + size)
-    return kinds
-
-
 def _both(source: Path, keep: Timeline, folder: Path) -> tuple[CutResult, Path]:
     """The cut written from samples, and the path of the same cut muxed by ffmpeg."""
     ours = cut(source, keep, folder / "ours.mp4")
@@ -123,7 +111,7 @@ def test_a_smart_cut_written_from_samples_equals_ffmpegs(
     assert _decoded(ours, "v:0") == _decoded(theirs, "v:0")
     assert _decoded(ours, "a:0") == _decoded(theirs, "a:0")
     assert _copied(ours, "a:0") == _copied(theirs, "a:0")
-    assert _top_boxes(ours)[:3] == [b"ftyp", b"moov", b"mdat"]
+    assert synth.top_boxes(ours)[:3] == [b"ftyp", b"moov", b"mdat"]
 
 
 def test_the_lecture_cut_from_samples_is_in_sync_and_shows_the_right_frames(
