@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter
 
 from integrations.stt import (
     AUTO,
@@ -110,16 +111,18 @@ _WINDOW_SAMPLES = 30 * RATE
 _UNHEARD = 2.0
 """Seconds of speech that no word covers that make a stretch heard again."""
 _ROUNDS = 8
+"""Most times a window's unheard speech is heard again (each time a shorter stretch)."""
 _LONGEST_WORD = 2.0
 """Seconds past which a word's alignment is taken as stretched over a skipped sentence
 when there is speech under the rest of it: the window is heard again with timestamps."""
-"""Most times a window's unheard speech is heard again (each time a shorter stretch)."""
 _SHORT_SENTENCE = 40
 """Characters below which a sentence said straight before the next shares its segment."""
 _GATE_MARGIN = 0.25
 _WORDLESS = re.compile(r"^[\W_]*$")
 _BEFORE_V3 = tuple(code for code in WHISPER_LANGUAGES if code != "yue")
 """The 99 languages of every multilingual Whisper before large-v3."""
+
+_SEGMENTS = TypeAdapter(list[Segment])
 
 _models: dict[tuple[str, str, int], WhisperModel] = {}
 _models_lock = threading.Lock()
@@ -346,7 +349,9 @@ class LocalWhisper:
     ) -> Transcript:
         total = sum(durations) or 1.0
         done = 0.0
-        segments: list[Segment] = []
+        # Each piece's segments as JSON until the end: as objects, a 3-hour lecture's
+        # words would add 20 MB to every piece's peak.
+        pieces: list[bytes] = []
         heard: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="leap-asr-") as scratch:
             pcm = Path(scratch) / "audio.s16"
@@ -383,13 +388,16 @@ class LocalWhisper:
                             model, samples, language, piece_progress, stop
                         )
                         # The piece's times count from its first sample, exactly.
-                        segments.extend(s.shifted(offset + first / RATE) for s in found)
+                        shift = offset + first / RATE
+                        pieces.append(_SEGMENTS.dump_json([s.shifted(shift) for s in found]))
+                        del found
                         for name, value in detected.items():
                             heard[name] = heard.get(name, 0.0) + value
                         _give_back_memory()
                     done += share
                     report(min(1.0, done / total))
         fallback = "" if language == AUTO else language
+        segments = [s for piece in pieces for s in _SEGMENTS.validate_json(piece)]
         transcript = labelled(sorted(segments, key=lambda s: (s.start, s.end)), fallback)
         if not transcript.language and language == AUTO and heard:
             transcript = transcript.model_copy(update={"language": max(heard, key=heard.get)})  # type: ignore[arg-type]
@@ -440,7 +448,10 @@ class LocalWhisper:
             # The run's own probabilities, to a voice-activity window.
             own = probabilities[a // vad.WINDOW :]
             if len(runs) > 1:
-                # A quote or a guest in another language: its own windows, encoded again.
+                # A quote or a guest in another language: its own windows, encoded again,
+                # the piece's let go first so the two are never held together.
+                encoded = []
+                _give_back_memory()
                 joined = within.join(samples[a:b])
                 encoded = batched.encode(
                     model, joined, whisper_windows(within, own, _WINDOW_SAMPLES)
