@@ -10,12 +10,13 @@ Rules it keeps:
 - **One encoder pass per window.** Naming a stretch's language reads the stretch's part of
   the encoder output that the decoder reads next (:func:`language_of`), so naming costs no
   extra pass over the audio.
-- **Side by side.** The decoder reads all of its weights for every word it writes, so two
-  windows decoded together cost less than two decoded apart. Eight at a time would save
-  another tenth of the time but hold 110 MB more at the top (the encoder's output for each,
-  read at every step); two keep the engine's peak where it was. Each window is heard once,
-  without timestamp tokens: nothing is decoded twice, and the words' times come from their
-  alignment, one window at a time.
+- **Side by side.** The decoder reads all of its weights for every word it writes, so
+  windows decoded together cost less than decoded apart. Four at a time take 13 % less time
+  than two on a 20-minute lecture, for 85 MB more at the top (each window's encoder output
+  and its cross-attention keys and values, read at every step): about 570 MB, under the
+  600 MB the engine may take (a piece of 150 s holds about five windows). Each window is
+  heard once, without timestamp tokens: nothing is decoded twice, and the words' times come
+  from their alignment, one window at a time.
 - **Same input, same output.** Greedy or beam search at temperature 0, no sampling.
 
 These are faster-whisper's own batched steps (``BatchedInferencePipeline``), taken apart
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 RATE = 16_000
-BATCH = 2
+BATCH = 4
 """Windows decoded together."""
 _ENCODED_PER_SECOND = 50
 _FRAMES = 3000

@@ -29,7 +29,7 @@ Rules it keeps:
 - **Speech only, side by side.** Whisper hears only what the voice-activity model called
   speech, joined without the long silences (:mod:`pipeline.speech_chunks`, faster-whisper's
   own rules on the probabilities already computed), in windows of up to 30 s cut where
-  chunks meet or where speech is least likely, each encoded once and decoded two at a
+  chunks meet or where speech is least likely, each encoded once and decoded four at a
   time; word times are put back where they were said, and sentences are made from the
   words. Where the voice-activity model hears speech that no word covers, that stretch is
   heard again, so a decoder that skips a sentence or stops early drops nothing.
